@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"flowstat/flows"
+	"flowstat/reader"
+)
+
+// errHelp is returned after --help was printed.
+var errHelp = pflag.ErrHelp
+
+const analyzeUsage = `Usage: flowstat analyze [flags] TRACE...
+
+Reads packet traces and writes, into the output directory:
+  flows.parquet   one bidirectional flow record per connection, with its TCP state
+  summary.json    inputs, packet outcomes, flows by protocol and state, damage
+
+TRACE is a pcap or pcapng file, optionally gzip- or zstd-compressed (formats are
+detected from the content, not the name), a directory (every trace in it), or -
+for standard input. Several traces are merged in timestamp order.
+
+Flags:
+%s
+Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
+bad BPF expression, missing input); 3 outputs written but some input was
+damaged (see summary.json and stderr); 130 interrupted.
+`
+
+// analyzeConfig is what the command line asks for.
+type analyzeConfig struct {
+	inputs   []string
+	out      string
+	interval time.Duration
+	targets  []netip.Prefix
+	bpf      string
+	flowOpts flows.Options
+	workers  int
+	progress string
+	quiet    bool
+}
+
+func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
+	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
+	fs.SortFlags = false
+	cfg := &analyzeConfig{interval: 60 * time.Second}
+	idle := flows.DefaultIdleTimeout
+	var active time.Duration
+	var targets []string
+	fs.VarP(durationValue{&cfg.interval}, "interval", "i", "statistics window (`DURATION`, e.g. 60s, 5m; a bare number is seconds)")
+	fs.StringArrayVarP(&targets, "target", "d", nil, "keep only flows with an endpoint in this `IP|CIDR` (repeatable)")
+	fs.StringVarP(&cfg.bpf, "bpf", "b", "", "tcpdump filter `EXPR` applied to every frame")
+	fs.StringVarP(&cfg.out, "out", "o", "", "output `DIR` (default flowstat-out/<first trace's name>)")
+	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`; 5s reproduces the 2015 script)")
+	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
+	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "parallel workers (`N`)")
+	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
+	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v (see 'flowstat analyze --help')", err)
+	}
+	cfg.inputs = fs.Args()
+	if len(cfg.inputs) == 0 {
+		return nil, usagef("no trace given (see 'flowstat analyze --help')")
+	}
+	if cfg.interval <= 0 {
+		return nil, usagef("--interval must be positive")
+	}
+	if idle <= 0 {
+		return nil, usagef("--idle-timeout must be positive")
+	}
+	if active < 0 {
+		return nil, usagef("--active-timeout must not be negative")
+	}
+	if cfg.workers < 1 {
+		return nil, usagef("--workers must be at least 1")
+	}
+	switch cfg.progress {
+	case "auto", "always", "never":
+	default:
+		return nil, usagef("--progress takes auto, always or never, not %q", cfg.progress)
+	}
+	for _, t := range targets {
+		p, err := parseTarget(t)
+		if err != nil {
+			return nil, err
+		}
+		cfg.targets = append(cfg.targets, p)
+	}
+	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval}
+	if cfg.out == "" {
+		cfg.out = filepath.Join("flowstat-out", traceName(cfg.inputs[0]))
+	}
+	return cfg, nil
+}
+
+// parseTarget accepts an address or a CIDR prefix.
+func parseTarget(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, usagef("--target %q is not an IP address or CIDR prefix", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, usagef("--target %q is not an IP address or CIDR prefix", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// traceName is a trace's file name without directory and trace or
+// compression extensions, for the default output directory.
+func traceName(path string) string {
+	if path == "-" {
+		return "stdin"
+	}
+	name := filepath.Base(filepath.Clean(path))
+	for _, ext := range []string{".gz", ".zst", ".pcapng", ".pcap", ".cap", ".dmp"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	if name == "" || name == "." || name == "/" {
+		return "trace"
+	}
+	return name
+}
+
+// durationValue is a pflag.Value for durations that also accepts a bare
+// number of seconds, as the 2015 script did.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return "0"
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	if d, err := time.ParseDuration(s); err == nil {
+		*v.d = d
+		return nil
+	}
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (try 60s, 5m or 1h)", s)
+	}
+	*v.d = time.Duration(secs * float64(time.Second))
+	return nil
+}
+
+func (v durationValue) Type() string { return "duration" }
+
+func runAnalyze(args []string) error {
+	cfg, err := parseAnalyzeFlags(args)
+	if err != nil {
+		return err
+	}
+	filter, err := reader.NewFilter(cfg.bpf)
+	if err != nil {
+		return usagef("invalid --bpf expression %q: %v", cfg.bpf, unwrapAll(err))
+	}
+	paths, err := reader.Expand(cfg.inputs)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := checkWritable(cfg.out); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	res, err := analyze(ctx, cfg, paths, filter)
+	if err != nil {
+		return err
+	}
+	if err := writeOutputs(cfg, res); err != nil {
+		return err
+	}
+	if !cfg.quiet {
+		printResult(cfg, res)
+	}
+	if len(res.summary.Damage) > 0 {
+		return errDamaged
+	}
+	return nil
+}
+
+// unwrapAll returns the innermost error's text: libpcap's own message.
+func unwrapAll(err error) error {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err
+		}
+		err = inner
+	}
+}
+
+// checkWritable creates the output directory and proves a file can be
+// written in it, so an unwritable destination fails before any reading.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create output directory: %w (choose another with -o)", err)
+	}
+	f, err := os.CreateTemp(dir, ".flowstat-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in output directory %s: %w (choose another with -o)", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func printResult(cfg *analyzeConfig, res *analysis) {
+	s := &res.summary
+	fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
+		s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.out)
+}

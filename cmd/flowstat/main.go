@@ -1,0 +1,100 @@
+// Command flowstat turns packet traces into flow records, statistics, plots
+// and an incident report.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit statuses, documented in --help and README.md.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // nothing could be produced
+	exitUsage       = 2 // bad flag, bad filter, missing input
+	exitDamaged     = 3 // outputs written, but some input was damaged
+	exitInterrupted = 130
+)
+
+// usageError marks errors that are the caller's to fix: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// errDamaged is returned when outputs were written from damaged input.
+var errDamaged = errors.New("some input was damaged; outputs cover what could be read")
+
+// errInterrupted is returned after SIGINT or SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+const mainUsage = `flowstat turns packet traces into flow records, statistics, plots and a report.
+
+Usage:
+  flowstat analyze [flags] TRACE...   read traces, write flows.parquet and summary.json
+  flowstat help [COMMAND]
+
+Run 'flowstat analyze --help' for the flags.
+
+Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
+bad BPF expression, missing input); 3 outputs written but some input was
+damaged (see summary.json and stderr); 130 interrupted.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, mainUsage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "analyze":
+		err = runAnalyze(args[1:])
+	case "version", "--version":
+		fmt.Println("flowstat", version)
+		return exitOK
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "analyze" {
+			err = runAnalyze([]string{"--help"})
+			break
+		}
+		fmt.Print(mainUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(os.Stderr, "flowstat: unknown command %q\n\n%s", args[0], mainUsage)
+		return exitUsage
+	}
+	return exitStatus(err)
+}
+
+// exitStatus maps an error to the process exit status and tells the user.
+func exitStatus(err error) int {
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &usage):
+		fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
+		return exitUsage
+	case errors.Is(err, errDamaged):
+		fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
+		return exitDamaged
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(os.Stderr, "flowstat: interrupted; no output was written")
+		return exitInterrupted
+	}
+	fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
+	return exitFailed
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"flowstat/flows"
+	"flowstat/reader"
+	"flowstat/report"
+)
+
+// analysis is the result of reading the traces.
+type analysis struct {
+	records []flows.Record
+	summary report.Summary
+}
+
+// analyze reads every trace through the filter, decoder and flow table.
+func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *reader.Filter) (*analysis, error) {
+	started := time.Now()
+	res := &analysis{}
+	s := &res.summary
+	s.Tool, s.Version = "flowstat", version
+	s.Options = report.Options{
+		IntervalS:      cfg.interval.Seconds(),
+		IdleTimeoutS:   cfg.flowOpts.IdleTimeout.Seconds(),
+		ActiveTimeoutS: cfg.flowOpts.ActiveTimeout.Seconds(),
+		LingerS:        flows.DefaultLinger.Seconds(),
+		BPF:            cfg.bpf,
+		Workers:        cfg.workers,
+		Targets:        []string{},
+	}
+	for _, t := range cfg.targets {
+		s.Options.Targets = append(s.Options.Targets, t.String())
+	}
+
+	var counter reader.Counter
+	traces, err := openTraces(paths, cfg.inputs, &counter, s)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range traces {
+			t.Close()
+		}
+	}()
+	bar := newProgress(cfg, paths, &counter)
+
+	table := flows.New(cfg.flowOpts, func(r *flows.Record) {
+		res.records = append(res.records, *r)
+		s.Flows.CountFlow(r)
+	})
+	inputs := make([]inputStats, len(traces))
+	merge := reader.NewMerge(traces)
+	var pkt reader.Packet
+	c := &s.Packets
+	for n := 0; ; n++ {
+		if n&0xFFFF == 0 {
+			if ctx.Err() != nil {
+				bar.finish()
+				return nil, errInterrupted
+			}
+			bar.update(c.Read)
+		}
+		fr, in, err := merge.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", traces[in].Path, err)
+		}
+		c.Read++
+		inputs[in].observe(fr)
+		if !filter.Match(fr) {
+			c.FilteredOut++
+			continue
+		}
+		pkt.Time, pkt.Input = fr.Time, in
+		outcome := reader.Decode(fr.LinkType, fr.Data, &pkt)
+		if outcome == reader.OK && !inTargets(cfg.targets, &pkt) {
+			c.FilteredOut++
+			continue
+		}
+		countPacket(c, outcome, &pkt)
+		if outcome == reader.OK {
+			table.Add(&pkt)
+		}
+	}
+	table.Flush()
+	bar.update(c.Read)
+	bar.finish()
+
+	ts := table.Stats()
+	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
+	for i, t := range traces {
+		s.Inputs = append(s.Inputs, inputs[i].describe(t))
+		for _, d := range t.Damages {
+			s.Damage = append(s.Damage, report.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
+			if !cfg.quiet {
+				fmt.Fprintf(os.Stderr, "flowstat: warning: %v\n", d)
+			}
+		}
+	}
+	for lt, err := range filter.Errors() {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("frames of link type %d were dropped: %v", lt, err))
+	}
+	setSpan(s)
+	s.ElapsedS = time.Since(started).Seconds()
+	if s.ElapsedS > 0 {
+		s.PacketsPS = float64(c.Read) / s.ElapsedS
+	}
+	report.SortFlows(res.records)
+	return res, nil
+}
+
+// openTraces opens every path. A file inside a directory that is not a trace
+// is skipped with a warning; a named file that cannot be read is an error.
+func openTraces(paths, named []string, counter *reader.Counter, s *report.Summary) ([]*reader.Trace, error) {
+	var traces []*reader.Trace
+	for _, p := range paths {
+		t, err := reader.Open(p, counter)
+		if err == nil {
+			traces = append(traces, t)
+			continue
+		}
+		if slices.Contains(named, p) || errors.Is(err, os.ErrNotExist) {
+			for _, t := range traces {
+				t.Close()
+			}
+			if errors.Is(err, reader.ErrBadMagic) {
+				return nil, usagef("%v: give pcap or pcapng traces, optionally gzip- or zstd-compressed", err)
+			}
+			return nil, usageError{err}
+		}
+		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %s: %v", p, err))
+		s.Inputs = append(s.Inputs, report.Input{Path: p, Error: err.Error(), LinkTypes: []int{}})
+	}
+	if len(traces) == 0 {
+		return nil, fmt.Errorf("no trace could be opened among %d files", len(paths))
+	}
+	return traces, nil
+}
+
+func inTargets(targets []netip.Prefix, p *reader.Packet) bool {
+	if len(targets) == 0 {
+		return true
+	}
+	for _, t := range targets {
+		if t.Contains(p.Src) || t.Contains(p.Dst) {
+			return true
+		}
+	}
+	return false
+}
+
+func countPacket(c *report.PacketCounts, outcome reader.Outcome, p *reader.Packet) {
+	switch outcome {
+	case reader.NonIP:
+		c.NonIP++
+		return
+	case reader.Truncated:
+		c.Truncated++
+		return
+	case reader.DecodeError:
+		c.DecodeErrors++
+		return
+	case reader.UnknownLink:
+		c.UnknownLink++
+		return
+	}
+	if p.IPVersion == 4 {
+		c.IPv4++
+	} else {
+		c.IPv6++
+	}
+	switch p.Proto {
+	case reader.ProtoTCP:
+		c.TCP++
+	case reader.ProtoUDP:
+		c.UDP++
+	case reader.ProtoICMP, reader.ProtoICMPv6:
+		c.ICMP++
+	default:
+		c.Other++
+	}
+	c.Bytes += uint64(p.IPLen)
+}
+
+// inputStats describes one input as it is read.
+type inputStats struct {
+	first, last int64
+	packets     uint64
+	bytes       uint64
+	linkTypes   []int
+}
+
+func (st *inputStats) observe(fr *reader.Frame) {
+	if st.packets == 0 || fr.Time < st.first {
+		st.first = fr.Time
+	}
+	if fr.Time > st.last {
+		st.last = fr.Time
+	}
+	st.packets++
+	st.bytes += uint64(fr.WireLen)
+	if !slices.Contains(st.linkTypes, fr.LinkType) {
+		st.linkTypes = append(st.linkTypes, fr.LinkType)
+	}
+}
+
+func (st *inputStats) describe(t *reader.Trace) report.Input {
+	in := report.Input{Path: t.Path, Format: t.Format, Compression: t.Compression,
+		LinkTypes: st.linkTypes, Packets: st.packets, Bytes: st.bytes}
+	if in.LinkTypes == nil {
+		in.LinkTypes = []int{}
+	}
+	if st.packets > 0 {
+		in.FirstSeen, in.LastSeen = utcTime(st.first), utcTime(st.last)
+	}
+	return in
+}
+
+func utcTime(ns int64) *time.Time {
+	t := time.Unix(0, ns).UTC()
+	return &t
+}
+
+// setSpan sets the summary's time span from its inputs.
+func setSpan(s *report.Summary) {
+	for _, in := range s.Inputs {
+		if in.FirstSeen == nil {
+			continue
+		}
+		if s.FirstSeen == nil || in.FirstSeen.Before(*s.FirstSeen) {
+			s.FirstSeen = in.FirstSeen
+		}
+		if s.LastSeen == nil || in.LastSeen.After(*s.LastSeen) {
+			s.LastSeen = in.LastSeen
+		}
+	}
+	if s.Damage == nil {
+		s.Damage = []report.DamageEntry{}
+	}
+	if s.Warnings == nil {
+		s.Warnings = []string{}
+	}
+}
+
+// writeOutputs writes the output files, each atomically.
+func writeOutputs(cfg *analyzeConfig, res *analysis) error {
+	if err := report.WriteFlows(cfg.out+"/flows.parquet", res.records); err != nil {
+		return err
+	}
+	return report.WriteJSON(cfg.out+"/summary.json", &res.summary)
+}

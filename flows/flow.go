@@ -1,0 +1,366 @@
+package flows
+
+import (
+	"flowstat/reader"
+)
+
+// History letters in the order Zeek lists them within one packet.
+const (
+	histSYN = iota
+	histSYNACK
+	histACK
+	histData
+	histFIN
+	histRST
+	numHist
+)
+
+const histLetters = "SHADFR"
+
+// flow is the table's entry for one flow: counters per side (A, B of its
+// Key), decided on orientation only when the flow ends.
+type flow struct {
+	key   Key
+	echo  bool // ICMP echo: ports are identifier and 0 in both directions
+	first int64
+	last  int64
+
+	packets [2]uint64
+	bytes   [2]uint64
+	flags   [2]uint8
+	syns    uint32
+	synacks uint32
+	rsts    uint32
+
+	// What each side sent, for the state and the orientation.
+	sawSYN    [2]bool // SYN without ACK
+	sawSYNACK [2]bool
+	sawFIN    [2]bool
+	sawRST    [2]bool
+	sawACK    [2]bool // any packet with the ACK flag
+	firstSYN  [2]int64
+	firstHS   [2]int64 // first SYN-ACK
+	synSide   int8     // side of the first SYN without ACK, -1 if none
+	synackSide int8    // side of the first SYN-ACK, -1 if none
+	rstSide   int8     // side of the first RST, -1 if none
+	firstSide int8     // side of the first packet
+	echoReq   int8     // side of the first ICMP echo request, -1 if none
+	firstPorts [2]uint16 // source and destination port of the first packet
+	// fixedOrig is the originator side inherited from the record an active
+	// timeout cut, or -1.
+	fixedOrig int8
+
+	history  [2 * numHist]uint8 // events in order of first occurrence: side*numHist + letter
+	nHistory uint8
+	seen     uint16 // bit per event already in history
+
+	closedAt int64 // time of the closing FIN or RST; 0 while open
+	closedBy EndReason
+
+	windows []Window // per-interval counts; SYNs and SYN-ACKs are oriented at the end
+	winSide [][4]uint32 // per window: SYNs by side, then SYN-ACKs by side
+
+	// Doubly linked list of open flows in order of last activity, or of
+	// closed flows in order of closing.
+	prev, next *flow
+}
+
+func (f *flow) reset(k Key, echo bool, t int64, s side, p *reader.Packet) {
+	*f = flow{key: k, echo: echo, first: t, last: t, synSide: -1, synackSide: -1, rstSide: -1,
+		echoReq: -1, fixedOrig: -1, firstSide: int8(s), firstPorts: [2]uint16{p.SrcPort, p.DstPort}}
+}
+
+// add counts one packet sent by side s.
+func (f *flow) add(p *reader.Packet, s side, interval int64) {
+	if p.Time > f.last {
+		f.last = p.Time
+	}
+	if p.Time < f.first {
+		f.first = p.Time
+	}
+	f.packets[s]++
+	f.bytes[s] += uint64(p.IPLen)
+	if interval > 0 {
+		f.addWindow(p, s, interval)
+	}
+	switch p.Proto {
+	case reader.ProtoTCP:
+		if p.Frag != reader.LaterFrag {
+			f.addTCP(p, s)
+		}
+	case reader.ProtoICMP, reader.ProtoICMPv6:
+		if f.echo && f.echoReq < 0 && reader.IsEchoRequest(p.Proto, p.ICMPType) {
+			f.echoReq = int8(s)
+		}
+	}
+}
+
+// addEarlyFragments credits fragments that arrived before their datagram's
+// first fragment, which side s just sent.
+func (f *flow) addEarlyFragments(s side, packets, bytes uint64) {
+	f.packets[s] += packets
+	f.bytes[s] += bytes
+	if n := len(f.windows); n > 0 {
+		f.windows[n-1].Packets += packets
+		f.windows[n-1].Bytes += bytes
+	}
+}
+
+func (f *flow) addTCP(p *reader.Packet, s side) {
+	fl := p.TCPFlags
+	f.flags[s] |= fl
+	syn, ack := fl&reader.SYN != 0, fl&reader.ACK != 0
+	switch {
+	case syn && !ack:
+		f.syns++
+		if !f.sawSYN[s] {
+			f.sawSYN[s] = true
+			f.firstSYN[s] = p.Time
+		}
+		if f.synSide < 0 {
+			f.synSide = int8(s)
+		}
+		f.mark(s, histSYN)
+	case syn && ack:
+		f.synacks++
+		if !f.sawSYNACK[s] {
+			f.sawSYNACK[s] = true
+			f.firstHS[s] = p.Time
+		}
+		if f.synackSide < 0 {
+			f.synackSide = int8(s)
+		}
+		f.mark(s, histSYNACK)
+	}
+	if ack {
+		f.sawACK[s] = true
+		if fl&(reader.SYN|reader.FIN|reader.RST) == 0 && p.Payload == 0 {
+			f.mark(s, histACK)
+		}
+	}
+	if p.Payload > 0 {
+		f.mark(s, histData)
+	}
+	if fl&reader.FIN != 0 {
+		f.sawFIN[s] = true
+		f.mark(s, histFIN)
+	}
+	if fl&reader.RST != 0 {
+		f.rsts++
+		f.sawRST[s] = true
+		if f.rstSide < 0 {
+			f.rstSide = int8(s)
+		}
+		f.mark(s, histRST)
+	}
+}
+
+// mark appends a history event the first time it happens.
+func (f *flow) mark(s side, letter int) {
+	ev := s*numHist + letter
+	if f.seen&(1<<ev) != 0 {
+		return
+	}
+	f.seen |= 1 << ev
+	f.history[f.nHistory] = uint8(ev)
+	f.nHistory++
+}
+
+// closing reports whether the last packet closed a TCP connection: a RST
+// from either side, or FINs from both.
+func (f *flow) closing() (EndReason, bool) {
+	if f.key.Proto != reader.ProtoTCP {
+		return 0, false
+	}
+	if f.sawRST[0] || f.sawRST[1] {
+		return EndRST, true
+	}
+	if f.sawFIN[0] && f.sawFIN[1] {
+		return EndFIN, true
+	}
+	return 0, false
+}
+
+func (f *flow) addWindow(p *reader.Packet, s side, interval int64) {
+	start := p.Time - mod(p.Time, interval)
+	// Packets come nearly in time order: look at the last windows first.
+	i := len(f.windows) - 1
+	for i >= 0 && f.windows[i].Start > start {
+		i--
+	}
+	if i < 0 || f.windows[i].Start != start {
+		i++
+		f.windows = append(f.windows, Window{})
+		f.winSide = append(f.winSide, [4]uint32{})
+		copy(f.windows[i+1:], f.windows[i:])
+		copy(f.winSide[i+1:], f.winSide[i:])
+		f.windows[i] = Window{Start: start}
+		f.winSide[i] = [4]uint32{}
+	}
+	w := &f.windows[i]
+	w.Packets++
+	w.Bytes += uint64(p.IPLen)
+	if p.Proto == reader.ProtoTCP && p.Frag != reader.LaterFrag {
+		switch p.TCPFlags & (reader.SYN | reader.ACK) {
+		case reader.SYN:
+			f.winSide[i][s]++
+		case reader.SYN | reader.ACK:
+			f.winSide[i][2+s]++
+		}
+	}
+}
+
+// mod is the non-negative remainder, so times before the epoch still fall
+// into aligned windows.
+func mod(t, d int64) int64 {
+	m := t % d
+	if m < 0 {
+		m += d
+	}
+	return m
+}
+
+// originator decides which side started the flow, following the flow
+// model's rules in order.
+func (f *flow) originator() side {
+	if f.fixedOrig >= 0 {
+		return side(f.fixedOrig)
+	}
+	switch f.key.Proto {
+	case reader.ProtoTCP:
+		switch {
+		case f.synSide >= 0:
+			return side(f.synSide)
+		case f.synackSide >= 0:
+			return 1 - side(f.synackSide)
+		case f.key.APort < f.key.BPort: // A has the lower port: A is the responder
+			return 1
+		case f.key.BPort < f.key.APort:
+			return 0
+		}
+	case reader.ProtoUDP:
+		if f.firstPorts[0] < 1024 && f.firstPorts[1] >= 1024 {
+			return 1 - side(f.firstSide)
+		}
+	case reader.ProtoICMP, reader.ProtoICMPv6:
+		if f.echoReq >= 0 {
+			return side(f.echoReq)
+		}
+	}
+	return side(f.firstSide)
+}
+
+// state evaluates the Zeek conn_state with o as the originator.
+func (f *flow) state(o side) State {
+	r := 1 - o
+	if f.key.Proto != reader.ProtoTCP {
+		switch {
+		case f.packets[o] > 0 && f.packets[r] > 0:
+			return SF
+		case f.packets[o] > 0:
+			return S0
+		case f.packets[r] > 0:
+			return SHR
+		}
+		return OTH
+	}
+	syn, synack := f.sawSYN[o], f.sawSYNACK[r]
+	switch {
+	case syn && !synack:
+		switch {
+		case f.sawRST[r]:
+			return REJ
+		case f.sawRST[o]:
+			return RSTOS0
+		case f.sawFIN[o]:
+			return SH
+		}
+		return S0
+	case !syn && synack:
+		switch {
+		case f.sawRST[r]:
+			return RSTRH
+		case f.sawFIN[r]:
+			return SHR
+		}
+		return OTH
+	case syn && synack:
+		switch {
+		case f.rstSide == int8(o):
+			return RSTO
+		case f.rstSide == int8(r):
+			return RSTR
+		case f.sawFIN[o] && f.sawFIN[r]:
+			return SF
+		case f.sawFIN[o]:
+			return S2
+		case f.sawFIN[r]:
+			return S3
+		}
+		return S1
+	}
+	return OTH
+}
+
+// record builds the flow's Record, oriented from the originator.
+func (f *flow) record(reason EndReason) Record {
+	o := f.originator()
+	r := 1 - o
+	k := &f.key
+	rec := Record{
+		ID:        k.id(f.first),
+		Proto:     k.Proto,
+		VLAN:      k.VLAN,
+		FirstSeen: f.first,
+		LastSeen:  f.last,
+		Packets:   [2]uint64{f.packets[o], f.packets[r]},
+		Bytes:     [2]uint64{f.bytes[o], f.bytes[r]},
+		TCPFlags:  [2]uint8{f.flags[o], f.flags[r]},
+		SYNs:      f.syns,
+		SYNACKs:   f.synacks,
+		RSTs:      f.rsts,
+		State:     f.state(o),
+		EndReason: reason,
+	}
+	rec.IPVersion = 4
+	if k.A.Is6() && !k.A.Is4In6() {
+		rec.IPVersion = 6
+	}
+	if o == 0 {
+		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = k.A, k.APort, k.B, k.BPort
+	} else {
+		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = k.B, k.BPort, k.A, k.APort
+	}
+	if f.echo {
+		rec.SrcPort, rec.DstPort = k.APort, 0
+	}
+	rec.HandshakeRTT = -1
+	if f.sawSYN[o] && f.sawSYNACK[r] {
+		rec.HandshakeRTT = f.firstHS[r] - f.firstSYN[o]
+	}
+	if k.Proto == reader.ProtoTCP {
+		rec.HalfOpen = f.sawSYN[o] && f.sawSYNACK[r] && !f.sawACK[o]
+		rec.History = f.historyString(o)
+	}
+	if f.windows != nil {
+		rec.Windows = f.windows
+		for i := range rec.Windows {
+			rec.Windows[i].SYNs = f.winSide[i][o]
+			rec.Windows[i].SYNACKs = f.winSide[i][2+r]
+		}
+	}
+	return rec
+}
+
+func (f *flow) historyString(o side) string {
+	var b [2 * numHist]byte
+	for i := uint8(0); i < f.nHistory; i++ {
+		ev := int(f.history[i])
+		letter := histLetters[ev%numHist]
+		if ev/numHist != o {
+			letter += 'a' - 'A'
+		}
+		b[i] = letter
+	}
+	return string(b[:f.nHistory])
+}

@@ -1,0 +1,127 @@
+package flows
+
+import (
+	"net/netip"
+)
+
+// State is a flow's outcome in Zeek's conn_state vocabulary.
+type State uint8
+
+// States, as defined by Zeek's conn.log and evaluated on what was seen.
+const (
+	OTH    State = iota // no SYN seen: midstream traffic, or not TCP and neither side active
+	S0                  // SYN seen, no reply (UDP/ICMP: only the originator sent)
+	S1                  // handshake seen, not closed
+	SF                  // normal close (UDP/ICMP: both directions carried packets)
+	REJ                 // SYN answered by RST
+	S2                  // handshake, FIN from the originator only
+	S3                  // handshake, FIN from the responder only
+	RSTO                // handshake, originator reset first
+	RSTR                // handshake, responder reset first
+	RSTOS0              // SYN then RST from the originator, no SYN-ACK
+	RSTRH               // SYN-ACK then RST from the responder, no SYN
+	SH                  // SYN then FIN from the originator, no SYN-ACK
+	SHR                 // SYN-ACK then FIN from the responder, no SYN (UDP/ICMP: only the responder sent)
+	numStates
+)
+
+var stateNames = [numStates]string{"OTH", "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR"}
+
+func (s State) String() string { return stateNames[s] }
+
+// States lists every state in a fixed order, for tables and reports.
+func States() []State {
+	out := make([]State, numStates)
+	for i := range out {
+		out[i] = State(i)
+	}
+	return out
+}
+
+// ParseState returns the state with the given name.
+func ParseState(name string) (State, bool) {
+	for i, n := range stateNames {
+		if n == name {
+			return State(i), true
+		}
+	}
+	return 0, false
+}
+
+// EndReason says why a flow record was closed.
+type EndReason uint8
+
+// End reasons.
+const (
+	EndFIN     EndReason = iota // FIN from both sides, after the linger
+	EndRST                      // RST, after the linger
+	EndIdle                     // no packet for the idle timeout
+	EndActive                   // cut by the active timeout; the flow continues in a new record
+	EndEOF                      // still open at the end of the input
+	EndEvicted                  // closed early because the flow table was full
+	EndOpen                     // still open when a live capture window closed
+	numEndReasons
+)
+
+var endReasonNames = [numEndReasons]string{"fin", "rst", "idle", "active", "eof", "evicted", "open"}
+
+func (e EndReason) String() string { return endReasonNames[e] }
+
+// ParseEndReason returns the end reason with the given name.
+func ParseEndReason(name string) (EndReason, bool) {
+	for i, n := range endReasonNames {
+		if n == name {
+			return EndReason(i), true
+		}
+	}
+	return 0, false
+}
+
+// Direction indexes per-direction counters: Fwd is what the originator
+// sent, Rev what the responder sent.
+const (
+	Fwd = 0
+	Rev = 1
+)
+
+// Record is one ended flow, oriented from originator (Src) to responder (Dst).
+type Record struct {
+	ID        uint64
+	Proto     uint8
+	IPVersion uint8
+	VLAN      uint16
+	SrcIP     netip.Addr
+	SrcPort   uint16
+	DstIP     netip.Addr
+	DstPort   uint16
+	FirstSeen int64 // nanoseconds since the Unix epoch, UTC
+	LastSeen  int64
+	Packets   [2]uint64 // indexed by Fwd, Rev
+	Bytes     [2]uint64 // IP lengths from the IP headers
+	TCPFlags  [2]uint8  // OR of the TCP flags each side sent
+	SYNs      uint32    // SYN packets without ACK, both directions
+	SYNACKs   uint32
+	RSTs      uint32
+	// HandshakeRTT is the time from the originator's first SYN to the
+	// responder's first SYN-ACK, or -1 when either was not seen.
+	HandshakeRTT int64
+	State        State
+	HalfOpen     bool
+	History      string
+	EndReason    EndReason
+	// Windows holds the flow's traffic per statistics interval, in time
+	// order, when the table was given an interval; nil otherwise.
+	Windows []Window
+}
+
+// Duration returns the time between the first and the last packet, in seconds.
+func (r *Record) Duration() float64 { return float64(r.LastSeen-r.FirstSeen) / 1e9 }
+
+// Window is a flow's traffic in one statistics interval.
+type Window struct {
+	Start   int64 // start of the interval, nanoseconds since the epoch, aligned to the interval
+	Packets uint64
+	Bytes   uint64
+	SYNs    uint32 // SYN packets without ACK from the originator
+	SYNACKs uint32 // SYN-ACK packets from the responder
+}

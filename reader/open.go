@@ -1,0 +1,190 @@
+package reader
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Trace is one opened input.
+type Trace struct {
+	Path        string
+	Format      string // "pcap", "pcap-ns" or "pcapng"
+	Compression string // "", "gzip" or "zstd"
+	Damages     []Damage
+
+	records recordReader
+	closers []io.Closer
+}
+
+type recordReader interface {
+	Next(f *Frame) error
+	format() string
+}
+
+// Next reads the next frame into f; f.Data is valid until the next call. It
+// returns io.EOF at the end of the trace. Damaged regions do not stop it:
+// they are skipped and listed in Damages.
+func (t *Trace) Next(f *Frame) error { return t.records.Next(f) }
+
+// Close releases the file and decompressor.
+func (t *Trace) Close() error {
+	var first error
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		if err := t.closers[i].Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Counter counts bytes as they are read from disk, before decompression, so
+// progress stays true for compressed inputs. It is safe to read while a
+// reader adds to it.
+type Counter struct{ n atomic.Int64 }
+
+// Load returns the bytes counted so far.
+func (c *Counter) Load() int64 { return c.n.Load() }
+
+type countingReader struct {
+	r io.Reader
+	c *Counter
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.c.n.Add(int64(n))
+	return n, err
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// Open opens one trace file ("-" is standard input), detecting compression
+// and format by magic bytes. Bytes read from disk are added to counter when
+// it is not nil.
+func Open(path string, counter *Counter) (*Trace, error) {
+	t := &Trace{Path: path}
+	var raw io.Reader
+	if path == "-" {
+		raw = os.Stdin
+		t.Path = "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open trace: %w", err)
+		}
+		t.closers = append(t.closers, f)
+		raw = f
+	}
+	if counter != nil {
+		raw = countingReader{raw, counter}
+	}
+	if err := t.open(raw); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Trace) open(raw io.Reader) error {
+	buffered := bufio.NewReaderSize(raw, 256<<10)
+	magic, _ := buffered.Peek(4)
+	var stream io.Reader = buffered
+	switch {
+	case hasPrefix(magic, gzipMagic):
+		zr, err := gzip.NewReader(buffered)
+		if err != nil {
+			return fmt.Errorf("%s: cannot read gzip stream: %w", t.Path, err)
+		}
+		t.Compression, stream = "gzip", zr
+		t.closers = append(t.closers, zr)
+	case hasPrefix(magic, zstdMagic):
+		zr, err := zstd.NewReader(buffered, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return fmt.Errorf("%s: cannot read zstd stream: %w", t.Path, err)
+		}
+		t.Compression, stream = "zstd", zr
+		t.closers = append(t.closers, closerFunc(func() error { zr.Close(); return nil }))
+	}
+	win := newWindow(stream)
+	head, err := win.peek(4)
+	if err != nil && len(head) < 4 {
+		if len(head) == 0 {
+			return fmt.Errorf("%s: %w: the file is empty", t.Path, ErrBadMagic)
+		}
+		return fmt.Errorf("%s: %w: the file is %d bytes long", t.Path, ErrBadMagic, len(head))
+	}
+	switch binary.LittleEndian.Uint32(head) {
+	case pcapMicroLE, pcapNanoLE, pcapMicroBE, pcapNanoBE:
+		r, err := newPcapReader(t.Path, win, &t.Damages)
+		if err != nil {
+			return err
+		}
+		t.records = r
+	case blockSHB:
+		r, err := newPcapngReader(t.Path, win, &t.Damages)
+		if err != nil {
+			return err
+		}
+		t.records = r
+	default:
+		return fmt.Errorf("%s: %w (first bytes % x)", t.Path, ErrBadMagic, head)
+	}
+	t.Format = t.records.format()
+	return nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+func hasPrefix(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
+}
+
+// Expand turns the command line's inputs into trace paths: a directory
+// stands for the regular files in it, in name order; "-" is standard input.
+func Expand(inputs []string) ([]string, error) {
+	var paths []string
+	for _, in := range inputs {
+		if in == "-" {
+			paths = append(paths, in)
+			continue
+		}
+		info, err := os.Stat(in)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read input: %w", err)
+		}
+		if !info.IsDir() {
+			paths = append(paths, in)
+			continue
+		}
+		entries, err := os.ReadDir(in)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list input directory: %w", err)
+		}
+		var names []string
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				names = append(names, filepath.Join(in, e.Name()))
+			}
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("input directory %s holds no files", in)
+		}
+		sort.Strings(names)
+		paths = append(paths, names...)
+	}
+	return paths, nil
+}

@@ -1,0 +1,71 @@
+package reader
+
+import "net/netip"
+
+// Outcome says what Decode made of a frame. Every frame gets exactly one, so
+// the counts add up to the frames read.
+type Outcome uint8
+
+// Outcomes of Decode.
+const (
+	OK          Outcome = iota // an IPv4 or IPv6 packet with its transport header
+	NonIP                      // a frame that carries no IP (ARP, LLDP, ...)
+	Truncated                  // the capture cut the IP or transport header
+	DecodeError                // a malformed header (bad version, lengths that do not fit)
+	UnknownLink                // a link type the decoder does not know
+)
+
+var outcomeNames = [...]string{"ok", "non_ip", "truncated", "decode_error", "unknown_link"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// TCP flag bits as they appear in the TCP header's flags byte.
+const (
+	FIN = 0x01
+	SYN = 0x02
+	RST = 0x04
+	PSH = 0x08
+	ACK = 0x10
+	URG = 0x20
+	ECE = 0x40
+	CWR = 0x80
+)
+
+// IP protocol numbers the flow model treats specially.
+const (
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+	ProtoICMPv6 = 58
+)
+
+// Fragment tells where a packet stands in IPv4 or IPv6 fragmentation.
+type Fragment uint8
+
+// Fragment kinds.
+const (
+	Whole       Fragment = iota // not fragmented
+	FirstFrag                   // offset 0, more fragments follow: carries the ports
+	LaterFrag                   // offset > 0: no transport header
+)
+
+// Packet is one decoded IP packet: what the flow table needs and nothing more.
+// Decode fills it in place; its fields are plain values, so a Packet can be
+// reused for every frame without allocating.
+type Packet struct {
+	Time      int64 // capture time, nanoseconds since the Unix epoch, UTC
+	Input     int   // index of the input it came from
+	IPVersion uint8
+	Proto     uint8
+	VLAN      uint16 // outermost 802.1Q tag, 0 when untagged
+	Src, Dst  netip.Addr
+	SrcPort   uint16 // for ICMP: the identifier (echo) or the type
+	DstPort   uint16 // for ICMP: 0 (echo) or the code
+	IPLen     uint32 // IP total length from the header, not the captured length
+	Payload   uint32 // transport payload length implied by the IP header
+	TCPFlags  uint8
+	Frag      Fragment
+	FragID    uint32 // IPv4 identification or IPv6 fragment identification
+	ICMPType  uint8  // ICMP or ICMPv6 type; echo requests make their sender the originator
+	ICMPError bool   // an ICMP or ICMPv6 error message (unreachable, time exceeded, ...)
+}

@@ -1,0 +1,122 @@
+package report
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"flowstat/flows"
+)
+
+// RowGroupRows is the number of rows per Parquet row group: large enough for
+// fast scans in DuckDB and pandas, small enough to build in memory quickly.
+const RowGroupRows = 128 * 1024
+
+var dictionary = arrow.NewMetadata([]string{"encoding"}, []string{"dictionary"})
+
+var utc = &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}
+
+// FlowSchema is the Arrow schema of flows.parquet. Its column names and
+// types are a contract with users; README.md documents each column.
+var FlowSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "flow_id", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "ip_version", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "vlan", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "src_ip", Type: arrow.BinaryTypes.String},
+	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "first_seen", Type: utc},
+	{Name: "last_seen", Type: utc},
+	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "packets_fwd", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "packets_rev", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_fwd", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_rev", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "tcp_flags_fwd", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "tcp_flags_rev", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "rst_packets", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "handshake_rtt_s", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "state", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "half_open", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "history", Type: arrow.BinaryTypes.String},
+	{Name: "end_reason", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+}, nil)
+
+// SortFlows puts records in the order of flows.parquet: by first packet
+// time, then flow id.
+func SortFlows(recs []flows.Record) {
+	slices.SortFunc(recs, func(a, b flows.Record) int {
+		if c := cmp.Compare(a.FirstSeen, b.FirstSeen); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// FlowBatch builds the Arrow record batch of flows.parquet for recs. The
+// caller releases it.
+func FlowBatch(recs []flows.Record) arrow.Record {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, FlowSchema)
+	defer b.Release()
+	b.Reserve(len(recs))
+	col := func(i int) array.Builder { return b.Field(i) }
+	for i := range recs {
+		r := &recs[i]
+		col(0).(*array.Uint64Builder).UnsafeAppend(r.ID)
+		col(1).(*array.Uint8Builder).UnsafeAppend(r.Proto)
+		col(2).(*array.Uint8Builder).UnsafeAppend(r.IPVersion)
+		col(3).(*array.Uint16Builder).UnsafeAppend(r.VLAN)
+		col(4).(*array.StringBuilder).Append(r.SrcIP.String())
+		col(5).(*array.Uint16Builder).UnsafeAppend(r.SrcPort)
+		col(6).(*array.StringBuilder).Append(r.DstIP.String())
+		col(7).(*array.Uint16Builder).UnsafeAppend(r.DstPort)
+		col(8).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.FirstSeen))
+		col(9).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.LastSeen))
+		col(10).(*array.Float64Builder).UnsafeAppend(r.Duration())
+		col(11).(*array.Uint64Builder).UnsafeAppend(r.Packets[flows.Fwd])
+		col(12).(*array.Uint64Builder).UnsafeAppend(r.Packets[flows.Rev])
+		col(13).(*array.Uint64Builder).UnsafeAppend(r.Bytes[flows.Fwd])
+		col(14).(*array.Uint64Builder).UnsafeAppend(r.Bytes[flows.Rev])
+		col(15).(*array.Uint8Builder).UnsafeAppend(r.TCPFlags[flows.Fwd])
+		col(16).(*array.Uint8Builder).UnsafeAppend(r.TCPFlags[flows.Rev])
+		col(17).(*array.Uint32Builder).UnsafeAppend(r.SYNs)
+		col(18).(*array.Uint32Builder).UnsafeAppend(r.SYNACKs)
+		col(19).(*array.Uint32Builder).UnsafeAppend(r.RSTs)
+		if r.HandshakeRTT >= 0 {
+			col(20).(*array.Float64Builder).Append(float64(r.HandshakeRTT) / 1e9)
+		} else {
+			col(20).(*array.Float64Builder).AppendNull()
+		}
+		col(21).(*array.StringBuilder).Append(r.State.String())
+		col(22).(*array.BooleanBuilder).Append(r.HalfOpen)
+		col(23).(*array.StringBuilder).Append(r.History)
+		col(24).(*array.StringBuilder).Append(r.EndReason.String())
+	}
+	return b.NewRecord()
+}
+
+// WriteFlows writes recs, which must be sorted with SortFlows, to path as
+// flows.parquet, atomically.
+func WriteFlows(path string, recs []flows.Record) error {
+	w, err := CreateParquet(path, FlowSchema)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(recs); start += RowGroupRows {
+		batch := FlowBatch(recs[start:min(start+RowGroupRows, len(recs))])
+		err := w.Write(batch)
+		batch.Release()
+		if err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}

@@ -1,0 +1,174 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"flowstat/flows"
+)
+
+// Summary is summary.json: what was read, what became of every packet, and
+// the flows by protocol and state. `flowstat report` reads it back for the
+// options the flows were made with.
+type Summary struct {
+	Tool      string        `json:"tool"`
+	Version   string        `json:"version"`
+	Options   Options       `json:"options"`
+	Inputs    []Input       `json:"inputs"`
+	Packets   PacketCounts  `json:"packets"`
+	Flows     FlowCounts    `json:"flows"`
+	Damage    []DamageEntry `json:"damage"`
+	Warnings  []string      `json:"warnings"`
+	ElapsedS  float64       `json:"elapsed_s"`
+	PacketsPS float64       `json:"packets_per_s"`
+	FirstSeen *time.Time    `json:"first_seen,omitempty"`
+	LastSeen  *time.Time    `json:"last_seen,omitempty"`
+}
+
+// Options are the settings the flows were made with.
+type Options struct {
+	IntervalS      float64  `json:"interval_s"`
+	IdleTimeoutS   float64  `json:"idle_timeout_s"`
+	ActiveTimeoutS float64  `json:"active_timeout_s"` // 0: off
+	LingerS        float64  `json:"linger_s"`
+	Targets        []string `json:"targets"`
+	BPF            string   `json:"bpf"`
+	Workers        int      `json:"workers"`
+}
+
+// Input describes one trace read.
+type Input struct {
+	Path        string     `json:"path"`
+	Format      string     `json:"format"`
+	Compression string     `json:"compression"`
+	LinkTypes   []int      `json:"link_types"`
+	FirstSeen   *time.Time `json:"first_seen"`
+	LastSeen    *time.Time `json:"last_seen"`
+	Packets     uint64     `json:"packets"`
+	Bytes       uint64     `json:"bytes"` // frame lengths on the wire
+	Error       string     `json:"error,omitempty"`
+}
+
+// PacketCounts says what became of the packets. Read is every frame; each
+// frame lands in exactly one of FilteredOut, NonIP, Truncated,
+// DecodeErrors, UnknownLink or IPv4+IPv6.
+type PacketCounts struct {
+	Read            uint64 `json:"read"`
+	FilteredOut     uint64 `json:"filtered_out"` // by --bpf or --target
+	IPv4            uint64 `json:"ipv4"`
+	IPv6            uint64 `json:"ipv6"`
+	NonIP           uint64 `json:"non_ip"`
+	TCP             uint64 `json:"tcp"`
+	UDP             uint64 `json:"udp"`
+	ICMP            uint64 `json:"icmp"` // ICMP and ICMPv6
+	Other           uint64 `json:"other"`
+	Fragments       uint64 `json:"fragments"`
+	OrphanFragments uint64 `json:"orphan_fragments"`
+	ICMPErrors      uint64 `json:"icmp_errors"`
+	Truncated       uint64 `json:"truncated"`
+	DecodeErrors    uint64 `json:"decode_errors"`
+	UnknownLink     uint64 `json:"unknown_link"`
+	OutOfOrder      uint64 `json:"out_of_order"`
+	Bytes           uint64 `json:"bytes"` // IP bytes of the packets that made flows
+}
+
+// FlowCounts counts flow records.
+type FlowCounts struct {
+	Total   uint64                       `json:"total"`
+	ByProto map[string]uint64            `json:"by_proto"`
+	ByState map[string]map[string]uint64 `json:"by_state"` // protocol -> state -> records
+	ByEnd   map[string]uint64            `json:"by_end_reason"`
+}
+
+// DamageEntry is one damaged region of an input.
+type DamageEntry struct {
+	Path   string `json:"path"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+	Reason string `json:"reason"`
+}
+
+// ProtoName names an IP protocol for tables and reports.
+func ProtoName(proto uint8) string {
+	switch proto {
+	case 1:
+		return "icmp"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 58:
+		return "icmpv6"
+	case 47:
+		return "gre"
+	case 50:
+		return "esp"
+	case 132:
+		return "sctp"
+	}
+	return fmt.Sprintf("ip-%d", proto)
+}
+
+// CountFlow adds one record to the counts.
+func (c *FlowCounts) CountFlow(r *flows.Record) {
+	if c.ByProto == nil {
+		c.ByProto, c.ByState, c.ByEnd = map[string]uint64{}, map[string]map[string]uint64{}, map[string]uint64{}
+	}
+	proto := ProtoName(r.Proto)
+	c.Total++
+	c.ByProto[proto]++
+	if c.ByState[proto] == nil {
+		c.ByState[proto] = map[string]uint64{}
+	}
+	c.ByState[proto][r.State.String()]++
+	c.ByEnd[r.EndReason.String()]++
+}
+
+// WriteJSON writes v as indented JSON to path atomically.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode %s: %w", filepath.Base(path), err)
+	}
+	return WriteFileAtomic(path, append(data, '\n'))
+}
+
+// ReadSummary reads summary.json.
+func ReadSummary(path string) (*Summary, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read summary: %w", err)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("cannot parse %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it over path, so readers never see a partial file.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
