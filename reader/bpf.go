@@ -70,7 +70,7 @@ func (f *Filter) program(linkType int) (*pcap.BPF, error) {
 	if err, ok := f.failed[linkType]; ok {
 		return nil, err
 	}
-	prog, err := pcap.NewBPF(layers.LinkType(linkType), filterSnaplen, f.expr)
+	prog, err := pcap.NewBPF(layers.LinkType(dltOf(linkType)), filterSnaplen, f.expr)
 	if err != nil {
 		err = fmt.Errorf("invalid filter %q for link type %d: %w", f.expr, linkType, err)
 		f.failed[linkType] = err
@@ -78,4 +78,14 @@ func (f *Filter) program(linkType int) (*pcap.BPF, error) {
 	}
 	f.programs[linkType] = prog
 	return prog, nil
+}
+
+// dltOf maps a file's LINKTYPE_ value to the DLT_ value libpcap compiles
+// for. They differ only for raw IP, whose DLT_ number varies by platform.
+func dltOf(linkType int) int {
+	switch linkType {
+	case LinkRaw, LinkRawAlt14:
+		return LinkRawAlt12 // DLT_RAW on Linux
+	}
+	return linkType
 }

@@ -37,7 +37,6 @@ type ParquetWriter struct {
 	path    string
 	tmpPath string
 	file    *os.File
-	schema  *arrow.Schema
 	columns []parquetColumn
 	pw      *parquet.Writer
 	values  []parquet.Value // scratch buffer reused for every column chunk
@@ -62,7 +61,7 @@ type parquetColumn struct {
 // optional columns.
 func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	if schema == nil || schema.NumFields() == 0 {
-		return nil, fmt.Errorf("cannot create parquet schema: no fields")
+		return nil, errors.New("cannot create parquet schema: no fields")
 	}
 	root, columns, err := parquetSchemaOf(schema)
 	if err != nil {
@@ -81,7 +80,6 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 		path:    path,
 		tmpPath: f.Name(),
 		file:    f,
-		schema:  schema,
 		columns: columns,
 		values:  make([]parquet.Value, parquetChunkRows),
 	}
@@ -257,62 +255,70 @@ func (w *ParquetWriter) write(rec arrow.Record) error {
 func fillValues(dst []parquet.Value, arr arrow.Array, off, col int, nullable bool) {
 	switch a := arr.(type) {
 	case *array.Uint8:
-		fill(dst, arr, off, col, nullable, a.Uint8Values(), func(v uint8) parquet.Value { return parquet.Int32Value(int32(v)) })
+		fill(dst, off, col, a.Uint8Values(), func(v uint8) parquet.Value { return parquet.Int32Value(int32(v)) })
 	case *array.Uint16:
-		fill(dst, arr, off, col, nullable, a.Uint16Values(), func(v uint16) parquet.Value { return parquet.Int32Value(int32(v)) })
+		fill(dst, off, col, a.Uint16Values(), func(v uint16) parquet.Value { return parquet.Int32Value(int32(v)) })
 	case *array.Uint32:
 		// UINT_32 is stored in an INT32 column; the bits are reinterpreted.
-		fill(dst, arr, off, col, nullable, a.Uint32Values(), func(v uint32) parquet.Value { return parquet.Int32Value(int32(v)) })
+		fill(dst, off, col, a.Uint32Values(), func(v uint32) parquet.Value { return parquet.Int32Value(int32(v)) })
 	case *array.Uint64:
-		fill(dst, arr, off, col, nullable, a.Uint64Values(), func(v uint64) parquet.Value { return parquet.Int64Value(int64(v)) })
+		fill(dst, off, col, a.Uint64Values(), func(v uint64) parquet.Value { return parquet.Int64Value(int64(v)) })
 	case *array.Int32:
-		fill(dst, arr, off, col, nullable, a.Int32Values(), parquet.Int32Value)
+		fill(dst, off, col, a.Int32Values(), parquet.Int32Value)
 	case *array.Int64:
-		fill(dst, arr, off, col, nullable, a.Int64Values(), parquet.Int64Value)
+		fill(dst, off, col, a.Int64Values(), parquet.Int64Value)
 	case *array.Float64:
-		fill(dst, arr, off, col, nullable, a.Float64Values(), parquet.DoubleValue)
+		fill(dst, off, col, a.Float64Values(), parquet.DoubleValue)
 	case *array.Timestamp:
-		fill(dst, arr, off, col, nullable, a.TimestampValues(), func(v arrow.Timestamp) parquet.Value { return parquet.Int64Value(int64(v)) })
+		fill(dst, off, col, a.TimestampValues(), func(v arrow.Timestamp) parquet.Value { return parquet.Int64Value(int64(v)) })
 	case *array.Boolean:
 		for i := range dst {
-			dst[i] = level(parquet.BooleanValue(a.Value(off+i)), arr, off+i, col, nullable)
+			dst[i] = parquet.BooleanValue(a.Value(off + i))
+			dst[i].SetColumnIndex(col)
 		}
 	case *array.String:
 		for i := range dst {
 			// The value points into the Arrow buffer; parquet-go copies it.
 			s := a.Value(off + i)
-			v := parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
-			dst[i] = level(v, arr, off+i, col, nullable)
+			dst[i] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
+			dst[i].SetColumnIndex(col)
 		}
 	default:
 		// Unreachable: types are validated against the schema before writing.
 		panic(fmt.Sprintf("report: unexpected arrow array %T", arr))
 	}
+	if nullable {
+		setDefinitionLevels(dst, arr, off, col)
+	}
 }
 
-// fill converts values[off:off+len(dst)] with conv into dst.
-func fill[T any](dst []parquet.Value, arr arrow.Array, off, col int, nullable bool, values []T, conv func(T) parquet.Value) {
+// fill converts values[off:off+len(dst)] with conv into dst. The values get
+// repetition and definition level 0, as required columns need.
+func fill[T any](dst []parquet.Value, off, col int, values []T, conv func(T) parquet.Value) {
 	values = values[off : off+len(dst)]
-	if !nullable {
-		for i, v := range values {
-			dst[i] = conv(v).Level(0, 0, col)
+	for i, v := range values {
+		dst[i] = conv(v)
+		dst[i].SetColumnIndex(col)
+	}
+}
+
+// setDefinitionLevels marks the values of an optional column as present
+// (definition level 1) and replaces the ones that are null in arr, starting
+// at row off, by null values (definition level 0).
+func setDefinitionLevels(dst []parquet.Value, arr arrow.Array, off, col int) {
+	if arr.NullN() == 0 {
+		for i := range dst {
+			dst[i].SetDefinitionLevel(1)
 		}
 		return
 	}
-	for i, v := range values {
-		dst[i] = level(conv(v), arr, off+i, col, true)
-	}
-}
-
-// level sets the repetition and definition levels of v for row i of arr.
-func level(v parquet.Value, arr arrow.Array, i, col int, nullable bool) parquet.Value {
-	switch {
-	case !nullable:
-		return v.Level(0, 0, col)
-	case arr.IsNull(i):
-		return parquet.NullValue().Level(0, 0, col)
-	default:
-		return v.Level(0, 1, col)
+	for i := range dst {
+		if arr.IsNull(off + i) {
+			dst[i] = parquet.NullValue()
+			dst[i].SetColumnIndex(col)
+		} else {
+			dst[i].SetDefinitionLevel(1)
+		}
 	}
 }
 
@@ -337,7 +343,7 @@ func parquetSchemaOf(schema *arrow.Schema) (parquet.Node, []parquetColumn, error
 		fields[i] = &orderedField{Node: node, name: f.Name, index: i}
 		columns[i] = parquetColumn{name: f.Name, dataType: f.Type, nullable: f.Nullable}
 	}
-	g := parquet.Group{}; for _, f := range fields { g[f.Name()] = f.(*orderedField).Node }; return g, columns, nil
+	return &orderedGroup{fields: fields}, columns, nil
 }
 
 // parquetNodeOf maps one Arrow field to a Parquet leaf node.

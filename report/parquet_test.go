@@ -227,7 +227,7 @@ func checkDuckDB(t *testing.T, path string, total int) {
 	var n, rttNulls, appNulls, dictApps int
 	if err := db.QueryRow(`SELECT count(*), count(*) - count(rtt), count(*) - count(app),
 		count(*) FILTER (WHERE app = CASE seq % 3 WHEN 0 THEN 'http' WHEN 1 THEN 'dns' ELSE 'tls' END)
-		FROM ` + src).Scan(&n, &rttNulls, &appNulls, &dictApps); err != nil {
+		FROM `+src).Scan(&n, &rttNulls, &appNulls, &dictApps); err != nil {
 		t.Fatalf("aggregate: %v", err)
 	}
 	wantRTTNulls, wantAppNulls := 0, 0
@@ -696,4 +696,23 @@ func assertEmpty(t *testing.T, dir string) {
 	if len(entries) != 0 {
 		t.Fatalf("directory = %v, want empty", dirNames(entries))
 	}
+}
+
+func BenchmarkParquetWriterWrite(b *testing.B) {
+	const rows = 128 * 1024
+	rec := buildTestRecord(memory.NewGoAllocator(), 0, rows)
+	defer rec.Release()
+	w, err := CreateParquet(filepath.Join(b.TempDir(), "bench.parquet"), testSchema())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Abort()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := w.Write(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }

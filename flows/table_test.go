@@ -1,0 +1,336 @@
+package flows
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"flowstat/reader"
+)
+
+const sec = int64(time.Second)
+
+var (
+	client = netip.MustParseAddr("10.0.0.1")
+	server = netip.MustParseAddr("192.0.2.80")
+)
+
+// pkt describes one packet of a scenario: who sends it at which time.
+type pkt struct {
+	at      float64 // seconds from the scenario's start
+	fromCli bool
+	flags   uint8
+	payload uint32
+}
+
+const t0 = 1_700_000_000 * sec
+
+func tcp(at float64, fromCli bool, flags uint8, payload uint32) pkt {
+	return pkt{at, fromCli, flags, payload}
+}
+
+// run feeds TCP packets between client:40000 and server:80 through a table
+// and returns the records it emitted.
+func run(t *testing.T, opts Options, pkts []pkt) []Record {
+	t.Helper()
+	var out []Record
+	tab := New(opts, func(r *Record) { out = append(out, *r) })
+	for _, p := range pkts {
+		rp := reader.Packet{Time: t0 + int64(p.at*float64(sec)), IPVersion: 4, Proto: reader.ProtoTCP,
+			TCPFlags: p.flags, Payload: p.payload, IPLen: 40 + p.payload}
+		if p.fromCli {
+			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = client, server, 40000, 80
+		} else {
+			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = server, client, 80, 40000
+		}
+		tab.Add(&rp)
+	}
+	tab.Flush()
+	return out
+}
+
+const (
+	S  = reader.SYN
+	SA = reader.SYN | reader.ACK
+	A  = reader.ACK
+	FA = reader.FIN | reader.ACK
+	R  = reader.RST
+	RA = reader.RST | reader.ACK
+	PA = reader.PSH | reader.ACK
+)
+
+func TestTCPStates(t *testing.T) {
+	handshake := []pkt{tcp(0, true, S, 0), tcp(0.01, false, SA, 0), tcp(0.02, true, A, 0)}
+	with := func(more ...pkt) []pkt { return append(append([]pkt{}, handshake...), more...) }
+	tests := []struct {
+		name     string
+		pkts     []pkt
+		state    State
+		halfOpen bool
+		history  string
+		end      EndReason
+		srcIsCli bool
+	}{
+		{"complete", with(tcp(0.03, true, PA, 100), tcp(0.04, false, PA, 500), tcp(0.05, true, FA, 0), tcp(0.06, false, FA, 0), tcp(0.07, true, A, 0)),
+			SF, false, "ShADdFf", EndFIN, true},
+		{"syn only with retransmits", []pkt{tcp(0, true, S, 0), tcp(1, true, S, 0), tcp(3, true, S, 0)}, S0, false, "S", EndEOF, true},
+		{"rejected", []pkt{tcp(0, true, S, 0), tcp(0.01, false, RA, 0)}, REJ, false, "Sr", EndRST, true},
+		{"half open", []pkt{tcp(0, true, S, 0), tcp(0.01, false, SA, 0), tcp(1, false, SA, 0)}, S1, true, "Sh", EndEOF, true},
+		{"established, not closed", with(tcp(0.03, true, PA, 10)), S1, false, "ShAD", EndEOF, true},
+		{"originator reset", with(tcp(0.03, true, RA, 0)), RSTO, false, "ShAR", EndRST, true},
+		{"responder reset", with(tcp(0.03, false, R, 0)), RSTR, false, "ShAr", EndRST, true},
+		{"originator fin only", with(tcp(0.03, true, FA, 0)), S2, false, "ShAF", EndEOF, true},
+		{"responder fin only", with(tcp(0.03, false, FA, 0)), S3, false, "ShAf", EndEOF, true},
+		{"syn then own reset", []pkt{tcp(0, true, S, 0), tcp(0.5, true, R, 0)}, RSTOS0, false, "SR", EndRST, true},
+		{"syn then own fin", []pkt{tcp(0, true, S, 0), tcp(0.5, true, reader.FIN, 0)}, SH, false, "SF", EndEOF, true},
+		// Without a SYN, the receiver of the SYN-ACK is the originator.
+		{"syn-ack only", []pkt{tcp(0, false, SA, 0)}, OTH, false, "h", EndEOF, true},
+		{"syn-ack then reset", []pkt{tcp(0, false, SA, 0), tcp(0.1, false, R, 0)}, RSTRH, false, "hr", EndRST, true},
+		{"syn-ack then fin", []pkt{tcp(0, false, SA, 0), tcp(0.1, false, FA, 0)}, SHR, false, "hf", EndEOF, true},
+		// Midstream: the lower port (80) is the responder, whoever spoke first.
+		{"midstream from server", []pkt{tcp(0, false, PA, 100), tcp(0.1, true, A, 0)}, OTH, false, "dA", EndEOF, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := run(t, Options{}, tc.pkts)
+			if len(recs) != 1 {
+				t.Fatalf("got %d records, want 1: %+v", len(recs), recs)
+			}
+			r := recs[0]
+			if r.State != tc.state || r.HalfOpen != tc.halfOpen || r.History != tc.history || r.EndReason != tc.end {
+				t.Errorf("state %v half_open %v history %q end %v; want %v %v %q %v",
+					r.State, r.HalfOpen, r.History, r.EndReason, tc.state, tc.halfOpen, tc.history, tc.end)
+			}
+			if (r.SrcIP == client) != tc.srcIsCli {
+				t.Errorf("src = %v, want the client %v: %v", r.SrcIP, tc.srcIsCli, client)
+			}
+			var cli, srv uint64
+			for _, p := range tc.pkts {
+				if p.fromCli {
+					cli++
+				} else {
+					srv++
+				}
+			}
+			fwd, rev := cli, srv
+			if !tc.srcIsCli {
+				fwd, rev = srv, cli
+			}
+			if r.Packets != [2]uint64{fwd, rev} {
+				t.Errorf("packets %v, want [%d %d]", r.Packets, fwd, rev)
+			}
+		})
+	}
+}
+
+func TestCompleteFlowCounters(t *testing.T) {
+	recs := run(t, Options{}, []pkt{
+		tcp(0, true, S, 0), tcp(0.5, true, S, 0), tcp(0.6, false, SA, 0), tcp(0.7, true, A, 0),
+		tcp(1, true, PA, 100), tcp(2, false, FA, 0), tcp(2.1, true, FA, 0), tcp(2.2, false, A, 0),
+	})
+	if len(recs) != 1 {
+		t.Fatalf("got %d records", len(recs))
+	}
+	r := recs[0]
+	if r.SYNs != 2 || r.SYNACKs != 1 || r.RSTs != 0 {
+		t.Errorf("syn %d synack %d rst %d", r.SYNs, r.SYNACKs, r.RSTs)
+	}
+	// The RTT runs from the first SYN, as the retransmission's answer cannot
+	// be told apart.
+	if r.HandshakeRTT != int64(0.6*float64(sec)) {
+		t.Errorf("handshake rtt %d", r.HandshakeRTT)
+	}
+	if r.Bytes != [2]uint64{5*40 + 100, 3 * 40} {
+		t.Errorf("bytes %v", r.Bytes)
+	}
+	if r.TCPFlags[Fwd] != S|A|PA|FA || r.TCPFlags[Rev] != SA|FA {
+		t.Errorf("flags %#x %#x", r.TCPFlags[Fwd], r.TCPFlags[Rev])
+	}
+	if r.Duration() != 2.2 || r.FirstSeen != t0 {
+		t.Errorf("duration %v first %d", r.Duration(), r.FirstSeen)
+	}
+}
+
+func TestFlowEnds(t *testing.T) {
+	closeSeq := []pkt{tcp(0, true, S, 0), tcp(0.1, false, SA, 0), tcp(0.2, true, A, 0), tcp(1, true, FA, 0), tcp(1.1, false, FA, 0)}
+	t.Run("final ack within linger joins", func(t *testing.T) {
+		recs := run(t, Options{}, append(append([]pkt{}, closeSeq...), tcp(2.5, true, A, 0)))
+		if len(recs) != 1 || recs[0].Packets[Fwd] != 4 || recs[0].EndReason != EndFIN {
+			t.Fatalf("%+v", recs)
+		}
+	})
+	t.Run("packet after linger starts a new flow", func(t *testing.T) {
+		recs := run(t, Options{}, append(append([]pkt{}, closeSeq...), tcp(4, true, A, 0)))
+		if len(recs) != 2 || recs[0].Packets[Fwd] != 3 || recs[1].State != OTH {
+			t.Fatalf("%+v", recs)
+		}
+	})
+	t.Run("new syn during linger starts a new flow", func(t *testing.T) {
+		recs := run(t, Options{}, append(append([]pkt{}, closeSeq...), tcp(1.5, true, S, 0), tcp(1.6, false, SA, 0)))
+		if len(recs) != 2 || recs[0].State != SF || recs[1].State != S1 || recs[1].FirstSeen != t0+int64(1.5*float64(sec)) {
+			t.Fatalf("%+v", recs)
+		}
+		if recs[0].ID == recs[1].ID {
+			t.Error("two flows share an id")
+		}
+	})
+	t.Run("idle timeout", func(t *testing.T) {
+		recs := run(t, Options{IdleTimeout: 5 * time.Second}, []pkt{tcp(0, true, S, 0), tcp(4, true, S, 0), tcp(10, true, S, 0)})
+		if len(recs) != 2 || recs[0].EndReason != EndIdle || recs[0].Packets[Fwd] != 2 || recs[1].EndReason != EndEOF {
+			t.Fatalf("%+v", recs)
+		}
+	})
+	t.Run("active timeout cuts and keeps orientation", func(t *testing.T) {
+		pkts := append([]pkt{}, closeSeq[:3]...)
+		for i := 1; i <= 25; i++ {
+			pkts = append(pkts, tcp(float64(i), false, PA, 10))
+		}
+		recs := run(t, Options{ActiveTimeout: 10 * time.Second}, pkts)
+		if len(recs) != 3 {
+			t.Fatalf("got %d records, want 3", len(recs))
+		}
+		for i, r := range recs {
+			if r.SrcIP != client || r.State != S1 {
+				t.Errorf("record %d: src %v state %v", i, r.SrcIP, r.State)
+			}
+		}
+		if recs[0].EndReason != EndActive || recs[2].EndReason != EndEOF {
+			t.Errorf("end reasons %v %v", recs[0].EndReason, recs[2].EndReason)
+		}
+		var total uint64
+		for _, r := range recs {
+			total += r.Packets[Fwd] + r.Packets[Rev]
+		}
+		if total != uint64(len(pkts)) {
+			t.Errorf("packets %d, want %d", total, len(pkts))
+		}
+	})
+}
+
+func udp(at float64, src netip.Addr, sport uint16, dst netip.Addr, dport uint16) reader.Packet {
+	return reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoUDP,
+		Src: src, Dst: dst, SrcPort: sport, DstPort: dport, IPLen: 100}
+}
+
+func collect(opts Options, pkts ...reader.Packet) []Record {
+	var out []Record
+	tab := New(opts, func(r *Record) { out = append(out, *r) })
+	for i := range pkts {
+		tab.Add(&pkts[i])
+	}
+	tab.Flush()
+	return out
+}
+
+func TestUDPOrientation(t *testing.T) {
+	t.Run("first sender originates", func(t *testing.T) {
+		recs := collect(Options{}, udp(0, client, 5353, server, 5000), udp(1, server, 5000, client, 5353))
+		if len(recs) != 1 || recs[0].SrcIP != client || recs[0].State != SF {
+			t.Fatalf("%+v", recs)
+		}
+	})
+	t.Run("service port first is the responder", func(t *testing.T) {
+		recs := collect(Options{}, udp(0, server, 161, client, 40000))
+		if len(recs) != 1 || recs[0].SrcIP != client || recs[0].DstPort != 161 || recs[0].State != SHR {
+			t.Fatalf("%+v", recs)
+		}
+	})
+	t.Run("one way", func(t *testing.T) {
+		recs := collect(Options{}, udp(0, client, 40000, server, 53))
+		if len(recs) != 1 || recs[0].State != S0 || recs[0].DstPort != 53 {
+			t.Fatalf("%+v", recs)
+		}
+	})
+}
+
+func TestICMPEcho(t *testing.T) {
+	echo := func(at float64, src, dst netip.Addr, typ uint8) reader.Packet {
+		return reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoICMP,
+			Src: src, Dst: dst, SrcPort: 77, DstPort: 0, ICMPType: typ, IPLen: 84}
+	}
+	// The reply comes first (capture started late): the request's sender is
+	// still the originator.
+	recs := collect(Options{}, echo(0, server, client, 0), echo(1, client, server, 8), echo(1.01, server, client, 0))
+	if len(recs) != 1 {
+		t.Fatalf("got %d records: %+v", len(recs), recs)
+	}
+	r := recs[0]
+	if r.SrcIP != client || r.SrcPort != 77 || r.DstPort != 0 || r.Packets != [2]uint64{1, 2} || r.State != SF {
+		t.Errorf("%+v", r)
+	}
+	unreach := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoICMP, Src: server, Dst: client,
+		SrcPort: 3, DstPort: 3, ICMPType: 3, ICMPError: true, IPLen: 56}
+	var stats Stats
+	tab := New(Options{}, func(r *Record) {
+		if r.SrcPort != 3 || r.DstPort != 3 || r.SrcIP != server {
+			t.Errorf("unreachable record %+v", r)
+		}
+	})
+	tab.Add(&unreach)
+	tab.Flush()
+	if stats = tab.Stats(); stats.ICMPErrors != 1 || stats.Flows != 1 {
+		t.Errorf("stats %+v", stats)
+	}
+}
+
+func TestFragments(t *testing.T) {
+	first := udp(0, server, 53, client, 40000)
+	first.Frag, first.FragID, first.IPLen = reader.FirstFrag, 9, 1500
+	later := reader.Packet{Time: t0 + sec/100, IPVersion: 4, Proto: reader.ProtoUDP, Src: server, Dst: client,
+		Frag: reader.LaterFrag, FragID: 9, IPLen: 700}
+	orphan := later
+	orphan.FragID = 10
+	early := later
+	early.FragID, early.Time = 11, t0
+	firstOfEarly := first
+	firstOfEarly.FragID, firstOfEarly.Time = 11, t0+sec/50
+
+	var recs []Record
+	tab := New(Options{}, func(r *Record) { recs = append(recs, *r) })
+	for _, p := range []reader.Packet{first, later, orphan, early, firstOfEarly} {
+		tab.Add(&p)
+	}
+	tab.Flush()
+	if len(recs) != 1 {
+		t.Fatalf("got %d records: %+v", len(recs), recs)
+	}
+	if r := recs[0]; r.Packets[Rev] != 4 || r.Bytes[Rev] != 1500+700+700+1500 || r.DstPort != 53 {
+		t.Errorf("%+v", r)
+	}
+	if s := tab.Stats(); s.Fragments != 5 || s.OrphanFragments != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestWindows(t *testing.T) {
+	recs := run(t, Options{Interval: 10 * time.Second}, []pkt{
+		tcp(0, true, S, 0), tcp(0.1, false, SA, 0), tcp(0.2, true, A, 0), tcp(25, true, PA, 60),
+	})
+	start := t0 - t0%(10*sec)
+	want := []Window{{Start: start, Packets: 3, Bytes: 120, SYNs: 1, SYNACKs: 1}, {Start: start + 20*sec, Packets: 1, Bytes: 100}}
+	if len(recs) != 1 || len(recs[0].Windows) != 2 || recs[0].Windows[0] != want[0] || recs[0].Windows[1] != want[1] {
+		t.Fatalf("windows %+v, want %+v", recs[0].Windows, want)
+	}
+}
+
+func TestFlowIDDeterministic(t *testing.T) {
+	pkts := []pkt{tcp(0, true, S, 0), tcp(0.1, false, SA, 0)}
+	a, b := run(t, Options{}, pkts), run(t, Options{}, pkts)
+	if a[0].ID != b[0].ID || a[0].ID == 0 {
+		t.Errorf("ids %d %d", a[0].ID, b[0].ID)
+	}
+}
+
+func TestAddDoesNotAllocate(t *testing.T) {
+	tab := New(Options{}, func(*Record) {})
+	p := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoTCP, Src: client, Dst: server,
+		SrcPort: 40000, DstPort: 80, TCPFlags: A, IPLen: 40}
+	tab.Add(&p)
+	allocs := testing.AllocsPerRun(1000, func() {
+		p.Time += 1000
+		tab.Add(&p)
+	})
+	if allocs != 0 {
+		t.Errorf("Add allocates %.1f times per packet of a known flow", allocs)
+	}
+}

@@ -1,0 +1,308 @@
+package reader
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+type testFrame struct {
+	time int64
+	link int
+	data []byte
+}
+
+// writePcap encodes frames as classic pcap in the given byte order and
+// resolution.
+func writePcap(order binary.AppendByteOrder, nano bool, link int, frames []testFrame) []byte {
+	var b []byte
+	magic := uint32(pcapMicroLE)
+	if nano {
+		magic = pcapNanoLE
+	}
+	b = order.AppendUint32(b, magic)
+	b = order.AppendUint16(b, 2)
+	b = order.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = order.AppendUint32(b, 65535)
+	b = order.AppendUint32(b, uint32(link))
+	for _, f := range frames {
+		frac := f.time % 1e9
+		if !nano {
+			frac /= 1000
+		}
+		b = order.AppendUint32(b, uint32(f.time/1e9))
+		b = order.AppendUint32(b, uint32(frac))
+		b = order.AppendUint32(b, uint32(len(f.data)))
+		b = order.AppendUint32(b, uint32(len(f.data)))
+		b = append(b, f.data...)
+	}
+	return b
+}
+
+// pcapngBlock encodes one block with its trailing length.
+func pcapngBlock(order binary.AppendByteOrder, typ uint32, body []byte) []byte {
+	for len(body)%4 != 0 {
+		body = append(body, 0)
+	}
+	var b []byte
+	b = order.AppendUint32(b, typ)
+	b = order.AppendUint32(b, uint32(len(body)+12))
+	b = append(b, body...)
+	return order.AppendUint32(b, uint32(len(body)+12))
+}
+
+// writePcapng encodes two interfaces: 0 is Ethernet in microseconds, 1 is
+// raw IP in nanoseconds (if_tsresol 9) with an unknown block between them.
+func writePcapng(order binary.AppendByteOrder, frames []testFrame) []byte {
+	var shb []byte
+	shb = order.AppendUint32(shb, byteOrderMagic)
+	shb = order.AppendUint16(shb, 1)
+	shb = order.AppendUint16(shb, 0)
+	shb = order.AppendUint64(shb, ^uint64(0))
+	b := pcapngBlock(order, blockSHB, shb)
+	idb := func(link uint16, resol byte) []byte {
+		var body []byte
+		body = order.AppendUint16(body, link)
+		body = order.AppendUint16(body, 0)
+		body = order.AppendUint32(body, 0)
+		if resol != 0 {
+			body = order.AppendUint16(body, 9)
+			body = order.AppendUint16(body, 1)
+			body = append(body, resol, 0, 0, 0)
+			body = append(body, 0, 0, 0, 0)
+		}
+		return pcapngBlock(order, blockIDB, body)
+	}
+	b = append(b, idb(LinkEthernet, 0)...)
+	b = append(b, pcapngBlock(order, 0x0BAD, []byte("unknown block"))...)
+	b = append(b, idb(LinkRaw, 9)...)
+	for _, f := range frames {
+		iface, ts := uint32(0), uint64(f.time/1000)
+		if f.link == LinkRaw {
+			iface, ts = 1, uint64(f.time)
+		}
+		var body []byte
+		body = order.AppendUint32(body, iface)
+		body = order.AppendUint32(body, uint32(ts>>32))
+		body = order.AppendUint32(body, uint32(ts))
+		body = order.AppendUint32(body, uint32(len(f.data)))
+		body = order.AppendUint32(body, uint32(len(f.data)))
+		body = append(body, f.data...)
+		b = append(b, pcapngBlock(order, blockEPB, body)...)
+	}
+	return b
+}
+
+func sampleFrames(link int) []testFrame {
+	var out []testFrame
+	for i := 0; i < 5; i++ {
+		data := ipv4TCP("10.0.0.1", "10.0.0.2", uint16(1000+i), 80, SYN, 40)
+		if link == LinkEthernet {
+			data = ether(etherIPv4, nil, data)
+		}
+		out = append(out, testFrame{time: 1_600_000_000_123_456_000 + int64(i)*1_000_000_000, link: link, data: data})
+	}
+	return out
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readAll(t *testing.T, path string) (*Trace, []testFrame) {
+	t.Helper()
+	tr, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var got []testFrame
+	var f Frame
+	for {
+		err := tr.Next(&f)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, testFrame{f.Time, f.LinkType, append([]byte(nil), f.Data...)})
+	}
+	return tr, got
+}
+
+func sameFrames(t *testing.T, got, want []testFrame) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("read %d frames, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].time != want[i].time || got[i].link != want[i].link || !bytes.Equal(got[i].data, want[i].data) {
+			t.Errorf("frame %d: time %d link %d, want %d %d", i, got[i].time, got[i].link, want[i].time, want[i].link)
+		}
+	}
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zstded(b []byte) []byte {
+	w, _ := zstd.NewWriter(nil)
+	return w.EncodeAll(b, nil)
+}
+
+func TestOpenFormats(t *testing.T) {
+	eth := sampleFrames(LinkEthernet)
+	mixed := append(sampleFrames(LinkEthernet)[:2], sampleFrames(LinkRaw)[2:]...)
+	mixed[3].time += 789 // nanosecond detail that only if_tsresol 9 keeps
+	tests := []struct {
+		name, format, compression string
+		data                      []byte
+		want                      []testFrame
+	}{
+		{"pcap little-endian µs", "pcap", "", writePcap(binary.LittleEndian, false, LinkEthernet, eth), eth},
+		{"pcap big-endian µs", "pcap", "", writePcap(binary.BigEndian, false, LinkEthernet, eth), eth},
+		{"pcap little-endian ns", "pcap-ns", "", writePcap(binary.LittleEndian, true, LinkEthernet, eth), eth},
+		{"pcap big-endian ns", "pcap-ns", "", writePcap(binary.BigEndian, true, LinkEthernet, eth), eth},
+		{"pcapng two interfaces", "pcapng", "", writePcapng(binary.LittleEndian, mixed), mixed},
+		{"pcapng big-endian", "pcapng", "", writePcapng(binary.BigEndian, mixed), mixed},
+		{"gzip pcap", "pcap", "gzip", gzipped(writePcap(binary.LittleEndian, false, LinkEthernet, eth)), eth},
+		{"zstd pcapng", "pcapng", "zstd", zstded(writePcapng(binary.LittleEndian, mixed)), mixed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Misleading names on purpose: detection is by content.
+			tr, got := readAll(t, writeTemp(t, "trace.pcapng", tc.data))
+			if tr.Format != tc.format || tr.Compression != tc.compression {
+				t.Errorf("format %q/%q, want %q/%q", tr.Format, tr.Compression, tc.format, tc.compression)
+			}
+			if len(tr.Damages) != 0 {
+				t.Errorf("damage reported: %v", tr.Damages)
+			}
+			sameFrames(t, got, tc.want)
+		})
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"text":      []byte("this is not a capture\n"),
+		"short":     {0xd4, 0xc3},
+		"bad magic": bytes.Repeat([]byte{0xAB}, 100),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Open(writeTemp(t, "x.pcap", data), nil)
+			if !errors.Is(err, ErrBadMagic) {
+				t.Errorf("error %v, want ErrBadMagic", err)
+			}
+		})
+	}
+}
+
+func TestDamagedPcap(t *testing.T) {
+	eth := sampleFrames(LinkEthernet)
+	whole := writePcap(binary.LittleEndian, false, LinkEthernet, eth)
+	recLen := 16 + len(eth[0].data)
+	t.Run("truncated in a record", func(t *testing.T) {
+		cut := len(whole) - recLen/2
+		tr, got := readAll(t, writeTemp(t, "t.pcap", whole[:cut]))
+		sameFrames(t, got, eth[:4])
+		if len(tr.Damages) != 1 || !errors.Is(tr.Damages[0], ErrTruncated) || tr.Damages[0].Offset != int64(24+4*recLen) {
+			t.Errorf("damages %v", tr.Damages)
+		}
+	})
+	t.Run("garbage between records", func(t *testing.T) {
+		at := 24 + 2*recLen
+		garbage := bytes.Repeat([]byte{0xFF}, 37)
+		damaged := append(append(append([]byte{}, whole[:at]...), garbage...), whole[at:]...)
+		tr, got := readAll(t, writeTemp(t, "g.pcap", damaged))
+		sameFrames(t, got, eth)
+		if len(tr.Damages) != 1 || tr.Damages[0].Offset != int64(at) || tr.Damages[0].Length != 37 {
+			t.Errorf("damages %v", tr.Damages)
+		}
+	})
+	t.Run("truncated gzip", func(t *testing.T) {
+		z := gzipped(whole)
+		tr, got := readAll(t, writeTemp(t, "z.pcap.gz", z[:len(z)-20]))
+		if len(got) == 0 || len(got) > len(eth) || len(tr.Damages) != 1 {
+			t.Errorf("read %d frames, damages %v", len(got), tr.Damages)
+		}
+	})
+}
+
+func TestMergeOrdersByTime(t *testing.T) {
+	a := sampleFrames(LinkEthernet)
+	b := sampleFrames(LinkEthernet)
+	for i := range b {
+		b[i].time += 500_000_000
+	}
+	pa := writeTemp(t, "a.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, a))
+	pb := writeTemp(t, "b.pcap", writePcap(binary.BigEndian, true, LinkEthernet, b))
+	var traces []*Trace
+	for _, p := range []string{pb, pa} {
+		tr, err := Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		traces = append(traces, tr)
+	}
+	m := NewMerge(traces)
+	var last int64
+	var inputs []int
+	for {
+		f, in, err := m.Next()
+		if err == io.EOF {
+			break
+		}
+		if f.Time < last {
+			t.Fatalf("time went back: %d after %d", f.Time, last)
+		}
+		last = f.Time
+		inputs = append(inputs, in)
+	}
+	want := []int{1, 0, 1, 0, 1, 0, 1, 0, 1, 0}
+	if len(inputs) != len(want) {
+		t.Fatalf("inputs %v", inputs)
+	}
+	for i := range want {
+		if inputs[i] != want[i] {
+			t.Fatalf("inputs %v, want %v", inputs, want)
+		}
+	}
+}
+
+func TestFilter(t *testing.T) {
+	if _, err := NewFilter("tcp port"); err == nil {
+		t.Fatal("an invalid expression compiled")
+	}
+	f, err := NewFilter("tcp dst port 80 and src host 10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := Frame{LinkType: LinkEthernet, Data: ether(etherIPv4, nil, ipv4TCP("10.0.0.1", "10.0.0.2", 1, 80, SYN, 40))}
+	no := Frame{LinkType: LinkEthernet, Data: ether(etherIPv4, nil, ipv4TCP("10.0.0.3", "10.0.0.2", 1, 80, SYN, 40))}
+	raw := Frame{LinkType: LinkRaw, Data: ipv4TCP("10.0.0.1", "10.0.0.2", 1, 80, SYN, 40)}
+	yes.WireLen, no.WireLen, raw.WireLen = len(yes.Data), len(no.Data), len(raw.Data)
+	if !f.Match(&yes) || f.Match(&no) || !f.Match(&raw) {
+		t.Errorf("match: %v %v %v", f.Match(&yes), f.Match(&no), f.Match(&raw))
+	}
+}
