@@ -198,8 +198,10 @@ func runAnalyze(args []string) error {
 	if !cfg.quiet {
 		printResult(cfg, res)
 	}
-	if len(res.summary.Damage) > 0 {
-		return errDamaged
+	if damage := res.summary.Damage; len(damage) > 0 {
+		d := damage[0]
+		return fmt.Errorf("%w: %d damaged region(s), the first in %s at byte offset %d (%s); all are listed in %s",
+			errDamaged, len(damage), d.Path, d.Offset, d.Reason, filepath.Join(cfg.out, "summary.json"))
 	}
 	return nil
 }
