@@ -83,7 +83,7 @@ func (r *pcapReader) Next(f *Frame) error {
 		if err != nil {
 			return r.stop(err)
 		}
-		capLen, wireLen, ok := r.plausible(hdr)
+		capLen, wireLen, ok := r.plausible(hdr, false)
 		if !ok {
 			if err := r.resync(); err != nil {
 				return err
@@ -97,7 +97,7 @@ func (r *pcapReader) Next(f *Frame) error {
 		f.Offset = r.win.offset
 		f.Time = r.timestamp(rec)
 		f.LinkType = r.linkType
-		f.WireLen = wireLen
+		f.WireLen = max(wireLen, capLen)
 		f.Data = rec[pcapRecordHeaderLen:]
 		r.lastTime = f.Time
 		r.win.discard(pcapRecordHeaderLen + capLen)
@@ -125,24 +125,32 @@ func (r *pcapReader) timestamp(hdr []byte) int64 {
 	return sec*1e9 + frac
 }
 
-// plausible checks one record header: lengths within bounds and a
-// sub-second field that is a fraction of a second.
-func (r *pcapReader) plausible(hdr []byte) (capLen, wireLen int, ok bool) {
+// plausible checks one record header. Reading accepts what libpcap
+// accepts: a captured length within bounds, even when the original length
+// or the sub-second field is odd. Resynchronising is strict, as it must tell
+// a header from arbitrary bytes: the original length covers the captured
+// one and the sub-second field is a fraction of a second.
+func (r *pcapReader) plausible(hdr []byte, strict bool) (capLen, wireLen int, ok bool) {
 	capLen = int(r.order.Uint32(hdr[8:12]))
 	wireLen = int(r.order.Uint32(hdr[12:16]))
-	frac := r.order.Uint32(hdr[4:8])
 	limit := maxRecordLen
 	if r.snaplen > 0 && r.snaplen < limit {
 		// Some writers store records a little larger than their snaplen
 		// (padding, FCS); tolerate that but not more.
 		limit = max(r.snaplen, 65535)
 	}
+	if capLen > limit {
+		return capLen, wireLen, false
+	}
+	if !strict {
+		return capLen, wireLen, true
+	}
 	fracLimit := uint32(1_000_000)
 	if r.nano {
 		fracLimit = 1_000_000_000
 	}
-	ok = capLen <= limit && frac < fracLimit && (wireLen >= capLen || wireLen == 0) && wireLen <= 1<<24
-	return capLen, wireLen, ok
+	frac := r.order.Uint32(hdr[4:8])
+	return capLen, wireLen, frac < fracLimit && wireLen >= capLen && wireLen <= 1<<24
 }
 
 // resync skips a damaged region: it scans forward for a position where
@@ -176,7 +184,7 @@ func (r *pcapReader) chainAt() bool {
 			return i > 0 && err == io.ErrUnexpectedEOF && len(hdr) == pos
 		}
 		hdr = hdr[pos:]
-		capLen, _, ok := r.plausible(hdr)
+		capLen, _, ok := r.plausible(hdr, true)
 		if !ok {
 			return false
 		}
