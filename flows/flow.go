@@ -33,18 +33,18 @@ type flow struct {
 	rsts    uint32
 
 	// What each side sent, for the state and the orientation.
-	sawSYN    [2]bool // SYN without ACK
-	sawSYNACK [2]bool
-	sawFIN    [2]bool
-	sawRST    [2]bool
-	sawACK    [2]bool // any packet with the ACK flag
-	firstSYN  [2]int64
-	firstHS   [2]int64 // first SYN-ACK
-	synSide   int8     // side of the first SYN without ACK, -1 if none
-	synackSide int8    // side of the first SYN-ACK, -1 if none
-	rstSide   int8     // side of the first RST, -1 if none
-	firstSide int8     // side of the first packet
-	echoReq   int8     // side of the first ICMP echo request, -1 if none
+	sawSYN     [2]bool // SYN without ACK
+	sawSYNACK  [2]bool
+	sawFIN     [2]bool
+	sawRST     [2]bool
+	sawACK     [2]bool // any packet with the ACK flag
+	firstSYN   [2]int64
+	firstHS    [2]int64  // first SYN-ACK
+	synSide    int8      // side of the first SYN without ACK, -1 if none
+	synackSide int8      // side of the first SYN-ACK, -1 if none
+	rstSide    int8      // side of the first RST, -1 if none
+	firstSide  int8      // side of the first packet
+	echoReq    int8      // side of the first ICMP echo request, -1 if none
 	firstPorts [2]uint16 // source and destination port of the first packet
 	// fixedOrig is the originator side inherited from the record an active
 	// timeout cut, or -1.
@@ -57,21 +57,37 @@ type flow struct {
 	closedAt int64 // time of the closing FIN or RST; 0 while open
 	closedBy EndReason
 
-	windows []Window // per-interval counts; SYNs and SYN-ACKs are oriented at the end
-	winSide [][4]uint32 // per window: SYNs by side, then SYN-ACKs by side
+	// Per-interval counts. Most flows span one or two intervals, which fit
+	// inline; longer ones move to the table's overflow map.
+	win  [2]windowCount
+	nWin uint8 // windows in win, or overflowWindows
 
-	// Doubly linked list of open flows in order of last activity, or of
-	// closed flows in order of closing.
-	prev, next *flow
+	// The flow's own slab index; flows hold no pointer, so the garbage
+	// collector never scans the table.
+	self int32
+	gen  uint32 // incremented each time the entry is reused
+	live bool
+}
+
+const overflowWindows = 255
+
+// windowCount is a flow's traffic in one statistics interval, per side.
+type windowCount struct {
+	start   int64
+	packets uint64
+	bytes   uint64
+	syns    [2]uint32 // SYN without ACK, by side
+	synacks [2]uint32
 }
 
 func (f *flow) reset(k Key, echo bool, t int64, s side, p *reader.Packet) {
 	*f = flow{key: k, echo: echo, first: t, last: t, synSide: -1, synackSide: -1, rstSide: -1,
-		echoReq: -1, fixedOrig: -1, firstSide: int8(s), firstPorts: [2]uint16{p.SrcPort, p.DstPort}}
+		echoReq: -1, fixedOrig: -1, firstSide: int8(s), firstPorts: [2]uint16{p.SrcPort, p.DstPort},
+		self: f.self, gen: f.gen + 1, live: true}
 }
 
 // add counts one packet sent by side s.
-func (f *flow) add(p *reader.Packet, s side, interval int64) {
+func (f *flow) add(p *reader.Packet, s side) {
 	if p.Time > f.last {
 		f.last = p.Time
 	}
@@ -80,9 +96,6 @@ func (f *flow) add(p *reader.Packet, s side, interval int64) {
 	}
 	f.packets[s]++
 	f.bytes[s] += uint64(p.IPLen)
-	if interval > 0 {
-		f.addWindow(p, s, interval)
-	}
 	switch p.Proto {
 	case reader.ProtoTCP:
 		if p.Frag != reader.LaterFrag {
@@ -92,17 +105,6 @@ func (f *flow) add(p *reader.Packet, s side, interval int64) {
 		if f.echo && f.echoReq < 0 && reader.IsEchoRequest(p.Proto, p.ICMPType) {
 			f.echoReq = int8(s)
 		}
-	}
-}
-
-// addEarlyFragments credits fragments that arrived before their datagram's
-// first fragment, which side s just sent.
-func (f *flow) addEarlyFragments(s side, packets, bytes uint64) {
-	f.packets[s] += packets
-	f.bytes[s] += bytes
-	if n := len(f.windows); n > 0 {
-		f.windows[n-1].Packets += packets
-		f.windows[n-1].Bytes += bytes
 	}
 }
 
@@ -179,35 +181,6 @@ func (f *flow) closing() (EndReason, bool) {
 		return EndFIN, true
 	}
 	return 0, false
-}
-
-func (f *flow) addWindow(p *reader.Packet, s side, interval int64) {
-	start := p.Time - mod(p.Time, interval)
-	// Packets come nearly in time order: look at the last windows first.
-	i := len(f.windows) - 1
-	for i >= 0 && f.windows[i].Start > start {
-		i--
-	}
-	if i < 0 || f.windows[i].Start != start {
-		i++
-		f.windows = append(f.windows, Window{})
-		f.winSide = append(f.winSide, [4]uint32{})
-		copy(f.windows[i+1:], f.windows[i:])
-		copy(f.winSide[i+1:], f.winSide[i:])
-		f.windows[i] = Window{Start: start}
-		f.winSide[i] = [4]uint32{}
-	}
-	w := &f.windows[i]
-	w.Packets++
-	w.Bytes += uint64(p.IPLen)
-	if p.Proto == reader.ProtoTCP && p.Frag != reader.LaterFrag {
-		switch p.TCPFlags & (reader.SYN | reader.ACK) {
-		case reader.SYN:
-			f.winSide[i][s]++
-		case reader.SYN | reader.ACK:
-			f.winSide[i][2+s]++
-		}
-	}
 }
 
 // mod is the non-negative remainder, so times before the epoch still fall
@@ -302,8 +275,9 @@ func (f *flow) state(o side) State {
 	return OTH
 }
 
-// record builds the flow's Record, oriented from the originator.
-func (f *flow) record(reason EndReason) Record {
+// record builds the flow's Record, oriented from the originator, with its
+// per-interval counts ws.
+func (f *flow) record(reason EndReason, ws []windowCount) Record {
 	o := f.originator()
 	r := 1 - o
 	k := &f.key
@@ -322,14 +296,15 @@ func (f *flow) record(reason EndReason) Record {
 		State:     f.state(o),
 		EndReason: reason,
 	}
-	rec.IPVersion = 4
-	if k.A.Is6() && !k.A.Is4In6() {
-		rec.IPVersion = 6
+	rec.IPVersion = 6
+	if k.IPv4 {
+		rec.IPVersion = 4
 	}
+	a, b := k.addrs()
 	if o == 0 {
-		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = k.A, k.APort, k.B, k.BPort
+		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = a, k.APort, b, k.BPort
 	} else {
-		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = k.B, k.BPort, k.A, k.APort
+		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = b, k.BPort, a, k.APort
 	}
 	if f.echo {
 		rec.SrcPort, rec.DstPort = k.APort, 0
@@ -342,11 +317,10 @@ func (f *flow) record(reason EndReason) Record {
 		rec.HalfOpen = f.sawSYN[o] && f.sawSYNACK[r] && !f.sawACK[o]
 		rec.History = f.historyString(o)
 	}
-	if f.windows != nil {
-		rec.Windows = f.windows
-		for i := range rec.Windows {
-			rec.Windows[i].SYNs = f.winSide[i][o]
-			rec.Windows[i].SYNACKs = f.winSide[i][2+r]
+	if len(ws) > 0 {
+		rec.Windows = make([]Window, len(ws))
+		for i, w := range ws {
+			rec.Windows[i] = Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]}
 		}
 	}
 	return rec

@@ -1,18 +1,31 @@
 package flows
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"flowstat/reader"
 )
 
 // Key identifies a flow in both directions: the endpoint that sorts first is
-// A, so a packet and its reply produce the same Key.
+// A, so a packet and its reply produce the same Key. Addresses are stored
+// as 16 bytes (IPv4 mapped into IPv6) so the key holds no pointer: the map
+// hashes and compares it as plain memory, which is what makes lookups cheap.
 type Key struct {
-	Proto        uint8
-	VLAN         uint16
-	A, B         netip.Addr
+	A, B         [16]byte
 	APort, BPort uint16
+	VLAN         uint16
+	Proto        uint8
+	IPv4         bool
+}
+
+// addrs returns the key's endpoints as addresses.
+func (k *Key) addrs() (a, b netip.Addr) {
+	a, b = netip.AddrFrom16(k.A), netip.AddrFrom16(k.B)
+	if k.IPv4 {
+		a, b = a.Unmap(), b.Unmap()
+	}
+	return a, b
 }
 
 // side is 0 when a packet was sent by endpoint A of its Key, 1 when by B.
@@ -23,26 +36,41 @@ type side = int
 // DstPort in both directions; they are ordered by address alone so that the
 // request and its reply meet.
 func keyOf(p *reader.Packet, echo bool) (Key, side) {
-	k := Key{Proto: p.Proto, VLAN: p.VLAN}
+	k := Key{Proto: p.Proto, VLAN: p.VLAN, IPv4: p.IPVersion == 4}
+	src, dst := p.Src.As16(), p.Dst.As16()
+	c := compareAddr(&src, &dst)
 	var srcFirst bool
 	if echo {
-		srcFirst = p.Src.Less(p.Dst) || p.Src == p.Dst
+		srcFirst = c <= 0
 		k.APort, k.BPort = p.SrcPort, p.DstPort
-		if srcFirst {
-			k.A, k.B = p.Src, p.Dst
-		} else {
-			k.A, k.B = p.Dst, p.Src
-		}
-		return k, boolSide(!srcFirst)
-	}
-	c := p.Src.Compare(p.Dst)
-	srcFirst = c < 0 || (c == 0 && p.SrcPort <= p.DstPort)
-	if srcFirst {
-		k.A, k.APort, k.B, k.BPort = p.Src, p.SrcPort, p.Dst, p.DstPort
 	} else {
-		k.A, k.APort, k.B, k.BPort = p.Dst, p.DstPort, p.Src, p.SrcPort
+		srcFirst = c < 0 || (c == 0 && p.SrcPort <= p.DstPort)
+		if srcFirst {
+			k.APort, k.BPort = p.SrcPort, p.DstPort
+		} else {
+			k.APort, k.BPort = p.DstPort, p.SrcPort
+		}
+	}
+	if srcFirst {
+		k.A, k.B = src, dst
+	} else {
+		k.A, k.B = dst, src
 	}
 	return k, boolSide(!srcFirst)
+}
+
+// compareAddr orders two 16-byte addresses as big-endian numbers.
+func compareAddr(a, b *[16]byte) int {
+	for _, half := range [2]int{0, 8} {
+		x, y := binary.BigEndian.Uint64(a[half:]), binary.BigEndian.Uint64(b[half:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 func boolSide(b bool) side {
@@ -62,11 +90,11 @@ func (k *Key) id(first int64) uint64 {
 	mix(k.Proto)
 	mix(byte(k.VLAN >> 8))
 	mix(byte(k.VLAN))
-	for _, a := range [2]netip.Addr{k.A, k.B} {
-		b := a.As16()
-		for _, x := range b {
-			mix(x)
-		}
+	for _, x := range k.A {
+		mix(x)
+	}
+	for _, x := range k.B {
+		mix(x)
 	}
 	for _, port := range [2]uint16{k.APort, k.BPort} {
 		mix(byte(port >> 8))

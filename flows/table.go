@@ -62,10 +62,13 @@ type Table struct {
 	fragTTL int64
 	window  int64
 
-	flows map[Key]*flow
-	open  list // open flows, least recently active first
-	ended list // closed TCP flows waiting out their linger, oldest first
-	free  []*flow
+	// Flows live in a slab of fixed-size chunks (so they never move) and
+	// are found by index; neither the map nor the slab holds a pointer.
+	flows    map[Key]int32
+	chunks   [][]flow
+	free     []int32
+	wheel    wheel
+	overflow map[int32][]windowCount // per-interval counts of flows spanning many intervals
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
@@ -80,15 +83,17 @@ type Table struct {
 func New(opts Options, emit func(*Record)) *Table {
 	opts = opts.withDefaults()
 	return &Table{
-		opts:    opts,
-		idle:    int64(opts.IdleTimeout),
-		active:  int64(opts.ActiveTimeout),
-		linger:  int64(opts.Linger),
-		fragTTL: int64(opts.FragmentTimeout),
-		window:  int64(opts.Interval),
-		flows:   make(map[Key]*flow),
-		frags:   make(map[fragKey]fragEntry),
-		emit:    emit,
+		opts:     opts,
+		idle:     int64(opts.IdleTimeout),
+		active:   int64(opts.ActiveTimeout),
+		linger:   int64(opts.Linger),
+		fragTTL:  int64(opts.FragmentTimeout),
+		window:   int64(opts.Interval),
+		flows:    make(map[Key]int32),
+		overflow: make(map[int32][]windowCount),
+		frags:    make(map[fragKey]fragEntry),
+		wheel:    newWheel(int64(opts.IdleTimeout) + reclaimSlack),
+		emit:     emit,
 	}
 }
 
@@ -101,8 +106,9 @@ func (t *Table) Len() int { return len(t.flows) }
 // Add accounts one decoded packet (an OK outcome of reader.Decode).
 func (t *Table) Add(p *reader.Packet) {
 	if p.Time > t.now {
-		t.expire(p.Time)
 		t.now = p.Time
+		t.reclaim(p.Time)
+		t.expireFragments(p.Time)
 	} else if p.Time < t.now {
 		t.stats.OutOfOrder++
 	}
@@ -119,10 +125,18 @@ func (t *Table) Add(p *reader.Packet) {
 	}
 	echo := (p.Proto == reader.ProtoICMP || p.Proto == reader.ProtoICMPv6) && p.DstPort == 0 && isEchoType(p)
 	k, s := keyOf(p, echo)
-	f := t.flows[k]
-	if f != nil && f.closedAt != 0 && isNewSYN(p) {
-		// A new connection reuses the 5-tuple of one that closed.
+	var f *flow
+	if i, ok := t.flows[k]; ok {
+		f = t.at(i)
+	}
+	switch {
+	case f == nil:
+	case f.closedAt != 0 && (p.Time-f.closedAt > t.linger || isNewSYN(p)):
+		// The linger is over, or a new connection reuses the 5-tuple.
 		t.end(f, f.closedBy)
+		f = nil
+	case f.closedAt == 0 && p.Time-f.last >= t.idle:
+		t.end(f, EndIdle)
 		f = nil
 	}
 	if f != nil && f.closedAt == 0 && t.active > 0 && p.Time-f.first >= t.active {
@@ -131,21 +145,26 @@ func (t *Table) Add(p *reader.Packet) {
 	if f == nil {
 		f = t.newFlow(k, echo, p, s)
 	}
-	f.add(p, s, t.window)
+	f.add(p, s)
+	if t.window > 0 {
+		t.addWindow(f, p, s)
+	}
 	if early.waiting > 0 {
-		f.addEarlyFragments(s, early.waiting, early.waitingBytes)
+		t.addEarlyFragments(f, s, early.waiting, early.waitingBytes)
 	}
 	if f.closedAt != 0 {
 		return // lingering: counted, but the close time stays
 	}
 	if reason, closed := f.closing(); closed {
 		f.closedAt, f.closedBy = p.Time, reason
-		t.open.remove(f)
-		t.ended.pushBack(f)
-		return
 	}
-	t.open.moveToBack(f)
 }
+
+// chunkBits sets the slab's chunk size: 4096 flows, a few hundred KiB.
+const chunkBits = 12
+
+// at returns the flow at slab index i.
+func (t *Table) at(i int32) *flow { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
 func isEchoType(p *reader.Packet) bool {
 	if p.Proto == reader.ProtoICMP {
@@ -159,16 +178,27 @@ func isNewSYN(p *reader.Packet) bool {
 }
 
 func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
-	var f *flow
-	if n := len(t.free); n > 0 {
-		f, t.free = t.free[n-1], t.free[:n-1]
-	} else {
-		f = new(flow)
+	if len(t.free) == 0 {
+		t.grow()
 	}
+	i := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	f := t.at(i)
 	f.reset(k, echo, p.Time, s, p)
-	t.flows[k] = f
-	t.open.pushBack(f)
+	t.flows[k] = i
+	t.wheel.schedule(f, t.deadline(f))
 	return f
+}
+
+// grow adds a chunk to the slab.
+func (t *Table) grow() {
+	base := int32(len(t.chunks)) << chunkBits
+	chunk := make([]flow, 1<<chunkBits)
+	t.chunks = append(t.chunks, chunk)
+	for i := len(chunk) - 1; i >= 0; i-- {
+		chunk[i].self = base + int32(i)
+		t.free = append(t.free, base+int32(i))
+	}
 }
 
 // cut ends a flow at the active timeout and continues it in a new record
@@ -177,7 +207,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 	orig := int8(f.originator())
 	carried := struct {
-		syn, synack, fin, rst, ack [2]bool
+		syn, synack, fin, rst, ack   [2]bool
 		synSide, synackSide, rstSide int8
 	}{f.sawSYN, f.sawSYNACK, f.sawFIN, f.sawRST, f.sawACK, f.synSide, f.synackSide, f.rstSide}
 	k, echo := f.key, f.echo
@@ -190,80 +220,43 @@ func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 	return n
 }
 
-// expire ends the flows whose idle timeout or linger has run out by now.
-func (t *Table) expire(now int64) {
-	for f := t.ended.head; f != nil && now-f.closedAt > t.linger; f = t.ended.head {
-		t.end(f, f.closedBy)
-	}
-	for f := t.open.head; f != nil && now-f.last >= t.idle; f = t.open.head {
-		t.end(f, EndIdle)
-	}
-	t.expireFragments(now)
-}
-
 // end emits a flow's record and recycles its entry.
 func (t *Table) end(f *flow, reason EndReason) {
-	if f.closedAt != 0 {
-		t.ended.remove(f)
-	} else {
-		t.open.remove(f)
-	}
+	f.live = false
 	delete(t.flows, f.key)
-	rec := f.record(reason)
+	rec := f.record(reason, t.windowsOf(f))
+	if f.nWin == overflowWindows {
+		delete(t.overflow, f.self)
+	}
 	t.stats.Flows++
 	t.emit(&rec)
-	f.windows, f.winSide = nil, nil // the record may keep them
-	t.free = append(t.free, f)
+	t.free = append(t.free, f.self)
 }
 
-// Flush ends every flow still in the table, with reason EndEOF for open
-// ones and their close reason for lingering ones, in the order they would
-// have ended.
-func (t *Table) Flush() {
-	for t.ended.head != nil {
-		t.end(t.ended.head, t.ended.head.closedBy)
-	}
-	for t.open.head != nil {
-		t.end(t.open.head, EndEOF)
+// Flush ends every flow still in the table, as the end of input does: a
+// closed flow with its close reason, a flow silent for the idle timeout by
+// now with EndIdle, the others with EndEOF. now is the time of the newest
+// packet of the whole input, which a shard of a split table may not have
+// seen itself.
+func (t *Table) Flush(now int64) {
+	now = max(now, t.now)
+	for _, i := range t.flows {
+		f := t.at(i)
+		switch {
+		case f.closedAt != 0:
+			t.end(f, f.closedBy)
+		case now-f.last >= t.idle:
+			t.end(f, EndIdle)
+		default:
+			t.end(f, EndEOF)
+		}
 	}
 	clear(t.frags)
 	t.fragLog = t.fragLog[:0]
 }
 
-// list is an intrusive doubly linked list of flows.
-type list struct{ head, tail *flow }
-
-func (l *list) pushBack(f *flow) {
-	f.prev, f.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = f
-	} else {
-		l.head = f
-	}
-	l.tail = f
-}
-
-func (l *list) remove(f *flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else {
-		l.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		l.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
-}
-
-func (l *list) moveToBack(f *flow) {
-	if l.tail == f {
-		return
-	}
-	l.remove(f)
-	l.pushBack(f)
-}
+// Now returns the time of the newest packet the table has seen.
+func (t *Table) Now() int64 { return t.now }
 
 // fragKey matches IP fragments of one datagram.
 type fragKey struct {
@@ -281,6 +274,7 @@ type fragEntry struct {
 	icmpType         uint8
 	waiting          uint64 // later fragments seen before the first one
 	waitingBytes     uint64
+	time             int64 // when the entry was made
 }
 
 type fragLogEntry struct {
@@ -296,13 +290,18 @@ type fragLogEntry struct {
 func (t *Table) fragment(p *reader.Packet) (early fragEntry, ok bool) {
 	fk := fragKey{Src: p.Src, Dst: p.Dst, VLAN: p.VLAN, Proto: p.Proto, ID: p.FragID}
 	e, known := t.frags[fk]
+	if known && p.Time-e.time > t.fragTTL {
+		// Too old to belong to this datagram: the IP ID was reused.
+		e, known = fragEntry{}, false
+	}
 	if !known {
+		e.time = p.Time
 		t.fragLog = append(t.fragLog, fragLogEntry{p.Time, fk})
 	}
 	switch {
 	case p.Frag == reader.FirstFrag:
 		t.stats.OrphanFragments -= e.waiting
-		t.frags[fk] = fragEntry{first: true, srcPort: p.SrcPort, dstPort: p.DstPort, icmpType: p.ICMPType}
+		t.frags[fk] = fragEntry{first: true, srcPort: p.SrcPort, dstPort: p.DstPort, icmpType: p.ICMPType, time: e.time}
 		return e, true
 	case e.first:
 		p.SrcPort, p.DstPort, p.ICMPType = e.srcPort, e.dstPort, e.icmpType
@@ -317,8 +316,10 @@ func (t *Table) fragment(p *reader.Packet) (early fragEntry, ok bool) {
 
 func (t *Table) expireFragments(now int64) {
 	i := 0
-	for ; i < len(t.fragLog) && now-t.fragLog[i].time > t.fragTTL; i++ {
-		delete(t.frags, t.fragLog[i].key)
+	for ; i < len(t.fragLog) && now-t.fragLog[i].time > t.fragTTL+reclaimSlack; i++ {
+		if e, ok := t.frags[t.fragLog[i].key]; ok && e.time == t.fragLog[i].time {
+			delete(t.frags, t.fragLog[i].key)
+		}
 	}
 	if i > 0 {
 		t.fragLog = append(t.fragLog[:0], t.fragLog[i:]...)

@@ -45,7 +45,7 @@ func run(t *testing.T, opts Options, pkts []pkt) []Record {
 		}
 		tab.Add(&rp)
 	}
-	tab.Flush()
+	tab.Flush(0)
 	return out
 }
 
@@ -218,7 +218,7 @@ func collect(opts Options, pkts ...reader.Packet) []Record {
 	for i := range pkts {
 		tab.Add(&pkts[i])
 	}
-	tab.Flush()
+	tab.Flush(0)
 	return out
 }
 
@@ -267,7 +267,7 @@ func TestICMPEcho(t *testing.T) {
 		}
 	})
 	tab.Add(&unreach)
-	tab.Flush()
+	tab.Flush(0)
 	if stats = tab.Stats(); stats.ICMPErrors != 1 || stats.Flows != 1 {
 		t.Errorf("stats %+v", stats)
 	}
@@ -290,7 +290,7 @@ func TestFragments(t *testing.T) {
 	for _, p := range []reader.Packet{first, later, orphan, early, firstOfEarly} {
 		tab.Add(&p)
 	}
-	tab.Flush()
+	tab.Flush(0)
 	if len(recs) != 1 {
 		t.Fatalf("got %d records: %+v", len(recs), recs)
 	}

@@ -18,6 +18,8 @@ type Config struct {
 	Flows int
 	// Snaplen is the capture length written per packet and in the pcap
 	// header (default 96). Length fields always carry the full packet size.
+	// Every header including TCP options fits in 94 bytes; below 74 the
+	// ports/flags of IPv6+VLAN packets may be cut.
 	Snaplen int
 	// Nano writes a nanosecond-resolution pcap; otherwise microseconds and
 	// every timestamp (and the truth) is on a whole microsecond.
@@ -40,6 +42,9 @@ type Config struct {
 	// packets with payload). By default history is built from TCP packets
 	// only and is "" for other protocols.
 	NonTCPHistory bool
+	// MaxResponse caps the size of TCP responses in bytes (log-uniform from
+	// 100 bytes). Zero picks the mix's default: 200000, or 12000 for "bench".
+	MaxResponse int
 	// SkipFlows leaves Truth.Flows and Truth.ByDestination empty (totals and
 	// ByState are still filled): for benchmark-size traces.
 	SkipFlows bool
@@ -74,6 +79,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Mix == "" {
 		c.Mix = "default"
 	}
+	if c.MaxResponse == 0 {
+		c.MaxResponse = 200000
+		if c.Mix == "bench" {
+			c.MaxResponse = 12000
+		}
+	}
+	if c.MaxResponse < 200 {
+		return c, fmt.Errorf("gen: MaxResponse must be >= 200, got %d", c.MaxResponse)
+	}
 	if c.Start.IsZero() {
 		c.Start = DefaultStart
 	}
@@ -98,24 +112,25 @@ var mixes = map[string]map[string]float64{
 		"sf": 28, "rej": 5, "s0": 5, "half_open": 3, "rsto": 3, "rstr": 3, "s1": 4,
 		"s2": 2, "s3": 2, "sh": 1, "rstos0": 1, "oth": 4, "backscatter": 3,
 		"udp": 12, "udp_oneway": 4, "udp_reflect": 2, "icmp_echo": 4, "icmp_unreach": 1,
-		"udp_frag": 2, "port_reuse": 3, "idle_split": 2, "synflood": 5, "eof": 2,
+		"udp_frag": 2, "port_reuse": 3, "linger": 2, "idle_split": 2, "synflood": 5, "eof": 2,
 	},
 	"benign": {
 		"sf": 45, "rej": 2, "rsto": 3, "rstr": 3, "s1": 6, "s2": 2, "s3": 2, "oth": 3,
 		"udp": 18, "udp_oneway": 3, "icmp_echo": 4, "udp_frag": 2, "port_reuse": 3,
-		"idle_split": 2, "eof": 2,
+		"linger": 2, "idle_split": 2, "eof": 2,
 	},
 	"synflood": {
 		"synflood": 85, "sf": 6, "udp": 3, "rej": 1, "s0": 1, "backscatter": 1,
-		"icmp_echo": 1, "port_reuse": 1, "idle_split": 0.5, "eof": 0.5,
+		"icmp_echo": 1, "port_reuse": 1, "linger": 0.5, "idle_split": 0.5, "eof": 0.5,
 	},
-	// bench: every scenario, tuned to about 5.5 packets per flow so that
+	// bench: every scenario, tuned to about 6 packets per flow (smaller responses, see
+	// Config.MaxResponse) so that
 	// 2 million flows give more than 10 million packets.
 	"bench": {
-		"sf": 20, "rej": 6, "s0": 5, "half_open": 2, "rsto": 2, "rstr": 2, "s1": 3,
+		"sf": 14, "rej": 8, "s0": 6, "half_open": 2, "rsto": 2, "rstr": 2, "s1": 2,
 		"s2": 1, "s3": 1, "sh": 1, "rstos0": 1, "oth": 3, "backscatter": 3,
-		"udp": 16, "udp_oneway": 4, "udp_reflect": 2, "icmp_echo": 4, "icmp_unreach": 1,
-		"udp_frag": 1, "port_reuse": 2, "idle_split": 1, "synflood": 12, "eof": 0.5,
+		"udp": 21, "udp_oneway": 1, "udp_reflect": 2, "icmp_echo": 4, "icmp_unreach": 1,
+		"udp_frag": 1, "port_reuse": 2, "linger": 1, "idle_split": 1, "synflood": 16, "eof": 0.3,
 	},
 }
 

@@ -20,11 +20,11 @@ const (
 
 // Packet kinds.
 const (
-	kTCP      uint8 = iota
-	kUDP            // whole UDP datagram
-	kICMP           // ICMP/ICMPv6 message; icmpType/icmpCode say which
-	kFragFirst      // IPv4 first fragment of a UDP datagram (carries the UDP header)
-	kFragNext       // IPv4 non-first fragment (no transport header)
+	kTCP       uint8 = iota
+	kUDP             // whole UDP datagram
+	kICMP            // ICMP/ICMPv6 message; icmpType/icmpCode say which
+	kFragFirst       // IPv4 first fragment of a UDP datagram (carries the UDP header)
+	kFragNext        // IPv4 non-first fragment (no transport header)
 )
 
 // TCP option layouts.

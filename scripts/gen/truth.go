@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/netip"
-	"slices"
+	"sort"
+	"strconv"
 )
 
 // Truth is the exact ground truth of a generated trace.
@@ -39,6 +40,7 @@ type Options struct {
 	IdleTimeoutNs  int64  `json:"idle_timeout_ns"`
 	LingerNs       int64  `json:"linger_ns"`
 	NonTCPHistory  bool   `json:"non_tcp_history"`
+	MaxResponse    int    `json:"max_response"`
 	LinkType       int    `json:"linktype"`
 	GeneratorVersn string `json:"generator"`
 }
@@ -135,19 +137,128 @@ func CompareFlows(a, b *Flow) int {
 	return cmp.Compare(a.VLAN, b.VLAN)
 }
 
-// WriteJSON writes the truth as indented JSON.
+// WriteJSON writes the truth as JSON: the summary fields first, indented,
+// then "flows" with one compact flow object per line. It streams, so a
+// multi-million-flow truth needs no large buffer.
 func (t *Truth) WriteJSON(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
-	enc := json.NewEncoder(bw)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(t); err != nil {
-		return err
+	field := func(name string, v any, comma bool) error {
+		j, err := json.MarshalIndent(v, " ", " ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString(" \"" + name + "\": ")
+		bw.Write(j)
+		if comma {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n")
+		return nil
 	}
+	bw.WriteString("{\n")
+	flows := t.Flows
+	if flows == nil {
+		flows = []Flow{}
+	}
+	for _, kv := range []struct {
+		name string
+		v    any
+	}{{"options", t.Options}, {"packets", t.Packets}, {"bytes", t.Bytes}, {"by_state", t.ByState},
+		{"by_destination", t.ByDestination}, {"by_scenario", t.ByScenario}} {
+		if err := field(kv.name, kv.v, true); err != nil {
+			return err
+		}
+	}
+	bw.WriteString(" \"flows\": [")
+	buf := make([]byte, 0, 1024)
+	for i := range flows {
+		buf = buf[:0]
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, "\n  "...)
+		buf = flows[i].AppendJSON(buf)
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+	}
+	if len(flows) > 0 {
+		bw.WriteString("\n ")
+	}
+	bw.WriteString("]\n}\n")
 	return bw.Flush()
 }
 
-func (t *Truth) finish() {
-	slices.SortFunc(t.Flows, func(a, b Flow) int { return CompareFlows(&a, &b) })
+// AppendJSON appends the flow's JSON object, byte-identical to
+// json.Marshal(f).
+func (f *Flow) AppendJSON(b []byte) []byte {
+	str := func(b []byte, name, v string) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b = append(b, v...)
+		return append(b, '"', ',')
+	}
+	num := func(b []byte, name string, v int64) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, v, 10)
+		return append(b, ',')
+	}
+	ip := func(b []byte, name string, a netip.Addr) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b = a.AppendTo(b)
+		return append(b, '"', ',')
+	}
+	b = append(b, '{')
+	b = ip(b, "src_ip", f.SrcIP)
+	b = num(b, "src_port", int64(f.SrcPort))
+	b = ip(b, "dst_ip", f.DstIP)
+	b = num(b, "dst_port", int64(f.DstPort))
+	b = str(b, "proto", f.Proto)
+	b = num(b, "ip_version", int64(f.IPVersion))
+	b = num(b, "vlan", int64(f.VLAN))
+	b = num(b, "first_seen_ns", f.FirstSeenNs)
+	b = num(b, "last_seen_ns", f.LastSeenNs)
+	b = num(b, "packets_fwd", f.PacketsFwd)
+	b = num(b, "packets_rev", f.PacketsRev)
+	b = num(b, "bytes_fwd", f.BytesFwd)
+	b = num(b, "bytes_rev", f.BytesRev)
+	b = num(b, "tcp_flags_fwd", int64(f.TCPFlagsFwd))
+	b = num(b, "tcp_flags_rev", int64(f.TCPFlagsRev))
+	b = num(b, "syn_packets", f.SynPackets)
+	b = num(b, "synack_packets", f.SynAckPackets)
+	b = num(b, "rst_packets", f.RstPackets)
+	if f.HandshakeRTTNs != nil {
+		b = num(b, "handshake_rtt_ns", *f.HandshakeRTTNs)
+	} else {
+		b = append(b, `"handshake_rtt_ns":null,`...)
+	}
+	b = str(b, "state", f.State)
+	b = append(b, `"half_open":`...)
+	b = strconv.AppendBool(b, f.HalfOpen)
+	b = append(b, ',')
+	b = str(b, "history", f.History)
+	b = str(b, "end_reason", f.EndReason)
+	b[len(b)-1] = '}'
+	return b
+}
+
+type flowSorter []Flow
+
+func (s flowSorter) Len() int           { return len(s) }
+func (s flowSorter) Less(i, j int) bool { return CompareFlows(&s[i], &s[j]) < 0 }
+func (s flowSorter) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+
+func (t *Truth) finish(recs []flowRec) {
+	t.Flows = make([]Flow, len(recs))
+	for i := range recs {
+		t.Flows[i] = recs[i].flow()
+	}
+	sort.Sort(flowSorter(t.Flows)) // by index: no copies of Flow values in comparisons
 	if t.Flows == nil {
 		t.Flows = []Flow{}
 	}
@@ -188,6 +299,9 @@ type tracker struct {
 	fl          [2]uint8
 	first, last int64
 	firstSide   int8
+	firstFlags  uint8
+	synBy       [2]bool
+	synackBy    [2]bool
 	synSide     int8 // side of the first SYN without ACK, -1 if none
 	synackSide  int8 // side that sent the first SYN-ACK, -1 if none
 	synT        int64
@@ -224,6 +338,7 @@ func (tr *tracker) add(t int64, side int, ipLen int, payload int, tcp bool, flag
 	if tr.n == 0 {
 		tr.first = t
 		tr.firstSide = int8(side)
+		tr.firstFlags = flags
 		tr.synSide, tr.synackSide, tr.firstRst = -1, -1, -1
 	} else if g := t - tr.last; g > tr.maxGap {
 		tr.maxGap = g
@@ -243,6 +358,7 @@ func (tr *tracker) add(t int64, side int, ipLen int, payload int, tcp bool, flag
 	syn, ack := flags&flagSYN != 0, flags&flagACK != 0
 	if syn && !ack {
 		tr.synN++
+		tr.synBy[side] = true
 		if tr.synSide < 0 {
 			tr.synSide = int8(side)
 			tr.synT = t
@@ -251,6 +367,7 @@ func (tr *tracker) add(t int64, side int, ipLen int, payload int, tcp bool, flag
 	}
 	if syn && ack {
 		tr.synackN++
+		tr.synackBy[side] = true
 		if tr.synackSide < 0 {
 			tr.synackSide = int8(side)
 			tr.synackT = t
@@ -424,4 +541,75 @@ func (g *generator) finalize(f *sflow) Flow {
 		out.EndReason = "eof"
 	}
 	return out
+}
+
+// flowRec is a pointer-free copy of a Flow, kept while a trace is generated
+// so that a multi-million-flow truth costs the garbage collector nothing.
+type flowRec struct {
+	src, dst         [16]byte
+	first, last      int64
+	pk, by           [2]int64
+	rtt              int64
+	syn, synack, rst int64
+	srcPort, dstPort uint16
+	vlan             uint16
+	proto            uint8
+	fl               [2]uint8
+	v6, hasRTT, half bool
+	state, end, scen uint8
+	nh               uint8
+	hist             [2 * numHist]byte
+}
+
+var (
+	stateNames = []string{"OTH", "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR"}
+	endNames   = []string{"fin", "rst", "idle", "eof"}
+	recScens   = append(ScenarioNames(), "terminator", "fallback")
+)
+
+func indexOf(list []string, s string) uint8 {
+	for i, x := range list {
+		if x == s {
+			return uint8(i)
+		}
+	}
+	panic("gen: unknown name " + s)
+}
+
+func toRec(f *Flow) flowRec {
+	r := flowRec{
+		src: f.SrcIP.As16(), dst: f.DstIP.As16(), first: f.FirstSeenNs, last: f.LastSeenNs,
+		pk: [2]int64{f.PacketsFwd, f.PacketsRev}, by: [2]int64{f.BytesFwd, f.BytesRev},
+		syn: f.SynPackets, synack: f.SynAckPackets, rst: f.RstPackets,
+		srcPort: f.SrcPort, dstPort: f.DstPort, vlan: f.VLAN, proto: f.ProtoNum,
+		fl: [2]uint8{f.TCPFlagsFwd, f.TCPFlagsRev}, v6: f.IPVersion == 6, half: f.HalfOpen,
+		state: indexOf(stateNames, f.State), end: indexOf(endNames, f.EndReason), scen: indexOf(recScens, f.Scenario),
+	}
+	r.nh = uint8(copy(r.hist[:], f.History))
+	if f.HandshakeRTTNs != nil {
+		r.hasRTT, r.rtt = true, *f.HandshakeRTTNs
+	}
+	return r
+}
+
+func (r *flowRec) flow() Flow {
+	f := Flow{
+		SrcIP: netip.AddrFrom16(r.src), DstIP: netip.AddrFrom16(r.dst), FirstSeenNs: r.first, LastSeenNs: r.last,
+		PacketsFwd: r.pk[0], PacketsRev: r.pk[1], BytesFwd: r.by[0], BytesRev: r.by[1],
+		SynPackets: r.syn, SynAckPackets: r.synack, RstPackets: r.rst,
+		SrcPort: r.srcPort, DstPort: r.dstPort, VLAN: r.vlan, ProtoNum: r.proto, Proto: ProtoName(r.proto),
+		TCPFlagsFwd: r.fl[0], TCPFlagsRev: r.fl[1], IPVersion: 4, HalfOpen: r.half,
+		State: stateNames[r.state], EndReason: endNames[r.end], Scenario: recScens[r.scen],
+		History: string(r.hist[:r.nh]),
+	}
+	if r.v6 {
+		f.IPVersion = 6
+	} else {
+		f.SrcIP, f.DstIP = f.SrcIP.Unmap(), f.DstIP.Unmap()
+	}
+	if r.hasRTT {
+		rtt := r.rtt
+		f.HandshakeRTTNs = &rtt
+	}
+	return f
 }
