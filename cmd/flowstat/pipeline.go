@@ -92,7 +92,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			table.Add(&pkt)
 		}
 	}
-	table.Flush()
+	table.Flush(table.Now())
 	bar.update(c.Read)
 	bar.finish()
 
