@@ -41,7 +41,13 @@ func (m *Merge) Next() (*Frame, int, error) {
 	if m.order.Len() == 0 {
 		return nil, 0, io.EOF
 	}
-	i := heap.Pop(&m.order).(int)
+	// With one input left, the heap would only pop and push it back.
+	i := m.order.inputs[0]
+	if m.order.Len() > 1 {
+		i = heap.Pop(&m.order).(int)
+	} else {
+		m.order.inputs = m.order.inputs[:0]
+	}
 	m.pending = i
 	return &m.frames[i], i, nil
 }
@@ -49,6 +55,8 @@ func (m *Merge) Next() (*Frame, int, error) {
 func (m *Merge) advance(i int) {
 	err := m.traces[i].Next(&m.frames[i])
 	switch {
+	case err == nil && m.order.Len() == 0:
+		m.order.inputs = append(m.order.inputs, i) // a heap of one
 	case err == nil:
 		heap.Push(&m.order, i)
 	case err != io.EOF:

@@ -1,0 +1,126 @@
+package flows
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"flowstat/reader"
+)
+
+// Sharded spreads packets over several tables, each run by its own
+// goroutine. A packet goes to the table of its host pair, so both
+// directions of a flow, and the fragments of a datagram, always meet in one
+// table. Since a flow's fate depends only on its own packets (see expiry.go)
+// and the input's newest time, the records are those one Table would emit;
+// only the order of emission differs.
+type Sharded struct {
+	shards []*shard
+	free   chan []reader.Packet
+	wg     sync.WaitGroup
+	now    int64
+	stats  Stats
+}
+
+type shard struct {
+	table *Table
+	in    chan []reader.Packet
+	batch []reader.Packet
+}
+
+// batchSize is how many packets cross to a shard's goroutine at once:
+// enough that the channel operation is lost in the work.
+const batchSize = 1024
+
+// NewSharded starts n tables. emit receives each ended flow with the index
+// of the table that ended it; calls for one index come from one goroutine,
+// calls for different indexes concurrently.
+func NewSharded(n int, opts Options, emit func(shard int, r *Record)) *Sharded {
+	s := &Sharded{free: make(chan []reader.Packet, 4*n+4)}
+	for i := 0; i < n; i++ {
+		i := i
+		sh := &shard{table: New(opts, func(r *Record) { emit(i, r) })}
+		s.shards = append(s.shards, sh)
+		if n == 1 {
+			continue // one table runs in the caller's goroutine
+		}
+		sh.in = make(chan []reader.Packet, 4)
+		sh.batch = s.newBatch()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for batch := range sh.in {
+				for j := range batch {
+					sh.table.Add(&batch[j])
+				}
+				select {
+				case s.free <- batch[:0]:
+				default:
+				}
+			}
+		}()
+	}
+	return s
+}
+
+func (s *Sharded) newBatch() []reader.Packet {
+	select {
+	case b := <-s.free:
+		return b
+	default:
+		return make([]reader.Packet, 0, batchSize)
+	}
+}
+
+// Add hands a packet to its table. The packet is copied.
+func (s *Sharded) Add(p *reader.Packet) {
+	if p.Time > s.now {
+		s.now = p.Time
+	} else if p.Time < s.now {
+		s.stats.OutOfOrder++
+	}
+	if len(s.shards) == 1 {
+		s.shards[0].table.Add(p)
+		return
+	}
+	sh := s.shards[shardOf(p, len(s.shards))]
+	sh.batch = append(sh.batch, *p)
+	if len(sh.batch) == batchSize {
+		sh.in <- sh.batch
+		sh.batch = s.newBatch()
+	}
+}
+
+// shardOf hashes the unordered host pair, protocol and VLAN. XOR makes the
+// hash the same for both directions without ordering the addresses.
+func shardOf(p *reader.Packet, n int) int {
+	a, b := p.Src.As16(), p.Dst.As16()
+	h := binary.LittleEndian.Uint64(a[:8]) ^ binary.LittleEndian.Uint64(b[:8]) ^
+		binary.LittleEndian.Uint64(a[8:]) ^ binary.LittleEndian.Uint64(b[8:]) ^
+		uint64(p.Proto)<<40 ^ uint64(p.VLAN)<<48
+	h *= 0x9E3779B97F4A7C15
+	return int((h >> 32) * uint64(n) >> 32)
+}
+
+// Close processes what is pending, ends every flow as the end of input
+// does, and returns the tables' combined counts.
+func (s *Sharded) Close() Stats {
+	for _, sh := range s.shards {
+		if sh.in != nil {
+			if len(sh.batch) > 0 {
+				sh.in <- sh.batch
+			}
+			close(sh.in)
+		}
+	}
+	s.wg.Wait()
+	st := Stats{OutOfOrder: s.stats.OutOfOrder}
+	for _, sh := range s.shards {
+		sh.table.Flush(s.now)
+		ts := sh.table.Stats()
+		st.ICMPErrors += ts.ICMPErrors
+		st.Fragments += ts.Fragments
+		st.OrphanFragments += ts.OrphanFragments
+		st.Flows += ts.Flows
+	}
+	return st
+}
