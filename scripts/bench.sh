@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmarks flowstat against the tools a user would otherwise run, side by
+# side on one generated trace, alternating tools on each round so that a
+# noisy machine affects them alike. Prints median wall time, the ratio to
+# flowstat and peak RSS.
+#
+#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR]
+#
+# The trace (header-only, snaplen 96, a mix of ordinary connections, a
+# spoofed SYN flood and half-open connections) is generated once into
+# WORKDIR (default bench-work/, ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=3 flows=2000000 work=bench-work
+while getopts "r:f:d:" opt; do
+  case $opt in
+    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;;
+    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR]" >&2; exit 2 ;;
+  esac
+done
+source scripts/deps.sh
+need=()
+command -v tcpstat >/dev/null || need+=(tcpstat)
+command -v nfpcapd >/dev/null || need+=(nfdump)
+command -v argus >/dev/null || need+=(argus-server)
+[ -x /usr/bin/time ] || need+=(time)
+command -v zstd >/dev/null || need+=(zstd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} ..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+mkdir -p "$work"
+go build -o "$work/flowstat" ./cmd/flowstat
+go build -o "$work/gentrace" ./scripts/gentrace
+trace="$work/bench-$flows.pcap"
+if [ ! -f "$trace" ]; then
+  echo "generating $trace ..." >&2
+  "$work/gentrace" -q -mix bench -flows "$flows" -seed 7 -out "$trace"
+fi
+[ -f "$trace.gz" ] || gzip -1 -k -c "$trace" > "$trace.gz"
+[ -f "$trace.zst" ] || zstd -q -1 -k -c "$trace" > "$trace.zst"
+
+# name|command: each runs from a clean output directory.
+tools=(
+  "flowstat -j 2|$work/flowstat analyze -q -j 2 -o $work/out-fs $trace"
+  "flowstat -j 1|$work/flowstat analyze -q -j 1 -o $work/out-fs $trace"
+  "flowstat --no-report|$work/flowstat analyze -q --no-report -o $work/out-fs $trace"
+  "tcpstat -r FILE 60|tcpstat -r $trace 60"
+  "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
+  "argus -r|argus -r $trace -w $work/out-argus/argus.out"
+  "flowstat (gzip input)|$work/flowstat analyze -q -o $work/out-fs $trace.gz"
+  "gzip -dc (alone)|gzip -dc $trace.gz"
+  "flowstat (zstd input)|$work/flowstat analyze -q -o $work/out-fs $trace.zst"
+  "zstd -dc (alone)|zstd -q -dc $trace.zst"
+)
+results="$work/results.tsv"
+: > "$results"
+for ((r = 1; r <= rounds; r++)); do
+  for entry in "${tools[@]}"; do
+    name=${entry%%|*} cmd=${entry#*|}
+    rm -rf "$work/out-fs" "$work/out-nf" "$work/out-argus"
+    mkdir -p "$work/out-nf" "$work/out-argus"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$cmd > /dev/null 2>&1" || true
+    read -r secs kb < "$work/time.txt"
+    printf '%s\t%s\t%s\n' "$name" "$secs" "$kb" >> "$results"
+    echo "round $r: $name: ${secs}s, $((kb / 1024)) MiB" >&2
+  done
+done
+
+packets=$("$work/flowstat" analyze -q -o "$work/out-fs" --no-report "$trace" >/dev/null 2>&1; python3 -c "import json;print(json.load(open('$work/out-fs/summary.json'))['packets']['read'])" 2>/dev/null || echo "?")
+echo
+echo "Trace: $trace ($(du -h "$trace" | cut -f1), $packets packets, $flows generated flows); $rounds rounds"
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo
+awk -F'\t' '
+  { t[$1] = t[$1] " " $2; m[$1] = ($3 > m[$1] ? $3 : m[$1]); if (!($1 in seen)) { order[++n] = $1; seen[$1] = 1 } }
+  function median(s,   a, k) { k = split(substr(s, 2), a, " "); asort(a); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+  END {
+    base = median(t["flowstat -j 2"])
+    printf "| %-24s | %10s | %14s | %12s |\n", "tool", "median (s)", "÷ flowstat -j 2", "peak RSS (MiB)"
+    printf "|%s|%s|%s|%s|\n", "--------------------------", "------------", "----------------", "--------------"
+    for (i = 1; i <= n; i++) { x = median(t[order[i]]); printf "| %-24s | %10.2f | %14.2f | %12.0f |\n", order[i], x, x / base, m[order[i]] / 1024 }
+  }' "$results"
