@@ -18,12 +18,17 @@ import (
 // or skips the test when the shared folder is absent (a user's clone).
 func realTrace(t *testing.T, name string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "traces", "real", name)
+	path := filepath.Join(sharedDir(), "real", name)
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("shared trace %s not available (%v): these tests need ../shared/traces beside the repository", name, err)
 	}
 	return path
+}
+
+// sharedDir is ../shared/traces beside the repository.
+func sharedDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "traces")
 }
 
 // analyzeInto runs `flowstat analyze` with args and -o dir, returning the

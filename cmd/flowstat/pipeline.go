@@ -52,9 +52,9 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	}()
 	bar := newProgress(cfg, paths, &counter)
 
-	table := flows.New(cfg.flowOpts, func(r *flows.Record) {
-		res.records = append(res.records, *r)
-		s.Flows.CountFlow(r)
+	perShard := make([][]flows.Record, cfg.workers)
+	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record) {
+		perShard[shard] = append(perShard[shard], *r)
 	})
 	inputs := make([]inputStats, len(traces))
 	merge := reader.NewMerge(traces)
@@ -64,6 +64,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		if n&0xFFFF == 0 {
 			if ctx.Err() != nil {
 				bar.finish()
+				table.Close()
 				return nil, errInterrupted
 			}
 			bar.update(c.Read)
@@ -73,6 +74,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			break
 		}
 		if err != nil {
+			table.Close()
 			return nil, fmt.Errorf("cannot read %s: %w", traces[in].Path, err)
 		}
 		c.Read++
@@ -92,11 +94,14 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			table.Add(&pkt)
 		}
 	}
-	table.Flush(table.Now())
+	ts := table.Close()
 	bar.update(c.Read)
 	bar.finish()
+	res.records = slices.Concat(perShard...)
+	for i := range res.records {
+		s.Flows.CountFlow(&res.records[i])
+	}
 
-	ts := table.Stats()
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
 		s.Inputs = append(s.Inputs, inputs[i].describe(t))
