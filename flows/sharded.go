@@ -22,9 +22,10 @@ type Sharded struct {
 }
 
 type shard struct {
-	table *Table
-	in    chan []reader.Packet
-	batch []reader.Packet
+	table   *Table
+	in      chan []reader.Packet
+	control chan func() // run in the shard's goroutine after the batches sent before
+	batch   []reader.Packet
 }
 
 // batchSize is how many packets cross to a shard's goroutine at once:
@@ -44,22 +45,43 @@ func NewSharded(n int, opts Options, emit func(shard int, r *Record)) *Sharded {
 			continue // one table runs in the caller's goroutine
 		}
 		sh.in = make(chan []reader.Packet, 4)
+		sh.control = make(chan func())
 		sh.batch = s.newBatch()
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for batch := range sh.in {
-				for j := range batch {
-					sh.table.Add(&batch[j])
-				}
-				select {
-				case s.free <- batch[:0]:
-				default:
-				}
-			}
-		}()
+		go sh.run(s.free, &s.wg)
 	}
 	return s
+}
+
+// run processes batches until the input closes; a control function runs
+// once every batch sent before it has been processed.
+func (sh *shard) run(free chan []reader.Packet, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		select {
+		case batch, ok := <-sh.in:
+			if !ok {
+				return
+			}
+			sh.process(batch, free)
+		case fn := <-sh.control:
+			// Drain what was queued before the control function.
+			for n := len(sh.in); n > 0; n-- {
+				sh.process(<-sh.in, free)
+			}
+			fn()
+		}
+	}
+}
+
+func (sh *shard) process(batch []reader.Packet, free chan []reader.Packet) {
+	for j := range batch {
+		sh.table.Add(&batch[j])
+	}
+	select {
+	case free <- batch[:0]:
+	default:
+	}
 }
 
 func (s *Sharded) newBatch() []reader.Packet {
@@ -123,4 +145,30 @@ func (s *Sharded) Close() Stats {
 		st.Flows += ts.Flows
 	}
 	return st
+}
+
+// Checkpoint waits until every table has processed what it was given, then
+// has each emit its open flows as Table.Checkpoint does. The tables go on
+// afterwards.
+func (s *Sharded) Checkpoint() {
+	s.sync(func(t *Table) { t.Checkpoint() })
+}
+
+// sync sends each shard its pending packets and runs fn on its table in
+// the shard's own goroutine, waiting for all of them.
+func (s *Sharded) sync(fn func(*Table)) {
+	if len(s.shards) == 1 {
+		fn(s.shards[0].table)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, sh := range s.shards {
+		if len(sh.batch) > 0 {
+			sh.in <- sh.batch
+			sh.batch = s.newBatch()
+		}
+		wg.Add(1)
+		sh.control <- func() { fn(sh.table); wg.Done() }
+	}
+	wg.Wait()
 }

@@ -325,3 +325,20 @@ func (t *Table) expireFragments(now int64) {
 		t.fragLog = append(t.fragLog[:0], t.fragLog[i:]...)
 	}
 }
+
+// Checkpoint hands every flow still open to emit as a record with reason
+// EndOpen, holding what the flow has seen so far, and keeps the flows: a
+// live capture writes them at the end of a window and they go on in the
+// next one under the same ID. Closed flows waiting out their linger end
+// now, as they would at the end of input.
+func (t *Table) Checkpoint() {
+	for _, i := range t.flows {
+		f := t.at(i)
+		if f.closedAt != 0 {
+			t.end(f, f.closedBy)
+			continue
+		}
+		rec := f.record(EndOpen, t.windowsOf(f))
+		t.emit(&rec)
+	}
+}

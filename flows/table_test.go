@@ -1,7 +1,9 @@
 package flows
 
 import (
+	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,5 +334,41 @@ func TestAddDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Add allocates %.1f times per packet of a known flow", allocs)
+	}
+}
+
+func TestCheckpoint(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d shards", n), func(t *testing.T) {
+			var mu sync.Mutex
+			var recs []Record
+			sh := NewSharded(n, Options{}, func(_ int, r *Record) { mu.Lock(); recs = append(recs, *r); mu.Unlock() })
+			add := func(at float64, fromCli bool, flags uint8) {
+				p := reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoTCP, TCPFlags: flags, IPLen: 40}
+				if fromCli {
+					p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 80
+				} else {
+					p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, 80, 40000
+				}
+				sh.Add(&p)
+			}
+			add(0, true, S)
+			add(0.1, false, SA)
+			sh.Checkpoint()
+			add(1, true, A)
+			add(2, true, FA)
+			add(2.1, false, FA)
+			sh.Close()
+			if len(recs) != 2 {
+				t.Fatalf("got %d records: %+v", len(recs), recs)
+			}
+			open, final := recs[0], recs[1]
+			if open.EndReason != EndOpen || open.State != S1 || open.Packets != [2]uint64{1, 1} {
+				t.Errorf("checkpoint record %+v", open)
+			}
+			if final.ID != open.ID || final.EndReason != EndFIN || final.State != SF || final.Packets != [2]uint64{3, 2} {
+				t.Errorf("final record %+v", final)
+			}
+		})
 	}
 }

@@ -103,17 +103,35 @@ func FlowBatch(recs []flows.Record) arrow.Record {
 }
 
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
-// flows.parquet, atomically.
+// flows.parquet, atomically. Building a batch and encoding the previous one
+// overlap: they take about the same time.
 func WriteFlows(path string, recs []flows.Record) error {
 	w, err := CreateParquet(path, FlowSchema)
 	if err != nil {
 		return err
 	}
-	for start := 0; start < len(recs); start += RowGroupRows {
-		batch := FlowBatch(recs[start:min(start+RowGroupRows, len(recs))])
+	batches := make(chan arrow.Record, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		for start := 0; start < len(recs); start += RowGroupRows {
+			batch := FlowBatch(recs[start:min(start+RowGroupRows, len(recs))])
+			select {
+			case batches <- batch:
+			case <-stop:
+				batch.Release()
+				return
+			}
+		}
+	}()
+	for batch := range batches {
 		err := w.Write(batch)
 		batch.Release()
 		if err != nil {
+			close(stop)
+			for b := range batches {
+				b.Release()
+			}
 			w.Abort()
 			return err
 		}
