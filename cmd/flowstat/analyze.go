@@ -18,6 +18,7 @@ import (
 
 	"flowstat/flows"
 	"flowstat/reader"
+	"flowstat/report"
 )
 
 // errHelp is returned after --help was printed.
@@ -51,6 +52,10 @@ type analyzeConfig struct {
 	workers  int
 	progress string
 	quiet    bool
+	// The report stage: findings' thresholds, and what to leave out.
+	thresholds report.Thresholds
+	noReport   bool
+	noPlots    bool
 }
 
 func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
@@ -68,6 +73,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "parallel workers (`N`)")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
+	fs.BoolVar(&cfg.noPlots, "no-plots", false, "write no plots")
+	addFindingFlags(fs, &cfg.thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +99,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	}
 	if cfg.workers < 1 {
 		return nil, usagef("--workers must be at least 1")
+	}
+	if err := cfg.thresholds.Validate(); err != nil {
+		return nil, usagef("%v", err)
 	}
 	switch cfg.progress {
 	case "auto", "always", "never":

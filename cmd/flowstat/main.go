@@ -37,10 +37,11 @@ var errInterrupted = errors.New("interrupted")
 const mainUsage = `flowstat turns packet traces into flow records, statistics, plots and a report.
 
 Usage:
-  flowstat analyze [flags] TRACE...   read traces, write flows.parquet and summary.json
+  flowstat analyze [flags] TRACE...   read traces, write flows.parquet, summary.json and the report
+  flowstat report [flags] DIR         render the report of an output directory again
   flowstat help [COMMAND]
 
-Run 'flowstat analyze --help' for the flags.
+Run 'flowstat analyze --help' or 'flowstat report --help' for the flags.
 
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
 bad BPF expression, missing input); 3 outputs written but some input was
@@ -60,6 +61,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "analyze":
 		err = runAnalyze(args[1:])
+	case "report":
+		err = runReport(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK

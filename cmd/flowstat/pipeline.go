@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -52,9 +53,9 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	}()
 	bar := newProgress(cfg, paths, &counter)
 
-	perShard := make([][]flows.Record, cfg.workers)
+	perShard := make([]recordStore, cfg.workers)
 	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record) {
-		perShard[shard] = append(perShard[shard], *r)
+		perShard[shard].add(r)
 	})
 	inputs := make([]inputStats, len(traces))
 	merge := reader.NewMerge(traces)
@@ -97,7 +98,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	ts := table.Close()
 	bar.update(c.Read)
 	bar.finish()
-	res.records = slices.Concat(perShard...)
+	res.records = sortedRecords(perShard)
 	for i := range res.records {
 		s.Flows.CountFlow(&res.records[i])
 	}
@@ -120,7 +121,6 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	if s.ElapsedS > 0 {
 		s.PacketsPS = float64(c.Read) / s.ElapsedS
 	}
-	report.SortFlows(res.records)
 	return res, nil
 }
 
@@ -257,10 +257,25 @@ func setSpan(s *report.Summary) {
 	}
 }
 
-// writeOutputs writes the output files, each atomically.
+// writeOutputs writes the output files, each atomically: the flows and the
+// summary, then the report built from nothing but what they and
+// intervals.parquet hold, so that 'flowstat report' can reproduce it.
 func writeOutputs(cfg *analyzeConfig, res *analysis) error {
-	if err := report.WriteFlows(cfg.out+"/flows.parquet", res.records); err != nil {
+	if err := report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records); err != nil {
 		return err
 	}
-	return report.WriteJSON(cfg.out+"/summary.json", &res.summary)
+	if err := report.WriteJSON(filepath.Join(cfg.out, report.SummaryFile), &res.summary); err != nil {
+		return err
+	}
+	if cfg.noReport {
+		return nil
+	}
+	ds, err := report.NewDataset(res.records, res.summary)
+	if err != nil {
+		return err
+	}
+	_, err = renderReport(cfg.out, ds, report.BuildOptions{
+		Thresholds: cfg.thresholds, NoPlots: cfg.noPlots, Version: version,
+	})
+	return err
 }

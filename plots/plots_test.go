@@ -1,0 +1,266 @@
+package plots
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"flowstat/flows"
+	"flowstat/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden images in testdata")
+
+var t0 = time.Date(2024, 3, 5, 7, 0, 0, 0, time.UTC).UnixNano()
+
+// testStats builds a report of five minutes of made-up traffic with 10 s
+// windows: web clients, a SYN flood from 10:02 and a port scan, so that
+// every kind of figure has something to show.
+func testStats(t *testing.T) *report.Stats {
+	t.Helper()
+	const iv = int64(10 * time.Second)
+	var recs []flows.Record
+	add := func(src, dst string, sport, dport uint16, state flows.State, end flows.EndReason, first, last int64, pkts uint64, syn bool) {
+		r := flows.Record{ID: uint64(len(recs) + 1), Proto: 6, IPVersion: 4,
+			SrcIP: netip.MustParseAddr(src), SrcPort: sport, DstIP: netip.MustParseAddr(dst), DstPort: dport,
+			FirstSeen: first, LastSeen: last, State: state, EndReason: end, HandshakeRTT: -1}
+		// Spread the packets over the flow's windows.
+		for w := first - first%iv; w <= last; w += iv {
+			r.Windows = append(r.Windows, flows.Window{Start: w})
+		}
+		for i := range pkts {
+			w := &r.Windows[int(i)%len(r.Windows)]
+			w.Packets++
+			w.Bytes += 400
+			r.Packets[i%2]++
+			r.Bytes[i%2] += 400
+		}
+		if syn {
+			r.Windows[0].SYNs = 1
+			r.SYNs = 1
+		}
+		recs = append(recs, r)
+	}
+	for i := range 600 {
+		first := t0 + int64(i)*int64(500*time.Millisecond)
+		dur := int64(i%37+1) * int64(97*time.Millisecond) * int64(i%5+1)
+		add(fmt.Sprintf("10.0.0.%d", i%50+1), fmt.Sprintf("192.0.2.%d", i%4+1), uint16(30000+i), 443,
+			flows.SF, flows.EndFIN, first, first+dur, uint64(6+i%20), true)
+	}
+	for i := range 3000 {
+		first := t0 + int64(2*time.Minute) + int64(i)*int64(20*time.Millisecond)
+		add(fmt.Sprintf("198.51.%d.%d", i/250, i%250), "192.0.2.1", uint16(1024+i), 80,
+			flows.S0, flows.EndEOF, first, first, 1, true)
+	}
+	for i := range 300 {
+		first := t0 + int64(time.Minute) + int64(i)*int64(100*time.Millisecond)
+		add("10.9.9.9", "192.0.2.7", 50000, uint16(i+1), flows.REJ, flows.EndRST, first, first+int64(time.Millisecond), 2, true)
+	}
+	report.SortFlows(recs)
+	s := report.Summary{Tool: "flowstat", Version: "test",
+		Options: report.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
+	ds, err := report.NewDataset(recs, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := report.Build(ds, report.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestWrite(t *testing.T) {
+	st := testStats(t)
+	dir := t.TempDir()
+	// Plots of an earlier run, and a file that is not flowstat's.
+	os.MkdirAll(filepath.Join(dir, report.PlotsDir), 0o755)
+	for _, name := range []string{"finding-9.png", "notes.png"} {
+		os.WriteFile(filepath.Join(dir, report.PlotsDir, name), []byte("x"), 0o644)
+	}
+	if err := Write(dir, st.Figures); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range st.Figures {
+		want = append(want, filepath.Base(f.File))
+	}
+	want = append(want, "notes.png")
+	slices.Sort(want)
+	entries, _ := os.ReadDir(filepath.Join(dir, report.PlotsDir))
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plots = %q, want %q", got, want)
+	}
+	kinds := []string{"throughput.png", "states.png", "top-destinations.png", "durations.png",
+		"handshake-192.0.2.1-80-tcp.png", "finding-2.png"}
+	for _, k := range kinds {
+		if !slices.Contains(got, k) {
+			t.Errorf("no %s among %q", k, got)
+		}
+	}
+	for _, f := range st.Figures {
+		t.Run(f.File, func(t *testing.T) {
+			checkPNG(t, filepath.Join(dir, f.File), len(f.Panels))
+		})
+	}
+}
+
+// checkPNG decodes a PNG and checks it is legible and not blank: big
+// enough, with ink in several colours and no more ink than a plot has.
+func checkPNG(t *testing.T, path string, panels int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	if b.Dx() != 960 || b.Dy() < 200 || b.Dy() > 420*panels+200 {
+		t.Errorf("size %dx%d", b.Dx(), b.Dy())
+	}
+	ink, colours := inkOf(img)
+	if ink < 0.01 || ink > 0.5 {
+		t.Errorf("%.1f %% of the pixels inked", 100*ink)
+	}
+	if colours < 3 {
+		t.Errorf("%d colours: nothing drawn in colour", colours)
+	}
+}
+
+func inkOf(img image.Image) (share float64, colours int) {
+	b := img.Bounds()
+	n := 0
+	seen := map[[3]uint32]bool{}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r < 0xf000 || g < 0xf000 || bl < 0xf000 {
+				n++
+			}
+			seen[[3]uint32{r >> 13, g >> 13, bl >> 13}] = true
+		}
+	}
+	return float64(n) / float64(b.Dx()*b.Dy()), len(seen)
+}
+
+// Rendering is deterministic, and the figures look as reviewed: compare
+// with the golden images (regenerate with -update and look at them).
+func TestGolden(t *testing.T) {
+	st := testStats(t)
+	for _, name := range []string{"throughput.png", "durations.png", "states.png"} {
+		t.Run(name, func(t *testing.T) {
+			i := slices.IndexFunc(st.Figures, func(f report.Figure) bool { return f.File == report.PlotsDir+"/"+name })
+			if i < 0 {
+				t.Fatalf("no figure %s", name)
+			}
+			got, err := Render(st.Figures[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, _ := Render(st.Figures[i])
+			if !bytes.Equal(got, again) {
+				t.Error("two renderings differ")
+			}
+			path := filepath.Join("testdata", "golden-"+name)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if d := pixelDiff(t, got, want); d > 0.002 {
+				t.Errorf("%s differs from %s in %.2f %% of the pixels; run with -update and look at it", name, path, 100*d)
+			}
+		})
+	}
+}
+
+// pixelDiff returns the share of pixels that differ visibly between two
+// PNGs (1 when their sizes differ). gonum's cmpimg would need rsc.io/pdf.
+func pixelDiff(t *testing.T, a, b []byte) float64 {
+	t.Helper()
+	ia, err := png.Decode(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ib, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ia.Bounds() != ib.Bounds() {
+		return 1
+	}
+	r := ia.Bounds()
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			r1, g1, b1, _ := ia.At(x, y).RGBA()
+			r2, g2, b2, _ := ib.At(x, y).RGBA()
+			if absDiff(r1, r2)+absDiff(g1, g2)+absDiff(b1, b2) > 3*0x1000 {
+				n++
+			}
+		}
+	}
+	return float64(n) / float64(r.Dx()*r.Dy())
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func TestRenderErrors(t *testing.T) {
+	for _, f := range []report.Figure{
+		{File: "plots/none.png"},
+		{File: "plots/empty.png", Panels: []report.Panel{{YLabel: "y"}}},
+		{File: "plots/ragged.png", Panels: []report.Panel{{Lines: []report.Line{{Name: "l", X: []float64{1, 2}, Y: []float64{1}}}}}},
+	} {
+		if _, err := Render(f); err == nil {
+			t.Errorf("%s: no error", f.File)
+		}
+	}
+}
+
+func TestTicks(t *testing.T) {
+	lo := float64(t0) / 1e9
+	ticks := timeTicks{}.Ticks(lo, lo+300)
+	var labels []string
+	for _, tk := range ticks {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if want := []string{"07:00", "07:01", "07:02", "07:03", "07:04", "07:05"}; !slices.Equal(labels, want) {
+		t.Errorf("time labels over 5 min = %q, want %q", labels, want)
+	}
+	labels = nil
+	for _, tk := range (durationTicks{}).Ticks(1e-4, 10) {
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if want := []string{"100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"}; !slices.Equal(labels, want) {
+		t.Errorf("duration labels = %q, want %q", labels, want)
+	}
+}

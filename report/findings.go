@@ -1,0 +1,545 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"flowstat/flows"
+)
+
+// Kind is what a finding looks like.
+type Kind uint8
+
+// Kinds of findings, in the order the report lists them.
+const (
+	// SYNFlood: many SYN-only or half-open flows to one destination port
+	// from many sources.
+	SYNFlood Kind = iota
+	// Reflection: UDP from one service port of many sources to one victim,
+	// with replies far larger than the requests, or no requests at all.
+	Reflection
+	// SYNACKReflection: SYN-ACKs from one service port of many sources to
+	// one host that sent them no SYN: a TCP reflection attack on that host,
+	// or backscatter of a SYN flood that spoofed its address.
+	SYNACKReflection
+	// PortScan: one source reaching many ports of a host, mostly failing.
+	PortScan
+	// HostScan: one source reaching many hosts on a port, mostly failing.
+	HostScan
+)
+
+var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host scan"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Thresholds decide what is a finding. The zero value works: zero fields
+// take the defaults of DefaultThresholds.
+type Thresholds struct {
+	// A SYN flood has at least SYNFloodFlows flows in state S0 or
+	// half-open to one destination port, from at least SYNFloodSources
+	// sources, making at least SYNFloodShare of its TCP flows.
+	SYNFloodFlows   int
+	SYNFloodSources int
+	SYNFloodShare   float64
+	// A scan is one source reaching at least ScanPorts ports of one host,
+	// or ScanHosts hosts on one port, over TCP, with at least ScanShare of
+	// those flows failed (REJ, S0, RSTO or RSTOS0).
+	ScanPorts int
+	ScanHosts int
+	ScanShare float64
+	// A reflection is traffic from one of ReflectPorts, sent by at least
+	// ReflectSources sources to one victim, at least ReflectPackets
+	// packets, with at least ReflectRatio times the bytes the victim sent
+	// to those ports (any amount when it sent none).
+	ReflectSources int
+	ReflectPackets int
+	ReflectRatio   float64
+	ReflectPorts   []uint16
+}
+
+// DefaultThresholds returns the default thresholds. A flood or a scan
+// worth reporting is far above them, and ordinary traffic far below: a busy
+// server sees hundreds of clients, but they complete their handshakes; a
+// resolver talks to many name servers, but its answers are a few times its
+// queries. The reflection floor is low (20 sources, 500 packets) because
+// short captures of real attacks show few reflectors: the DNS amplification
+// sample in ../shared/traces has 49.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		SYNFloodFlows:   1000,
+		SYNFloodSources: 100,
+		SYNFloodShare:   0.5,
+		ScanPorts:       100,
+		ScanHosts:       50,
+		ScanShare:       0.8,
+		ReflectSources:  20,
+		ReflectPackets:  500,
+		ReflectRatio:    10,
+		// Services abused for amplification: chargen, DNS, portmap, NTP,
+		// NetBIOS, SNMP, CLDAP, RIP, MS-SQL, SSDP, WS-Discovery, memcached.
+		ReflectPorts: []uint16{19, 53, 111, 123, 137, 161, 389, 520, 1434, 1900, 3702, 11211},
+	}
+}
+
+func (t Thresholds) withDefaults() Thresholds {
+	d := DefaultThresholds()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setF := func(v *float64, def float64) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&t.SYNFloodFlows, d.SYNFloodFlows)
+	set(&t.SYNFloodSources, d.SYNFloodSources)
+	setF(&t.SYNFloodShare, d.SYNFloodShare)
+	set(&t.ScanPorts, d.ScanPorts)
+	set(&t.ScanHosts, d.ScanHosts)
+	setF(&t.ScanShare, d.ScanShare)
+	set(&t.ReflectSources, d.ReflectSources)
+	set(&t.ReflectPackets, d.ReflectPackets)
+	setF(&t.ReflectRatio, d.ReflectRatio)
+	if t.ReflectPorts == nil {
+		t.ReflectPorts = d.ReflectPorts
+	}
+	t.ReflectPorts = slices.Clone(t.ReflectPorts)
+	slices.Sort(t.ReflectPorts)
+	t.ReflectPorts = slices.Compact(t.ReflectPorts)
+	return t
+}
+
+// Validate reports the first threshold out of range. Zero values are
+// valid: they mean the default.
+func (t Thresholds) Validate() error {
+	counts := []struct {
+		name string
+		v    int
+	}{
+		{"synflood-flows", t.SYNFloodFlows}, {"synflood-sources", t.SYNFloodSources},
+		{"scan-ports", t.ScanPorts}, {"scan-hosts", t.ScanHosts},
+		{"reflect-sources", t.ReflectSources}, {"reflect-packets", t.ReflectPackets},
+	}
+	for _, c := range counts {
+		if c.v < 0 {
+			return fmt.Errorf("threshold %s must be positive, not %d", c.name, c.v)
+		}
+	}
+	shares := []struct {
+		name string
+		v    float64
+	}{{"synflood-share", t.SYNFloodShare}, {"scan-share", t.ScanShare}}
+	for _, s := range shares {
+		if s.v < 0 || s.v > 1 {
+			return fmt.Errorf("threshold %s must be a fraction between 0 and 1, not %g", s.name, s.v)
+		}
+	}
+	if t.ReflectRatio < 0 || (t.ReflectRatio > 0 && t.ReflectRatio < 1) {
+		return fmt.Errorf("threshold reflect-ratio must be at least 1, not %g", t.ReflectRatio)
+	}
+	return nil
+}
+
+// Finding is one thing in the flows that looks like an attack.
+type Finding struct {
+	Kind Kind
+	// Dest is the attacked destination of a SYN flood.
+	Dest Dest
+	// Host is the victim of a SYN flood or a reflection, or the source of
+	// a scan.
+	Host netip.Addr
+	// Port is the service port of a reflection, or the destination port of
+	// a SYN flood.
+	Port uint16
+	// Targets are a scan's hosts (port scan) or ports (host scan) that
+	// crossed the threshold.
+	Targets []ScanTarget
+	// First and Last are the first and last packet times of the flows
+	// that make the finding.
+	First, Last int64
+	// Flows make the finding: a SYN flood's S0 and half-open flows, a
+	// reflection's flows, a scan's flows to its targets.
+	Flows uint64
+	// Peers are distinct sources (SYN flood), reflectors (reflections) or
+	// host:port pairs probed (scans).
+	Peers uint64
+	// Failed: flows without a request (reflections), flows in REJ, S0,
+	// RSTO or RSTOS0 (scans).
+	Failed uint64
+	// Total is the number of TCP flows to a SYN flood's destination.
+	Total             uint64
+	SYNOnly, HalfOpen uint64
+	// SYNs and SYNACKs are the packets to and from a SYN flood's
+	// destination, or the SYN-ACKs of a SYN-ACK reflection.
+	SYNs, SYNACKs uint64
+	// In is what the reflectors sent the victim; Out what the victim sent
+	// them.
+	PacketsIn, BytesIn   uint64
+	PacketsOut, BytesOut uint64
+	// States counts a scan's flows by state.
+	States []StateCount
+	// Windows are a SYN flood's destination, every window from its first
+	// to its last; Activity is the same for the other kinds.
+	Windows  []Interval
+	Activity []Activity
+	// Figure is the plot that shows the finding, "" if there is none.
+	Figure string
+}
+
+// ScanTarget is a host (port scan) or a port (host scan) a scan reached.
+type ScanTarget struct {
+	Host  netip.Addr
+	Port  uint16
+	Count uint64 // ports of the host, or hosts on the port
+	Flows uint64
+}
+
+// Activity is a finding's flows in one window.
+type Activity struct {
+	Start  int64
+	New    uint64 // flows whose first packet is in the window
+	Active uint64 // flows active in the window
+	Peers  uint64 // distinct peers (see Finding.Peers) of the active flows
+}
+
+// Where names a finding's target for people: the destination, the victim
+// or the scanner.
+func (f *Finding) Where() string {
+	switch f.Kind {
+	case SYNFlood:
+		return f.Dest.String()
+	case Reflection:
+		return fmt.Sprintf("%s from port %d/udp", f.Host, f.Port)
+	case SYNACKReflection:
+		return fmt.Sprintf("%s from port %d/tcp", f.Host, f.Port)
+	}
+	return f.Host.String()
+}
+
+// findings detects every kind of finding, ordered by kind, then by size.
+func (b *builder) findings(st *Stats) []Finding {
+	t := st.Thresholds
+	var out []Finding
+	out = append(out, b.synFloods(st, t)...)
+	out = append(out, b.reflections(t)...)
+	out = append(out, b.scans(t)...)
+	slices.SortStableFunc(out, func(x, y Finding) int {
+		if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.Flows, x.Flows)
+	})
+	return out
+}
+
+func isFailedScan(r *flows.Record) bool {
+	switch r.State {
+	case flows.REJ, flows.S0, flows.RSTO, flows.RSTOS0:
+		return true
+	}
+	return false
+}
+
+func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
+	fl := b.ds.Flows
+	var out []Finding
+	for _, g := range b.groups {
+		d, group := g.dest, g.flows
+		if d.Proto != protoTCP {
+			continue
+		}
+		f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(len(group))}
+		var lastSrc netip.Addr
+		for _, i := range group {
+			r := &fl[i]
+			if r.State != flows.S0 && !r.HalfOpen {
+				continue
+			}
+			if f.Flows == 0 || r.SrcIP != lastSrc {
+				f.Peers++
+				lastSrc = r.SrcIP
+			}
+			if r.HalfOpen {
+				f.HalfOpen++
+			} else {
+				f.SYNOnly++
+			}
+			f.span(r, f.Flows == 0)
+			f.Flows++
+		}
+		if f.Flows < uint64(t.SYNFloodFlows) || f.Peers < uint64(t.SYNFloodSources) ||
+			float64(f.Flows) < t.SYNFloodShare*float64(f.Total) {
+			continue
+		}
+		if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
+			f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
+		}
+		f.Windows = b.destSeries(d)
+		out = append(out, f)
+	}
+	return out
+}
+
+// span widens the finding's time span to r.
+func (f *Finding) span(r *flows.Record, first bool) {
+	if first || r.FirstSeen < f.First {
+		f.First = r.FirstSeen
+	}
+	if first || r.LastSeen > f.Last {
+		f.Last = r.LastSeen
+	}
+}
+
+// reflections finds UDP and SYN-ACK reflections. The flow model orients a
+// UDP flow from the side that sent first, unless that packet came from a
+// port below 1024 to one above, so the service side can be either end: it
+// is the end whose port is a service port (the responder's if both are).
+func (b *builder) reflections(t Thresholds) []Finding {
+	type key struct {
+		kind   Kind
+		victim netip.Addr
+		port   uint16
+	}
+	type acc struct {
+		f    Finding
+		idx  []int
+		refl []netip.Addr
+	}
+	groups := map[key]*acc{}
+	fl := b.ds.Flows
+	for i := range fl {
+		r := &fl[i]
+		var k key
+		var reflector netip.Addr
+		in := flows.Rev // the reflectors' direction
+		switch {
+		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
+			k, reflector = key{Reflection, r.SrcIP, r.DstPort}, r.DstIP
+		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
+			k, reflector, in = key{Reflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
+		case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
+			if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
+				k, reflector = key{SYNACKReflection, r.SrcIP, r.DstPort}, r.DstIP
+			} else {
+				k, reflector, in = key{SYNACKReflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
+			}
+		default:
+			continue
+		}
+		a := groups[k]
+		if a == nil {
+			a = &acc{f: Finding{Kind: k.kind, Host: k.victim, Port: k.port}}
+			groups[k] = a
+		}
+		f := &a.f
+		f.span(r, f.Flows == 0)
+		f.Flows++
+		f.PacketsIn += r.Packets[in]
+		f.BytesIn += r.Bytes[in]
+		f.PacketsOut += r.Packets[1-in]
+		f.BytesOut += r.Bytes[1-in]
+		f.SYNACKs += uint64(r.SYNACKs)
+		if r.Packets[1-in] == 0 {
+			f.Failed++
+		}
+		a.idx = append(a.idx, i)
+		a.refl = append(a.refl, reflector)
+	}
+	var out []Finding
+	for k, a := range groups {
+		f := &a.f
+		slices.SortFunc(a.refl, netip.Addr.Compare)
+		f.Peers = uint64(len(slices.Compact(a.refl)))
+		evidence := f.PacketsIn
+		if k.kind == SYNACKReflection {
+			evidence = f.SYNACKs
+		} else {
+			f.SYNACKs = 0
+		}
+		if f.Peers < uint64(t.ReflectSources) || evidence < uint64(t.ReflectPackets) {
+			continue
+		}
+		if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
+			continue
+		}
+		victim := k.victim
+		f.Activity = b.activity(a.idx, func(r *flows.Record) netip.AddrPort {
+			if r.SrcIP == victim {
+				return netip.AddrPortFrom(r.DstIP, 0)
+			}
+			return netip.AddrPortFrom(r.SrcIP, 0)
+		})
+		out = append(out, *f)
+	}
+	slices.SortFunc(out, func(x, y Finding) int {
+		if c := x.Host.Compare(y.Host); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Port, y.Port)
+	})
+	return out
+}
+
+// scans finds port and host scans over TCP, one finding per source and kind.
+func (b *builder) scans(t Thresholds) []Finding {
+	fl := b.ds.Flows
+	// Sort small keys rather than indexes into the large records.
+	type key struct {
+		src, dst netip.Addr
+		port     uint16
+		i        int
+	}
+	keys := make([]key, 0, len(fl))
+	for i := range fl {
+		if fl[i].Proto == protoTCP {
+			keys = append(keys, key{fl[i].SrcIP, fl[i].DstIP, fl[i].DstPort, i})
+		}
+	}
+	idx := make([]int, len(keys))
+	order := func() []int {
+		for k := range keys {
+			idx[k] = keys[k].i
+		}
+		return idx
+	}
+	var out []Finding
+	// Port scans: by source, host, port.
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := x.src.Compare(y.src); c != 0 {
+			return c
+		}
+		if c := x.dst.Compare(y.dst); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(x.port, y.port), cmp.Compare(x.i, y.i))
+	})
+	out = append(out, b.scanGroups(order(), PortScan, t.ScanPorts, t.ScanShare)...)
+	// Host scans: by source, port, host.
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := x.src.Compare(y.src); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.port, y.port); c != 0 {
+			return c
+		}
+		return cmp.Or(x.dst.Compare(y.dst), cmp.Compare(x.i, y.i))
+	})
+	out = append(out, b.scanGroups(order(), HostScan, t.ScanHosts, t.ScanShare)...)
+	return out
+}
+
+// scanGroups walks idx, sorted by source, then by the group's key (host for
+// port scans, port for host scans), then by the counted item, and makes one
+// finding per source whose groups reach minCount distinct items with at
+// least share of their flows failed.
+func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) []Finding {
+	fl := b.ds.Flows
+	groupKey := func(r *flows.Record) netip.AddrPort {
+		if kind == PortScan {
+			return netip.AddrPortFrom(r.DstIP, 0)
+		}
+		return netip.AddrPortFrom(netip.Addr{}, r.DstPort)
+	}
+	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP, r.DstPort) }
+	var out []Finding
+	for s := 0; s < len(idx); {
+		src := fl[idx[s]].SrcIP
+		e := s
+		for e < len(idx) && fl[idx[e]].SrcIP == src {
+			e++
+		}
+		f := Finding{Kind: kind, Host: src}
+		var members []int
+		states := map[flows.State]uint64{}
+		for g := s; g < e; {
+			gk := groupKey(&fl[idx[g]])
+			h := g
+			var items, failed uint64
+			for ; h < e && groupKey(&fl[idx[h]]) == gk; h++ {
+				r := &fl[idx[h]]
+				if h == g || item(r) != item(&fl[idx[h-1]]) {
+					items++
+				}
+				if isFailedScan(r) {
+					failed++
+				}
+			}
+			n := uint64(h - g)
+			if items >= uint64(minCount) && float64(failed) >= share*float64(n) {
+				tg := ScanTarget{Count: items, Flows: n}
+				if kind == PortScan {
+					tg.Host = gk.Addr()
+				} else {
+					tg.Port = gk.Port()
+				}
+				f.Targets = append(f.Targets, tg)
+				f.Failed += failed
+				f.Peers += items
+				for _, i := range idx[g:h] {
+					r := &fl[i]
+					f.span(r, f.Flows == 0)
+					f.Flows++
+					states[r.State]++
+					members = append(members, i)
+				}
+			}
+			g = h
+		}
+		s = e
+		if len(f.Targets) == 0 {
+			continue
+		}
+		for state, n := range states {
+			f.States = append(f.States, StateCount{Proto: protoTCP, State: state, Flows: n})
+		}
+		slices.SortFunc(f.States, func(x, y StateCount) int { return cmp.Compare(x.State, y.State) })
+		f.Activity = b.activity(members, item)
+		out = append(out, f)
+	}
+	return out
+}
+
+// activity computes a finding's flows per window, every window from the
+// first to the last, counting distinct peers of the active flows.
+func (b *builder) activity(idx []int, peer func(*flows.Record) netip.AddrPort) []Activity {
+	fl := b.ds.Flows
+	if len(idx) == 0 {
+		return nil
+	}
+	idx = slices.Clone(idx)
+	slices.SortStableFunc(idx, func(i, j int) int { return peer(&fl[i]).Compare(peer(&fl[j])) })
+	spans := make([]span, len(idx))
+	for k, i := range idx {
+		end, _ := b.end(&fl[i])
+		spans[k] = span{floorDiv(fl[i].FirstSeen, b.iv), floorDiv(end, b.iv)}
+	}
+	wins := windowsOf(spans, true)
+	out := make([]Activity, len(wins))
+	last := make([]int, len(out))
+	for j, w := range wins {
+		out[j].Start = w * b.iv
+		last[j] = -1
+	}
+	p := -1
+	for k, i := range idx {
+		if k == 0 || peer(&fl[i]) != peer(&fl[idx[k-1]]) {
+			p++
+		}
+		s := spans[k]
+		lo, _ := slices.BinarySearch(wins, s.first)
+		out[lo].New++
+		for j := lo; j < len(wins) && wins[j] <= s.last; j++ {
+			a := &out[j]
+			a.Active++
+			if last[j] != p {
+				last[j] = p
+				a.Peers++
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,705 @@
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"flowstat/flows"
+)
+
+// maxTimelineRows bounds a timeline table; intervals.parquet has every window.
+const maxTimelineRows = 48
+
+// WriteMarkdown writes report.md into dir atomically.
+func WriteMarkdown(dir string, st *Stats) error {
+	return WriteFileAtomic(filepath.Join(dir, MarkdownFile), Markdown(st))
+}
+
+// Markdown renders the report. It depends only on st, so the same dataset
+// and options always give the same bytes.
+func Markdown(st *Stats) []byte {
+	m := &md{st: st}
+	m.title()
+	m.summary()
+	m.findings()
+	m.destinations()
+	m.timeline()
+	m.method()
+	return append(bytes.TrimRight(m.buf.Bytes(), "\n"), '\n')
+}
+
+type md struct {
+	st  *Stats
+	buf bytes.Buffer
+}
+
+func (m *md) p(format string, args ...any) {
+	fmt.Fprintf(&m.buf, format, args...)
+	m.buf.WriteByte('\n')
+}
+
+func (m *md) figure(file, alt string) bool {
+	for _, f := range m.st.Figures {
+		if f.File == file {
+			m.p("![%s](%s)", alt, file)
+			m.p("")
+			return true
+		}
+	}
+	return false
+}
+
+func (m *md) hasFigure(file string) bool {
+	return slices.ContainsFunc(m.st.Figures, func(f Figure) bool { return f.File == file })
+}
+
+func (m *md) title() {
+	var names []string
+	for _, in := range m.st.Summary.Inputs {
+		names = append(names, filepath.Base(in.Path))
+	}
+	switch {
+	case len(names) == 0:
+		m.p("# Traffic report")
+	case len(names) <= 3:
+		m.p("# Traffic report: %s", strings.Join(names, ", "))
+	default:
+		m.p("# Traffic report: %d traces", len(names))
+	}
+	m.p("")
+}
+
+func (m *md) summary() {
+	st, s := m.st, &m.st.Summary
+	m.p("## Summary")
+	m.p("")
+	for _, in := range s.Inputs {
+		if in.Error != "" {
+			m.p("- **Input** `%s`: skipped: %s", filepath.Base(in.Path), in.Error)
+			continue
+		}
+		span := ""
+		if in.FirstSeen != nil {
+			span = ", " + fmtSpan(in.FirstSeen.UnixNano(), in.LastSeen.UnixNano())
+		}
+		m.p("- **Input** `%s`: %s, %s packets, %s on the wire%s", filepath.Base(in.Path), in.Format,
+			fmtCount(in.Packets), fmtBytes(in.Bytes), span)
+	}
+	first, last := st.FirstSeen, st.LastSeen
+	if s.FirstSeen != nil && s.LastSeen != nil {
+		first, last = s.FirstSeen.UnixNano(), s.LastSeen.UnixNano()
+	}
+	secs := float64(last-first) / 1e9
+	if st.Flows > 0 || s.FirstSeen != nil {
+		m.p("- **Time span:** %s (%s)", fmtSpan(first, last), fmtDuration(secs))
+	}
+	m.p("- **Packets:** %s read, %s in flows, carrying %s of IP",
+		fmtCount(s.Packets.Read), fmtCount(st.Packets), fmtBytes(st.Bytes))
+	if secs > 0 {
+		m.p("- **Average rate:** %s packets/s, %s", fmtRate(float64(st.Packets)/secs),
+			fmtBitRate(float64(st.Bytes)*8/secs))
+	}
+	peak, ok := m.peak(first, last)
+	iv := fmtDuration(float64(st.Interval) / 1e9)
+	if ok {
+		secs := float64(st.Interval) / 1e9
+		m.p("- **Peak %s window:** %s packets/s, %s, in the window starting %s", iv, fmtRate(float64(peak.Packets)/secs),
+			fmtBitRate(float64(peak.Bytes)*8/secs), fmtWindow(peak.Start, st.Interval))
+	} else if st.Flows > 0 {
+		m.p("- **Peak:** the capture spans no complete %s window; see the average", iv)
+	}
+	var protos []string
+	for _, p := range sortedKeys(s.Flows.ByProto) {
+		protos = append(protos, fmt.Sprintf("%s %s", p, fmtCount(s.Flows.ByProto[p])))
+	}
+	m.p("- **Flows:** %s (%s)", fmtCount(st.Flows), orNone(strings.Join(protos, ", ")))
+	m.damage()
+	m.p("")
+	if len(st.States) > 0 {
+		m.p("Flows by protocol and state:")
+		m.p("")
+		t := newTable("Protocol", "State", "Meaning", "Flows", "Share")
+		t.right(3, 4)
+		for _, c := range st.States {
+			t.add(ProtoName(c.Proto), c.State.String(), stateMeaning(c.Proto, c.State),
+				fmtCount(c.Flows), fmtPercent(float64(c.Flows)/float64(st.Flows)))
+		}
+		t.write(&m.buf)
+		m.p("")
+	}
+}
+
+// peak returns the busiest window that lies wholly inside the capture.
+func (m *md) peak(first, last int64) (Rate, bool) {
+	var best Rate
+	found := false
+	for _, r := range m.st.Rates {
+		if r.Start < first || r.Start+m.st.Interval > last {
+			continue
+		}
+		if !found || r.Packets > best.Packets {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func (m *md) damage() {
+	s := &m.st.Summary
+	c := s.Packets
+	var items []string
+	add := func(n uint64, what string) {
+		if n > 0 {
+			items = append(items, fmtCount(n)+" "+what)
+		}
+	}
+	add(c.FilteredOut, "filtered out (--bpf or --target)")
+	add(c.NonIP, "not IP")
+	add(c.Truncated, "truncated")
+	add(c.DecodeErrors, "undecodable")
+	add(c.UnknownLink, "of an unknown link type")
+	add(c.OrphanFragments, "fragments whose first fragment never came")
+	if len(items) == 0 && len(s.Damage) == 0 && len(s.Warnings) == 0 {
+		m.p("- **Filtered or damaged:** nothing")
+		return
+	}
+	m.p("- **Filtered or damaged:** %s", orNone(strings.Join(items, "; ")))
+	for _, d := range s.Damage {
+		m.p("  - damaged: `%s` at byte %d, %d bytes: %s", filepath.Base(d.Path), d.Offset, d.Length, d.Reason)
+	}
+	for _, w := range s.Warnings {
+		m.p("  - warning: %s", w)
+	}
+}
+
+func (m *md) findings() {
+	st := m.st
+	m.p("## Findings")
+	m.p("")
+	if len(st.Findings) == 0 {
+		m.p("None: no destination, victim or source crossed the thresholds given under Method.")
+		m.p("")
+		return
+	}
+	for i := range st.Findings {
+		f := &st.Findings[i]
+		m.p("### %d. %s: %s", i+1, capitalize(f.Kind.String()), f.Where())
+		m.p("")
+		m.p("- **Where:** %s", m.where(f))
+		m.p("- **When:** %s, %s", fmtSpan(f.First, f.Last), m.windows(f.First, f.Last))
+		m.p("- **Evidence:** %s", m.evidence(f))
+		if note := kindNote(f); note != "" {
+			m.p("- **Reading:** %s", note)
+		}
+		switch {
+		case st.NoPlots:
+			m.p("")
+		case f.Figure != "":
+			m.p("- **Plot:** below, `%s`", f.Figure)
+			m.p("")
+			m.figure(f.Figure, fmt.Sprintf("Finding %d over time", i+1))
+		default:
+			m.p("- **Plot:** none, the finding lies within one %s window; %s",
+				fmtDuration(float64(st.Interval)/1e9), m.finerHint())
+			m.p("")
+		}
+	}
+}
+
+// windows names the report windows from first to last.
+func (m *md) windows(first, last int64) string {
+	iv := m.st.Interval
+	a, b := floorDiv(first, iv)*iv, floorDiv(last, iv)*iv
+	length := fmtDuration(float64(iv) / 1e9)
+	if a == b {
+		return fmt.Sprintf("within the %s window starting %s", length, fmtWindow(a, iv))
+	}
+	end := fmtWindow(b, iv)
+	if day := fmtWindow(a, iv)[:11]; strings.HasPrefix(end, day) {
+		end = end[len(day):]
+	}
+	return fmt.Sprintf("in the %d windows of %s starting %s to %s", (b-a)/iv+1, length, fmtWindow(a, iv), end)
+}
+
+// finerHint says how to see a short event over time.
+func (m *md) finerHint() string {
+	if m.st.BaseInterval < m.st.Interval {
+		return fmt.Sprintf("`flowstat report --interval %s` shows it over time", fmtFlagDuration(m.st.BaseInterval))
+	}
+	return "`flowstat analyze --interval 1s` shows it over time"
+}
+
+func (m *md) where(f *Finding) string {
+	switch f.Kind {
+	case SYNFlood:
+		return fmt.Sprintf("%s, %s port %d", f.Dest.IP, strings.ToUpper(ProtoName(f.Dest.Proto)), f.Dest.Port)
+	case Reflection:
+		return fmt.Sprintf("victim %s, receiving from UDP source port %d", f.Host, f.Port)
+	case SYNACKReflection:
+		return fmt.Sprintf("victim %s, receiving from TCP source port %d", f.Host, f.Port)
+	case PortScan:
+		var hosts []string
+		for _, t := range f.Targets {
+			hosts = append(hosts, t.Host.String())
+		}
+		return fmt.Sprintf("source %s; %s %s", f.Host, plural(len(hosts), "host", "hosts"), listSome(hosts, 8))
+	}
+	var ports []string
+	for _, t := range f.Targets {
+		ports = append(ports, strconv.Itoa(int(t.Port)))
+	}
+	return fmt.Sprintf("source %s; TCP %s %s", f.Host, plural(len(ports), "port", "ports"), listSome(ports, 12))
+}
+
+func (m *md) evidence(f *Finding) string {
+	switch f.Kind {
+	case SYNFlood:
+		return fmt.Sprintf("%s flows never completed the handshake (%s SYN-only, %s half-open), %s of the %s TCP flows to it, from %s sources; %s SYNs to it, %s SYN-ACKs back",
+			fmtCount(f.Flows), fmtCount(f.SYNOnly), fmtCount(f.HalfOpen), fmtPercent(float64(f.Flows)/float64(f.Total)),
+			fmtCount(f.Total), fmtCount(f.Peers), fmtCount(f.SYNs), fmtCount(f.SYNACKs))
+	case Reflection:
+		reply := "no request seen at all"
+		if f.BytesOut > 0 {
+			reply = fmt.Sprintf("replies %s the size of the requests", fmtRatio(float64(f.BytesIn)/float64(f.BytesOut)))
+		}
+		return fmt.Sprintf("%s flows from port %d of %s sources: %s packets and %s to %s, %s packets and %s from it (%s flows without a request); %s",
+			fmtCount(f.Flows), f.Port, fmtCount(f.Peers), fmtCount(f.PacketsIn), fmtBytes(f.BytesIn), f.Host,
+			fmtCount(f.PacketsOut), fmtBytes(f.BytesOut), fmtCount(f.Failed), reply)
+	case SYNACKReflection:
+		return fmt.Sprintf("%s SYN-ACKs from port %d of %s sources to %s, which sent them no SYN; %s flows, %s packets and %s to %s, %s packets back",
+			fmtCount(f.SYNACKs), f.Port, fmtCount(f.Peers), f.Host, fmtCount(f.Flows), fmtCount(f.PacketsIn),
+			fmtBytes(f.BytesIn), f.Host, fmtCount(f.PacketsOut))
+	}
+	var targets []string
+	for _, t := range f.Targets {
+		if f.Kind == PortScan {
+			targets = append(targets, fmt.Sprintf("%s ports of %s", fmtCount(t.Count), t.Host))
+		} else {
+			targets = append(targets, fmt.Sprintf("%s hosts on port %d", fmtCount(t.Count), t.Port))
+		}
+	}
+	var states []string
+	for _, s := range f.States {
+		states = append(states, fmt.Sprintf("%s %s", s.State, fmtCount(s.Flows)))
+	}
+	return fmt.Sprintf("probed %s; %s flows, %s of them failed (%s)", listSome(targets, 6),
+		fmtCount(f.Flows), fmtPercent(float64(f.Failed)/float64(f.Flows)), strings.Join(states, ", "))
+}
+
+// kindNote explains what a kind of finding can mean.
+func kindNote(f *Finding) string {
+	switch f.Kind {
+	case SYNFlood:
+		return "many sources opening connections and never finishing them fill the target's backlog; sources that appear once are likely spoofed"
+	case Reflection:
+		return fmt.Sprintf("servers answering requests that carried %s's address: the attacker spoofed it to have them flood it", f.Host)
+	case SYNACKReflection:
+		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
+	case PortScan:
+		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
+	}
+	return "one source trying the same ports on many hosts, most attempts failing: reconnaissance or a worm"
+}
+
+func (m *md) destinations() {
+	st := m.st
+	m.p("## Top destinations")
+	m.p("")
+	m.p("A destination is the responder's address, port and protocol of a flow. Flow counts by how they ended; *open* flows were still open when the input ended; durations are quantiles of all the destination's flows.")
+	m.p("")
+	if len(st.TopByFlows) == 0 {
+		m.p("No flows.")
+		m.p("")
+		return
+	}
+	m.p("### By flows")
+	m.p("")
+	m.destTable(st.TopByFlows)
+	m.p("")
+	m.p("### By SYN-only and half-open flows")
+	m.p("")
+	if len(st.TopByHalfOpen) == 0 {
+		m.p("No destination had SYN-only or half-open flows.")
+	} else {
+		m.destTable(st.TopByHalfOpen)
+	}
+	m.p("")
+	m.figure(PlotsDir+"/top-destinations.png", "Top destinations by flows")
+	m.figure(PlotsDir+"/states.png", "Flows by protocol and state")
+	if m.figure(PlotsDir+"/durations.png", "Distribution of flow durations") {
+		m.p("Flows of a single packet last 0 s and cannot sit on the log axis: each curve starts at the fraction of them.")
+		m.p("")
+	}
+}
+
+func (m *md) destTable(idx []int) {
+	t := newTable("Destination", "Flows", "Sources", "Packets", "Bytes", "SYN-only", "Half-open",
+		"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50", "p90", "Max")
+	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+	for _, i := range idx {
+		d := &m.st.Destinations[i]
+		row := []string{d.Dest.String(), fmtCount(d.Flows), fmtCount(d.Sources), fmtCount(d.Packets), fmtBytes(d.Bytes),
+			fmtCount(d.SYNOnly), fmtCount(d.HalfOpen)}
+		for _, n := range d.Ended {
+			row = append(row, fmtCount(n))
+		}
+		row = append(row, fmtCount(d.Ongoing))
+		row = append(row, fmtQuantiles(d.Durations)...)
+		t.add(row...)
+	}
+	t.write(&m.buf)
+}
+
+func (m *md) timeline() {
+	st := m.st
+	m.p("## Timeline")
+	m.p("")
+	iv := fmtDuration(float64(st.Interval) / 1e9)
+	m.figure(PlotsDir+"/throughput.png", "Packets and bits per second")
+	if len(st.Timelines) == 0 {
+		m.p("No target.")
+		m.p("")
+		return
+	}
+	m.p("Per %s window (start time, UTC) for each target (a destination, or every destination of a host or prefix): packets and bytes both ways; flows started (*new*), active and their sources; SYNs to the target and SYN-ACKs from it; flows SYN-only, half-open and *open* at the window's end; flows that ended in the window by outcome; the median duration of those. Targets are those given with `--target`, or else the destinations of SYN floods, the hosts of port scans, the victims of reflections and the busiest destinations, three at most.", iv)
+	m.p("")
+	for i := range st.Timelines {
+		tl := &st.Timelines[i]
+		m.p("### %s", tl.Name)
+		m.p("")
+		var rows []Interval
+		for _, w := range tl.Windows {
+			if w.Packets > 0 || w.Flows > 0 {
+				rows = append(rows, w)
+			}
+		}
+		if len(rows) > maxTimelineRows {
+			m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", maxTimelineRows, len(rows))
+			m.p("")
+			busiest := slices.Clone(rows)
+			slices.SortStableFunc(busiest, func(x, y Interval) int { return cmp.Compare(y.Packets, x.Packets) })
+			busiest = busiest[:maxTimelineRows]
+			slices.SortFunc(busiest, func(x, y Interval) int { return cmp.Compare(x.Start, y.Start) })
+			rows = busiest
+		}
+		t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open",
+			"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50")
+		t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+		for _, w := range rows {
+			row := []string{fmtWindow(w.Start, st.Interval), fmtCount(w.Packets), fmtBytes(w.Bytes), fmtCount(w.New),
+				fmtCount(w.Flows), fmtCount(w.Sources), fmtCount(w.SYNs), fmtCount(w.SYNACKs), fmtCount(w.SYNOnly),
+				fmtCount(w.HalfOpen)}
+			for _, n := range w.Ended {
+				row = append(row, fmtCount(n))
+			}
+			row = append(row, fmtCount(w.Ongoing), fmtQuantiles(w.Durations)[0])
+			t.add(row...)
+		}
+		t.write(&m.buf)
+		m.p("")
+		if tl.Figure != "" {
+			m.figure(tl.Figure, "SYN, SYN-ACK and half-open flows of "+tl.Name)
+		}
+	}
+}
+
+func (m *md) method() {
+	st := m.st
+	o := st.Summary.Options
+	t := st.Thresholds
+	iv := fmtDuration(float64(st.Interval) / 1e9)
+	m.p("## Method")
+	m.p("")
+	active := "off"
+	if o.ActiveTimeoutS > 0 {
+		active = fmtDuration(o.ActiveTimeoutS) + ", which cuts longer flows into consecutive records"
+	}
+	m.p("- **Flows.** Packets make bidirectional flows keyed by protocol, VLAN and both endpoints. A TCP flow ends %s after FINs from both sides or a RST; any flow ends after %s without a packet (idle timeout); active timeout %s. Flows still open when the input ended are *open*.",
+		fmtDuration(o.LingerS), fmtDuration(float64(st.IdleTimeout)/1e9), active)
+	m.p("- **Originator.** The side that sent the first SYN; else the side that did not send the first SYN-ACK; else, for TCP, the side with the higher port; for UDP, the receiver of a first packet sent from a port below 1024 to one above; else the side that sent first. The destination is the other side.")
+	m.p("- **States** are Zeek's conn_state, judged on what was seen (meanings in the table above). A *half-open* flow had a SYN and a SYN-ACK but no ACK from the originator; *SYN-only* is TCP state S0.")
+	base := ""
+	if st.BaseInterval != st.Interval {
+		base = fmt.Sprintf(", summed from the analysed %s windows", fmtDuration(float64(st.BaseInterval)/1e9))
+	}
+	m.p("- **Windows** are %s long, aligned to multiples of %s since the Unix epoch, UTC%s. A flow ends at its last packet, or an idle timeout after it when it ended idle. It is *active* in a window when it started before the window's end and had not ended before its start; SYN-only, half-open and *open* count the flows started and not ended at a window's end. An ended TCP flow is *complete* in state SF, *rejected* in REJ, *reset* in another RST state (RSTO, RSTR, RSTOS0, RSTRH) or when a RST ended it, and *FIN no SYN* with a FIN but no SYN; any other flow that ended is *idle* when the idle timeout ended it, else *other* (active timeout, full flow table).",
+		iv, iv, base)
+	m.p("- **Durations** run from a flow's first packet to its last. Quantiles interpolate linearly between order statistics (R's type 7); per window they cover the flows that ended in it, per destination all its flows.")
+	m.p("- **Findings**, with the flag that sets each threshold (for `flowstat analyze` and `flowstat report`):")
+	m.p("  - SYN flood: at least %d SYN-only or half-open flows to one destination port (`--synflood-flows`) from at least %d sources (`--synflood-sources`), at least %s of its TCP flows (`--synflood-share`).",
+		t.SYNFloodFlows, t.SYNFloodSources, fmtPercent(t.SYNFloodShare))
+	var ports []string
+	for _, p := range t.ReflectPorts {
+		ports = append(ports, strconv.Itoa(int(p)))
+	}
+	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all.",
+		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
+	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
+		t.ReflectSources, t.ReflectPackets)
+	m.p("  - Scans, over TCP: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`), at least %s of those flows REJ, S0, RSTO or RSTOS0 (`--scan-share`).",
+		t.ScanPorts, t.ScanHosts, fmtPercent(t.ScanShare))
+	version := "flowstat " + st.Summary.Version
+	if st.Version != st.Summary.Version {
+		version = fmt.Sprintf("flows by flowstat %s, report by flowstat %s", st.Summary.Version, st.Version)
+	}
+	m.p("- **Numbers** here have three significant digits; intervals.parquet, destinations.parquet and cdf.parquet beside this report hold them exactly.")
+	m.p("- **Version:** %s.", version)
+}
+
+// stateMeaning explains a state for people.
+func stateMeaning(proto uint8, s flows.State) string {
+	if proto != protoTCP {
+		switch s {
+		case flows.S0:
+			return "only the originator sent"
+		case flows.SF:
+			return "both sides sent"
+		case flows.SHR:
+			return "only the responder sent"
+		}
+		return "no packet attributed"
+	}
+	return [...]string{
+		flows.OTH:    "no SYN seen: midstream traffic",
+		flows.S0:     "SYN, no reply",
+		flows.S1:     "handshake, not closed",
+		flows.SF:     "handshake and normal close",
+		flows.REJ:    "SYN answered by RST",
+		flows.S2:     "handshake, FIN from the originator only",
+		flows.S3:     "handshake, FIN from the responder only",
+		flows.RSTO:   "handshake, originator reset",
+		flows.RSTR:   "handshake, responder reset",
+		flows.RSTOS0: "SYN, then RST from the originator",
+		flows.RSTRH:  "SYN-ACK, then RST from the responder, no SYN",
+		flows.SH:     "SYN, then FIN from the originator, no SYN-ACK",
+		flows.SHR:    "SYN-ACK, then FIN from the responder, no SYN",
+	}[s]
+}
+
+// table renders a Markdown table with aligned columns, readable as plain
+// text and on GitHub.
+type table struct {
+	head  []string
+	align []bool // right-aligned columns
+	rows  [][]string
+}
+
+func newTable(head ...string) *table { return &table{head: head, align: make([]bool, len(head))} }
+
+func (t *table) right(cols ...int) {
+	for _, c := range cols {
+		t.align[c] = true
+	}
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(b *bytes.Buffer) {
+	width := make([]int, len(t.head))
+	for _, row := range append([][]string{t.head}, t.rows...) {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c), 3)
+		}
+	}
+	line := func(cells []string) {
+		b.WriteString("|")
+		for i, c := range cells {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if t.align[i] {
+				b.WriteString(" " + pad + c + " |")
+			} else {
+				b.WriteString(" " + c + pad + " |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	line(t.head)
+	b.WriteString("|")
+	for i, w := range width {
+		if t.align[i] {
+			b.WriteString(" " + strings.Repeat("-", w-1) + ": |")
+		} else {
+			b.WriteString(" " + strings.Repeat("-", w) + " |")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		line(r)
+	}
+}
+
+// fmtCount writes a count with three significant digits: 993, 4.99 k, 1.2 M.
+func fmtCount(n uint64) string {
+	if n < 1000 {
+		return strconv.FormatUint(n, 10)
+	}
+	return fmtSI(float64(n), " ")
+}
+
+// fmtSI writes v >= 1 with three significant digits and an SI prefix after sep.
+func fmtSI(v float64, sep string) string {
+	units := []string{"", "k", "M", "G", "T", "P", "E"}
+	u := 0
+	for v >= 999.5 && u < len(units)-1 {
+		v /= 1000
+		u++
+	}
+	s := sig3(v)
+	if units[u] == "" {
+		return s
+	}
+	return s + sep + units[u]
+}
+
+// sig3 writes v with three significant digits, without trailing zeros.
+func sig3(v float64) string {
+	var s string
+	switch {
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 99.95:
+		s = strconv.FormatFloat(v, 'f', 0, 64)
+	case math.Abs(v) >= 9.995:
+		s = strconv.FormatFloat(v, 'f', 1, 64)
+	case math.Abs(v) >= 0.9995:
+		s = strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		s = strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	if strings.Contains(s, ".") && !strings.ContainsAny(s, "e") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+// fmtRate writes a rate per second: 0.5, 1.6 k.
+func fmtRate(v float64) string {
+	if v < 1 {
+		return sig3(v)
+	}
+	return fmtSI(v, " ")
+}
+
+// fmtBytes writes a byte count in SI units: 512 B, 1.51 MB.
+func fmtBytes(n uint64) string {
+	if n < 1000 {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	return fmtSI(float64(n), " ") + "B"
+}
+
+// fmtBitRate writes bits per second: 340 Mbit/s.
+func fmtBitRate(v float64) string {
+	if v < 1 {
+		return sig3(v) + " bit/s"
+	}
+	return fmtSI(v, " ") + "bit/s"
+}
+
+// fmtDuration writes seconds for people: 0 s, 25 µs, 31.8 ms, 23.7 s, 5.2 min, 3.1 h.
+func fmtDuration(s float64) string {
+	switch {
+	case s == 0:
+		return "0 s"
+	case s < 1e-3:
+		return sig3(s*1e6) + " µs"
+	case s < 1:
+		return sig3(s*1e3) + " ms"
+	case s < 120:
+		return sig3(s) + " s"
+	case s < 2*3600:
+		return sig3(s/60) + " min"
+	case s < 2*86400:
+		return sig3(s/3600) + " h"
+	}
+	return sig3(s/86400) + " d"
+}
+
+// fmtFlagDuration writes a duration as a flag value: 60s, 1m30s, 500ms.
+func fmtFlagDuration(ns int64) string { return time.Duration(ns).String() }
+
+func fmtQuantiles(q Quantiles) []string {
+	if q.N == 0 {
+		return []string{"–", "–", "–"}
+	}
+	return []string{fmtDuration(q.P50), fmtDuration(q.P90), fmtDuration(q.Max)}
+}
+
+func fmtPercent(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "–"
+	}
+	return sig3(f*100) + " %"
+}
+
+func fmtRatio(r float64) string { return sig3(r) + "×" }
+
+// fmtTime writes a time in UTC to the millisecond.
+func fmtTime(ns int64) string {
+	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+}
+
+// fmtSpan writes a time span, leaving out the second date when it repeats.
+func fmtSpan(first, last int64) string {
+	a, b := time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+	end := b.Format("2006-01-02 15:04:05.000")
+	if a.Format("2006-01-02") == b.Format("2006-01-02") {
+		end = b.Format("15:04:05.000")
+	}
+	return a.Format("2006-01-02 15:04:05.000") + " to " + end + " UTC"
+}
+
+// fmtWindow writes a window start: to the second, or finer for sub-second windows.
+func fmtWindow(start, interval int64) string {
+	t := time.Unix(0, start).UTC()
+	if interval%int64(time.Second) != 0 {
+		return t.Format("2006-01-02 15:04:05.000")
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// listSome lists at most n items and says how many more there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}

@@ -1,0 +1,1240 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"flowstat/flows"
+)
+
+// Dest is a destination: the responder's address, port and protocol of a
+// flow record. Intervals and destinations are keyed by it.
+type Dest struct {
+	IP    netip.Addr
+	Port  uint16
+	Proto uint8
+}
+
+// DestOf returns the destination of a record.
+func DestOf(r *flows.Record) Dest { return Dest{IP: r.DstIP, Port: r.DstPort, Proto: r.Proto} }
+
+// Compare orders destinations by address, port, then protocol.
+func (d Dest) Compare(e Dest) int {
+	if c := d.IP.Compare(e.IP); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(d.Port, e.Port); c != 0 {
+		return c
+	}
+	return cmp.Compare(d.Proto, e.Proto)
+}
+
+// String writes a destination as 192.0.2.1:80/tcp or [2001:db8::1]:53/udp.
+// ICMP has the code of messages other than echo as its port: 192.0.2.1:3/icmp.
+func (d Dest) String() string {
+	return netip.AddrPortFrom(d.IP, d.Port).String() + "/" + ProtoName(d.Proto)
+}
+
+// Protocol numbers the statistics treat specially.
+const (
+	protoTCP = 6
+	protoUDP = 17
+)
+
+// Traffic is what the flows of one destination carried in one window of the
+// dataset's interval, in both directions. analyze takes it from the flow
+// records' per-window counts; Load reads it back from intervals.parquet.
+type Traffic struct {
+	Start   int64 // window start, nanoseconds since the epoch, aligned to the interval
+	Dest    Dest
+	Packets uint64
+	Bytes   uint64
+	SYNs    uint64 // SYN packets without ACK sent by the originators
+	SYNACKs uint64 // SYN-ACK packets sent by the destination
+}
+
+// Dataset is everything the report is built from, and all of it is in an
+// output directory: the flow records (flows.parquet), the traffic per window
+// and destination (the packet columns of intervals.parquet) and summary.json.
+// Building the report from a Dataset alone is what lets `flowstat report`
+// reproduce what `flowstat analyze` wrote.
+type Dataset struct {
+	Summary Summary
+	// Interval is the width of the Traffic windows, in nanoseconds.
+	Interval int64
+	// Flows are sorted as by SortFlows; their Windows are not used.
+	Flows []flows.Record
+	// Traffic is sorted by window start, then destination.
+	Traffic []Traffic
+}
+
+// NewDataset builds a dataset from records that carry per-window counts (a
+// flow table given an interval) and the summary of the run that made them,
+// whose Options.IntervalS is that interval. recs is kept, not copied.
+func NewDataset(recs []flows.Record, s Summary) (*Dataset, error) {
+	iv := nanos(s.Options.IntervalS)
+	if iv <= 0 {
+		return nil, fmt.Errorf("cannot build dataset: summary has no interval")
+	}
+	type key struct {
+		start int64
+		dest  Dest
+	}
+	sums := map[key]*Traffic{}
+	for i := range recs {
+		r := &recs[i]
+		if r.Windows == nil && r.Packets[0]+r.Packets[1] > 0 {
+			return nil, fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
+		}
+		d := DestOf(r)
+		for _, w := range r.Windows {
+			if floorMod(w.Start, iv) != 0 {
+				return nil, fmt.Errorf("cannot build dataset: flow %d has a window at %d, not aligned to %v", r.ID, w.Start, time.Duration(iv))
+			}
+			k := key{w.Start, d}
+			t := sums[k]
+			if t == nil {
+				t = &Traffic{Start: w.Start, Dest: d}
+				sums[k] = t
+			}
+			t.Packets += w.Packets
+			t.Bytes += w.Bytes
+			t.SYNs += uint64(w.SYNs)
+			t.SYNACKs += uint64(w.SYNACKs)
+		}
+	}
+	ds := &Dataset{Summary: s, Interval: iv, Flows: recs, Traffic: make([]Traffic, 0, len(sums))}
+	for _, t := range sums {
+		ds.Traffic = append(ds.Traffic, *t)
+	}
+	sortTraffic(ds.Traffic)
+	return ds, nil
+}
+
+func sortTraffic(ts []Traffic) {
+	slices.SortFunc(ts, func(a, b Traffic) int {
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		return a.Dest.Compare(b.Dest)
+	})
+}
+
+// nanos converts seconds from summary.json to nanoseconds.
+func nanos(s float64) int64 { return int64(math.Round(s * 1e9)) }
+
+// floorDiv and floorMod round towards minus infinity, so times before the
+// epoch still fall into aligned windows.
+func floorDiv(t, d int64) int64 {
+	q := t / d
+	if t%d < 0 {
+		q--
+	}
+	return q
+}
+
+func floorMod(t, d int64) int64 {
+	m := t % d
+	if m < 0 {
+		m += d
+	}
+	return m
+}
+
+// Outcome is how an ended flow ended, for the ended_* columns. Each ended
+// flow has exactly one: the first that applies.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Complete Outcome = iota // TCP, state SF
+	Reset                   // TCP, a RST state (RSTO, RSTR, RSTOS0, RSTRH) or ended by a RST, not REJ
+	Rejected                // TCP, state REJ: SYN answered by RST
+	FINNoSYN                // TCP, a FIN from either side and no SYN seen
+	Timeout                 // ended by the idle timeout, none of the above
+	OtherEnd                // anything else, such as the active timeout or a full table
+	numOutcomes
+)
+
+// OutcomeOf returns how r ended (if it ended).
+func OutcomeOf(r *flows.Record) Outcome {
+	if r.Proto == protoTCP {
+		switch r.State {
+		case flows.SF:
+			return Complete
+		case flows.REJ:
+			return Rejected
+		case flows.RSTO, flows.RSTR, flows.RSTOS0, flows.RSTRH:
+			return Reset
+		}
+		if r.EndReason == flows.EndRST {
+			return Reset // a RST without a handshake seen: state OTH
+		}
+		if (r.TCPFlags[flows.Fwd]|r.TCPFlags[flows.Rev])&tcpFIN != 0 && r.SYNs == 0 {
+			return FINNoSYN
+		}
+	}
+	if r.EndReason == flows.EndIdle {
+		return Timeout
+	}
+	return OtherEnd
+}
+
+// TCP flag bits as in flows.Record.TCPFlags.
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
+// Quantiles summarise durations, in seconds, by linear interpolation
+// between order statistics (the method of numpy's default, R's type 7 and
+// DuckDB's quantile_cont). N is the number of durations; when it is 0 the
+// quantiles are absent (null in Parquet).
+type Quantiles struct {
+	N                                 int
+	P10, P25, P50, P75, P90, P99, Max float64
+}
+
+// QuantilesOf summarises sorted durations.
+func QuantilesOf(sorted []float64) Quantiles {
+	n := len(sorted)
+	if n == 0 {
+		return Quantiles{}
+	}
+	return Quantiles{N: n,
+		P10: Quantile(sorted, 0.10), P25: Quantile(sorted, 0.25), P50: Quantile(sorted, 0.50),
+		P75: Quantile(sorted, 0.75), P90: Quantile(sorted, 0.90), P99: Quantile(sorted, 0.99),
+		Max: sorted[n-1]}
+}
+
+// Quantile returns the q-quantile of sorted values (type 7).
+func Quantile(sorted []float64, q float64) float64 {
+	h := float64(len(sorted)-1) * q
+	lo := int(math.Floor(h))
+	if lo+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
+}
+
+// Counts is the breakdown of the flows to one destination, in one window
+// (Interval) or over the whole input (Destination).
+type Counts struct {
+	Packets uint64 // both directions
+	Bytes   uint64 // IP bytes, both directions
+	// Flows are the flows active in the window (their first packet before
+	// the window's end, their end at or after its start); over the whole
+	// input, every flow.
+	Flows uint64
+	// New are the flows whose first packet is in the window.
+	New     uint64
+	Sources uint64 // distinct originators of those flows
+	SYNs    uint64 // SYN packets without ACK to the destination
+	SYNACKs uint64 // SYN-ACK packets from it
+	// HalfOpen and SYNOnly count flows whose final state is half-open
+	// (SYN and SYN-ACK, no ACK from the originator) or TCP S0, still open
+	// at the window's end; over the whole input, all such flows.
+	HalfOpen uint64
+	SYNOnly  uint64
+	// Ended counts the flows that ended in the window, by outcome.
+	Ended [numOutcomes]uint64
+	// Ongoing counts the flows started and not ended by the window's end;
+	// over the whole input, the flows still open when it ended.
+	Ongoing uint64
+	// Durations summarise the durations of the flows that ended in the
+	// window; over the whole input, of every flow (as far as it was seen).
+	Durations Quantiles
+}
+
+// Interval is one row of intervals.parquet: one destination in one window.
+type Interval struct {
+	Start, End int64 // window, nanoseconds since the epoch
+	Dest       Dest
+	Counts
+}
+
+// Destination is one row of destinations.parquet: one destination over the
+// whole input.
+type Destination struct {
+	Dest                Dest
+	FirstSeen, LastSeen int64
+	Counts
+}
+
+// Rate is the traffic of all flows in one window.
+type Rate struct {
+	Start   int64
+	Packets uint64
+	Bytes   uint64
+}
+
+// StateCount is the number of flows of one protocol in one state.
+type StateCount struct {
+	Proto uint8
+	State flows.State
+	Flows uint64
+}
+
+// CDFPoint is one point of an empirical distribution of flow durations: the
+// Fraction of the scope's flows that lasted at most Duration seconds.
+type CDFPoint struct {
+	Scope    string // "all", or a destination as Dest.String writes it
+	Duration float64
+	Fraction float64
+}
+
+// MaxCDFPoints bounds the points of one scope in cdf.parquet.
+const MaxCDFPoints = 200
+
+// Timeline is the per-window breakdown of one target: a destination, or
+// every destination in a prefix given with --target.
+type Timeline struct {
+	Name    string
+	Windows []Interval // every window from the target's first to its last
+	Figure  string     // handshake plot, "" when there is none
+}
+
+// BuildOptions are the report's settings. The zero value works: see
+// withDefaults.
+type BuildOptions struct {
+	// Interval is the width of the report's windows. It must be a multiple
+	// of the dataset's; 0 means the dataset's.
+	Interval time.Duration
+	// Top is how many destinations the report lists; 0 means 10.
+	Top int
+	// Targets select the timeline. Without targets, the summary's
+	// (analyze --target) are used, then the destinations of SYN floods and
+	// those with the most packets.
+	Targets []netip.Prefix
+	// Thresholds decide findings.
+	Thresholds Thresholds
+	// NoPlots leaves out every figure.
+	NoPlots bool
+	// Version is the version of flowstat writing the report.
+	Version string
+}
+
+// Defaults: ten destinations fit a screen; three timelines keep the report
+// readable (intervals.parquet has every destination).
+const (
+	DefaultTop       = 10
+	maxTimelines     = 3
+	maxCDFLines      = 5
+	minCDFFlows      = 20
+	minLastingShare  = 0.05
+	minSeriesWindows = 2 // a time plot needs two windows to show a change
+)
+
+func (o BuildOptions) withDefaults(ds *Dataset) BuildOptions {
+	if o.Interval == 0 {
+		o.Interval = time.Duration(ds.Interval)
+	}
+	if o.Top <= 0 {
+		o.Top = DefaultTop
+	}
+	if o.Version == "" {
+		o.Version = ds.Summary.Version
+	}
+	o.Thresholds = o.Thresholds.withDefaults()
+	return o
+}
+
+// Stats is everything the report says, computed once and shared by the
+// Parquet tables, the Markdown and the plots.
+type Stats struct {
+	Summary      Summary
+	Version      string // of the flowstat writing the report
+	Interval     int64  // report windows, nanoseconds
+	BaseInterval int64  // windows of the dataset
+	IdleTimeout  int64  // nanoseconds
+	Thresholds   Thresholds
+	Top          int
+	NoPlots      bool // the report has no figures because none were asked for
+
+	// Span of the flows: first and last packet, nanoseconds.
+	FirstSeen, LastSeen int64
+	Packets, Bytes      uint64 // in flows, both directions
+	Flows               uint64
+
+	Intervals    []Interval    // sorted by start, then destination
+	Destinations []Destination // sorted by destination
+	CDF          []CDFPoint    // "all" first, then top destinations by flows
+	Rates        []Rate        // every window from the first to the last (see maxDenseWindows)
+	States       []StateCount  // by protocol name, then state
+	// TopByFlows and TopByHalfOpen index Destinations: the Top
+	// destinations with the most flows, and with the most half-open + S0
+	// flows (only those with some).
+	TopByFlows    []int
+	TopByHalfOpen []int
+	Findings      []Finding
+	Timelines     []Timeline
+	Figures       []Figure
+}
+
+// Build computes the report's statistics from a dataset.
+func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
+	opts = opts.withDefaults(ds)
+	iv := int64(opts.Interval)
+	if ds.Interval <= 0 {
+		return nil, fmt.Errorf("cannot build report: dataset has no interval")
+	}
+	if iv <= 0 || iv%ds.Interval != 0 {
+		return nil, fmt.Errorf("cannot build report: interval %v is not a multiple of the analysed %v",
+			opts.Interval, time.Duration(ds.Interval))
+	}
+	if err := opts.Thresholds.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot build report: %w", err)
+	}
+	idle := nanos(ds.Summary.Options.IdleTimeoutS)
+	if idle <= 0 {
+		idle = int64(flows.DefaultIdleTimeout)
+	}
+	b := &builder{ds: ds, iv: iv, idle: idle}
+	st := &Stats{
+		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
+		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
+	}
+	b.totals(st)
+	b.byDestination(st)
+	b.states(st)
+	st.TopByFlows = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.Flows })
+	st.TopByHalfOpen = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.HalfOpen + d.SYNOnly })
+	b.cdf(st)
+	st.Findings = b.findings(st)
+	targets := opts.Targets
+	if targets == nil {
+		for _, s := range ds.Summary.Options.Targets {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("cannot build report: summary has target %q: %w", s, err)
+			}
+			targets = append(targets, p)
+		}
+	}
+	b.timelines(st, targets)
+	if !opts.NoPlots {
+		st.Figures = figures(st)
+	}
+	return st, nil
+}
+
+// builder holds what the computations share.
+type builder struct {
+	ds   *Dataset
+	iv   int64 // report interval
+	idle int64
+	// byDest indexes ds.Flows sorted by destination, then source address;
+	// groups cut it by destination.
+	byDest []int
+	groups []destGroup
+}
+
+// destGroup is the flows to one destination.
+type destGroup struct {
+	dest  Dest
+	flows []int // indexes into ds.Flows, sorted by source address
+}
+
+// end returns when a flow ended: at its last packet when closed by FIN, RST,
+// the active timeout or a full table; an idle timeout after its last packet
+// when idle. Flows open at the end of the input never ended (ended false);
+// they count as active up to their last packet.
+func (b *builder) end(r *flows.Record) (end int64, ended bool) {
+	switch r.EndReason {
+	case flows.EndIdle:
+		return r.LastSeen + b.idle, true
+	case flows.EndEOF, flows.EndOpen:
+		return r.LastSeen, false
+	}
+	return r.LastSeen, true
+}
+
+func (b *builder) totals(st *Stats) {
+	ds := b.ds
+	st.Flows = uint64(len(ds.Flows))
+	for i := range ds.Flows {
+		r := &ds.Flows[i]
+		if i == 0 || r.FirstSeen < st.FirstSeen {
+			st.FirstSeen = r.FirstSeen
+		}
+		if i == 0 || r.LastSeen > st.LastSeen {
+			st.LastSeen = r.LastSeen
+		}
+	}
+	if len(ds.Traffic) == 0 {
+		return
+	}
+	spans := make([]span, len(ds.Traffic))
+	for i, t := range ds.Traffic {
+		w := floorDiv(t.Start, b.iv)
+		spans[i] = span{w, w}
+	}
+	wins := windowsOf(spans, true)
+	st.Rates = make([]Rate, len(wins))
+	for i, w := range wins {
+		st.Rates[i].Start = w * b.iv
+	}
+	for _, t := range ds.Traffic {
+		j, _ := slices.BinarySearch(wins, floorDiv(t.Start, b.iv))
+		r := &st.Rates[j]
+		r.Packets += t.Packets
+		r.Bytes += t.Bytes
+		st.Packets += t.Packets
+		st.Bytes += t.Bytes
+	}
+}
+
+// byDestination computes intervals.parquet and destinations.parquet.
+func (b *builder) byDestination(st *Stats) {
+	fl := b.ds.Flows
+	// Sort small keys rather than indexes into the large records.
+	type key struct {
+		dest Dest
+		src  netip.Addr
+		i    int
+	}
+	keys := make([]key, len(fl))
+	for i := range fl {
+		keys[i] = key{DestOf(&fl[i]), fl[i].SrcIP, i}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := x.dest.Compare(y.dest); c != 0 {
+			return c
+		}
+		if c := x.src.Compare(y.src); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.i, y.i)
+	})
+	b.byDest = make([]int, len(keys))
+	for k := range keys {
+		b.byDest[k] = keys[k].i
+		if k == 0 || keys[k].dest != keys[k-1].dest {
+			b.groups = append(b.groups, destGroup{dest: keys[k].dest})
+		}
+		g := &b.groups[len(b.groups)-1]
+		if g.flows == nil {
+			g.flows = b.byDest[k:k]
+		}
+		g.flows = g.flows[:len(g.flows)+1]
+	}
+	traffic := make([]*Traffic, len(b.ds.Traffic))
+	for i := range b.ds.Traffic {
+		traffic[i] = &b.ds.Traffic[i]
+	}
+	slices.SortStableFunc(traffic, func(x, y *Traffic) int { return x.Dest.Compare(y.Dest) })
+
+	// Merge the destinations of flows and of traffic, which should be the
+	// same, in destination order.
+	st.Destinations = make([]Destination, 0, len(b.groups))
+	var rows [][]Interval
+	nrows := 0
+	gi, ti := 0, 0
+	for gi < len(b.groups) || ti < len(traffic) {
+		var d Dest
+		switch {
+		case gi == len(b.groups):
+			d = traffic[ti].Dest
+		case ti == len(traffic):
+			d = b.groups[gi].dest
+		default:
+			d = minBy(b.groups[gi].dest, traffic[ti].Dest, Dest.Compare)
+		}
+		var idx []int
+		if gi < len(b.groups) && b.groups[gi].dest == d {
+			idx = b.groups[gi].flows
+			gi++
+		}
+		tj := ti
+		for tj < len(traffic) && traffic[tj].Dest == d {
+			tj++
+		}
+		tr := traffic[ti:tj]
+		ti = tj
+		ws := b.series(idx, tr, false)
+		for i := range ws {
+			ws[i].Dest = d
+		}
+		rows = append(rows, ws)
+		nrows += len(ws)
+		st.Destinations = append(st.Destinations, b.whole(d, idx, tr))
+	}
+	st.Intervals = make([]Interval, 0, nrows)
+	for _, ws := range rows {
+		st.Intervals = append(st.Intervals, ws...)
+	}
+	slices.SortFunc(st.Intervals, func(x, y Interval) int {
+		if c := cmp.Compare(x.Start, y.Start); c != 0 {
+			return c
+		}
+		return x.Dest.Compare(y.Dest)
+	})
+}
+
+// group returns the flows to d, sorted by source address.
+func (b *builder) group(d Dest) []int {
+	i, ok := slices.BinarySearchFunc(b.groups, d, func(g destGroup, d Dest) int { return g.dest.Compare(d) })
+	if !ok {
+		return nil
+	}
+	return b.groups[i].flows
+}
+
+// minBy returns the smaller of two values under compare.
+func minBy[T any](a, b T, compare func(T, T) int) T {
+	if compare(b, a) < 0 {
+		return b
+	}
+	return a
+}
+
+// whole computes one destination's row over the whole input. idx must be
+// sorted by source address.
+func (b *builder) whole(d Dest, idx []int, traffic []*Traffic) Destination {
+	out := Destination{Dest: d}
+	for _, t := range traffic {
+		out.Packets += t.Packets
+		out.Bytes += t.Bytes
+		out.SYNs += t.SYNs
+		out.SYNACKs += t.SYNACKs
+	}
+	durs := make([]float64, 0, len(idx))
+	for k, i := range idx {
+		r := &b.ds.Flows[i]
+		if k == 0 || r.FirstSeen < out.FirstSeen {
+			out.FirstSeen = r.FirstSeen
+		}
+		if k == 0 || r.LastSeen > out.LastSeen {
+			out.LastSeen = r.LastSeen
+		}
+		if k == 0 || r.SrcIP != b.ds.Flows[idx[k-1]].SrcIP {
+			out.Sources++
+		}
+		out.Flows++
+		out.New++
+		if r.HalfOpen {
+			out.HalfOpen++
+		}
+		if r.Proto == protoTCP && r.State == flows.S0 {
+			out.SYNOnly++
+		}
+		if _, ended := b.end(r); ended {
+			out.Ended[OutcomeOf(r)]++
+		} else {
+			out.Ongoing++
+		}
+		durs = append(durs, r.Duration())
+	}
+	slices.Sort(durs)
+	out.Durations = QuantilesOf(durs)
+	return out
+}
+
+// series computes the per-window breakdown of the flows idx (indexes into
+// the dataset's flows, sorted by source address) and their traffic. With
+// dense, every window from the first to the last is returned; otherwise
+// only those in which a flow was active or packets were seen.
+func (b *builder) series(idx []int, traffic []*Traffic, dense bool) []Interval {
+	iv := b.iv
+	spans := make([]span, len(idx), len(idx)+len(traffic))
+	for k, i := range idx {
+		r := &b.ds.Flows[i]
+		end, _ := b.end(r)
+		spans[k] = span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
+	}
+	all := spans
+	for _, t := range traffic {
+		w := floorDiv(t.Start, iv)
+		all = append(all, span{w, w})
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	wins := windowsOf(all, dense)
+	n := len(wins)
+	at := func(w int64) int {
+		j, _ := slices.BinarySearch(wins, w)
+		return j
+	}
+	rows := make([]Interval, n)
+	for j, w := range wins {
+		rows[j].Start, rows[j].End = w*iv, (w+1)*iv
+	}
+	// Flows at each window's end, as differences to sum up.
+	ongoing := make([]int64, n+1)
+	halfOpen := make([]int64, n+1)
+	synOnly := make([]int64, n+1)
+	lastSrc := make([]int, n)
+	for j := range lastSrc {
+		lastSrc[j] = -1
+	}
+	type ended struct {
+		row int
+		dur float64
+	}
+	durs := make([]ended, 0, len(idx))
+	src := -1
+	for k, i := range idx {
+		r := &b.ds.Flows[i]
+		if k == 0 || r.SrcIP != b.ds.Flows[idx[k-1]].SrcIP {
+			src++
+		}
+		s := spans[k]
+		lo := at(s.first)
+		rows[lo].New++
+		for j := lo; j < n && wins[j] <= s.last; j++ {
+			rows[j].Flows++
+			if lastSrc[j] != src {
+				lastSrc[j] = src
+				rows[j].Sources++
+			}
+		}
+		// A flow is open at the end of the windows before the one it
+		// ended in; one that never ended is open at every later end.
+		hi := n
+		if _, ok := b.end(r); ok {
+			hi = at(s.last)
+			rows[hi].Ended[OutcomeOf(r)]++
+			durs = append(durs, ended{hi, r.Duration()})
+		}
+		ongoing[lo]++
+		ongoing[hi]--
+		if r.HalfOpen {
+			halfOpen[lo]++
+			halfOpen[hi]--
+		}
+		if r.Proto == protoTCP && r.State == flows.S0 {
+			synOnly[lo]++
+			synOnly[hi]--
+		}
+	}
+	var on, ho, so int64
+	for j := range rows {
+		on, ho, so = on+ongoing[j], ho+halfOpen[j], so+synOnly[j]
+		rows[j].Ongoing, rows[j].HalfOpen, rows[j].SYNOnly = uint64(on), uint64(ho), uint64(so)
+	}
+	for _, t := range traffic {
+		row := &rows[at(floorDiv(t.Start, iv))]
+		row.Packets += t.Packets
+		row.Bytes += t.Bytes
+		row.SYNs += t.SYNs
+		row.SYNACKs += t.SYNACKs
+	}
+	slices.SortFunc(durs, func(x, y ended) int {
+		if c := cmp.Compare(x.row, y.row); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.dur, y.dur)
+	})
+	vals := make([]float64, 0, len(durs))
+	for start := 0; start < len(durs); {
+		stop := start
+		vals = vals[:0]
+		for stop < len(durs) && durs[stop].row == durs[start].row {
+			vals = append(vals, durs[stop].dur)
+			stop++
+		}
+		rows[durs[start].row].Durations = QuantilesOf(vals)
+		start = stop
+	}
+	return rows
+}
+
+// span is a flow's windows, as window indexes (start / interval), inclusive.
+type span struct{ first, last int64 }
+
+// maxDenseWindows bounds the windows of a dense series (20 MB of rows): a
+// trace spanning a year in 1 s windows gets the windows with something in
+// them instead of every one.
+const maxDenseWindows = 100_000
+
+// windowsOf returns, ascending, the windows covered by spans, or with
+// dense every window from the first to the last.
+func windowsOf(spans []span, dense bool) []int64 {
+	lo, hi := spans[0].first, spans[0].last
+	for _, s := range spans[1:] {
+		lo, hi = min(lo, s.first), max(hi, s.last)
+	}
+	if dense && hi-lo < maxDenseWindows {
+		wins := make([]int64, hi-lo+1)
+		for i := range wins {
+			wins[i] = lo + int64(i)
+		}
+		return wins
+	}
+	sorted := slices.Clone(spans)
+	slices.SortFunc(sorted, func(x, y span) int { return cmp.Compare(x.first, y.first) })
+	var wins []int64
+	next := int64(math.MinInt64)
+	for _, s := range sorted {
+		for w := max(s.first, next); w <= s.last; w++ {
+			wins = append(wins, w)
+		}
+		next = max(next, s.last+1)
+	}
+	return wins
+}
+
+func (b *builder) states(st *Stats) {
+	counts := map[[2]uint8]uint64{}
+	for i := range b.ds.Flows {
+		r := &b.ds.Flows[i]
+		counts[[2]uint8{r.Proto, uint8(r.State)}]++
+	}
+	for k, n := range counts {
+		st.States = append(st.States, StateCount{Proto: k[0], State: flows.State(k[1]), Flows: n})
+	}
+	slices.SortFunc(st.States, func(x, y StateCount) int {
+		if c := cmp.Compare(ProtoName(x.Proto), ProtoName(y.Proto)); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.State, y.State)
+	})
+}
+
+// topDestinations returns the indexes of the n destinations with the
+// largest non-zero value, largest first, ties in destination order.
+func topDestinations(ds []Destination, n int, value func(*Destination) uint64) []int {
+	var idx []int
+	for i := range ds {
+		if value(&ds[i]) > 0 {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return cmp.Compare(value(&ds[j]), value(&ds[i])) })
+	return idx[:min(n, len(idx))]
+}
+
+// cdf computes cdf.parquet: every flow, then each top destination by flows.
+func (b *builder) cdf(st *Stats) {
+	durs := make([]float64, len(b.ds.Flows))
+	for i := range b.ds.Flows {
+		durs[i] = b.ds.Flows[i].Duration()
+	}
+	slices.Sort(durs)
+	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
+	for _, i := range st.TopByFlows {
+		d := st.Destinations[i].Dest
+		durs = durs[:0]
+		for _, fi := range b.group(d) {
+			durs = append(durs, b.ds.Flows[fi].Duration())
+		}
+		slices.Sort(durs)
+		st.CDF = append(st.CDF, cdfPoints(d.String(), durs)...)
+	}
+}
+
+// cdfPoints returns at most MaxCDFPoints points of the empirical CDF of
+// sorted durations: every distinct value when there are few, otherwise
+// values at evenly spaced ranks. The first point is the shortest duration
+// and the last the longest (fraction 1), each with its exact fraction.
+func cdfPoints(scope string, sorted []float64) []CDFPoint {
+	n := len(sorted)
+	if n == 0 {
+		return nil
+	}
+	// upper returns the fraction of durations <= sorted[i].
+	upper := func(i int) float64 {
+		j := i
+		for j+1 < n && sorted[j+1] == sorted[i] {
+			j++
+		}
+		return float64(j+1) / float64(n)
+	}
+	var pts []CDFPoint
+	add := func(i int) {
+		if len(pts) > 0 && pts[len(pts)-1].Duration == sorted[i] {
+			return
+		}
+		pts = append(pts, CDFPoint{Scope: scope, Duration: sorted[i], Fraction: upper(i)})
+	}
+	distinct := 1
+	for i := 1; i < n && distinct <= MaxCDFPoints; i++ {
+		if sorted[i] != sorted[i-1] {
+			distinct++
+		}
+	}
+	if distinct <= MaxCDFPoints {
+		for i := range sorted {
+			add(i)
+		}
+		return pts
+	}
+	for k := 0; k < MaxCDFPoints; k++ {
+		add(int(math.Round(float64(k) * float64(n-1) / float64(MaxCDFPoints-1))))
+	}
+	return pts
+}
+
+// timelines computes the per-window breakdown of the report's targets:
+// the prefixes asked for, or else up to three of, in this order, the
+// destinations of SYN floods, the hosts of port scans, the victims of
+// reflections that are destinations of flows, and the destinations with the
+// most packets.
+func (b *builder) timelines(st *Stats, targets []netip.Prefix) {
+	for _, p := range targets {
+		st.Timelines = append(st.Timelines, Timeline{Name: prefixName(p), Windows: b.prefixSeries(p)})
+	}
+	if len(targets) > 0 {
+		return
+	}
+	type target struct {
+		dest   Dest
+		host   netip.Addr // a host's destinations together, when valid
+		isHost bool
+	}
+	var list []target
+	add := func(t target) {
+		if len(list) < maxTimelines && !slices.Contains(list, t) {
+			list = append(list, t)
+		}
+	}
+	for _, f := range st.Findings {
+		switch f.Kind {
+		case SYNFlood:
+			add(target{dest: f.Dest})
+		case PortScan:
+			for _, tg := range f.Targets {
+				add(target{host: tg.Host, isHost: true})
+			}
+		}
+	}
+	for _, f := range st.Findings {
+		if f.Kind == Reflection || f.Kind == SYNACKReflection {
+			i, _ := slices.BinarySearchFunc(b.groups, f.Host, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
+			if i < len(b.groups) && b.groups[i].dest.IP == f.Host {
+				add(target{host: f.Host, isHost: true})
+			}
+		}
+	}
+	byPackets := topDestinations(st.Destinations, len(st.Destinations), func(d *Destination) uint64 { return d.Packets })
+	for _, i := range byPackets {
+		add(target{dest: st.Destinations[i].Dest})
+	}
+	for _, t := range list {
+		if t.isHost {
+			p := netip.PrefixFrom(t.host, t.host.BitLen())
+			st.Timelines = append(st.Timelines, Timeline{Name: prefixName(p), Windows: b.prefixSeries(p)})
+		} else {
+			st.Timelines = append(st.Timelines, Timeline{Name: t.dest.String(), Windows: b.destSeries(t.dest)})
+		}
+	}
+}
+
+func prefixName(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// prefixSeries returns every window of the destinations whose address is
+// in p, together, from the first to the last.
+func (b *builder) prefixSeries(p netip.Prefix) []Interval {
+	fl := b.ds.Flows
+	var idx []int
+	for _, i := range b.byDest {
+		if p.Contains(fl[i].DstIP) {
+			idx = append(idx, i)
+		}
+	}
+	var tr []*Traffic
+	for i := range b.ds.Traffic {
+		if p.Contains(b.ds.Traffic[i].Dest.IP) {
+			tr = append(tr, &b.ds.Traffic[i])
+		}
+	}
+	// One source address is one source across destinations.
+	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Compare(fl[j].SrcIP) })
+	return b.series(idx, tr, true)
+}
+
+// destSeries returns every window of one destination, from its first to its last.
+func (b *builder) destSeries(d Dest) []Interval {
+	var tr []*Traffic
+	for i := range b.ds.Traffic {
+		if b.ds.Traffic[i].Dest == d {
+			tr = append(tr, &b.ds.Traffic[i])
+		}
+	}
+	rows := b.series(b.group(d), tr, true)
+	for i := range rows {
+		rows[i].Dest = d
+	}
+	return rows
+}
+
+// Figure is one plot of the report. Package report decides what a figure
+// shows and whether it has anything to show; package plots only draws it.
+type Figure struct {
+	File   string // path relative to the output directory: plots/NAME.png
+	Title  string
+	Panels []Panel // stacked top to bottom, sharing the x axis
+}
+
+// Panel is one plotting area of a figure: lines over a time or log axis,
+// or horizontal bars.
+type Panel struct {
+	XLabel, YLabel string
+	XAxis          AxisKind
+	Lines          []Line
+	Bars           []Bar // top to bottom
+}
+
+// AxisKind says how a panel's x values are read.
+type AxisKind uint8
+
+// Axis kinds.
+const (
+	TimeAxis AxisKind = iota // Unix seconds, shown as UTC times
+	LogAxis                  // positive values, logarithmic
+)
+
+// Line is one series, named in the legend unless Name is empty; with Step
+// it is drawn as steps, each value holding until the next x.
+type Line struct {
+	Name string
+	X, Y []float64
+	Step bool
+}
+
+// Bar is one bar of a bar chart; Note is its value written for people.
+type Bar struct {
+	Label string
+	Value float64
+	Note  string
+}
+
+// PlotsDir is where figures go, relative to the output directory.
+const PlotsDir = "plots"
+
+// figures decides the report's plots. A plot with nothing to show (one
+// window, one bar or bars all alike, hardly any flow lasting) is left out.
+func figures(st *Stats) []Figure {
+	var out []Figure
+	secs := float64(st.Interval) / 1e9
+	per := "per " + fmtDuration(secs) + " window"
+	if len(st.Rates) >= minSeriesWindows {
+		var maxPkts, maxBits float64
+		for _, r := range st.Rates {
+			maxPkts = max(maxPkts, float64(r.Packets)/secs)
+			maxBits = max(maxBits, float64(r.Bytes)*8/secs)
+		}
+		pScale, pUnit := siScale(maxPkts)
+		bScale, bUnit := siScale(maxBits)
+		// One line a panel, named by the panel's axis: no legend.
+		pkts, bits := Line{Step: true}, Line{Step: true}
+		for _, r := range st.Rates {
+			x := float64(r.Start) / 1e9
+			pkts.X, pkts.Y = append(pkts.X, x), append(pkts.Y, float64(r.Packets)/secs/pScale)
+			bits.X, bits.Y = append(bits.X, x), append(bits.Y, float64(r.Bytes)*8/secs/bScale)
+		}
+		end := float64(st.Rates[len(st.Rates)-1].Start+st.Interval) / 1e9
+		closeSteps(&pkts, end)
+		closeSteps(&bits, end)
+		xl := timeLabel(st.Rates[0].Start)
+		out = append(out, Figure{File: PlotsDir + "/throughput.png", Title: "Traffic, " + per,
+			Panels: []Panel{
+				{XLabel: xl, YLabel: strings.TrimSpace(pUnit + " packets/s"), Lines: []Line{pkts}},
+				{XLabel: xl, YLabel: bUnit + "bit/s", Lines: []Line{bits}},
+			}})
+	}
+	if len(st.States) >= 2 {
+		p := Panel{XLabel: "flows", YLabel: "protocol and state"}
+		for _, s := range st.States {
+			p.Bars = append(p.Bars, Bar{Label: ProtoName(s.Proto) + " " + s.State.String(), Value: float64(s.Flows), Note: fmtCount(s.Flows)})
+		}
+		out = append(out, Figure{File: PlotsDir + "/states.png", Title: "Flows by protocol and state", Panels: []Panel{p}})
+	}
+	if len(st.TopByFlows) >= 2 && st.Destinations[st.TopByFlows[0]].Flows > st.Destinations[st.TopByFlows[len(st.TopByFlows)-1]].Flows {
+		// Bars of equal length rank nothing.
+		p := Panel{XLabel: "flows", YLabel: "destination"}
+		for _, i := range st.TopByFlows {
+			d := &st.Destinations[i]
+			p.Bars = append(p.Bars, Bar{Label: d.Dest.String(), Value: float64(d.Flows), Note: fmtCount(d.Flows)})
+		}
+		out = append(out, Figure{File: PlotsDir + "/top-destinations.png",
+			Title: fmt.Sprintf("Top %d destinations by flows", len(p.Bars)), Panels: []Panel{p}})
+	}
+	if f, ok := cdfFigure(st); ok {
+		out = append(out, f)
+	}
+	seen := map[string]bool{}
+	add := func(f Figure) string {
+		if !seen[f.File] {
+			seen[f.File] = true
+			out = append(out, f)
+		}
+		return f.File
+	}
+	for i := range st.Findings {
+		fd := &st.Findings[i]
+		var f Figure
+		var ok bool
+		if fd.Kind == SYNFlood {
+			f, ok = handshakeFigure(st, fd.Dest.String(), fd.Windows)
+		} else {
+			f, ok = activityFigure(st, i+1, fd)
+		}
+		if ok {
+			fd.Figure = add(f)
+		}
+	}
+	for i := range st.Timelines {
+		tl := &st.Timelines[i]
+		if f, ok := handshakeFigure(st, tl.Name, tl.Windows); ok {
+			tl.Figure = add(f)
+		}
+	}
+	return out
+}
+
+// closeSteps ends a step line at x, holding its last value.
+func closeSteps(l *Line, x float64) {
+	if len(l.Y) > 0 {
+		l.X, l.Y = append(l.X, x), append(l.Y, l.Y[len(l.Y)-1])
+	}
+}
+
+// handshakeFigure plots SYNs, SYN-ACKs and half-open flows of one target.
+func handshakeFigure(st *Stats, name string, ws []Interval) (Figure, bool) {
+	if len(ws) < minSeriesWindows {
+		return Figure{}, false
+	}
+	lines := []Line{
+		{Name: "SYN packets to it", Step: true},
+		{Name: "SYN-ACK packets from it", Step: true},
+		{Name: "half-open flows at window end", Step: true},
+		{Name: "SYN-only (S0) flows at window end", Step: true},
+	}
+	for _, w := range ws {
+		x := float64(w.Start) / 1e9
+		for i, v := range []uint64{w.SYNs, w.SYNACKs, w.HalfOpen, w.SYNOnly} {
+			lines[i].X, lines[i].Y = append(lines[i].X, x), append(lines[i].Y, float64(v))
+		}
+	}
+	var kept []Line
+	for _, l := range lines {
+		if slices.ContainsFunc(l.Y, func(v float64) bool { return v != 0 }) {
+			closeSteps(&l, float64(ws[len(ws)-1].End)/1e9)
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) == 0 {
+		return Figure{}, false
+	}
+	return Figure{
+		File:  PlotsDir + "/handshake-" + slug(name) + ".png",
+		Title: "SYN, SYN-ACK and half-open: " + name,
+		Panels: []Panel{{XLabel: timeLabel(ws[0].Start),
+			YLabel: "packets or flows per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: kept}},
+	}, true
+}
+
+// activityFigure plots a reflection's or a scan's flows per window.
+func activityFigure(st *Stats, n int, f *Finding) (Figure, bool) {
+	if len(f.Activity) < minSeriesWindows {
+		return Figure{}, false
+	}
+	peers := "reflectors active"
+	if f.Kind == PortScan || f.Kind == HostScan {
+		peers = "host:port pairs probed"
+	}
+	lines := []Line{{Name: "flows started", Step: true}, {Name: "flows active", Step: true}, {Name: peers, Step: true}}
+	for _, a := range f.Activity {
+		x := float64(a.Start) / 1e9
+		for i, v := range []uint64{a.New, a.Active, a.Peers} {
+			lines[i].X, lines[i].Y = append(lines[i].X, x), append(lines[i].Y, float64(v))
+		}
+	}
+	for i := range lines {
+		closeSteps(&lines[i], float64(f.Activity[len(f.Activity)-1].Start+st.Interval)/1e9)
+	}
+	return Figure{
+		File:  fmt.Sprintf("%s/finding-%d.png", PlotsDir, n),
+		Title: fmt.Sprintf("Finding %d, %s: %s", n, f.Kind, f.Where()),
+		Panels: []Panel{{XLabel: timeLabel(f.Activity[0].Start),
+			YLabel: "flows or peers per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: lines}},
+	}, true
+}
+
+// cdfFigure plots the distribution of durations on a log axis: the flows
+// of no duration (one packet) are where each curve starts.
+func cdfFigure(st *Stats) (Figure, bool) {
+	var lines []Line
+	var zeros []float64 // share of each line's flows that lasted 0 s
+	var scope string
+	var cur *Line
+	for _, p := range st.CDF {
+		if p.Scope != scope || cur == nil {
+			scope = p.Scope
+			name := "all flows"
+			if scope != "all" {
+				name = scope
+			}
+			lines = append(lines, Line{Name: name, Step: true})
+			zeros = append(zeros, 0)
+			cur = &lines[len(lines)-1]
+		}
+		if p.Duration > 0 {
+			cur.X, cur.Y = append(cur.X, p.Duration), append(cur.Y, p.Fraction)
+		} else {
+			zeros[len(zeros)-1] = p.Fraction
+		}
+	}
+	// A destination's curve needs enough flows to be a distribution, and
+	// says nothing new when the destination has every flow.
+	skip := map[string]bool{}
+	for _, i := range st.TopByFlows {
+		if d := &st.Destinations[i]; d.Flows < minCDFFlows || d.Flows == st.Flows {
+			skip[d.Dest.String()] = true
+		}
+	}
+	var kept []Line
+	for i, l := range lines {
+		// A curve needs a share of flows that lasted: single packets
+		// alone sit at 0 s, off the log axis.
+		if len(l.X) >= 2 && !skip[l.Name] && zeros[i] <= 1-minLastingShare && len(kept) <= maxCDFLines {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) == 0 {
+		return Figure{}, false
+	}
+	return Figure{File: PlotsDir + "/durations.png", Title: "Flow durations (CDF)",
+		Panels: []Panel{{XLabel: "duration (s, log scale)", YLabel: "fraction of flows lasting at most x",
+			XAxis: LogAxis, Lines: kept}}}, true
+}
+
+// slug makes a destination or prefix usable in a file name.
+func slug(s string) string {
+	return strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(s)
+}
+
+// timeLabel labels a time axis starting at t.
+func timeLabel(t int64) string {
+	return "time (UTC) on " + time.Unix(0, t).UTC().Format("2006-01-02")
+}
+
+// siScale returns the divisor and prefix that show v with at most three
+// integer digits.
+func siScale(v float64) (float64, string) {
+	switch {
+	case v >= 1e12:
+		return 1e12, "T"
+	case v >= 1e9:
+		return 1e9, "G"
+	case v >= 1e6:
+		return 1e6, "M"
+	case v >= 1e3:
+		return 1e3, "k"
+	}
+	return 1, ""
+}

@@ -1,0 +1,390 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/parquet-go/parquet-go"
+
+	"flowstat/flows"
+)
+
+// File names in an output directory.
+const (
+	FlowsFile        = "flows.parquet"
+	SummaryFile      = "summary.json"
+	IntervalsFile    = "intervals.parquet"
+	DestinationsFile = "destinations.parquet"
+	CDFFile          = "cdf.parquet"
+	MarkdownFile     = "report.md"
+)
+
+// countFields are the columns Interval and Destination share after their
+// keys: the fields of Counts. Their names and types are a contract with
+// users, like FlowSchema's.
+func countFields(perWindow bool) []arrow.Field {
+	u64 := arrow.PrimitiveTypes.Uint64
+	f := []arrow.Field{
+		{Name: "packets", Type: u64},
+		{Name: "bytes", Type: u64},
+	}
+	if perWindow {
+		f = append(f, arrow.Field{Name: "flows_active", Type: u64}, arrow.Field{Name: "flows_new", Type: u64})
+	} else {
+		f = append(f, arrow.Field{Name: "flows", Type: u64})
+	}
+	for _, name := range []string{"sources", "syn_packets", "synack_packets", "half_open", "syn_only",
+		"ended_complete", "ended_reset", "ended_rejected", "ended_fin_no_syn", "ended_timeout", "ended_other", "ongoing"} {
+		f = append(f, arrow.Field{Name: name, Type: u64})
+	}
+	for _, name := range quantileColumns {
+		f = append(f, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+	}
+	return f
+}
+
+var quantileColumns = []string{"dur_p10", "dur_p25", "dur_p50", "dur_p75", "dur_p90", "dur_p99", "dur_max"}
+
+// IntervalSchema is the Arrow schema of intervals.parquet.
+var IntervalSchema = arrow.NewSchema(append([]arrow.Field{
+	{Name: "window_start", Type: utc},
+	{Name: "window_end", Type: utc},
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+}, countFields(true)...), nil)
+
+// DestinationSchema is the Arrow schema of destinations.parquet.
+var DestinationSchema = arrow.NewSchema(append([]arrow.Field{
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "first_seen", Type: utc},
+	{Name: "last_seen", Type: utc},
+}, countFields(false)...), nil)
+
+// CDFSchema is the Arrow schema of cdf.parquet.
+var CDFSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "scope", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "fraction", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+// WriteTables writes intervals.parquet, destinations.parquet and
+// cdf.parquet into dir, each atomically.
+func WriteTables(dir string, st *Stats) error {
+	err := writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
+		w := &st.Intervals[i]
+		appendTime(b, 0, w.Start)
+		appendTime(b, 1, w.End)
+		appendDest(b, 2, w.Dest)
+		appendCounts(b, 5, &w.Counts, true)
+	})
+	if err != nil {
+		return err
+	}
+	err = writeTable(filepath.Join(dir, DestinationsFile), DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
+		d := &st.Destinations[i]
+		appendDest(b, 0, d.Dest)
+		appendTime(b, 3, d.FirstSeen)
+		appendTime(b, 4, d.LastSeen)
+		appendCounts(b, 5, &d.Counts, false)
+	})
+	if err != nil {
+		return err
+	}
+	return writeTable(filepath.Join(dir, CDFFile), CDFSchema, len(st.CDF), func(b *array.RecordBuilder, i int) {
+		p := &st.CDF[i]
+		b.Field(0).(*array.StringBuilder).Append(p.Scope)
+		b.Field(1).(*array.Float64Builder).Append(p.Duration)
+		b.Field(2).(*array.Float64Builder).Append(p.Fraction)
+	})
+}
+
+// writeTable writes n rows, appended by row, in row groups of RowGroupRows.
+func writeTable(path string, schema *arrow.Schema, n int, row func(*array.RecordBuilder, int)) error {
+	w, err := CreateParquet(path, schema)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < n; start += RowGroupRows {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		for i := start; i < min(start+RowGroupRows, n); i++ {
+			row(b, i)
+		}
+		batch := b.NewRecord()
+		b.Release()
+		err := w.Write(batch)
+		batch.Release()
+		if err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func appendTime(b *array.RecordBuilder, col int, t int64) {
+	b.Field(col).(*array.TimestampBuilder).Append(arrow.Timestamp(t))
+}
+
+func appendDest(b *array.RecordBuilder, col int, d Dest) {
+	b.Field(col).(*array.StringBuilder).Append(d.IP.String())
+	b.Field(col + 1).(*array.Uint16Builder).Append(d.Port)
+	b.Field(col + 2).(*array.Uint8Builder).Append(d.Proto)
+}
+
+func appendCounts(b *array.RecordBuilder, col int, c *Counts, perWindow bool) {
+	u := func(v uint64) {
+		b.Field(col).(*array.Uint64Builder).Append(v)
+		col++
+	}
+	u(c.Packets)
+	u(c.Bytes)
+	u(c.Flows)
+	if perWindow {
+		u(c.New)
+	}
+	u(c.Sources)
+	u(c.SYNs)
+	u(c.SYNACKs)
+	u(c.HalfOpen)
+	u(c.SYNOnly)
+	for _, n := range c.Ended {
+		u(n)
+	}
+	u(c.Ongoing)
+	q := c.Durations
+	for _, v := range []float64{q.P10, q.P25, q.P50, q.P75, q.P90, q.P99, q.Max} {
+		fb := b.Field(col).(*array.Float64Builder)
+		if q.N == 0 {
+			fb.AppendNull()
+		} else {
+			fb.Append(v)
+		}
+		col++
+	}
+}
+
+// Load reads the dataset of an output directory: summary.json, the flow
+// records of flows.parquet and the traffic columns of intervals.parquet.
+// The traffic's interval is that of intervals.parquet's windows, which is
+// the analysed interval unless the report was re-rendered with another.
+func Load(dir string) (*Dataset, error) {
+	s, err := ReadSummary(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, err
+	}
+	ds := &Dataset{Summary: *s, Interval: nanos(s.Options.IntervalS)}
+	if ds.Flows, err = readFlows(filepath.Join(dir, FlowsFile)); err != nil {
+		return nil, err
+	}
+	if err := readTraffic(filepath.Join(dir, IntervalsFile), ds); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// column names a column a reader needs and its Parquet physical type.
+type column struct {
+	name string
+	kind parquet.Kind
+}
+
+// pqTable is a Parquet file open for reading rows.
+type pqTable struct {
+	path  string
+	file  *os.File
+	pf    *parquet.File
+	index map[string]int // column name -> leaf column index
+}
+
+func openTable(path string, cols []column) (*pqTable, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	t := &pqTable{path: path, file: f, pf: pf, index: map[string]int{}}
+	for _, c := range cols {
+		leaf, ok := pf.Schema().Lookup(c.name)
+		if !ok {
+			f.Close()
+			return nil, fmt.Errorf("cannot read %s: no column %q", path, c.name)
+		}
+		if k := leaf.Node.Type().Kind(); k != c.kind {
+			f.Close()
+			return nil, fmt.Errorf("cannot read %s: column %q is %v, want %v", path, c.name, k, c.kind)
+		}
+		t.index[c.name] = leaf.ColumnIndex
+	}
+	return t, nil
+}
+
+// each calls fn for every row with the row's values indexed by leaf column.
+func (t *pqTable) each(fn func(vals []parquet.Value) error) error {
+	defer t.file.Close()
+	r := parquet.NewReader(t.pf)
+	defer r.Close()
+	rows := make([]parquet.Row, 256)
+	vals := make([]parquet.Value, len(t.pf.Schema().Columns()))
+	for {
+		n, err := r.ReadRows(rows)
+		for _, row := range rows[:n] {
+			for _, v := range row {
+				if c := v.Column(); c >= 0 && c < len(vals) {
+					vals[c] = v
+				}
+			}
+			if ferr := fn(vals); ferr != nil {
+				return fmt.Errorf("cannot read %s: %w", t.path, ferr)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", t.path, err)
+		}
+	}
+}
+
+func (t *pqTable) get(vals []parquet.Value, name string) parquet.Value { return vals[t.index[name]] }
+
+var flowColumns = []column{
+	{"flow_id", parquet.Int64}, {"proto", parquet.Int32}, {"ip_version", parquet.Int32}, {"vlan", parquet.Int32},
+	{"src_ip", parquet.ByteArray}, {"src_port", parquet.Int32}, {"dst_ip", parquet.ByteArray}, {"dst_port", parquet.Int32},
+	{"first_seen", parquet.Int64}, {"last_seen", parquet.Int64},
+	{"packets_fwd", parquet.Int64}, {"packets_rev", parquet.Int64}, {"bytes_fwd", parquet.Int64}, {"bytes_rev", parquet.Int64},
+	{"tcp_flags_fwd", parquet.Int32}, {"tcp_flags_rev", parquet.Int32},
+	{"syn_packets", parquet.Int32}, {"synack_packets", parquet.Int32}, {"rst_packets", parquet.Int32},
+	{"handshake_rtt_s", parquet.Double}, {"state", parquet.ByteArray}, {"half_open", parquet.Boolean},
+	{"history", parquet.ByteArray}, {"end_reason", parquet.ByteArray},
+}
+
+// readFlows reads flows.parquet back into records (without Windows).
+func readFlows(path string) ([]flows.Record, error) {
+	t, err := openTable(path, flowColumns)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]flows.Record, 0, t.pf.NumRows())
+	err = t.each(func(v []parquet.Value) error {
+		g := func(name string) parquet.Value { return t.get(v, name) }
+		r := flows.Record{
+			ID:        g("flow_id").Uint64(),
+			Proto:     uint8(g("proto").Int32()),
+			IPVersion: uint8(g("ip_version").Int32()),
+			VLAN:      uint16(g("vlan").Int32()),
+			SrcPort:   uint16(g("src_port").Int32()),
+			DstPort:   uint16(g("dst_port").Int32()),
+			FirstSeen: g("first_seen").Int64(),
+			LastSeen:  g("last_seen").Int64(),
+			Packets:   [2]uint64{g("packets_fwd").Uint64(), g("packets_rev").Uint64()},
+			Bytes:     [2]uint64{g("bytes_fwd").Uint64(), g("bytes_rev").Uint64()},
+			TCPFlags:  [2]uint8{uint8(g("tcp_flags_fwd").Int32()), uint8(g("tcp_flags_rev").Int32())},
+			SYNs:      g("syn_packets").Uint32(),
+			SYNACKs:   g("synack_packets").Uint32(),
+			RSTs:      g("rst_packets").Uint32(),
+			HalfOpen:  g("half_open").Boolean(),
+			History:   string(g("history").ByteArray()),
+		}
+		var err error
+		if r.SrcIP, err = netip.ParseAddr(string(g("src_ip").ByteArray())); err != nil {
+			return fmt.Errorf("flow %d: %w", r.ID, err)
+		}
+		if r.DstIP, err = netip.ParseAddr(string(g("dst_ip").ByteArray())); err != nil {
+			return fmt.Errorf("flow %d: %w", r.ID, err)
+		}
+		r.HandshakeRTT = -1
+		if rtt := g("handshake_rtt_s"); !rtt.IsNull() {
+			r.HandshakeRTT = nanos(rtt.Double())
+		}
+		var ok bool
+		if r.State, ok = flows.ParseState(string(g("state").ByteArray())); !ok {
+			return fmt.Errorf("flow %d: unknown state %q", r.ID, g("state").ByteArray())
+		}
+		if r.EndReason, ok = flows.ParseEndReason(string(g("end_reason").ByteArray())); !ok {
+			return fmt.Errorf("flow %d: unknown end reason %q", r.ID, g("end_reason").ByteArray())
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	return recs, err
+}
+
+var trafficColumns = []column{
+	{"window_start", parquet.Int64}, {"window_end", parquet.Int64},
+	{"dst_ip", parquet.ByteArray}, {"dst_port", parquet.Int32}, {"proto", parquet.Int32},
+	{"packets", parquet.Int64}, {"bytes", parquet.Int64},
+	{"syn_packets", parquet.Int64}, {"synack_packets", parquet.Int64},
+}
+
+// readTraffic reads the traffic columns of intervals.parquet into ds,
+// setting ds.Interval to the width of its windows.
+func readTraffic(path string, ds *Dataset) error {
+	t, err := openTable(path, trafficColumns)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (the directory was written with --no-report: run analyze again without it)", err)
+	}
+	if err != nil {
+		return err
+	}
+	width := int64(0)
+	ds.Traffic = make([]Traffic, 0, t.pf.NumRows())
+	err = t.each(func(v []parquet.Value) error {
+		g := func(name string) parquet.Value { return t.get(v, name) }
+		start, end := g("window_start").Int64(), g("window_end").Int64()
+		if width == 0 {
+			width = end - start
+		}
+		if end-start != width || width <= 0 || floorMod(start, width) != 0 {
+			return fmt.Errorf("window %d..%d is not one of the aligned %v windows", start, end, width)
+		}
+		ip, err := netip.ParseAddr(string(g("dst_ip").ByteArray()))
+		if err != nil {
+			return err
+		}
+		ds.Traffic = append(ds.Traffic, Traffic{
+			Start:   start,
+			Dest:    Dest{IP: ip, Port: uint16(g("dst_port").Int32()), Proto: uint8(g("proto").Int32())},
+			Packets: g("packets").Uint64(),
+			Bytes:   g("bytes").Uint64(),
+			SYNs:    g("syn_packets").Uint64(),
+			SYNACKs: g("synack_packets").Uint64(),
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if width > 0 {
+		ds.Interval = width
+	}
+	// Windows without packets are rows of the report, not traffic.
+	kept := ds.Traffic[:0]
+	for _, tr := range ds.Traffic {
+		if tr.Packets > 0 || tr.SYNs > 0 || tr.SYNACKs > 0 || tr.Bytes > 0 {
+			kept = append(kept, tr)
+		}
+	}
+	ds.Traffic = kept
+	sortTraffic(ds.Traffic)
+	return nil
+}
