@@ -27,8 +27,12 @@ var errHelp = pflag.ErrHelp
 const analyzeUsage = `Usage: flowstat analyze [flags] TRACE...
 
 Reads packet traces and writes, into the output directory:
-  flows.parquet   one bidirectional flow record per connection, with its TCP state
-  summary.json    inputs, packet outcomes, flows by protocol and state, damage
+  flows.parquet         one bidirectional flow record per connection, with its TCP state
+  summary.json          inputs, packet outcomes, flows by protocol and state, damage
+  intervals.parquet     per window and destination: traffic, flows by outcome, durations
+  destinations.parquet  the same per destination over the whole input
+  cdf.parquet           duration CDFs, overall and per top destination
+  report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
 
 TRACE is a pcap or pcapng file, optionally gzip- or zstd-compressed (formats are
 detected from the content, not the name), a directory (every trace in it), or -
