@@ -276,8 +276,8 @@ func (f *flow) state(o side) State {
 }
 
 // record builds the flow's Record, oriented from the originator, with its
-// per-interval counts ws.
-func (f *flow) record(reason EndReason, ws []windowCount) Record {
+// per-interval counts ws written into scratch (returned for reuse).
+func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Record, []Window) {
 	o := f.originator()
 	r := 1 - o
 	k := &f.key
@@ -315,26 +315,28 @@ func (f *flow) record(reason EndReason, ws []windowCount) Record {
 	}
 	if k.Proto == reader.ProtoTCP {
 		rec.HalfOpen = f.sawSYN[o] && f.sawSYNACK[r] && !f.sawACK[o]
-		rec.History = f.historyString(o)
+		rec.History = f.historyOf(o)
 	}
 	if len(ws) > 0 {
-		rec.Windows = make([]Window, len(ws))
-		for i, w := range ws {
-			rec.Windows[i] = Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]}
+		scratch = scratch[:0]
+		for _, w := range ws {
+			scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
 		}
+		rec.Windows = scratch
 	}
-	return rec
+	return rec, scratch
 }
 
-func (f *flow) historyString(o side) string {
-	var b [2 * numHist]byte
+func (f *flow) historyOf(o side) History {
+	var h History
 	for i := uint8(0); i < f.nHistory; i++ {
 		ev := int(f.history[i])
 		letter := histLetters[ev%numHist]
 		if ev/numHist != o {
 			letter += 'a' - 'A'
 		}
-		b[i] = letter
+		h.letters[i] = letter
 	}
-	return string(b[:f.nHistory])
+	h.n = f.nHistory
+	return h
 }

@@ -107,11 +107,31 @@ type Record struct {
 	HandshakeRTT int64
 	State        State
 	HalfOpen     bool
-	History      string
+	History      History
 	EndReason    EndReason
 	// Windows holds the flow's traffic per statistics interval, in time
-	// order, when the table was given an interval; nil otherwise.
+	// order, when the table was given an interval; nil otherwise. It points
+	// into the table's memory: valid only during the emit call.
 	Windows []Window
+}
+
+// History is a flow's Zeek-style history: one letter per kind of event in
+// order of first occurrence, upper case when the originator sent it. It is a
+// value, so records hold no pointer to it.
+type History struct {
+	letters [2 * numHist]byte
+	n       uint8
+}
+
+// String returns the letters, such as "ShADadFf".
+func (h History) String() string { return string(h.letters[:h.n]) }
+
+// ParseHistory returns the History of a string written by String; longer
+// strings are cut.
+func ParseHistory(s string) History {
+	var h History
+	h.n = uint8(copy(h.letters[:], s))
+	return h
 }
 
 // Duration returns the time between the first and the last packet, in seconds.

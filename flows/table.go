@@ -69,6 +69,7 @@ type Table struct {
 	free     []int32
 	wheel    wheel
 	overflow map[int32][]windowCount // per-interval counts of flows spanning many intervals
+	scratch  []Window                // Record.Windows of the record being emitted
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
@@ -78,8 +79,8 @@ type Table struct {
 	stats Stats
 }
 
-// New returns a table that hands each ended flow to emit. The record is
-// only valid during the call.
+// New returns a table that hands each ended flow to emit. The record's
+// Windows are only valid during the call.
 func New(opts Options, emit func(*Record)) *Table {
 	opts = opts.withDefaults()
 	return &Table{
@@ -224,7 +225,8 @@ func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 func (t *Table) end(f *flow, reason EndReason) {
 	f.live = false
 	delete(t.flows, f.key)
-	rec := f.record(reason, t.windowsOf(f))
+	var rec Record
+	rec, t.scratch = f.record(reason, t.windowsOf(f), t.scratch)
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
@@ -338,7 +340,8 @@ func (t *Table) Checkpoint() {
 			t.end(f, f.closedBy)
 			continue
 		}
-		rec := f.record(EndOpen, t.windowsOf(f))
+		var rec Record
+		rec, t.scratch = f.record(EndOpen, t.windowsOf(f), t.scratch)
 		t.emit(&rec)
 	}
 }

@@ -99,7 +99,7 @@ func TestTCPStates(t *testing.T) {
 				t.Fatalf("got %d records, want 1: %+v", len(recs), recs)
 			}
 			r := recs[0]
-			if r.State != tc.state || r.HalfOpen != tc.halfOpen || r.History != tc.history || r.EndReason != tc.end {
+			if r.State != tc.state || r.HalfOpen != tc.halfOpen || r.History.String() != tc.history || r.EndReason != tc.end {
 				t.Errorf("state %v half_open %v history %q end %v; want %v %v %q %v",
 					r.State, r.HalfOpen, r.History, r.EndReason, tc.state, tc.halfOpen, tc.history, tc.end)
 			}

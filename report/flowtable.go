@@ -96,7 +96,7 @@ func FlowBatch(recs []flows.Record) arrow.Record {
 		}
 		col(21).(*array.StringBuilder).Append(r.State.String())
 		col(22).(*array.BooleanBuilder).Append(r.HalfOpen)
-		col(23).(*array.StringBuilder).Append(r.History)
+		col(23).(*array.StringBuilder).Append(r.History.String())
 		col(24).(*array.StringBuilder).Append(r.EndReason.String())
 	}
 	return b.NewRecord()

@@ -77,43 +77,92 @@ type Dataset struct {
 // flow table given an interval) and the summary of the run that made them,
 // whose Options.IntervalS is that interval. recs is kept, not copied.
 func NewDataset(recs []flows.Record, s Summary) (*Dataset, error) {
-	iv := nanos(s.Options.IntervalS)
-	if iv <= 0 {
-		return nil, fmt.Errorf("cannot build dataset: summary has no interval")
+	tc, err := NewTrafficCounter(s)
+	if err != nil {
+		return nil, err
 	}
-	type key struct {
-		start int64
-		dest  Dest
-	}
-	sums := map[key]*Traffic{}
 	for i := range recs {
-		r := &recs[i]
-		if r.Windows == nil && r.Packets[0]+r.Packets[1] > 0 {
-			return nil, fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
-		}
-		d := DestOf(r)
-		for _, w := range r.Windows {
-			if floorMod(w.Start, iv) != 0 {
-				return nil, fmt.Errorf("cannot build dataset: flow %d has a window at %d, not aligned to %v", r.ID, w.Start, time.Duration(iv))
-			}
-			k := key{w.Start, d}
-			t := sums[k]
-			if t == nil {
-				t = &Traffic{Start: w.Start, Dest: d}
-				sums[k] = t
-			}
-			t.Packets += w.Packets
-			t.Bytes += w.Bytes
-			t.SYNs += uint64(w.SYNs)
-			t.SYNACKs += uint64(w.SYNACKs)
-		}
+		tc.Add(&recs[i])
 	}
-	ds := &Dataset{Summary: s, Interval: iv, Flows: recs, Traffic: make([]Traffic, 0, len(sums))}
-	for _, t := range sums {
+	return NewDatasetWithTraffic(recs, tc, s)
+}
+
+// NewDatasetWithTraffic builds a dataset from records and the traffic
+// counted from their windows as they were emitted (their Windows need not
+// be kept). recs is kept, not copied.
+func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s Summary) (*Dataset, error) {
+	if tc.err != nil {
+		return nil, tc.err
+	}
+	ds := &Dataset{Summary: s, Interval: tc.interval, Flows: recs, Traffic: make([]Traffic, 0, len(tc.sums))}
+	for _, t := range tc.sums {
 		ds.Traffic = append(ds.Traffic, *t)
 	}
 	sortTraffic(ds.Traffic)
 	return ds, nil
+}
+
+// TrafficCounter sums flow records' per-window counts by window and
+// destination. Each shard of a flow table can have its own, merged at the
+// end, so records need not keep their windows.
+type TrafficCounter struct {
+	interval int64
+	sums     map[trafficKey]*Traffic
+	err      error // the first inconsistent record
+}
+
+type trafficKey struct {
+	start int64
+	dest  Dest
+}
+
+// NewTrafficCounter counts windows of the interval in s's options.
+func NewTrafficCounter(s Summary) (*TrafficCounter, error) {
+	iv := nanos(s.Options.IntervalS)
+	if iv <= 0 {
+		return nil, fmt.Errorf("cannot build dataset: summary has no interval")
+	}
+	return &TrafficCounter{interval: iv, sums: map[trafficKey]*Traffic{}}, nil
+}
+
+// Add counts a record's windows.
+func (c *TrafficCounter) Add(r *flows.Record) {
+	if r.Windows == nil && r.Packets[0]+r.Packets[1] > 0 && c.err == nil {
+		c.err = fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
+	}
+	d := DestOf(r)
+	for _, w := range r.Windows {
+		if floorMod(w.Start, c.interval) != 0 && c.err == nil {
+			c.err = fmt.Errorf("cannot build dataset: flow %d has a window at %d, not aligned to %v", r.ID, w.Start, time.Duration(c.interval))
+		}
+		k := trafficKey{w.Start, d}
+		t := c.sums[k]
+		if t == nil {
+			t = &Traffic{Start: w.Start, Dest: d}
+			c.sums[k] = t
+		}
+		t.Packets += w.Packets
+		t.Bytes += w.Bytes
+		t.SYNs += uint64(w.SYNs)
+		t.SYNACKs += uint64(w.SYNACKs)
+	}
+}
+
+// Merge adds another counter's sums to c.
+func (c *TrafficCounter) Merge(o *TrafficCounter) {
+	if c.err == nil {
+		c.err = o.err
+	}
+	for k, t := range o.sums {
+		if mine := c.sums[k]; mine != nil {
+			mine.Packets += t.Packets
+			mine.Bytes += t.Bytes
+			mine.SYNs += t.SYNs
+			mine.SYNACKs += t.SYNACKs
+		} else {
+			c.sums[k] = t
+		}
+	}
 }
 
 func sortTraffic(ts []Traffic) {

@@ -303,7 +303,7 @@ func readFlows(path string) ([]flows.Record, error) {
 			SYNACKs:   g("synack_packets").Uint32(),
 			RSTs:      g("rst_packets").Uint32(),
 			HalfOpen:  g("half_open").Boolean(),
-			History:   string(g("history").ByteArray()),
+			History:   flows.ParseHistory(string(g("history").ByteArray())),
 		}
 		var err error
 		if r.SrcIP, err = netip.ParseAddr(string(g("src_ip").ByteArray())); err != nil {

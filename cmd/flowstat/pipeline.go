@@ -19,6 +19,7 @@ import (
 // analysis is the result of reading the traces.
 type analysis struct {
 	records []flows.Record
+	traffic *report.TrafficCounter // the records' per-window counts; their Windows are not kept
 	summary report.Summary
 }
 
@@ -54,7 +55,15 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	bar := newProgress(cfg, paths, &counter)
 
 	perShard := make([]recordStore, cfg.workers)
+	traffic := make([]*report.TrafficCounter, cfg.workers)
+	for i := range traffic {
+		if traffic[i], err = report.NewTrafficCounter(*s); err != nil {
+			return nil, err
+		}
+	}
 	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record) {
+		traffic[shard].Add(r)
+		r.Windows = nil // valid only during this call, and counted now
 		perShard[shard].add(r)
 	})
 	inputs := make([]inputStats, len(traces))
@@ -99,6 +108,10 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	bar.update(c.Read)
 	bar.finish()
 	res.records = sortedRecords(perShard)
+	for _, tc := range traffic[1:] {
+		traffic[0].Merge(tc)
+	}
+	res.traffic = traffic[0]
 	for i := range res.records {
 		s.Flows.CountFlow(&res.records[i])
 	}
@@ -261,16 +274,27 @@ func setSpan(s *report.Summary) {
 // summary, then the report built from nothing but what they and
 // intervals.parquet hold, so that 'flowstat report' can reproduce it.
 func writeOutputs(cfg *analyzeConfig, res *analysis) error {
-	if err := report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records); err != nil {
+	// flows.parquet and the report only read the records: write the one
+	// while building the other, each on its own core.
+	flowsDone := make(chan error, 1)
+	go func() { flowsDone <- report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records) }()
+	err := writeReport(cfg, res)
+	if ferr := <-flowsDone; ferr != nil {
+		return ferr
+	}
+	if err != nil {
 		return err
 	}
-	if err := report.WriteJSON(filepath.Join(cfg.out, report.SummaryFile), &res.summary); err != nil {
-		return err
-	}
+	return report.WriteJSON(filepath.Join(cfg.out, report.SummaryFile), &res.summary)
+}
+
+// writeReport builds the report from the records, their traffic and the
+// summary, and writes its tables, Markdown and plots.
+func writeReport(cfg *analyzeConfig, res *analysis) error {
 	if cfg.noReport {
 		return nil
 	}
-	ds, err := report.NewDataset(res.records, res.summary)
+	ds, err := report.NewDatasetWithTraffic(res.records, res.traffic, res.summary)
 	if err != nil {
 		return err
 	}
