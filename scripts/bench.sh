@@ -38,8 +38,8 @@ if [ ! -f "$trace" ]; then
   echo "generating $trace ..." >&2
   "$work/gentrace" -q -mix bench -flows "$flows" -seed 7 -out "$trace"
 fi
-[ -f "$trace.gz" ] || gzip -1 -k -c "$trace" > "$trace.gz"
-[ -f "$trace.zst" ] || zstd -q -1 -k -c "$trace" > "$trace.zst"
+[ -s "$trace.gz" ] || gzip -1 -c < "$trace" > "$trace.gz"
+[ -s "$trace.zst" ] || zstd -q -1 -c < "$trace" > "$trace.zst"
 
 # name|command: each runs from a clean output directory.
 tools=(
@@ -62,7 +62,7 @@ for ((r = 1; r <= rounds; r++)); do
     rm -rf "$work/out-fs" "$work/out-nf" "$work/out-argus"
     mkdir -p "$work/out-nf" "$work/out-argus"
     /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$cmd > /dev/null 2>&1" || true
-    read -r secs kb < "$work/time.txt"
+    read -r secs kb < <(tail -n 1 "$work/time.txt") # a failed command adds a line first
     printf '%s\t%s\t%s\n' "$name" "$secs" "$kb" >> "$results"
     echo "round $r: $name: ${secs}s, $((kb / 1024)) MiB" >&2
   done
@@ -70,15 +70,18 @@ done
 
 packets=$("$work/flowstat" analyze -q -o "$work/out-fs" --no-report "$trace" >/dev/null 2>&1; python3 -c "import json;print(json.load(open('$work/out-fs/summary.json'))['packets']['read'])" 2>/dev/null || echo "?")
 echo
-echo "Trace: $trace ($(du -h "$trace" | cut -f1), $packets packets, $flows generated flows); $rounds rounds"
+echo "Trace: $trace ($(du -hL "$trace" | cut -f1), $packets packets, $flows generated flows); $rounds rounds"
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo
-awk -F'\t' '
-  { t[$1] = t[$1] " " $2; m[$1] = ($3 > m[$1] ? $3 : m[$1]); if (!($1 in seen)) { order[++n] = $1; seen[$1] = 1 } }
-  function median(s,   a, k) { k = split(substr(s, 2), a, " "); asort(a); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+# Median per tool (mawk has no asort: sort first, then pick the middle).
+order=$(cut -f1 "$results" | awk '!seen[$0]++')
+sort -t$'\t' -k1,1 -k2,2n "$results" | awk -F'\t' -v order="$order" '
+  { n[$1]++; t[$1, n[$1]] = $2; if ($3 > m[$1]) m[$1] = $3 }
+  function median(k) { return (n[k] % 2) ? t[k, (n[k] + 1) / 2] : (t[k, n[k] / 2] + t[k, n[k] / 2 + 1]) / 2 }
   END {
-    base = median(t["flowstat -j 2"])
-    printf "| %-24s | %10s | %14s | %12s |\n", "tool", "median (s)", "÷ flowstat -j 2", "peak RSS (MiB)"
-    printf "|%s|%s|%s|%s|\n", "--------------------------", "------------", "----------------", "--------------"
-    for (i = 1; i <= n; i++) { x = median(t[order[i]]); printf "| %-24s | %10.2f | %14.2f | %12.0f |\n", order[i], x, x / base, m[order[i]] / 1024 }
-  }' "$results"
+    base = median("flowstat -j 2")
+    printf "| %-24s | %10s | %15s | %14s |\n", "tool", "median (s)", "÷ flowstat -j 2", "peak RSS (MiB)"
+    printf "|%s|%s|%s|%s|\n", "--------------------------", "------------", "-----------------", "----------------"
+    k = split(order, names, "\n")
+    for (i = 1; i <= k; i++) { x = median(names[i]); printf "| %-24s | %10.2f | %15.2f | %14.0f |\n", names[i], x, x / base, m[names[i]] / 1024 }
+  }'
