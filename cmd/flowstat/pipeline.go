@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -126,8 +127,9 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			}
 		}
 	}
-	for lt, err := range filter.Errors() {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("frames of link type %d were dropped: %v", lt, err))
+	failed := filter.Errors()
+	for _, lt := range slices.Sorted(maps.Keys(failed)) {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("frames of link type %d were dropped: %v", lt, failed[lt]))
 	}
 	setSpan(s)
 	s.ElapsedS = time.Since(started).Seconds()
