@@ -39,7 +39,6 @@ const mainUsage = `flowstat turns packet traces into flow records, statistics, p
 Usage:
   flowstat analyze [flags] TRACE...   read traces, write flows.parquet, summary.json and the report
   flowstat report [flags] DIR         render the report of an output directory again
-  flowstat live -i IFACE [flags]      capture on an interface, write the same outputs every --rotate window
   flowstat help [COMMAND]
 
 Run 'flowstat analyze --help' or 'flowstat report --help' for the flags.
@@ -64,8 +63,6 @@ func run(args []string) int {
 		err = runAnalyze(args[1:])
 	case "report":
 		err = runReport(args[1:])
-	case "live":
-		err = runLive(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK
