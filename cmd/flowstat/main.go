@@ -39,9 +39,10 @@ const mainUsage = `flowstat turns packet traces into flow records, statistics, p
 Usage:
   flowstat analyze [flags] TRACE...   read traces, write flows.parquet, summary.json and the report
   flowstat report [flags] DIR         render the report of an output directory again
+  flowstat live -i IFACE [flags]      capture on an interface, write the same outputs every --rotate window
   flowstat help [COMMAND]
 
-Run 'flowstat analyze --help' or 'flowstat report --help' for the flags.
+Run 'flowstat help analyze', 'flowstat help report' or 'flowstat help live' for the flags.
 
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
 bad BPF expression, missing input); 3 outputs written but some input was
@@ -63,6 +64,8 @@ func run(args []string) int {
 		err = runAnalyze(args[1:])
 	case "report":
 		err = runReport(args[1:])
+	case "live":
+		err = runLive(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK
@@ -73,6 +76,10 @@ func run(args []string) int {
 		}
 		if len(args) > 1 && args[1] == "report" {
 			err = runReport([]string{"--help"})
+			break
+		}
+		if len(args) > 1 && args[1] == "live" {
+			err = runLive([]string{"--help"})
 			break
 		}
 		fmt.Print(mainUsage)
