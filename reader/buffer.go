@@ -18,13 +18,15 @@ type window struct {
 	err    error // sticky error from r (io.EOF at the end)
 }
 
+// A window starts small, as most traces in a directory of captures are,
+// and grows to windowSize as soon as a trace proves larger.
 const (
-	windowSize    = 1 << 20
-	maxWindowSize = 64 << 20 // larger than any legitimate record or block we accept
+	initialWindowSize = 64 << 10
+	windowSize        = 1 << 20
 )
 
 func newWindow(r io.Reader) *window {
-	return &window{r: r, buf: make([]byte, windowSize)}
+	return &window{r: r, buf: make([]byte, initialWindowSize)}
 }
 
 // peek returns the next n bytes without consuming them. The slice is valid
@@ -55,10 +57,10 @@ func (w *window) peek(n int) ([]byte, error) {
 }
 
 // compact moves the unconsumed bytes to the front, growing the buffer when
-// n bytes would not fit.
+// n bytes would not fit or it is still smaller than windowSize.
 func (w *window) compact(n int) {
-	if n > len(w.buf) {
-		grown := make([]byte, max(n, 2*len(w.buf)))
+	if size := max(n, min(2*len(w.buf), windowSize)); size > len(w.buf) {
+		grown := make([]byte, size)
 		copy(grown, w.buf[w.start:w.end])
 		w.buf = grown
 	} else {

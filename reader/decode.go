@@ -9,6 +9,10 @@ import (
 const (
 	LinkNull     = 0   // BSD loopback: 4-byte address family in host byte order
 	LinkEthernet = 1   // Ethernet II, with 802.1Q / QinQ tags
+	LinkSLIP     = 8   // SLIP behind libpcap's 16-byte pseudo-header
+	LinkPPP      = 9   // PPP, with or without HDLC-like framing
+	LinkPPPHDLC  = 50  // PPP in HDLC-like framing, or Cisco HDLC
+	LinkCHDLC    = 104 // Cisco HDLC: address, control, EtherType
 	LinkRaw      = 101 // raw IPv4 or IPv6
 	LinkRawAlt12 = 12  // DLT_RAW on most BSDs
 	LinkRawAlt14 = 14  // DLT_RAW on OpenBSD
@@ -56,8 +60,55 @@ func Decode(linkType int, data []byte, p *Packet) Outcome {
 			return Truncated
 		}
 		return decodeEtherType(binary.BigEndian.Uint16(data[0:2]), data[20:], p)
+	case LinkSLIP:
+		if len(data) < 16 {
+			return Truncated
+		}
+		return decodeIP(data[16:], p)
+	case LinkPPP, LinkPPPHDLC:
+		if len(data) >= 1 && (data[0] == 0x0F || data[0] == 0x8F) {
+			return decodeCHDLC(data, p) // Cisco HDLC, which link type 50 also carries
+		}
+		return decodePPP(data, p)
+	case LinkCHDLC:
+		return decodeCHDLC(data, p)
 	}
 	return UnknownLink
+}
+
+// decodePPP reads a PPP frame (RFC 1661), with or without the address and
+// control bytes of HDLC-like framing (RFC 1662) and with a one-byte
+// protocol field when it is compressed.
+func decodePPP(data []byte, p *Packet) Outcome {
+	if len(data) >= 2 && data[0] == 0xFF && data[1] == 0x03 {
+		data = data[2:]
+	}
+	if len(data) < 1 {
+		return Truncated
+	}
+	proto := uint16(data[0])
+	if data[0]&1 == 0 {
+		// An even first byte is the high byte of a two-byte protocol.
+		if len(data) < 2 {
+			return Truncated
+		}
+		proto = binary.BigEndian.Uint16(data[0:2])
+		data = data[1:]
+	}
+	data = data[1:]
+	switch proto {
+	case 0x0021, 0x0057: // IPv4, IPv6
+		return decodeIP(data, p)
+	}
+	return NonIP
+}
+
+// decodeCHDLC reads a Cisco HDLC frame: address, control, EtherType.
+func decodeCHDLC(data []byte, p *Packet) Outcome {
+	if len(data) < 4 {
+		return Truncated
+	}
+	return decodeEtherType(binary.BigEndian.Uint16(data[2:4]), data[4:], p)
 }
 
 func decodeEthernet(data []byte, p *Packet) Outcome {

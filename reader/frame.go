@@ -3,6 +3,7 @@ package reader
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Frame is one captured frame as a trace stores it. Data points into the
@@ -17,11 +18,13 @@ type Frame struct {
 
 // Sentinel errors that damage reports and open errors wrap.
 var (
-	ErrBadMagic   = errors.New("not a pcap or pcapng trace")
-	ErrTruncated  = errors.New("trace ends in the middle of a record")
-	ErrBadRecord  = errors.New("implausible record header")
-	ErrBadBlock   = errors.New("malformed pcapng block")
-	ErrCompressed = errors.New("damaged compressed stream")
+	ErrBadMagic     = errors.New("not a pcap or pcapng trace")
+	ErrTruncated    = errors.New("trace ends in the middle of a record")
+	ErrBadRecord    = errors.New("implausible record header")
+	ErrBadBlock     = errors.New("malformed pcapng block")
+	ErrCompressed   = errors.New("damaged compressed stream")
+	ErrConcatenated = errors.New("another pcap file header inside the trace (concatenated captures)")
+	ErrRead         = errors.New("cannot read trace")
 )
 
 // Damage is one damaged region of a trace: the reader skipped it and went on
@@ -45,4 +48,17 @@ func (d Damage) Unwrap() error { return d.Err }
 
 func newDamage(path string, offset, length int64, err error) Damage {
 	return Damage{Path: path, Offset: offset, Length: length, Err: err, Reason: err.Error()}
+}
+
+// readDamage is the damage a failed read leaves where it failed: a
+// truncated tail, a broken compressed stream (already wrapping
+// ErrCompressed), or an I/O error.
+func readDamage(err error) error {
+	switch {
+	case errors.Is(err, ErrCompressed):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrTruncated
+	}
+	return fmt.Errorf("%w: %w", ErrRead, err)
 }

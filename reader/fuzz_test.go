@@ -10,66 +10,112 @@ import (
 	"testing"
 )
 
-// addCorpusSeeds seeds a fuzzer with the traces of ../shared/traces and
-// testdata, when present.
-func addCorpusSeeds(f *testing.F, limit int) {
-	for _, pattern := range []string{"../../shared/traces/corpus/*", "../testdata/*.pcap*", "testdata/fuzz-seeds/*"} {
+// seedPatterns are the traces fuzzers start from: tcpdump's test suite,
+// the repository's damaged captures and earlier fuzz findings kept as files.
+var seedPatterns = []string{"../../shared/traces/corpus/*", "../testdata/*.pcap*", "../testdata/damaged/*", "testdata/fuzz-seeds/*"}
+
+// addCorpusSeeds seeds a fuzzer with the traces of seedPatterns that are at
+// most limit bytes long and that keep returns true for.
+func addCorpusSeeds(f *testing.F, limit int, keep func([]byte) bool) {
+	for _, pattern := range seedPatterns {
 		paths, _ := filepath.Glob(pattern)
 		for _, p := range paths {
 			data, err := os.ReadFile(p)
-			if err == nil && len(data) <= limit {
+			if err == nil && len(data) <= limit && keep(data) {
 				f.Add(data)
 			}
 		}
 	}
 }
 
-// FuzzTrace reads arbitrary bytes as a trace: it must never panic or hang,
-// offsets must never go backwards, and every damage must wrap a sentinel.
+func isPcapng(data []byte) bool {
+	return len(data) >= 4 && binary.LittleEndian.Uint32(data) == blockSHB
+}
+
+// FuzzTrace reads arbitrary bytes as a trace of any format, compressed or
+// not, seeded with every trace at hand.
 func FuzzTrace(f *testing.F) {
 	f.Add(writePcap(binary.LittleEndian, false, LinkEthernet, sampleFrames(LinkEthernet)))
 	f.Add(writePcapng(binary.BigEndian, sampleFrames(LinkRaw)))
-	addCorpusSeeds(f, 64<<10)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		tr := &Trace{Path: "fuzz"}
-		if err := tr.open(bytes.NewReader(data)); err != nil {
-			if !errors.Is(err, ErrBadMagic) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBadBlock) {
-				t.Fatalf("open error wraps no sentinel: %v", err)
-			}
-			return
+	f.Add(gzipped(writePcap(binary.BigEndian, true, LinkEthernet, sampleFrames(LinkEthernet))))
+	addCorpusSeeds(f, 64<<10, func([]byte) bool { return true })
+	f.Fuzz(checkTrace)
+}
+
+// FuzzPcapng reads arbitrary bytes as a trace, seeded with pcapng traces
+// only, so that mutations mostly exercise block framing, sections,
+// interfaces and resynchronisation on blocks.
+func FuzzPcapng(f *testing.F) {
+	f.Add(writePcapng(binary.LittleEndian, sampleFrames(LinkEthernet)))
+	f.Add(writePcapng(binary.BigEndian, sampleFrames(LinkRaw)))
+	addCorpusSeeds(f, 64<<10, isPcapng)
+	f.Fuzz(checkTrace)
+}
+
+// checkTrace reads data as a trace: it must never panic or hang, offsets
+// must never go backwards, every error must wrap a sentinel, and no frame
+// may come from a region reported as damaged.
+func checkTrace(t *testing.T, data []byte) {
+	tr := &Trace{Path: "fuzz"}
+	if err := tr.open(bytes.NewReader(data)); err != nil {
+		if !errors.Is(err, ErrBadMagic) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrBadBlock) && !errors.Is(err, ErrCompressed) {
+			t.Fatalf("open error wraps no sentinel: %v", err)
 		}
-		var fr Frame
-		var p Packet
-		last := int64(-1)
-		for n := 0; ; n++ {
-			err := tr.Next(&fr)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			if fr.Offset <= last {
-				t.Fatalf("record %d at offset %d, after %d", n, fr.Offset, last)
-			}
-			last = fr.Offset
-			if n > len(data) {
-				t.Fatalf("more records than bytes")
-			}
-			Decode(fr.LinkType, fr.Data, &p)
+		return
+	}
+	var fr Frame
+	var p Packet
+	var offsets []int64
+	last := int64(-1)
+	for n := 0; ; n++ {
+		err := tr.Next(&fr)
+		if err == io.EOF {
+			break
 		}
-		for _, d := range tr.Damages {
-			if !errors.Is(d, ErrTruncated) && !errors.Is(d, ErrBadRecord) && !errors.Is(d, ErrBadBlock) && !errors.Is(d, ErrCompressed) {
-				t.Fatalf("damage wraps no sentinel: %v", d)
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		if fr.Offset <= last {
+			t.Fatalf("record %d at offset %d, after %d", n, fr.Offset, last)
+		}
+		last = fr.Offset
+		offsets = append(offsets, fr.Offset)
+		if tr.Compression == "" && (fr.Offset+int64(len(fr.Data)) > int64(len(data)) || fr.WireLen < len(fr.Data)) {
+			t.Fatalf("record %d at offset %d: %d bytes (%d on the wire) in a trace of %d", n, fr.Offset, len(fr.Data), fr.WireLen, len(data))
+		}
+		if n > len(data) {
+			t.Fatalf("more records than bytes")
+		}
+		Decode(fr.LinkType, fr.Data, &p)
+	}
+	damages := len(tr.Damages)
+	if err := tr.Next(&fr); err != io.EOF || len(tr.Damages) != damages {
+		t.Fatalf("Next after the end: %v, damages %v", err, tr.Damages)
+	}
+	end := int64(-1)
+	for _, d := range tr.Damages {
+		if !errors.Is(d, ErrTruncated) && !errors.Is(d, ErrBadRecord) && !errors.Is(d, ErrBadBlock) &&
+			!errors.Is(d, ErrCompressed) && !errors.Is(d, ErrConcatenated) {
+			t.Fatalf("damage wraps no sentinel: %v", d)
+		}
+		if d.Offset < end || d.Length < 0 || (tr.Compression == "" && d.Offset+d.Length > int64(len(data))) {
+			t.Fatalf("damage %v after one ending at %d in a trace of %d bytes", d, end, len(data))
+		}
+		end = d.Offset + d.Length
+		for _, o := range offsets {
+			if o >= d.Offset && (o < d.Offset+d.Length || d.Length == 0) {
+				t.Fatalf("record at offset %d inside damage %v", o, d)
 			}
 		}
-	})
+	}
 }
 
 // FuzzDecode decodes arbitrary frames of every known link type.
 func FuzzDecode(f *testing.F) {
 	f.Add(LinkEthernet, ether(etherIPv4, []uint16{5}, ipv4TCP("10.0.0.1", "10.0.0.2", 1, 2, SYN, 40)))
 	f.Add(LinkRaw, ipv6(ip6HopByHop, []byte{ProtoUDP, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 8, 0, 0}, "::1", "::2"))
+	f.Add(LinkPPP, append([]byte{0xFF, 0x03, 0x00, 0x21}, ipv4TCP("10.0.0.1", "10.0.0.2", 1, 2, SYN, 40)...))
+	f.Add(LinkCHDLC, append([]byte{0x0F, 0x00, 0x86, 0xDD}, ipv6(ProtoUDP, udpHeader(1, 2, 8), "::1", "::2")...))
 	f.Fuzz(func(t *testing.T, link int, data []byte) {
 		var p Packet
 		out := Decode(link, data, &p)

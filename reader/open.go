@@ -20,6 +20,9 @@ type Trace struct {
 	Format      string // "pcap", "pcap-ns" or "pcapng"
 	Compression string // "", "gzip" or "zstd"
 	Damages     []Damage
+	// UnknownBlocks counts pcapng blocks of types the specification does
+	// not define, which are skipped.
+	UnknownBlocks int
 
 	records recordReader
 	closers []io.Closer
@@ -105,25 +108,27 @@ func (t *Trace) open(raw io.Reader) error {
 	case hasPrefix(magic, gzipMagic):
 		zr, err := gzip.NewReader(buffered)
 		if err != nil {
-			return fmt.Errorf("%s: cannot read gzip stream: %w", t.Path, err)
+			return fmt.Errorf("%s: %w (gzip): %w", t.Path, ErrCompressed, err)
 		}
-		t.Compression, stream = "gzip", zr
+		t.Compression, stream = "gzip", decompressor{zr, "gzip"}
 		t.closers = append(t.closers, zr)
 	case hasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(buffered, zstd.WithDecoderConcurrency(1))
 		if err != nil {
-			return fmt.Errorf("%s: cannot read zstd stream: %w", t.Path, err)
+			return fmt.Errorf("%s: %w (zstd): %w", t.Path, ErrCompressed, err)
 		}
-		t.Compression, stream = "zstd", zr
+		t.Compression, stream = "zstd", decompressor{zr, "zstd"}
 		t.closers = append(t.closers, closerFunc(func() error { zr.Close(); return nil }))
 	}
 	win := newWindow(stream)
 	head, err := win.peek(4)
-	if err != nil && len(head) < 4 {
-		if len(head) == 0 {
-			return fmt.Errorf("%s: %w: the file is empty", t.Path, ErrBadMagic)
-		}
+	switch {
+	case err == io.EOF:
+		return fmt.Errorf("%s: %w: the file is empty", t.Path, ErrBadMagic)
+	case err == io.ErrUnexpectedEOF:
 		return fmt.Errorf("%s: %w: the file is %d bytes long", t.Path, ErrBadMagic, len(head))
+	case err != nil:
+		return fmt.Errorf("%s: %w", t.Path, readDamage(err))
 	}
 	switch binary.LittleEndian.Uint32(head) {
 	case pcapMicroLE, pcapNanoLE, pcapMicroBE, pcapNanoBE:
@@ -133,7 +138,7 @@ func (t *Trace) open(raw io.Reader) error {
 		}
 		t.records = r
 	case blockSHB:
-		r, err := newPcapngReader(t.Path, win, &t.Damages)
+		r, err := newPcapngReader(t.Path, win, &t.Damages, &t.UnknownBlocks)
 		if err != nil {
 			return err
 		}
@@ -143,6 +148,22 @@ func (t *Trace) open(raw io.Reader) error {
 	}
 	t.Format = t.records.format()
 	return nil
+}
+
+// decompressor marks a decompressing reader's errors as damage to the
+// compressed stream, so that a cut gzip or zstd file is reported as such and
+// not as a trace cut before it was compressed.
+type decompressor struct {
+	r    io.Reader
+	kind string
+}
+
+func (d decompressor) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w (%s): %w", ErrCompressed, d.kind, err)
+	}
+	return n, err
 }
 
 type closerFunc func() error

@@ -13,9 +13,30 @@ const (
 	blockIDB       = 0x00000001
 	blockPacketOld = 0x00000002
 	blockSPB       = 0x00000003
+	blockNRB       = 0x00000004
+	blockISB       = 0x00000005
 	blockEPB       = 0x00000006
+	blockJournal   = 0x00000009
+	blockDSB       = 0x0000000A
+	blockCustom    = 0x00000BAD
+	blockCustomNC  = 0x40000BAD
 	byteOrderMagic = 0x1A2B3C4D
 )
+
+// maxBlockLen bounds a block's length: larger ones are damage. Wireshark
+// refuses blocks above 16 MiB too.
+const maxBlockLen = 16 << 20
+
+// knownBlock reports whether a block type is one the pcapng specification
+// defines. Only those can start a resynchronised chain.
+func knownBlock(typ uint32) bool {
+	switch typ {
+	case blockSHB, blockIDB, blockPacketOld, blockSPB, blockNRB, blockISB, blockEPB,
+		blockJournal, blockDSB, blockCustom, blockCustomNC:
+		return true
+	}
+	return false
+}
 
 // iface is what an Interface Description Block says about later packets.
 type iface struct {
@@ -34,77 +55,112 @@ type pcapngReader struct {
 	order    binary.ByteOrder
 	ifaces   []iface
 	lastTime int64
+	done     bool // reading ended at damage; Next returns io.EOF from now on
 	damages  *[]Damage
+	unknown  *int // blocks of unknown types, skipped
 }
 
-func newPcapngReader(path string, win *window, damages *[]Damage) (*pcapngReader, error) {
-	r := &pcapngReader{path: path, win: win, damages: damages}
+// newPcapngReader checks the section header's magic numbers; the section
+// header itself is read by Next, like any block, so that a bad length in it
+// is damage to skip rather than a reason to reject the file.
+func newPcapngReader(path string, win *window, damages *[]Damage, unknown *int) (*pcapngReader, error) {
+	r := &pcapngReader{path: path, win: win, damages: damages, unknown: unknown, lastTime: noTime}
 	hdr, err := win.peek(12)
 	if err != nil || binary.LittleEndian.Uint32(hdr) != blockSHB {
 		return nil, fmt.Errorf("%s: %w", path, ErrBadMagic)
 	}
-	if err := r.readSHB(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	order, ok := sectionOrder(hdr)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: bad byte-order magic in the section header", path, ErrBadBlock)
 	}
+	r.order = order
 	return r, nil
 }
 
-// readSHB starts a new section: byte order from its magic, no interfaces.
-func (r *pcapngReader) readSHB() error {
-	hdr, err := r.win.peek(12)
-	if err != nil {
-		return ErrTruncated
-	}
+// sectionOrder reads the byte order of a section header block from its
+// byte-order magic; hdr holds at least its first 12 bytes.
+func sectionOrder(hdr []byte) (binary.ByteOrder, bool) {
 	switch binary.LittleEndian.Uint32(hdr[8:12]) {
 	case byteOrderMagic:
-		r.order = binary.LittleEndian
+		return binary.LittleEndian, true
 	case 0x4D3C2B1A:
-		r.order = binary.BigEndian
-	default:
-		return fmt.Errorf("%w: bad byte-order magic in section header", ErrBadBlock)
+		return binary.BigEndian, true
 	}
-	length := int(r.order.Uint32(hdr[4:8]))
-	if length < 28 || length%4 != 0 || length > maxWindowSize {
-		return fmt.Errorf("%w: section header length %d", ErrBadBlock, length)
-	}
-	if _, err := r.win.peek(length); err != nil {
-		return ErrTruncated
-	}
-	r.ifaces = r.ifaces[:0]
-	r.win.discard(length)
-	return nil
+	return nil, false
 }
 
 func (r *pcapngReader) format() string { return "pcapng" }
 
-// Next reads the next packet into f, skipping blocks that carry none.
+// Next reads the next packet into f, skipping blocks that carry none. A
+// block whose framing is broken (a bad length, a trailing length that does
+// not match) is damage: Next resynchronises on the next chain of valid
+// blocks, keeping the section's interfaces. A block that is well framed but
+// wrong inside is skipped alone.
 func (r *pcapngReader) Next(f *Frame) error {
+	if r.done {
+		return io.EOF
+	}
 	for {
-		hdr, err := r.win.peek(8)
+		hdr, err := r.win.peek(12)
 		if err == io.EOF {
 			return io.EOF
 		}
-		if err != nil {
-			return r.stop(ErrTruncated)
+		if err == io.ErrUnexpectedEOF && len(hdr) >= 8 {
+			hdr = hdr[:8] // a block of 8 bytes is damage, found below
+		} else if err != nil {
+			return r.stop(readDamage(err))
 		}
-		blockType := r.order.Uint32(hdr[0:4])
+		offset := r.win.offset
+		order := r.order
+		blockType := order.Uint32(hdr[0:4])
 		if blockType == blockSHB {
-			if err := r.readSHB(); err != nil {
-				return r.stop(err)
+			ok := false
+			if len(hdr) == 12 {
+				order, ok = sectionOrder(hdr)
+			}
+			if !ok {
+				bad := fmt.Errorf("%w: bad byte-order magic in a section header", ErrBadBlock)
+				if err := r.resync(bad, bad); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		length := int(order.Uint32(hdr[4:8]))
+		if length < minBlockLen(blockType) || length%4 != 0 || length > maxBlockLen {
+			bad := fmt.Errorf("%w: block type %#x has length %d", ErrBadBlock, blockType, length)
+			if err := r.resync(bad, bad); err != nil {
+				return err
 			}
 			continue
 		}
-		length := int(r.order.Uint32(hdr[4:8]))
-		if length < 12 || length%4 != 0 || length > maxWindowSize {
-			return r.stop(fmt.Errorf("%w: block length %d", ErrBadBlock, length))
-		}
 		block, err := r.win.peek(length)
-		if err != nil {
-			return r.stop(ErrTruncated)
+		if err == io.ErrUnexpectedEOF {
+			// The capture was cut in this block, or its length is wrong
+			// and blocks follow: resync tells which.
+			bad := fmt.Errorf("%w: block length %d runs past the end of the trace", ErrBadBlock, length)
+			if err := r.resync(bad, ErrTruncated); err != nil {
+				return err
+			}
+			continue
 		}
-		offset := r.win.offset
-		body := block[8 : length-4]
-		ok, err := r.decodeBlock(blockType, body, f)
+		if err != nil {
+			return r.stop(readDamage(err))
+		}
+		if trailing := int(order.Uint32(block[length-4:])); trailing != length {
+			bad := fmt.Errorf("%w: block type %#x has length %d at its start and %d at its end", ErrBadBlock, blockType, length, trailing)
+			if err := r.resync(bad, bad); err != nil {
+				return err
+			}
+			continue
+		}
+		if blockType == blockSHB {
+			// A new section: its own byte order, no interfaces yet.
+			r.order, r.ifaces = order, r.ifaces[:0]
+			r.win.discard(length)
+			continue
+		}
+		ok, err := r.decodeBlock(blockType, block[8:length-4], f)
 		if err != nil {
 			*r.damages = append(*r.damages, newDamage(r.path, offset, int64(length), err))
 		}
@@ -117,14 +173,116 @@ func (r *pcapngReader) Next(f *Frame) error {
 	}
 }
 
+// minBlockLen is the shortest valid block of a type: a section header has
+// a 16-byte body, any other block at least its type and two lengths.
+func minBlockLen(blockType uint32) int {
+	if blockType == blockSHB {
+		return 28
+	}
+	return 12
+}
+
 // stop records where reading had to end; what came before was delivered.
 func (r *pcapngReader) stop(err error) error {
 	*r.damages = append(*r.damages, newDamage(r.path, r.win.offset, 0, err))
+	r.done = true
 	return io.EOF
 }
 
+// resync skips a damaged region that starts at the current position: it
+// scans forward, a byte at a time as the damage may have shifted the
+// alignment, for a chain of resyncChain well-framed blocks of known types,
+// and records the region skipped as bad. When there is none, reading ends
+// here with atEnd.
+func (r *pcapngReader) resync(bad, atEnd error) error {
+	start := r.win.offset
+	for skipped := 1; skipped < resyncLimit; skipped++ {
+		r.win.discard(1)
+		if r.chainAt() {
+			*r.damages = append(*r.damages, newDamage(r.path, start, int64(skipped), bad))
+			return nil
+		}
+		if r.win.buffered() == 0 {
+			if _, err := r.win.peek(1); err != nil {
+				break
+			}
+		}
+	}
+	if err := r.win.err; err != nil && err != io.EOF {
+		atEnd = readDamage(err)
+	}
+	*r.damages = append(*r.damages, newDamage(r.path, start, 0, atEnd))
+	r.done = true
+	return io.EOF
+}
+
+// chainAt reports whether well-framed blocks of known types start at the
+// current position, their packets naming interfaces that exist and with
+// times close to the last good one and to each other. A chain that reaches
+// the end of the trace counts.
+func (r *pcapngReader) chainAt() bool {
+	pos := 0
+	order := r.order
+	ifaces := len(r.ifaces)
+	ref := r.lastTime
+	fresh := false // the chain has started a new section
+	for i := 0; i < resyncChain; i++ {
+		hdr, err := r.win.peek(pos + 12)
+		if err != nil {
+			return i > 0 && err == io.ErrUnexpectedEOF && len(hdr) == pos
+		}
+		hdr = hdr[pos:]
+		typ := order.Uint32(hdr[0:4])
+		if typ == blockSHB {
+			var ok bool
+			if order, ok = sectionOrder(hdr); !ok {
+				return false
+			}
+			// A new section: new interfaces, whose times cannot be
+			// compared with the old ones'.
+			ifaces, fresh, ref = 0, true, noTime
+		}
+		length := int(order.Uint32(hdr[4:8]))
+		if !knownBlock(typ) || length < minBlockLen(typ) || length%4 != 0 || length > maxBlockLen {
+			return false
+		}
+		block, err := r.win.peek(pos + length)
+		if err != nil {
+			return false
+		}
+		block = block[pos:]
+		if int(order.Uint32(block[length-4:])) != length {
+			return false
+		}
+		switch typ {
+		case blockIDB:
+			ifaces++
+		case blockEPB:
+			if length < 32 {
+				return false
+			}
+			id := int(order.Uint32(block[8:12]))
+			ts := uint64(order.Uint32(block[12:16]))<<32 | uint64(order.Uint32(block[16:20]))
+			capLen := int(order.Uint32(block[20:24]))
+			if id >= ifaces || capLen > length-32 {
+				return false
+			}
+			if !fresh && id < len(r.ifaces) {
+				t := r.ifaces[id].nanos(ts)
+				if !closeInTime(ref, t) {
+					return false
+				}
+				ref = t
+			}
+		}
+		pos += length
+	}
+	return true
+}
+
 // decodeBlock fills f from a packet block and reports whether it did. Other
-// blocks (statistics, name resolution, unknown types) are skipped.
+// blocks (statistics, name resolution, custom) are skipped, and so are
+// blocks of unknown types, as the specification says, but counted.
 func (r *pcapngReader) decodeBlock(blockType uint32, body []byte, f *Frame) (bool, error) {
 	switch blockType {
 	case blockIDB:
@@ -155,7 +313,7 @@ func (r *pcapngReader) decodeBlock(blockType uint32, body []byte, f *Frame) (boo
 		in := &r.ifaces[ifaceID]
 		f.Time = in.nanos(ts)
 		f.LinkType = in.linkType
-		f.WireLen = wireLen
+		f.WireLen = max(wireLen, capLen)
 		f.Data = body[20 : 20+capLen]
 		return true, nil
 	case blockSPB:
@@ -172,11 +330,14 @@ func (r *pcapngReader) decodeBlock(blockType uint32, body []byte, f *Frame) (boo
 			capLen = min(capLen, in.snaplen)
 		}
 		// A simple packet block has no timestamp: it inherits the last one.
-		f.Time = r.lastTime
+		f.Time = max(r.lastTime, 0)
 		f.LinkType = in.linkType
 		f.WireLen = wireLen
 		f.Data = body[4 : 4+capLen]
 		return true, nil
+	}
+	if !knownBlock(blockType) {
+		*r.unknown++
 	}
 	return false, nil
 }
@@ -231,4 +392,3 @@ func (in *iface) nanos(ts uint64) int64 {
 	sec := int64(ts/in.unitsPerSec) + in.offsetSec
 	return sec*1e9 + int64(frac)
 }
-

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,7 +76,7 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	}
 	f, err := os.CreateTemp(dir, base+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("cannot create temporary file: %w", err)
+		return nil, writeError(path, err)
 	}
 	w := &ParquetWriter{
 		path:    path,
@@ -111,6 +112,9 @@ func (w *ParquetWriter) Write(rec arrow.Record) error {
 	}
 	if err := w.write(rec); err != nil {
 		w.fail(err)
+		if isIOError(err) {
+			return writeError(w.path, err)
+		}
 		return fmt.Errorf("cannot write record: %w", err)
 	}
 	return nil
@@ -130,9 +134,19 @@ func (w *ParquetWriter) Close() error {
 	w.done = true
 	if err := w.finish(); err != nil {
 		w.removeTemp()
+		if isIOError(err) {
+			return writeError(w.path, err)
+		}
 		return err
 	}
 	return nil
+}
+
+// isIOError reports whether err comes from the file system (a full disk, a
+// failing device) rather than from the data.
+func isIOError(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe)
 }
 
 // Abort discards the file being written by removing the temporary file.

@@ -2,7 +2,9 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -154,9 +156,12 @@ func ReadSummary(path string) (*Summary, error) {
 func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644) // as os.WriteFile would make it, not CreateTemp's 0600
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -168,7 +173,18 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("cannot write %s: %w", path, err)
+		return writeError(path, err)
 	}
 	return nil
+}
+
+// writeError says which output could not be written and why. An I/O error
+// is reduced to its cause (no space left on device, ...): the temporary
+// file it names is gone.
+func writeError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot write %s: %w", path, err)
 }
