@@ -275,8 +275,8 @@ func (f *flow) state(o side) State {
 	return OTH
 }
 
-// record builds the flow's Record, oriented from the originator, with its
-// per-interval counts ws written into scratch (returned for reuse).
+// record builds the flow's Record, oriented from the originator, and its
+// per-interval counts ws written into scratch (nil when there are none).
 func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Record, []Window) {
 	o := f.originator()
 	r := 1 - o
@@ -300,7 +300,7 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 	if k.IPv4 {
 		rec.IPVersion = 4
 	}
-	a, b := k.addrs()
+	a, b := ipFrom16(k.A, k.IPv4), ipFrom16(k.B, k.IPv4)
 	if o == 0 {
 		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = a, k.APort, b, k.BPort
 	} else {
@@ -317,12 +317,12 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		rec.HalfOpen = f.sawSYN[o] && f.sawSYNACK[r] && !f.sawACK[o]
 		rec.History = f.historyOf(o)
 	}
-	if len(ws) > 0 {
-		scratch = scratch[:0]
-		for _, w := range ws {
-			scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
-		}
-		rec.Windows = scratch
+	if len(ws) == 0 {
+		return rec, nil
+	}
+	scratch = scratch[:0]
+	for _, w := range ws {
+		scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
 	}
 	return rec, scratch
 }

@@ -1,9 +1,5 @@
 package flows
 
-import (
-	"net/netip"
-)
-
 // State is a flow's outcome in Zeek's conn_state vocabulary.
 type State uint8
 
@@ -90,9 +86,9 @@ type Record struct {
 	Proto     uint8
 	IPVersion uint8
 	VLAN      uint16
-	SrcIP     netip.Addr
+	SrcIP     IP
 	SrcPort   uint16
-	DstIP     netip.Addr
+	DstIP     IP
 	DstPort   uint16
 	FirstSeen int64 // nanoseconds since the Unix epoch, UTC
 	LastSeen  int64
@@ -109,10 +105,6 @@ type Record struct {
 	HalfOpen     bool
 	History      History
 	EndReason    EndReason
-	// Windows holds the flow's traffic per statistics interval, in time
-	// order, when the table was given an interval; nil otherwise. It points
-	// into the table's memory: valid only during the emit call.
-	Windows []Window
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in

@@ -35,11 +35,11 @@ const batchSize = 1024
 // NewSharded starts n tables. emit receives each ended flow with the index
 // of the table that ended it; calls for one index come from one goroutine,
 // calls for different indexes concurrently.
-func NewSharded(n int, opts Options, emit func(shard int, r *Record)) *Sharded {
+func NewSharded(n int, opts Options, emit func(shard int, r *Record, windows []Window)) *Sharded {
 	s := &Sharded{free: make(chan []reader.Packet, 4*n+4)}
 	for i := 0; i < n; i++ {
 		i := i
-		sh := &shard{table: New(opts, func(r *Record) { emit(i, r) })}
+		sh := &shard{table: New(opts, func(r *Record, ws []Window) { emit(i, r, ws) })}
 		s.shards = append(s.shards, sh)
 		if n == 1 {
 			continue // one table runs in the caller's goroutine

@@ -69,19 +69,23 @@ type Table struct {
 	free     []int32
 	wheel    wheel
 	overflow map[int32][]windowCount // per-interval counts of flows spanning many intervals
-	scratch  []Window                // Record.Windows of the record being emitted
+	scratch  []Window                // windows of the record being emitted
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
 
 	now   int64 // latest packet time seen
-	emit  func(*Record)
+	emit  EmitFunc
 	stats Stats
 }
 
-// New returns a table that hands each ended flow to emit. The record's
-// Windows are only valid during the call.
-func New(opts Options, emit func(*Record)) *Table {
+// EmitFunc receives an ended flow's record and its traffic per statistics
+// interval, in time order (nil when the table has no interval). Both are
+// valid only during the call: the windows live in the table's memory.
+type EmitFunc func(r *Record, windows []Window)
+
+// New returns a table that hands each ended flow to emit.
+func New(opts Options, emit EmitFunc) *Table {
 	opts = opts.withDefaults()
 	return &Table{
 		opts:     opts,
@@ -226,12 +230,15 @@ func (t *Table) end(f *flow, reason EndReason) {
 	f.live = false
 	delete(t.flows, f.key)
 	var rec Record
-	rec, t.scratch = f.record(reason, t.windowsOf(f), t.scratch)
+	var ws []Window
+	if rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
+		t.scratch = ws
+	}
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
 	t.stats.Flows++
-	t.emit(&rec)
+	t.emit(&rec, ws)
 	t.free = append(t.free, f.self)
 }
 
@@ -340,8 +347,10 @@ func (t *Table) Checkpoint() {
 			t.end(f, f.closedBy)
 			continue
 		}
-		var rec Record
-		rec, t.scratch = f.record(EndOpen, t.windowsOf(f), t.scratch)
-		t.emit(&rec)
+		rec, ws := f.record(EndOpen, t.windowsOf(f), t.scratch)
+		if ws != nil {
+			t.scratch = ws
+		}
+		t.emit(&rec, ws)
 	}
 }

@@ -37,7 +37,7 @@ func BenchmarkTableAdd(b *testing.B) {
 	b.ReportAllocs()
 	var records int
 	for b.Loop() {
-		tab := New(Options{Interval: 60e9}, func(*Record) { records++ })
+		tab := New(Options{Interval: 60e9}, func(*Record, []Window) { records++ })
 		for i := range pkts {
 			tab.Add(&pkts[i])
 		}

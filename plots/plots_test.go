@@ -28,26 +28,29 @@ func testStats(t *testing.T) *report.Stats {
 	t.Helper()
 	const iv = int64(10 * time.Second)
 	var recs []flows.Record
+	var windows [][]flows.Window
 	add := func(src, dst string, sport, dport uint16, state flows.State, end flows.EndReason, first, last int64, pkts uint64, syn bool) {
 		r := flows.Record{ID: uint64(len(recs) + 1), Proto: 6, IPVersion: 4,
-			SrcIP: netip.MustParseAddr(src), SrcPort: sport, DstIP: netip.MustParseAddr(dst), DstPort: dport,
+			SrcIP: flows.IPOf(netip.MustParseAddr(src)), SrcPort: sport, DstIP: flows.IPOf(netip.MustParseAddr(dst)), DstPort: dport,
 			FirstSeen: first, LastSeen: last, State: state, EndReason: end, HandshakeRTT: -1}
 		// Spread the packets over the flow's windows.
+		var ws []flows.Window
 		for w := first - first%iv; w <= last; w += iv {
-			r.Windows = append(r.Windows, flows.Window{Start: w})
+			ws = append(ws, flows.Window{Start: w})
 		}
 		for i := range pkts {
-			w := &r.Windows[int(i)%len(r.Windows)]
+			w := &ws[int(i)%len(ws)]
 			w.Packets++
 			w.Bytes += 400
 			r.Packets[i%2]++
 			r.Bytes[i%2] += 400
 		}
 		if syn {
-			r.Windows[0].SYNs = 1
+			ws[0].SYNs = 1
 			r.SYNs = 1
 		}
 		recs = append(recs, r)
+		windows = append(windows, ws)
 	}
 	for i := range 600 {
 		first := t0 + int64(i)*int64(500*time.Millisecond)
@@ -64,10 +67,9 @@ func testStats(t *testing.T) *report.Stats {
 		first := t0 + int64(time.Minute) + int64(i)*int64(100*time.Millisecond)
 		add("10.9.9.9", "192.0.2.7", 50000, uint16(i+1), flows.REJ, flows.EndRST, first, first+int64(time.Millisecond), 2, true)
 	}
-	report.SortFlows(recs)
 	s := report.Summary{Tool: "flowstat", Version: "test",
 		Options: report.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
-	ds, err := report.NewDataset(recs, s)
+	ds, err := report.NewDataset(recs, windows, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,11 +66,11 @@ func TestDecode(t *testing.T) {
 	arp := ether(0x0806, nil, make([]byte, 28))
 
 	tests := []struct {
-		name     string
-		link     int
-		data     []byte
-		want     Outcome
-		check    func(*Packet) bool
+		name  string
+		link  int
+		data  []byte
+		want  Outcome
+		check func(*Packet) bool
 	}{
 		{"ethernet ipv4 tcp", LinkEthernet, ether(etherIPv4, nil, tcp4), OK, func(p *Packet) bool {
 			return p.IPVersion == 4 && p.Proto == ProtoTCP && p.SrcPort == 1234 && p.DstPort == 80 &&

@@ -78,10 +78,10 @@ func FuzzDecodeAndFlows(f *testing.F) {
 			opts.ActiveTimeout = time.Duration(1+settings>>4) * time.Second
 		}
 		var recs []flows.Record
-		table := flows.New(opts, func(r *flows.Record) {
-			c := *r
-			c.Windows = append([]flows.Window(nil), r.Windows...)
-			recs = append(recs, c)
+		var windows [][]flows.Window
+		table := flows.New(opts, func(r *flows.Record, ws []flows.Window) {
+			recs = append(recs, *r)
+			windows = append(windows, append([]flows.Window(nil), ws...))
 		})
 		var p reader.Packet
 		var decoded uint64
@@ -118,10 +118,10 @@ func FuzzDecodeAndFlows(f *testing.F) {
 				continue
 			}
 			var inWindows uint64
-			for j, w := range r.Windows {
+			for j, w := range windows[i] {
 				inWindows += w.Packets
-				if j > 0 && w.Start <= r.Windows[j-1].Start {
-					t.Fatalf("record %d: windows out of order: %+v", i, r.Windows)
+				if j > 0 && w.Start <= windows[i][j-1].Start {
+					t.Fatalf("record %d: windows out of order: %+v", i, windows[i])
 				}
 				if w.Start > r.LastSeen || w.Start+int64(opts.Interval) <= r.FirstSeen {
 					t.Fatalf("record %d (%d..%d): window at %d", i, r.FirstSeen, r.LastSeen, w.Start)

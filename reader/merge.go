@@ -78,8 +78,8 @@ func (h inputHeap) Less(a, b int) bool {
 	}
 	return h.inputs[a] < h.inputs[b]
 }
-func (h inputHeap) Swap(a, b int)  { h.inputs[a], h.inputs[b] = h.inputs[b], h.inputs[a] }
-func (h *inputHeap) Push(x any)    { h.inputs = append(h.inputs, x.(int)) }
+func (h inputHeap) Swap(a, b int) { h.inputs[a], h.inputs[b] = h.inputs[b], h.inputs[a] }
+func (h *inputHeap) Push(x any)   { h.inputs = append(h.inputs, x.(int)) }
 func (h *inputHeap) Pop() any {
 	last := h.inputs[len(h.inputs)-1]
 	h.inputs = h.inputs[:len(h.inputs)-1]

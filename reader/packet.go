@@ -44,9 +44,9 @@ type Fragment uint8
 
 // Fragment kinds.
 const (
-	Whole       Fragment = iota // not fragmented
-	FirstFrag                   // offset 0, more fragments follow: carries the ports
-	LaterFrag                   // offset > 0: no transport header
+	Whole     Fragment = iota // not fragmented
+	FirstFrag                 // offset 0, more fragments follow: carries the ports
+	LaterFrag                 // offset > 0: no transport header
 )
 
 // Packet is one decoded IP packet: what the flow table needs and nothing more.

@@ -69,8 +69,8 @@ func manyFlows(n int) []flows.Record {
 	for i := range recs {
 		recs[i] = flows.Record{
 			ID: uint64(i), Proto: 6, IPVersion: 4,
-			SrcIP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), SrcPort: uint16(i),
-			DstIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), DstPort: 443,
+			SrcIP: flows.IPOf(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})), SrcPort: uint16(i),
+			DstIP: flows.IPOf(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})), DstPort: 443,
 			FirstSeen: int64(i) * 1e9, LastSeen: int64(i)*1e9 + 5e8, Packets: [2]uint64{uint64(i), 1},
 			Bytes: [2]uint64{uint64(i) * 1500, 40}, HandshakeRTT: -1,
 		}

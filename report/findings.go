@@ -221,12 +221,13 @@ func (f *Finding) Where() string {
 }
 
 // findings detects every kind of finding, ordered by kind, then by size.
-func (b *builder) findings(st *Stats) []Finding {
+// The reflections and scans, which need neither destinations nor
+// windows, are computed while the rest of Build runs (see startFindings).
+func (b *builder) findings(st *Stats, others func() []Finding) []Finding {
 	t := st.Thresholds
 	var out []Finding
 	out = append(out, b.synFloods(st, t)...)
-	out = append(out, b.reflections(t)...)
-	out = append(out, b.scans(t)...)
+	out = append(out, others()...)
 	slices.SortStableFunc(out, func(x, y Finding) int {
 		if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
 			return c
@@ -234,6 +235,14 @@ func (b *builder) findings(st *Stats) []Finding {
 		return cmp.Compare(y.Flows, x.Flows)
 	})
 	return out
+}
+
+// startFindings starts computing the reflections and scans, which read
+// nothing but the flows, and returns a function waiting for them.
+func (b *builder) startFindings(t Thresholds) func() []Finding {
+	done := make(chan []Finding, 1)
+	go func() { done <- append(b.reflections(t), b.scans(t)...) }()
+	return func() []Finding { return <-done }
 }
 
 func isFailedScan(r *flows.Record) bool {
@@ -259,9 +268,9 @@ func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 			if r.State != flows.S0 && !r.HalfOpen {
 				continue
 			}
-			if f.Flows == 0 || r.SrcIP != lastSrc {
+			if f.Flows == 0 || r.SrcIP.Addr() != lastSrc {
 				f.Peers++
-				lastSrc = r.SrcIP
+				lastSrc = r.SrcIP.Addr()
 			}
 			if r.HalfOpen {
 				f.HalfOpen++
@@ -318,14 +327,14 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		in := flows.Rev // the reflectors' direction
 		switch {
 		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
-			k, reflector = key{Reflection, r.SrcIP, r.DstPort}, r.DstIP
+			k, reflector = key{Reflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
 		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
-			k, reflector, in = key{Reflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
+			k, reflector, in = key{Reflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
 		case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
 			if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
-				k, reflector = key{SYNACKReflection, r.SrcIP, r.DstPort}, r.DstIP
+				k, reflector = key{SYNACKReflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
 			} else {
-				k, reflector, in = key{SYNACKReflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
+				k, reflector, in = key{SYNACKReflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
 			}
 		default:
 			continue
@@ -368,10 +377,10 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		}
 		victim := k.victim
 		f.Activity = b.activity(a.idx, func(r *flows.Record) netip.AddrPort {
-			if r.SrcIP == victim {
-				return netip.AddrPortFrom(r.DstIP, 0)
+			if r.SrcIP.Addr() == victim {
+				return netip.AddrPortFrom(r.DstIP.Addr(), 0)
 			}
-			return netip.AddrPortFrom(r.SrcIP, 0)
+			return netip.AddrPortFrom(r.SrcIP.Addr(), 0)
 		})
 		out = append(out, *f)
 	}
@@ -387,46 +396,46 @@ func (b *builder) reflections(t Thresholds) []Finding {
 // scans finds port and host scans over TCP, one finding per source and kind.
 func (b *builder) scans(t Thresholds) []Finding {
 	fl := b.ds.Flows
-	// Sort small keys rather than indexes into the large records.
+	// Sort small pointer-free keys rather than indexes into the large records.
 	type key struct {
-		src, dst netip.Addr
+		src, dst addrKey
 		port     uint16
-		i        int
+		i        int32
 	}
 	keys := make([]key, 0, len(fl))
 	for i := range fl {
 		if fl[i].Proto == protoTCP {
-			keys = append(keys, key{fl[i].SrcIP, fl[i].DstIP, fl[i].DstPort, i})
+			keys = append(keys, key{addrKeyOf(fl[i].SrcIP), addrKeyOf(fl[i].DstIP), fl[i].DstPort, int32(i)})
 		}
 	}
 	idx := make([]int, len(keys))
 	order := func() []int {
 		for k := range keys {
-			idx[k] = keys[k].i
+			idx[k] = int(keys[k].i)
 		}
 		return idx
 	}
 	var out []Finding
 	// Port scans: by source, host, port.
-	slices.SortFunc(keys, func(x, y key) int {
-		if c := x.src.Compare(y.src); c != 0 {
+	sortParallel(keys, func(x, y key) int {
+		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
-		if c := x.dst.Compare(y.dst); c != 0 {
+		if c := x.dst.compare(y.dst); c != 0 {
 			return c
 		}
 		return cmp.Or(cmp.Compare(x.port, y.port), cmp.Compare(x.i, y.i))
 	})
 	out = append(out, b.scanGroups(order(), PortScan, t.ScanPorts, t.ScanShare)...)
 	// Host scans: by source, port, host.
-	slices.SortFunc(keys, func(x, y key) int {
-		if c := x.src.Compare(y.src); c != 0 {
+	sortParallel(keys, func(x, y key) int {
+		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(x.port, y.port); c != 0 {
 			return c
 		}
-		return cmp.Or(x.dst.Compare(y.dst), cmp.Compare(x.i, y.i))
+		return cmp.Or(x.dst.compare(y.dst), cmp.Compare(x.i, y.i))
 	})
 	out = append(out, b.scanGroups(order(), HostScan, t.ScanHosts, t.ScanShare)...)
 	return out
@@ -440,11 +449,11 @@ func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) 
 	fl := b.ds.Flows
 	groupKey := func(r *flows.Record) netip.AddrPort {
 		if kind == PortScan {
-			return netip.AddrPortFrom(r.DstIP, 0)
+			return netip.AddrPortFrom(r.DstIP.Addr(), 0)
 		}
 		return netip.AddrPortFrom(netip.Addr{}, r.DstPort)
 	}
-	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP, r.DstPort) }
+	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), r.DstPort) }
 	var out []Finding
 	for s := 0; s < len(idx); {
 		src := fl[idx[s]].SrcIP
@@ -452,7 +461,7 @@ func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) 
 		for e < len(idx) && fl[idx[e]].SrcIP == src {
 			e++
 		}
-		f := Finding{Kind: kind, Host: src}
+		f := Finding{Kind: kind, Host: src.Addr()}
 		var members []int
 		states := map[flows.State]uint64{}
 		for g := s; g < e; {

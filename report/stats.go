@@ -21,7 +21,7 @@ type Dest struct {
 }
 
 // DestOf returns the destination of a record.
-func DestOf(r *flows.Record) Dest { return Dest{IP: r.DstIP, Port: r.DstPort, Proto: r.Proto} }
+func DestOf(r *flows.Record) Dest { return Dest{IP: r.DstIP.Addr(), Port: r.DstPort, Proto: r.Proto} }
 
 // Compare orders destinations by address, port, then protocol.
 func (d Dest) Compare(e Dest) int {
@@ -67,29 +67,31 @@ type Dataset struct {
 	Summary Summary
 	// Interval is the width of the Traffic windows, in nanoseconds.
 	Interval int64
-	// Flows are sorted as by SortFlows; their Windows are not used.
+	// Flows are sorted as by SortFlows.
 	Flows []flows.Record
 	// Traffic is sorted by window start, then destination.
 	Traffic []Traffic
 }
 
-// NewDataset builds a dataset from records that carry per-window counts (a
-// flow table given an interval) and the summary of the run that made them,
-// whose Options.IntervalS is that interval. recs is kept, not copied.
-func NewDataset(recs []flows.Record, s Summary) (*Dataset, error) {
+// NewDataset builds a dataset from records, their per-window counts
+// (windows[i] are those of recs[i], as a flow table given an interval emits
+// them) and the summary of the run that made them, whose Options.IntervalS
+// is that interval. recs is sorted as by SortFlows and kept, not copied.
+func NewDataset(recs []flows.Record, windows [][]flows.Window, s Summary) (*Dataset, error) {
 	tc, err := NewTrafficCounter(s)
 	if err != nil {
 		return nil, err
 	}
 	for i := range recs {
-		tc.Add(&recs[i])
+		tc.Add(&recs[i], windows[i])
 	}
+	SortFlows(recs)
 	return NewDatasetWithTraffic(recs, tc, s)
 }
 
-// NewDatasetWithTraffic builds a dataset from records and the traffic
-// counted from their windows as they were emitted (their Windows need not
-// be kept). recs is kept, not copied.
+// NewDatasetWithTraffic builds a dataset from records, sorted as by
+// SortFlows, and the traffic counted from their windows as they were
+// emitted. recs is kept, not copied.
 func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s Summary) (*Dataset, error) {
 	if tc.err != nil {
 		return nil, tc.err
@@ -125,13 +127,13 @@ func NewTrafficCounter(s Summary) (*TrafficCounter, error) {
 	return &TrafficCounter{interval: iv, sums: map[trafficKey]*Traffic{}}, nil
 }
 
-// Add counts a record's windows.
-func (c *TrafficCounter) Add(r *flows.Record) {
-	if r.Windows == nil && r.Packets[0]+r.Packets[1] > 0 && c.err == nil {
+// Add counts a record's windows, as the flow table emitted them.
+func (c *TrafficCounter) Add(r *flows.Record, windows []flows.Window) {
+	if windows == nil && r.Packets[0]+r.Packets[1] > 0 && c.err == nil {
 		c.err = fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
 	}
 	d := DestOf(r)
-	for _, w := range r.Windows {
+	for _, w := range windows {
 		if floorMod(w.Start, c.interval) != 0 && c.err == nil {
 			c.err = fmt.Errorf("cannot build dataset: flow %d has a window at %d, not aligned to %v", r.ID, w.Start, time.Duration(c.interval))
 		}
@@ -450,13 +452,14 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
 	}
+	otherFindings := b.startFindings(st.Thresholds)
 	b.totals(st)
 	b.byDestination(st)
 	b.states(st)
 	st.TopByFlows = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.Flows })
 	st.TopByHalfOpen = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.HalfOpen + d.SYNOnly })
 	b.cdf(st)
-	st.Findings = b.findings(st)
+	st.Findings = b.findings(st, otherFindings)
 	targets := opts.Targets
 	if targets == nil {
 		for _, s := range ds.Summary.Options.Targets {
@@ -543,30 +546,32 @@ func (b *builder) totals(st *Stats) {
 // byDestination computes intervals.parquet and destinations.parquet.
 func (b *builder) byDestination(st *Stats) {
 	fl := b.ds.Flows
-	// Sort small keys rather than indexes into the large records.
+	// Sort small pointer-free keys rather than indexes into the large records.
 	type key struct {
-		dest Dest
-		src  netip.Addr
-		i    int
+		dest destKey
+		src  addrKey
+		i    int32
 	}
 	keys := make([]key, len(fl))
-	for i := range fl {
-		keys[i] = key{DestOf(&fl[i]), fl[i].SrcIP, i}
-	}
-	slices.SortFunc(keys, func(x, y key) int {
-		if c := x.dest.Compare(y.dest); c != 0 {
+	parallelFor(workers(), func(p int) {
+		for i := p * len(fl) / workers(); i < (p+1)*len(fl)/workers(); i++ {
+			keys[i] = key{destKeyOf(&fl[i]), addrKeyOf(fl[i].SrcIP), int32(i)}
+		}
+	})
+	sortParallel(keys, func(x, y key) int {
+		if c := x.dest.compare(y.dest); c != 0 {
 			return c
 		}
-		if c := x.src.Compare(y.src); c != 0 {
+		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.i, y.i)
 	})
 	b.byDest = make([]int, len(keys))
 	for k := range keys {
-		b.byDest[k] = keys[k].i
+		b.byDest[k] = int(keys[k].i)
 		if k == 0 || keys[k].dest != keys[k-1].dest {
-			b.groups = append(b.groups, destGroup{dest: keys[k].dest})
+			b.groups = append(b.groups, destGroup{dest: DestOf(&fl[keys[k].i])})
 		}
 		g := &b.groups[len(b.groups)-1]
 		if g.flows == nil {
@@ -574,6 +579,7 @@ func (b *builder) byDestination(st *Stats) {
 		}
 		g.flows = g.flows[:len(g.flows)+1]
 	}
+	keys = nil
 	traffic := make([]*Traffic, len(b.ds.Traffic))
 	for i := range b.ds.Traffic {
 		traffic[i] = &b.ds.Traffic[i]
@@ -582,9 +588,12 @@ func (b *builder) byDestination(st *Stats) {
 
 	// Merge the destinations of flows and of traffic, which should be the
 	// same, in destination order.
-	st.Destinations = make([]Destination, 0, len(b.groups))
-	var rows [][]Interval
-	nrows := 0
+	type part struct {
+		dest Dest
+		idx  []int
+		tr   []*Traffic
+	}
+	var parts []part
 	gi, ti := 0, 0
 	for gi < len(b.groups) || ti < len(traffic) {
 		var d Dest
@@ -605,21 +614,33 @@ func (b *builder) byDestination(st *Stats) {
 		for tj < len(traffic) && traffic[tj].Dest == d {
 			tj++
 		}
-		tr := traffic[ti:tj]
+		parts = append(parts, part{d, idx, traffic[ti:tj]})
 		ti = tj
-		ws := b.series(idx, tr, false)
-		for i := range ws {
-			ws[i].Dest = d
+	}
+	// Each destination's rows depend on its own flows only: compute them
+	// concurrently, in batches of destinations.
+	st.Destinations = make([]Destination, len(parts))
+	rows := make([][]Interval, len(parts))
+	const batch = 256
+	parallelFor((len(parts)+batch-1)/batch, func(n int) {
+		for i := n * batch; i < min((n+1)*batch, len(parts)); i++ {
+			p := &parts[i]
+			rows[i] = b.series(p.idx, p.tr, false)
+			for j := range rows[i] {
+				rows[i][j].Dest = p.dest
+			}
+			st.Destinations[i] = b.whole(p.dest, p.idx, p.tr)
 		}
-		rows = append(rows, ws)
+	})
+	nrows := 0
+	for _, ws := range rows {
 		nrows += len(ws)
-		st.Destinations = append(st.Destinations, b.whole(d, idx, tr))
 	}
 	st.Intervals = make([]Interval, 0, nrows)
 	for _, ws := range rows {
 		st.Intervals = append(st.Intervals, ws...)
 	}
-	slices.SortFunc(st.Intervals, func(x, y Interval) int {
+	sortParallel(st.Intervals, func(x, y Interval) int {
 		if c := cmp.Compare(x.Start, y.Start); c != 0 {
 			return c
 		}
@@ -867,7 +888,7 @@ func (b *builder) cdf(st *Stats) {
 	for i := range b.ds.Flows {
 		durs[i] = b.ds.Flows[i].Duration()
 	}
-	slices.Sort(durs)
+	sortParallel(durs, cmp.Compare[float64])
 	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
 	for _, i := range st.TopByFlows {
 		d := st.Destinations[i].Dest
@@ -990,7 +1011,7 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 	fl := b.ds.Flows
 	var idx []int
 	for _, i := range b.byDest {
-		if p.Contains(fl[i].DstIP) {
+		if p.Contains(fl[i].DstIP.Addr()) {
 			idx = append(idx, i)
 		}
 	}
@@ -1001,7 +1022,7 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 		}
 	}
 	// One source address is one source across destinations.
-	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Compare(fl[j].SrcIP) })
+	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Addr().Compare(fl[j].SrcIP.Addr()) })
 	return b.series(idx, tr, true)
 }
 

@@ -305,13 +305,15 @@ func readFlows(path string) ([]flows.Record, error) {
 			HalfOpen:  g("half_open").Boolean(),
 			History:   flows.ParseHistory(string(g("history").ByteArray())),
 		}
-		var err error
-		if r.SrcIP, err = netip.ParseAddr(string(g("src_ip").ByteArray())); err != nil {
+		src, err := netip.ParseAddr(string(g("src_ip").ByteArray()))
+		if err != nil {
 			return fmt.Errorf("flow %d: %w", r.ID, err)
 		}
-		if r.DstIP, err = netip.ParseAddr(string(g("dst_ip").ByteArray())); err != nil {
+		dst, err := netip.ParseAddr(string(g("dst_ip").ByteArray()))
+		if err != nil {
 			return fmt.Errorf("flow %d: %w", r.ID, err)
 		}
+		r.SrcIP, r.DstIP = flows.IPOf(src), flows.IPOf(dst)
 		r.HandshakeRTT = -1
 		if rtt := g("handshake_rtt_s"); !rtt.IsNull() {
 			r.HandshakeRTT = nanos(rtt.Double())

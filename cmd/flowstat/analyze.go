@@ -75,7 +75,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.StringVarP(&cfg.out, "out", "o", "", "output `DIR` (default flowstat-out/<first trace's name>)")
 	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`; 5s reproduces the 2015 script)")
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
-	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "parallel workers (`N`)")
+	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
 	fs.BoolVar(&cfg.noPlots, "no-plots", false, "write no plots")
@@ -202,6 +202,8 @@ func runAnalyze(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// -j bounds the cores used, not only the shards: -j 1 is one core.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.workers))
 
 	res, err := analyze(ctx, cfg, paths, filter)
 	if err != nil {

@@ -389,13 +389,13 @@ func (sw *shardWindow) reset(cfg *liveConfig) {
 
 // emit takes a record from a shard of the flow table, in that shard's
 // goroutine.
-func (c *capturer) emit(shard int, r *flows.Record) {
+func (c *capturer) emit(shard int, r *flows.Record, windows []flows.Window) {
 	sw := &c.shards[shard]
-	if !sw.carry.apply(r, c.checkpointAt.Load()) {
+	windows, ok := sw.carry.apply(r, windows, c.checkpointAt.Load())
+	if !ok {
 		return
 	}
-	sw.traffic.Add(r)
-	r.Windows = nil // counted; valid only during this call
+	sw.traffic.Add(r, windows)
 	sw.records.add(r)
 }
 
@@ -1009,10 +1009,10 @@ type carry struct {
 
 // apply makes a record what the window's outputs hold, and reports whether
 // it belongs there: its per-interval counts become those since the
-// previous window, an open flow idle by the window's end (end, in
-// nanoseconds) ends, and a flow already written as ended is left out.
+// previous window (returned), an open flow idle by the window's end (end,
+// in nanoseconds) ends, and a flow already written as ended is left out.
 // Records of one flow must come in order.
-func (c *carry) apply(r *flows.Record, end int64) bool {
+func (c *carry) apply(r *flows.Record, windows []flows.Window, end int64) ([]flows.Window, bool) {
 	if c.open == nil {
 		c.open, c.ended = map[uint64][]flows.Window{}, map[uint64]bool{}
 	}
@@ -1020,7 +1020,7 @@ func (c *carry) apply(r *flows.Record, end int64) bool {
 		if r.EndReason != flows.EndOpen {
 			delete(c.ended, r.ID)
 		}
-		return false
+		return nil, false
 	}
 	prev := c.written[r.ID]
 	if r.EndReason == flows.EndOpen {
@@ -1028,13 +1028,13 @@ func (c *carry) apply(r *flows.Record, end int64) bool {
 			r.EndReason = flows.EndIdle
 			c.ended[r.ID] = true
 		} else {
-			c.open[r.ID] = slices.Clone(r.Windows)
+			c.open[r.ID] = slices.Clone(windows)
 		}
 	}
 	if prev != nil {
-		r.Windows = subtractWindows(r.Windows, prev)
+		windows = subtractWindows(windows, prev)
 	}
-	return true
+	return windows, true
 }
 
 // next moves on to the next window: the flows written open in this one are

@@ -50,7 +50,10 @@ damaged (see summary.json and stderr); 130 interrupted.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	stop := startProfiles()
+	status := run(os.Args[1:])
+	stop()
+	os.Exit(status)
 }
 
 func run(args []string) int {

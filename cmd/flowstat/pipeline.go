@@ -62,11 +62,11 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			return nil, err
 		}
 	}
-	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record) {
-		traffic[shard].Add(r)
-		r.Windows = nil // valid only during this call, and counted now
+	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
+		traffic[shard].Add(r, windows)
 		perShard[shard].add(r)
 	})
+	endRead := phase("read")
 	inputs := make([]inputStats, len(traces))
 	merge := reader.NewMerge(traces)
 	var pkt reader.Packet
@@ -105,10 +105,15 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			table.Add(&pkt)
 		}
 	}
+	endRead()
+	endClose := phase("close")
 	ts := table.Close()
+	endClose()
 	bar.update(c.Read)
 	bar.finish()
+	endSort := phase("sort")
 	res.records = sortedRecords(perShard)
+	endSort()
 	for _, tc := range traffic[1:] {
 		traffic[0].Merge(tc)
 	}
@@ -279,7 +284,10 @@ func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 	// flows.parquet and the report only read the records: write the one
 	// while building the other, each on its own core.
 	flowsDone := make(chan error, 1)
-	go func() { flowsDone <- report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records) }()
+	go func() {
+		defer phase("flows.parquet")()
+		flowsDone <- report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records)
+	}()
 	err := writeReport(cfg, res)
 	if ferr := <-flowsDone; ferr != nil {
 		return ferr

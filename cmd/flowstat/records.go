@@ -2,73 +2,105 @@ package main
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 
 	"flowstat/flows"
 )
 
 // recordStore collects flow records in fixed-size chunks, so that growing
-// it never copies what it holds (millions of records would otherwise be
-// copied at every doubling).
+// it never copies what it holds, and sorts each chunk into the order of
+// flows.parquet (first_seen, then flow_id) as it fills, in the goroutine of
+// the shard that emits them. sortedRecords then merges the chunks, freeing
+// each as it empties: records end roughly in time order, so few chunks are
+// held at once beside the merged output.
 type recordStore struct {
-	chunks [][]flows.Record
+	chunks [][]flows.Record // full chunks are sorted
+	last   []flows.Record   // the chunk being filled
 }
 
 const recordChunk = 1 << 14
 
 func (s *recordStore) add(r *flows.Record) {
-	n := len(s.chunks)
-	if n == 0 || len(s.chunks[n-1]) == recordChunk {
-		s.chunks = append(s.chunks, make([]flows.Record, 0, recordChunk))
-		n++
+	if s.last == nil {
+		s.last = make([]flows.Record, 0, recordChunk)
 	}
-	s.chunks[n-1] = append(s.chunks[n-1], *r)
+	s.last = append(s.last, *r)
+	if len(s.last) == recordChunk {
+		s.chunks = append(s.chunks, sortChunk(s.last))
+		s.last = nil
+	}
 }
 
-func (s *recordStore) len() int {
-	n := 0
-	for _, c := range s.chunks {
-		n += len(c)
+func recordOrder(a, b *flows.Record) int {
+	if c := cmp.Compare(a.FirstSeen, b.FirstSeen); c != 0 {
+		return c
 	}
-	return n
+	return cmp.Compare(a.ID, b.ID)
 }
 
-// sortedRecords gathers the stores' records into one slice in the order of
-// flows.parquet (first_seen, then flow_id). It sorts small keys and copies
-// each record once, rather than moving whole records while sorting, and
-// releases the chunks as it goes.
-func sortedRecords(stores []recordStore) []flows.Record {
+// sortChunk returns the records of c sorted, sorting small keys and copying
+// each record once rather than moving whole records while sorting.
+func sortChunk(c []flows.Record) []flows.Record {
 	type key struct {
 		first int64
 		id    uint64
-		store int32
-		chunk int32
 		i     int32
 	}
-	total := 0
-	for i := range stores {
-		total += stores[i].len()
-	}
-	keys := make([]key, 0, total)
-	for s := range stores {
-		for c, chunk := range stores[s].chunks {
-			for i := range chunk {
-				keys = append(keys, key{chunk[i].FirstSeen, chunk[i].ID, int32(s), int32(c), int32(i)})
-			}
-		}
+	keys := make([]key, len(c))
+	for i := range c {
+		keys[i] = key{c[i].FirstSeen, c[i].ID, int32(i)}
 	}
 	slices.SortFunc(keys, func(a, b key) int {
-		if c := cmp.Compare(a.first, b.first); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
+		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.id, b.id))
 	})
-	out := make([]flows.Record, total)
+	out := make([]flows.Record, len(c))
 	for i, k := range keys {
-		out[i] = stores[k.store].chunks[k.chunk][k.i]
-	}
-	for i := range stores {
-		stores[i].chunks = nil
+		out[i] = c[k.i]
 	}
 	return out
+}
+
+// sortedRecords merges the stores' records into one slice in the order of
+// flows.parquet, releasing the stores' chunks as they are used up.
+func sortedRecords(stores []recordStore) []flows.Record {
+	var runs chunkHeap
+	total := 0
+	for i := range stores {
+		s := &stores[i]
+		if len(s.last) > 0 {
+			s.chunks = append(s.chunks, sortChunk(s.last))
+		}
+		for _, c := range s.chunks {
+			runs = append(runs, c)
+			total += len(c)
+		}
+		*s = recordStore{}
+	}
+	heap.Init(&runs)
+	out := make([]flows.Record, 0, total)
+	for len(runs) > 0 {
+		out = append(out, runs[0][0])
+		if runs[0] = runs[0][1:]; len(runs[0]) == 0 {
+			runs[0] = nil // release the chunk
+			heap.Pop(&runs)
+		} else {
+			heap.Fix(&runs, 0)
+		}
+	}
+	return out
+}
+
+// chunkHeap orders sorted chunks by their first record.
+type chunkHeap [][]flows.Record
+
+func (h chunkHeap) Len() int           { return len(h) }
+func (h chunkHeap) Less(i, j int) bool { return recordOrder(&h[i][0], &h[j][0]) < 0 }
+func (h chunkHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *chunkHeap) Push(x any)        { *h = append(*h, x.([]flows.Record)) }
+func (h *chunkHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

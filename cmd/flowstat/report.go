@@ -134,10 +134,13 @@ func runReport(args []string) error {
 // and report.md into dir, report.md last so that it never names a plot
 // that is not there yet.
 func renderReport(dir string, ds *report.Dataset, opts report.BuildOptions) (*report.Stats, error) {
+	endBuild := phase("build")
 	st, err := report.Build(ds, opts)
+	endBuild()
 	if err != nil {
 		return nil, err
 	}
+	defer phase("report files")()
 	if err := report.WriteTables(dir, st); err != nil {
 		return nil, err
 	}

@@ -355,8 +355,8 @@ func flowTotals(t *testing.T, dir string) map[string][2]uint64 {
 	}
 	totals := map[string][2]uint64{}
 	for _, r := range ds.Flows {
-		a := netip.AddrPortFrom(r.SrcIP, r.SrcPort).String()
-		b := netip.AddrPortFrom(r.DstIP, r.DstPort).String()
+		a := netip.AddrPortFrom(r.SrcIP.Addr(), r.SrcPort).String()
+		b := netip.AddrPortFrom(r.DstIP.Addr(), r.DstPort).String()
 		if a > b {
 			a, b = b, a
 		}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+// startProfiles writes a CPU profile to $FLOWSTAT_CPUPROFILE and, at the
+// end, a heap profile to $FLOWSTAT_MEMPROFILE, for docs/performance.md. The
+// returned function stops them.
+func startProfiles() func() {
+	cpu, mem := os.Getenv("FLOWSTAT_CPUPROFILE"), os.Getenv("FLOWSTAT_MEMPROFILE")
+	var cpuFile *os.File
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "flowstat: cannot write the CPU profile: %v\n", err)
+		} else {
+			cpuFile = f
+		}
+	}
+	return func() {
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			cpuFile.Close()
+		}
+		if mem == "" {
+			return
+		}
+		runtime.GC()
+		f, err := os.Create(mem)
+		if err == nil {
+			err = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "flowstat: cannot write the heap profile: %v\n", err)
+		}
+	}
+}
+
+// phase prints how long a stage took when $FLOWSTAT_PHASES is set, for
+// finding the serial parts of a run: defer phase("name")().
+func phase(name string) func() {
+	if os.Getenv("FLOWSTAT_PHASES") == "" {
+		return func() {}
+	}
+	start := time.Now()
+	return func() { fmt.Fprintf(os.Stderr, "phase %-14s %6.2f s\n", name, time.Since(start).Seconds()) }
+}
