@@ -118,6 +118,9 @@ type History struct {
 // String returns the letters, such as "ShADadFf".
 func (h History) String() string { return string(h.letters[:h.n]) }
 
+// AppendTo appends the letters to b.
+func (h History) AppendTo(b []byte) []byte { return append(b, h.letters[:h.n]...) }
+
 // ParseHistory returns the History of a string written by String; longer
 // strings are cut.
 func ParseHistory(s string) History {

@@ -70,6 +70,7 @@ type Table struct {
 	wheel    wheel
 	overflow map[int32][]windowCount // per-interval counts of flows spanning many intervals
 	scratch  []Window                // windows of the record being emitted
+	rec      Record                  // the record being emitted: emit's pointer must not allocate
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
@@ -229,16 +230,15 @@ func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 func (t *Table) end(f *flow, reason EndReason) {
 	f.live = false
 	delete(t.flows, f.key)
-	var rec Record
 	var ws []Window
-	if rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
+	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
 	}
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
 	t.stats.Flows++
-	t.emit(&rec, ws)
+	t.emit(&t.rec, ws)
 	t.free = append(t.free, f.self)
 }
 
@@ -347,10 +347,10 @@ func (t *Table) Checkpoint() {
 			t.end(f, f.closedBy)
 			continue
 		}
-		rec, ws := f.record(EndOpen, t.windowsOf(f), t.scratch)
-		if ws != nil {
+		var ws []Window
+		if t.rec, ws = f.record(EndOpen, t.windowsOf(f), t.scratch); ws != nil {
 			t.scratch = ws
 		}
-		t.emit(&rec, ws)
+		t.emit(&t.rec, ws)
 	}
 }

@@ -318,13 +318,11 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		idx  []int
 		refl []netip.Addr
 	}
-	groups := map[key]*acc{}
 	fl := b.ds.Flows
-	for i := range fl {
-		r := &fl[i]
-		var k key
-		var reflector netip.Addr
-		in := flows.Rev // the reflectors' direction
+	// classify returns the group of a flow that may be part of a
+	// reflection, its reflector and the reflectors' direction.
+	classify := func(r *flows.Record) (k key, reflector netip.Addr, in int, ok bool) {
+		in = flows.Rev
 		switch {
 		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
 			k, reflector = key{Reflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
@@ -337,6 +335,23 @@ func (b *builder) reflections(t Thresholds) []Finding {
 				k, reflector, in = key{SYNACKReflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
 			}
 		default:
+			return k, reflector, in, false
+		}
+		return k, reflector, in, true
+	}
+	// Count the flows of each group first, and keep the flows of those
+	// that can have enough reflectors: most groups are one client's lookups.
+	counts := map[key]int{}
+	for i := range fl {
+		if k, _, _, ok := classify(&fl[i]); ok {
+			counts[k]++
+		}
+	}
+	groups := map[key]*acc{}
+	for i := range fl {
+		r := &fl[i]
+		k, reflector, in, ok := classify(r)
+		if !ok || counts[k] < t.ReflectSources {
 			continue
 		}
 		a := groups[k]

@@ -63,19 +63,26 @@ func SortFlows(recs []flows.Record) {
 // FlowBatch builds the Arrow record batch of flows.parquet for recs. The
 // caller releases it.
 func FlowBatch(recs []flows.Record) arrow.Record {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, FlowSchema)
+	return flowBatch(memory.DefaultAllocator, recs)
+}
+
+func flowBatch(mem memory.Allocator, recs []flows.Record) arrow.Record {
+	b := array.NewRecordBuilder(mem, FlowSchema)
 	defer b.Release()
 	b.Reserve(len(recs))
 	col := func(i int) array.Builder { return b.Field(i) }
+	var text []byte // addresses and histories are written through it, not as new strings
 	for i := range recs {
 		r := &recs[i]
 		col(0).(*array.Uint64Builder).UnsafeAppend(r.ID)
 		col(1).(*array.Uint8Builder).UnsafeAppend(r.Proto)
 		col(2).(*array.Uint8Builder).UnsafeAppend(r.IPVersion)
 		col(3).(*array.Uint16Builder).UnsafeAppend(r.VLAN)
-		col(4).(*array.StringBuilder).Append(r.SrcIP.String())
+		text = r.SrcIP.Addr().AppendTo(text[:0])
+		col(4).(*array.StringBuilder).BinaryBuilder.Append(text)
 		col(5).(*array.Uint16Builder).UnsafeAppend(r.SrcPort)
-		col(6).(*array.StringBuilder).Append(r.DstIP.String())
+		text = r.DstIP.Addr().AppendTo(text[:0])
+		col(6).(*array.StringBuilder).BinaryBuilder.Append(text)
 		col(7).(*array.Uint16Builder).UnsafeAppend(r.DstPort)
 		col(8).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.FirstSeen))
 		col(9).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.LastSeen))
@@ -96,7 +103,8 @@ func FlowBatch(recs []flows.Record) arrow.Record {
 		}
 		col(21).(*array.StringBuilder).Append(r.State.String())
 		col(22).(*array.BooleanBuilder).Append(r.HalfOpen)
-		col(23).(*array.StringBuilder).Append(r.History.String())
+		text = r.History.AppendTo(text[:0])
+		col(23).(*array.StringBuilder).BinaryBuilder.Append(text)
 		col(24).(*array.StringBuilder).Append(r.EndReason.String())
 	}
 	return b.NewRecord()
@@ -112,10 +120,11 @@ func WriteFlows(path string, recs []flows.Record) error {
 	}
 	batches := make(chan arrow.Record, 1)
 	stop := make(chan struct{})
+	pool := newBufferPool()
 	go func() {
 		defer close(batches)
 		for start := 0; start < len(recs); start += RowGroupRows {
-			batch := FlowBatch(recs[start:min(start+RowGroupRows, len(recs))])
+			batch := flowBatch(pool, recs[start:min(start+RowGroupRows, len(recs))])
 			select {
 			case batches <- batch:
 			case <-stop:

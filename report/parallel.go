@@ -56,61 +56,48 @@ func (d destKey) compare(e destKey) int {
 func workers() int { return runtime.GOMAXPROCS(0) }
 
 // sortParallel sorts s with compare, which must be a total order (so the
-// result does not depend on how the work was split): parts are sorted
-// concurrently, then merged.
+// result does not depend on how the work was split). It partitions s around
+// a sampled median and sorts the two sides concurrently, in place: sorting
+// millions of keys needs no second buffer.
 func sortParallel[T any](s []T, compare func(a, b T) int) {
+	sortParts(s, compare, workers())
+}
+
+func sortParts[T any](s []T, compare func(a, b T) int, parts int) {
 	const minPart = 1 << 16
-	parts := min(workers(), len(s)/minPart)
-	if parts < 2 {
+	if parts < 2 || len(s) < 2*minPart {
 		slices.SortFunc(s, compare)
 		return
 	}
-	bounds := make([]int, parts+1)
-	for p := range bounds {
-		bounds[p] = p * len(s) / parts
-	}
-	parallelFor(parts, func(p int) { slices.SortFunc(s[bounds[p]:bounds[p+1]], compare) })
-	// Merge the sorted parts pairwise, through a buffer, until one is left.
-	buf := make([]T, len(s))
-	src, dst := s, buf
-	for len(bounds) > 2 {
-		var next []int
-		var pairs [][3]int
-		for p := 0; p+1 < len(bounds); p += 2 {
-			if p+2 < len(bounds) {
-				pairs = append(pairs, [3]int{bounds[p], bounds[p+1], bounds[p+2]})
-			} else {
-				pairs = append(pairs, [3]int{bounds[p], bounds[p+1], bounds[p+1]})
-			}
-			next = append(next, bounds[p])
-		}
-		next = append(next, len(s))
-		parallelFor(len(pairs), func(i int) {
-			lo, mid, hi := pairs[i][0], pairs[i][1], pairs[i][2]
-			mergeInto(dst[lo:hi], src[lo:mid], src[mid:hi], compare)
-		})
-		src, dst, bounds = dst, src, next
-	}
-	if &src[0] != &s[0] {
-		copy(s, src)
-	}
+	mid := partition(s, compare)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sortParts(s[:mid], compare, parts/2)
+	}()
+	sortParts(s[mid:], compare, parts-parts/2)
+	wg.Wait()
 }
 
-// mergeInto merges the sorted a and b into out, taking from a on ties.
-func mergeInto[T any](out, a, b []T, compare func(a, b T) int) {
-	i, j, k := 0, 0, 0
-	for i < len(a) && j < len(b) {
-		if compare(b[j], a[i]) < 0 {
-			out[k] = b[j]
-			j++
-		} else {
-			out[k] = a[i]
-			i++
-		}
-		k++
+// partition moves the elements of s below the median of a sample to its
+// front and returns how many there are.
+func partition[T any](s []T, compare func(a, b T) int) int {
+	const samples = 255
+	sample := make([]T, samples)
+	for i := range sample {
+		sample[i] = s[i*(len(s)-1)/(samples-1)]
 	}
-	k += copy(out[k:], a[i:])
-	copy(out[k:], b[j:])
+	slices.SortFunc(sample, compare)
+	pivot := sample[samples/2]
+	lo := 0
+	for i := range s {
+		if compare(s[i], pivot) < 0 {
+			s[lo], s[i] = s[i], s[lo]
+			lo++
+		}
+	}
+	return lo
 }
 
 // parallelFor runs fn(0) … fn(n-1) on up to workers() goroutines.

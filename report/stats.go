@@ -637,8 +637,9 @@ func (b *builder) byDestination(st *Stats) {
 		nrows += len(ws)
 	}
 	st.Intervals = make([]Interval, 0, nrows)
-	for _, ws := range rows {
+	for i, ws := range rows {
 		st.Intervals = append(st.Intervals, ws...)
+		rows[i] = nil // the collector may take it back already
 	}
 	sortParallel(st.Intervals, func(x, y Interval) int {
 		if c := cmp.Compare(x.Start, y.Start); c != 0 {

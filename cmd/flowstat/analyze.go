@@ -47,15 +47,16 @@ damaged (see summary.json and stderr); 130 interrupted.
 
 // analyzeConfig is what the command line asks for.
 type analyzeConfig struct {
-	inputs   []string
-	out      string
-	interval time.Duration
-	targets  []netip.Prefix
-	bpf      string
-	flowOpts flows.Options
-	workers  int
-	progress string
-	quiet    bool
+	inputs    []string
+	out       string
+	interval  time.Duration
+	targets   []netip.Prefix
+	bpf       string
+	flowOpts  flows.Options
+	workers   int
+	memoryMiB int // soft limit on the heap; 0 leaves Go's default
+	progress  string
+	quiet     bool
 	// The report stage: findings' thresholds, and what to leave out.
 	thresholds report.Thresholds
 	noReport   bool
@@ -76,6 +77,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`; 5s reproduces the 2015 script)")
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
+	fs.IntVar(&cfg.memoryMiB, "memory-limit", defaultMemoryMiB, "soft limit on memory, in `MiB`: collect garbage more often to stay below it, and pass it only when the open flows and records need more (0: no limit)")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
 	fs.BoolVar(&cfg.noPlots, "no-plots", false, "write no plots")
@@ -103,6 +105,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	}
 	if cfg.workers < 1 {
 		return nil, usagef("--workers must be at least 1")
+	}
+	if cfg.memoryMiB < 0 {
+		return nil, usagef("--memory-limit must not be negative")
 	}
 	if err := cfg.thresholds.Validate(); err != nil {
 		return nil, usagef("%v", err)
@@ -204,6 +209,7 @@ func runAnalyze(args []string) error {
 	defer stop()
 	// -j bounds the cores used, not only the shards: -j 1 is one core.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.workers))
+	defer limitMemory(int64(cfg.memoryMiB) << 20)()
 
 	res, err := analyze(ctx, cfg, paths, filter)
 	if err != nil {

@@ -39,8 +39,9 @@ func recordOrder(a, b *flows.Record) int {
 	return cmp.Compare(a.ID, b.ID)
 }
 
-// sortChunk returns the records of c sorted, sorting small keys and copying
-// each record once rather than moving whole records while sorting.
+// sortChunk sorts c and returns it. It sorts small keys, then moves each
+// record once into place by following the permutation's cycles, rather than
+// moving whole records while sorting.
 func sortChunk(c []flows.Record) []flows.Record {
 	type key struct {
 		first int64
@@ -54,11 +55,25 @@ func sortChunk(c []flows.Record) []flows.Record {
 	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.id, b.id))
 	})
-	out := make([]flows.Record, len(c))
-	for i, k := range keys {
-		out[i] = c[k.i]
+	// Position i takes the record at keys[i].i; -1 marks a placed one.
+	for start := range keys {
+		if keys[start].i < 0 || int(keys[start].i) == start {
+			continue
+		}
+		held := c[start]
+		at := start
+		for {
+			from := int(keys[at].i)
+			keys[at].i = -1
+			if from == start {
+				c[at] = held
+				break
+			}
+			c[at] = c[from]
+			at = from
+		}
 	}
-	return out
+	return c
 }
 
 // sortedRecords merges the stores' records into one slice in the order of
