@@ -53,6 +53,43 @@ func (t *Table) deadline(f *flow) int64 {
 	return f.last + t.idle + reclaimSlack
 }
 
+// evict ends the flow with the earliest deadline, to the wheel's slot
+// width (about a sixtieth of the idle timeout): the flow silent for
+// longest, or one lingering after its close. A flow already idle ends as
+// idle, a closed one by its close; any other is evicted. Entries whose flow
+// saw packets since they were queued move on to their slot on the way.
+func (t *Table) evict() {
+	w := &t.wheel
+	for s := w.cursor; s < w.cursor+wheelSlots; s++ {
+		i := s % wheelSlots
+		for len(w.slots[i]) > 0 {
+			last := len(w.slots[i]) - 1
+			e := w.slots[i][last]
+			w.slots[i] = w.slots[i][:last]
+			f := t.at(e.index)
+			if f.gen != e.gen || !f.live {
+				continue
+			}
+			// Requeue a flow due later, unless its slot comes round to this
+			// one (a deadline a whole turn ahead, as with a linger longer
+			// than the idle timeout): popping it again would never end.
+			if ds := t.deadline(f) / w.width; ds > s && ds%wheelSlots != i {
+				w.schedule(f, t.deadline(f))
+				continue
+			}
+			switch {
+			case f.closedAt != 0:
+				t.end(f, f.closedBy)
+			case t.now-f.last >= t.idle:
+				t.end(f, EndIdle)
+			default:
+				t.end(f, EndEvicted)
+			}
+			return
+		}
+	}
+}
+
 // reclaim ends the flows whose deadline has passed by now and requeues the
 // ones that saw packets since they were queued.
 func (t *Table) reclaim(now int64) {

@@ -35,8 +35,14 @@ const batchSize = 1024
 // NewSharded starts n tables. emit receives each ended flow with the index
 // of the table that ended it; calls for one index come from one goroutine,
 // calls for different indexes concurrently.
+//
+// opts.MaxFlows is shared out among the tables. Only then do records depend
+// on n: which flow a full table evicts depends on what else it holds.
 func NewSharded(n int, opts Options, emit func(shard int, r *Record, windows []Window)) *Sharded {
 	s := &Sharded{free: make(chan []reader.Packet, 4*n+4)}
+	if opts.MaxFlows > 0 {
+		opts.MaxFlows = (opts.MaxFlows + n - 1) / n
+	}
 	for i := 0; i < n; i++ {
 		i := i
 		sh := &shard{table: New(opts, func(r *Record, ws []Window) { emit(i, r, ws) })}

@@ -20,6 +20,9 @@ type Options struct {
 	Interval time.Duration
 	// FragmentTimeout is how long fragments wait for their first fragment.
 	FragmentTimeout time.Duration
+	// MaxFlows, when positive, bounds the flows held at once: a new flow
+	// in a full table first ends the flow silent for longest (EndEvicted).
+	MaxFlows int
 }
 
 // Defaults: the idle timeout and linger match common flow meters (and Zeek's
@@ -184,6 +187,9 @@ func isNewSYN(p *reader.Packet) bool {
 }
 
 func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
+	if t.opts.MaxFlows > 0 && len(t.flows) >= t.opts.MaxFlows {
+		t.evict()
+	}
 	if len(t.free) == 0 {
 		t.grow()
 	}

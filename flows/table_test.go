@@ -384,3 +384,70 @@ func TestCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxFlowsEvictsLongestSilent fills a table of three flows and checks
+// which flows new ones push out: the one silent for longest, an idle one
+// as idle, and that nothing is lost.
+func TestMaxFlowsEvictsLongestSilent(t *testing.T) {
+	var recs []Record
+	tab := New(Options{MaxFlows: 3, IdleTimeout: 60 * time.Second}, func(r *Record, _ []Window) { recs = append(recs, *r) })
+	send := func(at float64, port uint16) {
+		p := udp(at, client, port, server, 53)
+		tab.Add(&p)
+	}
+	send(0, 1)  // flow 1
+	send(5, 2)  // flow 2
+	send(10, 3) // flow 3
+	send(15, 1) // flow 1 is busy again: flow 2 is now silent for longest
+	send(20, 4) // full: evicts flow 2
+	send(25, 5) // full: evicts flow 3
+	if len(recs) != 2 || recs[0].SrcPort != 2 || recs[1].SrcPort != 3 ||
+		recs[0].EndReason != EndEvicted || recs[1].EndReason != EndEvicted {
+		t.Fatalf("evicted %+v, want the flows from ports 2 then 3, evicted", recs)
+	}
+	if tab.Len() != 3 {
+		t.Errorf("table holds %d flows, want 3", tab.Len())
+	}
+	// 65 s after flow 1's last packet it is idle: a new flow ends it as
+	// idle (the wheel has not visited it yet), not as evicted.
+	send(80, 6)
+	if r := recs[len(recs)-1]; len(recs) != 3 || r.SrcPort != 1 || r.EndReason != EndIdle || r.Packets[Fwd] != 2 {
+		t.Fatalf("records %+v, want flow 1 ended as idle with its 2 packets", recs)
+	}
+	tab.Flush(tab.Now())
+	var pkts uint64
+	for _, r := range recs {
+		pkts += r.Packets[Fwd] + r.Packets[Rev]
+	}
+	if len(recs) != 6 || pkts != 7 {
+		t.Errorf("%d records with %d packets, want 6 with all 7", len(recs), pkts)
+	}
+}
+
+// TestMaxFlowsBoundsTheTable sends many short-lived and long-lived flows
+// through a small table: it never holds more than its bound, and every
+// packet lands in some record.
+func TestMaxFlowsBoundsTheTable(t *testing.T) {
+	var recs []Record
+	tab := New(Options{MaxFlows: 100}, func(r *Record, _ []Window) { recs = append(recs, *r) })
+	sent := 0
+	for i := 0; i < 10000; i++ {
+		p := udp(float64(i)/100, client, uint16(i%997), server, uint16(1000+i%13))
+		tab.Add(&p)
+		sent++
+		if tab.Len() > 100 {
+			t.Fatalf("after packet %d the table holds %d flows", i, tab.Len())
+		}
+	}
+	tab.Flush(tab.Now())
+	var pkts, evicted uint64
+	for _, r := range recs {
+		pkts += r.Packets[Fwd] + r.Packets[Rev]
+		if r.EndReason == EndEvicted {
+			evicted++
+		}
+	}
+	if pkts != uint64(sent) || evicted == 0 {
+		t.Errorf("records hold %d of %d packets, %d evicted", pkts, sent, evicted)
+	}
+}

@@ -121,6 +121,10 @@ func (m *md) summary() {
 		protos = append(protos, fmt.Sprintf("%s %s", p, fmtCount(s.Flows.ByProto[p])))
 	}
 	m.p("- **Flows:** %s (%s)", fmtCount(st.Flows), orNone(strings.Join(protos, ", ")))
+	if n := s.Flows.ByEnd[flows.EndEvicted.String()]; n > 0 {
+		m.p("- **Evicted:** %s flows were ended early, silent for longest when the flow table was full (--max-flows %d); a flow evicted and seen again continues in a new record, so counts of flows and sources are upper bounds",
+			fmtCount(n), s.Options.MaxFlows)
+	}
 	m.damage()
 	m.p("")
 	if len(st.States) > 0 {

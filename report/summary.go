@@ -39,6 +39,7 @@ type Options struct {
 	Targets        []string `json:"targets"`
 	BPF            string   `json:"bpf"`
 	Workers        int      `json:"workers"`
+	MaxFlows       int      `json:"max_flows,omitempty"` // 0: unbounded
 }
 
 // Input describes one trace read.

@@ -77,6 +77,8 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`; 5s reproduces the 2015 script)")
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
+	var maxFlows int
+	fs.IntVar(&maxFlows, "max-flows", 0, "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; default unbounded). Records then depend on -j")
 	fs.IntVar(&cfg.memoryMiB, "memory-limit", defaultMemoryMiB, "soft limit on memory, in `MiB`: collect garbage more often to stay below it, and pass it only when the open flows and records need more (0: no limit)")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
@@ -106,6 +108,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	if cfg.workers < 1 {
 		return nil, usagef("--workers must be at least 1")
 	}
+	if maxFlows < 0 {
+		return nil, usagef("--max-flows must not be negative")
+	}
 	if cfg.memoryMiB < 0 {
 		return nil, usagef("--memory-limit must not be negative")
 	}
@@ -124,7 +129,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 		}
 		cfg.targets = append(cfg.targets, p)
 	}
-	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval}
+	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval, MaxFlows: maxFlows}
 	if cfg.out == "" {
 		cfg.out = filepath.Join("flowstat-out", traceName(cfg.inputs[0]))
 	}

@@ -37,6 +37,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		LingerS:        flows.DefaultLinger.Seconds(),
 		BPF:            cfg.bpf,
 		Workers:        cfg.workers,
+		MaxFlows:       cfg.flowOpts.MaxFlows,
 		Targets:        []string{},
 	}
 	for _, t := range cfg.targets {

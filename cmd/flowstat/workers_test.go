@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"flowstat/report"
 	"flowstat/scripts/gen"
 )
 
@@ -50,5 +51,52 @@ func TestWorkersGiveIdenticalOutput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaxFlows bounds the flow table far below the trace's concurrent
+// flows: flows are evicted and counted, and no packet is lost.
+func TestMaxFlows(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "generated.pcap")
+	f, err := os.Create(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, gen.Config{Seed: 12, Flows: 3000, Mix: "default,synflood=10"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	db := openDuckDB(t)
+	packetsIn := func(out string) int64 {
+		return queryInt(t, db, fmt.Sprintf("SELECT sum(packets_fwd + packets_rev) FROM '%s/flows.parquet'", out))
+	}
+	whole := filepath.Join(dir, "whole")
+	if code := analyzeInto(t, whole, "--no-report", trace); code != exitOK {
+		t.Fatalf("exit status %d", code)
+	}
+	for _, j := range []string{"1", "2"} {
+		out := filepath.Join(dir, "bounded-"+j)
+		if code := analyzeInto(t, out, "-j", j, "--max-flows", "50", trace); code != exitOK {
+			t.Fatalf("-j %s: exit status %d", j, code)
+		}
+		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evicted := s.Flows.ByEnd["evicted"]
+		if evicted == 0 || s.Options.MaxFlows != 50 {
+			t.Errorf("-j %s: %d flows evicted, max_flows %d in summary.json", j, evicted, s.Options.MaxFlows)
+		}
+		if n := queryInt(t, db, fmt.Sprintf("SELECT count(*) FROM '%s/flows.parquet' WHERE end_reason = 'evicted'", out)); uint64(n) != evicted {
+			t.Errorf("-j %s: %d evicted rows, summary.json says %d", j, n, evicted)
+		}
+		if got, want := packetsIn(out), packetsIn(whole); got != want {
+			t.Errorf("-j %s: flows hold %d packets, %d without a bound", j, got, want)
+		}
+		md, err := os.ReadFile(filepath.Join(out, "report.md"))
+		if err != nil || !bytes.Contains(md, []byte("**Evicted:** ")) || !bytes.Contains(md, []byte("(--max-flows 50)")) {
+			t.Errorf("-j %s: report.md does not tell of the evicted flows (%v)", j, err)
+		}
 	}
 }
