@@ -89,3 +89,25 @@ func dltOf(linkType int) int {
 	}
 	return linkType
 }
+
+// Clone returns a filter of the same expression with programs of its own:
+// a program keeps per-call state, so goroutines filtering at once need one
+// each. A nil filter's clone is nil.
+func (f *Filter) Clone() *Filter {
+	if f == nil {
+		return nil
+	}
+	return &Filter{expr: f.expr, programs: map[int]*pcap.BPF{}, failed: map[int]error{}}
+}
+
+// MergeErrors adds to f the link types a clone could not compile for.
+func (f *Filter) MergeErrors(clone *Filter) {
+	if f == nil || clone == nil {
+		return
+	}
+	for lt, err := range clone.failed {
+		if _, ok := f.failed[lt]; !ok {
+			f.failed[lt] = err
+		}
+	}
+}

@@ -266,7 +266,7 @@ func (r *pcapReader) resync(bad, atEnd error) error {
 	start := r.win.offset
 	for skipped := 1; skipped < resyncLimit; skipped++ {
 		r.win.discard(1)
-		if r.chainAt(0, r.lastTime) {
+		if r.chainAt(0, r.lastTime, resyncChain) {
 			*r.damages = append(*r.damages, newDamage(r.path, start, int64(skipped), bad))
 			return nil
 		}
@@ -304,7 +304,7 @@ func (r *pcapReader) chainInside(capLen int) int {
 	}
 	ref := r.timestamp(hdr)
 	for at := 1; at < pcapRecordHeaderLen+capLen; at++ {
-		if r.chainAt(at, ref) {
+		if r.chainAt(at, ref, resyncChain) {
 			return at
 		}
 	}
@@ -314,12 +314,12 @@ func (r *pcapReader) chainInside(capLen int) int {
 // noTime is the reference time of a chain when no record was read yet.
 const noTime = math.MinInt64
 
-// chainAt reports whether a file header, or records with plausible headers,
-// start pos bytes after the current position. Each record's time must be
+// chainAt reports whether a file header, or links records with plausible
+// headers, start pos bytes after the current position. Each record's time must be
 // close to the one before it, starting from ref unless it is noTime. A chain
 // that reaches the end of the trace counts.
-func (r *pcapReader) chainAt(pos int, ref int64) bool {
-	for i := 0; i < resyncChain; i++ {
+func (r *pcapReader) chainAt(pos int, ref int64, links int) bool {
+	for i := 0; i < links; i++ {
 		hdr, err := r.win.peek(pos + pcapRecordHeaderLen)
 		if err != nil {
 			return i > 0 && err == io.ErrUnexpectedEOF && len(hdr) == pos

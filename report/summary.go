@@ -78,6 +78,27 @@ type PacketCounts struct {
 	Bytes           uint64 `json:"bytes"` // IP bytes of the packets that made flows
 }
 
+// Add adds o's counts to c.
+func (c *PacketCounts) Add(o *PacketCounts) {
+	c.Read += o.Read
+	c.FilteredOut += o.FilteredOut
+	c.IPv4 += o.IPv4
+	c.IPv6 += o.IPv6
+	c.NonIP += o.NonIP
+	c.TCP += o.TCP
+	c.UDP += o.UDP
+	c.ICMP += o.ICMP
+	c.Other += o.Other
+	c.Fragments += o.Fragments
+	c.OrphanFragments += o.OrphanFragments
+	c.ICMPErrors += o.ICMPErrors
+	c.Truncated += o.Truncated
+	c.DecodeErrors += o.DecodeErrors
+	c.UnknownLink += o.UnknownLink
+	c.OutOfOrder += o.OutOfOrder
+	c.Bytes += o.Bytes
+}
+
 // FlowCounts counts flow records.
 type FlowCounts struct {
 	Total   uint64                       `json:"total"`

@@ -68,44 +68,26 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		perShard[shard].add(r)
 	})
 	endRead := phase("read")
-	inputs := make([]inputStats, len(traces))
-	merge := reader.NewMerge(traces)
-	var pkt reader.Packet
-	c := &s.Packets
-	for n := 0; ; n++ {
-		if n&0xFFFF == 0 {
-			if ctx.Err() != nil {
-				bar.finish()
-				table.Close()
-				return nil, errInterrupted
-			}
-			bar.update(c.Read)
-		}
-		fr, in, err := merge.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
+	main := newSink(cfg, filter, len(traces))
+	var split *reader.Split
+	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" && traces[0].Format != "pcapng" {
+		if split, err = reader.SplitPcap(paths[0], splitChunkSize, &counter); err != nil {
 			table.Close()
-			return nil, fmt.Errorf("cannot read %s: %w", traces[in].Path, err)
-		}
-		c.Read++
-		inputs[in].observe(fr)
-		if !filter.Match(fr) {
-			c.FilteredOut++
-			continue
-		}
-		pkt.Time, pkt.Input = fr.Time, in
-		outcome := reader.Decode(fr.LinkType, fr.Data, &pkt)
-		if outcome == reader.OK && !inTargets(cfg.targets, &pkt) {
-			c.FilteredOut++
-			continue
-		}
-		countPacket(c, outcome, &pkt)
-		if outcome == reader.OK {
-			table.Add(&pkt)
+			return nil, err
 		}
 	}
+	if split != nil {
+		err = readSplit(ctx, cfg, split, traces[0], filter, table, main, bar)
+	} else {
+		err = readMerged(ctx, traces, table, main, bar)
+	}
+	if err != nil {
+		bar.finish()
+		table.Close()
+		return nil, err
+	}
+	c := &s.Packets
+	*c = main.counts
 	endRead()
 	endClose := phase("close")
 	ts := table.Close()
@@ -125,7 +107,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
-		s.Inputs = append(s.Inputs, inputs[i].describe(t))
+		s.Inputs = append(s.Inputs, main.inputs[i].describe(t))
 		for _, d := range t.Damages {
 			s.Damage = append(s.Damage, report.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
 			if !cfg.quiet {
@@ -143,6 +125,68 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		s.PacketsPS = float64(c.Read) / s.ElapsedS
 	}
 	return res, nil
+}
+
+// readMerged reads the traces in one pass, merged by time, and adds their
+// packets to the table.
+func readMerged(ctx context.Context, traces []*reader.Trace, table *flows.Sharded, sk *sink, bar *progress) error {
+	merge := reader.NewMerge(traces)
+	for n := 0; ; n++ {
+		if n&0xFFFF == 0 {
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
+			bar.update(sk.counts.Read)
+		}
+		fr, in, err := merge.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", traces[in].Path, err)
+		}
+		if p := sk.take(fr, in); p != nil {
+			table.Add(p)
+		}
+	}
+}
+
+// sink takes frames through the filter, the decoder and the targets, and
+// counts them.
+type sink struct {
+	filter  *reader.Filter
+	targets []netip.Prefix
+	counts  report.PacketCounts
+	inputs  []inputStats
+	pkt     reader.Packet
+}
+
+func newSink(cfg *analyzeConfig, filter *reader.Filter, inputs int) *sink {
+	return &sink{filter: filter, targets: cfg.targets, inputs: make([]inputStats, inputs)}
+}
+
+// take counts the frame fr of input in and returns the packet it makes for
+// the flow table, or nil. The packet is valid until the next call.
+func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
+	c := &sk.counts
+	c.Read++
+	sk.inputs[in].observe(fr)
+	if !sk.filter.Match(fr) {
+		c.FilteredOut++
+		return nil
+	}
+	p := &sk.pkt
+	p.Time, p.Input = fr.Time, in
+	outcome := reader.Decode(fr.LinkType, fr.Data, p)
+	if outcome == reader.OK && !inTargets(sk.targets, p) {
+		c.FilteredOut++
+		return nil
+	}
+	countPacket(c, outcome, p)
+	if outcome != reader.OK {
+		return nil
+	}
+	return p
 }
 
 // openTraces opens every path. A file inside a directory that is not a trace
