@@ -2,7 +2,6 @@ package reader
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"sort"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -110,15 +110,19 @@ func (t *Trace) open(raw io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w (gzip): %w", t.Path, ErrCompressed, err)
 		}
-		t.Compression, stream = "gzip", decompressor{zr, "gzip"}
 		t.closers = append(t.closers, zr)
+		ra := newReadAhead(decompressor{zr, "gzip"})
+		t.Compression, stream = "gzip", ra
+		t.closers = append(t.closers, ra)
 	case hasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(buffered, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return fmt.Errorf("%s: %w (zstd): %w", t.Path, ErrCompressed, err)
 		}
-		t.Compression, stream = "zstd", decompressor{zr, "zstd"}
 		t.closers = append(t.closers, closerFunc(func() error { zr.Close(); return nil }))
+		ra := newReadAhead(decompressor{zr, "zstd"})
+		t.Compression, stream = "zstd", ra
+		t.closers = append(t.closers, ra)
 	}
 	win := newWindow(stream)
 	head, err := win.peek(4)
