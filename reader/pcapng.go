@@ -56,6 +56,7 @@ type pcapngReader struct {
 	ifaces   []iface
 	lastTime int64
 	done     bool // reading ended at damage; Next returns io.EOF from now on
+	simple   bool // a simple packet block was read: its time came from the one before
 	damages  *[]Damage
 	unknown  *int // blocks of unknown types, skipped
 }
@@ -156,7 +157,7 @@ func (r *pcapngReader) Next(f *Frame) error {
 		}
 		if blockType == blockSHB {
 			// A new section: its own byte order, no interfaces yet.
-			r.order, r.ifaces = order, r.ifaces[:0]
+			r.order, r.ifaces = order, nil
 			r.win.discard(length)
 			continue
 		}
@@ -198,7 +199,7 @@ func (r *pcapngReader) resync(bad, atEnd error) error {
 	start := r.win.offset
 	for skipped := 1; skipped < resyncLimit; skipped++ {
 		r.win.discard(1)
-		if r.chainAt() {
+		if r.chainAt(0, resyncChain) {
 			*r.damages = append(*r.damages, newDamage(r.path, start, int64(skipped), bad))
 			return nil
 		}
@@ -216,17 +217,16 @@ func (r *pcapngReader) resync(bad, atEnd error) error {
 	return io.EOF
 }
 
-// chainAt reports whether well-framed blocks of known types start at the
-// current position, their packets naming interfaces that exist and with
-// times close to the last good one and to each other. A chain that reaches
-// the end of the trace counts.
-func (r *pcapngReader) chainAt() bool {
-	pos := 0
+// chainAt reports whether links well-framed blocks of known types start
+// pos bytes after the current position, their packets naming interfaces
+// that exist and with times close to the last good one and to each other.
+// A chain that reaches the end of the trace counts.
+func (r *pcapngReader) chainAt(pos, links int) bool {
 	order := r.order
 	ifaces := len(r.ifaces)
 	ref := r.lastTime
 	fresh := false // the chain has started a new section
-	for i := 0; i < resyncChain; i++ {
+	for i := 0; i < links; i++ {
 		hdr, err := r.win.peek(pos + 12)
 		if err != nil {
 			return i > 0 && err == io.ErrUnexpectedEOF && len(hdr) == pos
@@ -331,6 +331,7 @@ func (r *pcapngReader) decodeBlock(blockType uint32, body []byte, f *Frame) (boo
 		}
 		// A simple packet block has no timestamp: it inherits the last one.
 		f.Time = max(r.lastTime, 0)
+		r.simple = true
 		f.LinkType = in.linkType
 		f.WireLen = wireLen
 		f.Data = body[4 : 4+capLen]

@@ -5,42 +5,53 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
-// A large classic pcap file can be read in pieces at once. Split cuts it
-// into byte ranges (chunks). Each chunk is read speculatively by its own
+// A large trace file can be read in pieces at once. Split cuts it into
+// byte ranges (chunks). Each chunk is read speculatively by its own
 // ChunkReader, which starts at the first position in its range where a
-// chain of plausible record headers begins, as a resync does, and reads the
-// records that start before the range's end. Whoever puts the chunks back
-// in order checks each against what reading up to it left (Fits): where
-// the previous chunk stopped, the capture's parameters, and that nothing
-// unusual (damage, another file header, odd headers) was met. A chunk that
-// does not fit is read again from the previous one's stop with Resume,
-// exactly as one sequential pass would have read it. The result is that of
-// a sequential pass, whatever the chunks' boundaries.
+// chain of plausible records (classic pcap) or well-framed blocks (pcapng)
+// begins, as a resync does, in the state the file's start left (its
+// parameters, or its section's interfaces), and reads the records that
+// start before the range's end. Whoever puts the chunks back in order
+// checks each against what reading up to it left (Fits): where the
+// previous chunk stopped, the same capture parameters or interfaces, and
+// nothing unusual met (damage, odd headers, a simple packet block, whose
+// time is its predecessor's). A chunk that does not fit is read again from
+// the previous one's stop with Resume, exactly as one sequential pass would
+// have read it. The result is that of a sequential pass, whatever the
+// chunks' boundaries.
 
-// syncChain is how many records must chain at a chunk's first record. It
-// is longer than a resync's chain: at a chunk start nothing is damaged, and
-// the frames of a flood are so alike that a few shifted "headers" can
-// chain; a false start costs a chunk read again.
+// syncChain is how many records (or blocks) must chain at a chunk's first
+// one. It is longer than a resync's chain: at a chunk start nothing is
+// damaged, and the frames of a flood are so alike that a few shifted
+// "headers" can chain; a false start costs a chunk read again.
 const syncChain = 32
 
-// Split is a classic pcap file cut into chunks.
+// Split is an uncompressed trace file cut into chunks.
 type Split struct {
 	Path    string
 	Size    int64
-	Chunks  []Chunk // in file order, covering the records from the file header to the end
-	header  ReaderState
+	Chunks  []Chunk // in file order, covering the file after a classic pcap's header
+	pcapng  bool
+	begin   ReaderState // the state the first chunk is read in: the file header's
+	header  ReaderState // the state speculative readers start in
 	counter *Counter
 }
 
-// Chunk is a byte range [Start, End) of a trace: it holds the records whose
-// header starts in it.
+// Chunk is a byte range [Start, End) of a trace: it holds the records (or
+// blocks) that start in it.
 type Chunk struct{ Start, End int64 }
 
-// ReaderState is what reading a classic pcap file up to some record
-// boundary leaves, and reading on from there needs.
+// ReaderState is what reading a trace up to a record boundary leaves, and
+// reading on from there needs.
 type ReaderState struct {
+	pcap pcapState
+	ng   pcapngState
+}
+
+type pcapState struct {
 	order    binary.ByteOrder
 	nano     bool
 	snaplen  int
@@ -51,20 +62,43 @@ type ReaderState struct {
 	lastTime int64
 }
 
-// sameCapture reports whether records read in state s and in state o are
-// read alike: the same parameters, and odd headers known in both or in
-// neither. The time of the last record only matters where a resync
-// happens, which makes a chunk unfit anyway.
-func (s ReaderState) sameCapture(o ReaderState) bool {
-	return s.order == o.order && s.nano == o.nano && s.snaplen == o.snaplen &&
-		s.linkType == o.linkType && s.odd == o.odd
+type pcapngState struct {
+	order    binary.ByteOrder
+	ifaces   []iface
+	lastTime int64
 }
 
-// SplitPcap cuts the classic, uncompressed pcap file at path into chunks of
-// about chunkSize bytes. It returns nil when the file cannot be split: not
-// a regular file, compressed, pcapng, or no larger than two chunks. Bytes
-// read are added to counter when it is not nil.
-func SplitPcap(path string, chunkSize int64, counter *Counter) (*Split, error) {
+// sameCapture reports whether records read in state s and in state o are
+// read alike: the same parameters (odd headers known in both or in
+// neither), or the same byte order and interfaces. The time of the last
+// record only matters where a resync happens, or for a simple packet block,
+// which make a chunk unfit anyway.
+func (s ReaderState) sameCapture(o ReaderState) bool {
+	p, q := s.pcap, o.pcap
+	return p.order == q.order && p.nano == q.nano && p.snaplen == q.snaplen && p.linkType == q.linkType &&
+		p.odd == q.odd && s.ng.order == o.ng.order && slices.Equal(s.ng.ifaces, o.ng.ifaces)
+}
+
+// splitReader is a record reader that can start mid-file.
+type splitReader interface {
+	Next(f *Frame) error
+	window() *window
+	state() ReaderState
+	setState(ReaderState)
+	setLastTime(int64)
+	// firstRecord reports whether a chunk's first record may start pos
+	// bytes ahead.
+	firstRecord(pos int) bool
+	// clean reports that nothing was read whose reading depends on more
+	// than the state a chunk started in.
+	clean() bool
+}
+
+// SplitTrace cuts the uncompressed pcap or pcapng file at path into chunks
+// of about chunkSize bytes. It returns nil when the file cannot be split:
+// not a regular file, compressed, or no larger than two chunks. Bytes read
+// are added to counter when it is not nil.
+func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open trace: %w", err)
@@ -78,64 +112,89 @@ func SplitPcap(path string, chunkSize int64, counter *Counter) (*Split, error) {
 	if _, err := io.ReadFull(f, hdr); err != nil {
 		return nil, nil
 	}
+	s := &Split{Path: path, Size: info.Size(), counter: counter}
+	first := int64(pcapFileHeaderLen)
 	var r pcapReader
-	if !r.parseHeader(hdr) {
+	switch {
+	case r.parseHeader(hdr):
+		r.lastTime = noTime
+		s.header = r.state()
+	case binary.LittleEndian.Uint32(hdr) == blockSHB:
+		order, ok := sectionOrder(hdr)
+		if !ok {
+			return nil, nil
+		}
+		s.pcapng, first = true, 0
+		s.header = ReaderState{ng: pcapngState{order: order, lastTime: noTime}}
+	default:
 		return nil, nil
 	}
-	r.lastTime = noTime
-	s := &Split{Path: path, Size: info.Size(), header: r.state(), counter: counter}
-	for start := int64(pcapFileHeaderLen); start < s.Size; start += chunkSize {
+	for start := first; start < s.Size; start += chunkSize {
 		s.Chunks = append(s.Chunks, Chunk{start, min(start+chunkSize, s.Size)})
 	}
-	s.header.odd = s.oddWriter()
+	s.begin = s.header
+	s.header = s.learnHeader()
 	return s, nil
 }
 
-// oddWriter reads the first records of the file, as a pass would, and
-// reports whether their writer leaves odd headers (see plausible): reading
-// in a state that knows it, speculative readers then find their first
-// record as a sequential pass reads it.
-func (s *Split) oddWriter() bool {
-	c, err := s.open(s.Size, pcapFileHeaderLen, s.header)
+// learnHeader reads the first records of the file, as a pass would, and
+// returns the state speculative readers start in: a classic pcap's writer
+// may leave odd headers (see plausible), and a pcapng section describes
+// its interfaces before its packets. When those records are of another
+// capture already (concatenated files), the file header's state is kept.
+func (s *Split) learnHeader() ReaderState {
+	c, err := s.open(s.Size, s.Chunks[0].Start, s.begin)
 	if err != nil {
-		return false
+		return s.begin
 	}
 	defer c.Close()
 	var f Frame
 	for i := 0; i < 1000 && c.Next(&f) == nil; i++ {
 	}
-	return c.r.odd
+	st := c.r.state()
+	st.pcap.lastTime, st.ng.lastTime = noTime, noTime
+	if !s.pcapng {
+		odd := st.pcap.odd
+		st = s.begin
+		if c.r.(*pcapReader).order == s.begin.pcap.order && c.r.(*pcapReader).linkType == s.begin.pcap.linkType {
+			st.pcap.odd = odd
+		}
+	}
+	return st
 }
 
 // ChunkReader reads the records of one chunk.
 type ChunkReader struct {
-	r       *pcapReader
+	r       splitReader
 	file    *os.File
 	end     int64
-	start   int64 // offset of the chunk's first record; -1 when it has none
-	stop    int64 // where the next chunk's records start, once Next returned io.EOF
-	state   ReaderState
+	start   int64       // offset of the chunk's first record; -1 when it has none
+	stop    int64       // where the next chunk's records start, once Next returned io.EOF
+	initial ReaderState // the state reading started in
+	state   ReaderState // and the one it left
 	damages []Damage
+	unknown int // pcapng blocks of unknown types
 	done    bool
 }
 
-// OpenChunk starts reading chunk i speculatively, as if the file header's
-// parameters held there; chunk 0 is read exactly.
+// OpenChunk starts reading chunk i speculatively, in the state the file's
+// start left; chunk 0 is read exactly.
 func (s *Split) OpenChunk(i int) (*ChunkReader, error) {
+	if i == 0 {
+		return s.open(s.Chunks[0].End, s.Chunks[0].Start, s.begin)
+	}
 	c, err := s.open(s.Chunks[i].End, s.Chunks[i].Start, s.header)
-	if err != nil || i == 0 {
+	if err != nil {
 		return c, err
 	}
-	// Find the first record: a chain of plausible headers, as a resync
-	// finds one. A chunk without one is left to Resume.
-	for pos := 0; c.r.win.offset+int64(pos) < c.end; pos++ {
-		if c.r.chainAt(pos, noTime, syncChain) {
-			c.r.win.discard(pos)
-			c.start = c.r.win.offset
+	// Find the first record, as a resync finds one. A chunk without one is
+	// left to Resume.
+	win := c.r.window()
+	for pos := 0; win.offset+int64(pos) < c.end && pos < resyncLimit; pos++ {
+		if c.r.firstRecord(pos) {
+			win.discard(pos)
+			c.start = win.offset
 			return c, nil
-		}
-		if pos >= resyncLimit {
-			break
 		}
 	}
 	c.start, c.done = -1, true
@@ -162,11 +221,15 @@ func (s *Split) open(end, at int64, st ReaderState) (*ChunkReader, error) {
 	if s.counter != nil {
 		raw = countingReader{f, s.counter}
 	}
-	c := &ChunkReader{file: f, end: end, start: at, stop: -1}
-	c.r = &pcapReader{path: s.Path, win: newWindow(raw), damages: &c.damages}
-	c.r.win.offset = at
+	c := &ChunkReader{file: f, end: end, start: at, stop: -1, initial: st, state: st}
+	win := newWindow(raw)
+	win.offset = at
+	if s.pcapng {
+		c.r = &pcapngReader{path: s.Path, win: win, damages: &c.damages, unknown: &c.unknown}
+	} else {
+		c.r = &pcapReader{path: s.Path, win: win, damages: &c.damages}
+	}
 	c.r.setState(st)
-	c.state = st
 	return c, nil
 }
 
@@ -176,17 +239,18 @@ func (c *ChunkReader) Next(f *Frame) error {
 	if c.done {
 		return io.EOF
 	}
-	if c.r.win.offset >= c.end {
-		return c.finish(c.r.win.offset)
+	win := c.r.window()
+	if win.offset >= c.end {
+		return c.finish(win.offset)
 	}
 	before := c.r.state()
 	if err := c.r.Next(f); err != nil {
-		return c.finish(c.r.win.offset)
+		return c.finish(win.offset)
 	}
 	if f.Offset >= c.end {
 		// Skipping damage took reading into the next chunk: the record is
 		// that chunk's, and reading it again starts from before it.
-		c.r.lastTime = before.lastTime
+		c.r.setLastTime(max(before.pcap.lastTime, before.ng.lastTime))
 		return c.finish(f.Offset)
 	}
 	return nil
@@ -216,19 +280,46 @@ func (c *ChunkReader) Damages() []Damage { return c.damages }
 // started there, in the same capture, and met nothing unusual. A reader
 // made by Resume always fits.
 func (c *ChunkReader) Fits(prevStop int64, prev ReaderState) bool {
-	return c.start == prevStop && len(c.damages) == 0 && c.state.sameCapture(prev)
+	return c.start == prevStop && len(c.damages) == 0 && c.r.clean() &&
+		c.initial.sameCapture(prev) && c.state.sameCapture(c.initial)
 }
 
 // Close closes the file.
 func (c *ChunkReader) Close() error { return c.file.Close() }
 
+func (r *pcapReader) window() *window          { return r.win }
+func (r *pcapReader) setLastTime(t int64)      { r.lastTime = t }
+func (r *pcapReader) firstRecord(pos int) bool { return r.chainAt(pos, noTime, syncChain) }
+func (r *pcapReader) clean() bool              { return true } // odd headers met change the state
+
 func (r *pcapReader) state() ReaderState {
-	return ReaderState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime}
+	return ReaderState{pcap: pcapState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime}}
 }
 
 func (r *pcapReader) setState(s ReaderState) {
+	p := s.pcap
 	r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime =
-		s.order, s.nano, s.snaplen, s.linkType, s.limit, s.fracMax, s.odd, s.lastTime
+		p.order, p.nano, p.snaplen, p.linkType, p.limit, p.fracMax, p.odd, p.lastTime
+}
+
+func (r *pcapngReader) window() *window     { return r.win }
+func (r *pcapngReader) setLastTime(t int64) { r.lastTime = t }
+func (r *pcapngReader) clean() bool         { return !r.simple }
+
+func (r *pcapngReader) firstRecord(pos int) bool {
+	saved := r.lastTime
+	r.lastTime = noTime
+	defer func() { r.lastTime = saved }()
+	return r.chainAt(pos, syncChain)
+}
+
+// state copies the interfaces: a new section would reuse them otherwise.
+func (r *pcapngReader) state() ReaderState {
+	return ReaderState{ng: pcapngState{r.order, slices.Clone(r.ifaces), r.lastTime}}
+}
+
+func (r *pcapngReader) setState(s ReaderState) {
+	r.order, r.ifaces, r.lastTime = s.ng.order, slices.Clone(s.ng.ifaces), s.ng.lastTime
 }
 
 // ReadSplit reads every chunk of s, speculatively on `workers` goroutines
@@ -238,9 +329,10 @@ func (r *pcapReader) setState(s ReaderState) {
 // goroutine calling it: below workers for the speculative readers, workers
 // for the caller's goroutine, which reads again a chunk that does not fit
 // what came before. use thus sees exactly the records of a sequential pass.
-// The damaged regions those records skipped are appended to damages. An
+// The damaged regions those records skipped, and the unknown pcapng blocks,
+// are added to t, the trace opened at s.Path. An
 // error from opening a chunk, or from use, stops reading.
-func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, worker int) T, use func(T) error, damages *[]Damage) error {
+func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, worker int) T, use func(T) error, t *Trace) error {
 	type result struct {
 		value  T
 		reader *ChunkReader
@@ -304,7 +396,8 @@ func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, wo
 				return res.err
 			}
 		}
-		*damages = append(*damages, res.reader.Damages()...)
+		t.Damages = append(t.Damages, res.reader.Damages()...)
+		t.UnknownBlocks += res.reader.unknown
 		prevStop, prev = res.reader.Stop(), res.reader.State()
 		if err := use(res.value); err != nil {
 			return err

@@ -70,8 +70,8 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endRead := phase("read")
 	main := newSink(cfg, filter, len(traces))
 	var split *reader.Split
-	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" && traces[0].Format != "pcapng" {
-		if split, err = reader.SplitPcap(paths[0], splitChunkSize, &counter); err != nil {
+	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" {
+		if split, err = reader.SplitTrace(paths[0], splitChunkSize, &counter); err != nil {
 			table.Close()
 			return nil, err
 		}

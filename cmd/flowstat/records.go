@@ -3,7 +3,9 @@ package main
 import (
 	"cmp"
 	"container/heap"
+	"runtime"
 	"slices"
+	"sync"
 
 	"flowstat/flows"
 )
@@ -11,9 +13,7 @@ import (
 // recordStore collects flow records in fixed-size chunks, so that growing
 // it never copies what it holds, and sorts each chunk into the order of
 // flows.parquet (first_seen, then flow_id) as it fills, in the goroutine of
-// the shard that emits them. sortedRecords then merges the chunks, freeing
-// each as it empties: records end roughly in time order, so few chunks are
-// held at once beside the merged output.
+// the shard that emits them. sortedRecords then merges the chunks.
 type recordStore struct {
 	chunks [][]flows.Record // full chunks are sorted
 	last   []flows.Record   // the chunk being filled
@@ -77,9 +77,10 @@ func sortChunk(c []flows.Record) []flows.Record {
 }
 
 // sortedRecords merges the stores' records into one slice in the order of
-// flows.parquet, releasing the stores' chunks as they are used up.
+// flows.parquet. The merge is cut by key ranges into one part per core,
+// merged concurrently into their places.
 func sortedRecords(stores []recordStore) []flows.Record {
-	var runs chunkHeap
+	var runs [][]flows.Record
 	total := 0
 	for i := range stores {
 		s := &stores[i]
@@ -92,18 +93,63 @@ func sortedRecords(stores []recordStore) []flows.Record {
 		}
 		*s = recordStore{}
 	}
-	heap.Init(&runs)
-	out := make([]flows.Record, 0, total)
-	for len(runs) > 0 {
-		out = append(out, runs[0][0])
-		if runs[0] = runs[0][1:]; len(runs[0]) == 0 {
-			runs[0] = nil // release the chunk
-			heap.Pop(&runs)
-		} else {
-			heap.Fix(&runs, 0)
+	out := make([]flows.Record, total)
+	parts := runtime.GOMAXPROCS(0)
+	if total < 1<<16 {
+		parts = 1
+	}
+	// Splitters: records at even ranks of a sample of every run.
+	var sample []flows.Record
+	for _, r := range runs {
+		for i := 0; i < len(r); i += 256 {
+			sample = append(sample, r[i])
 		}
 	}
+	slices.SortFunc(sample, func(a, b flows.Record) int { return recordOrder(&a, &b) })
+	bounds := make([][]int, len(runs)) // bounds[r][p]: where part p starts in run r
+	for ri, r := range runs {
+		bounds[ri] = make([]int, parts+1)
+		for p := 1; p < parts; p++ {
+			split := &sample[p*len(sample)/parts]
+			bounds[ri][p], _ = slices.BinarySearchFunc(r, split, func(x flows.Record, s *flows.Record) int { return recordOrder(&x, s) })
+		}
+		bounds[ri][parts] = len(r)
+	}
+	var wg sync.WaitGroup
+	at := 0
+	for p := 0; p < parts; p++ {
+		var h chunkHeap
+		for ri, r := range runs {
+			if part := r[bounds[ri][p]:bounds[ri][p+1]]; len(part) > 0 {
+				h = append(h, part)
+			}
+		}
+		n := 0
+		for _, part := range h {
+			n += len(part)
+		}
+		wg.Add(1)
+		go func(dst []flows.Record) {
+			defer wg.Done()
+			mergeRuns(dst, h)
+		}(out[at : at+n])
+		at += n
+	}
+	wg.Wait()
 	return out
+}
+
+// mergeRuns merges the sorted runs of h into dst, which holds them all.
+func mergeRuns(dst []flows.Record, h chunkHeap) {
+	heap.Init(&h)
+	for i := range dst {
+		dst[i] = h[0][0]
+		if h[0] = h[0][1:]; len(h[0]) == 0 {
+			heap.Pop(&h)
+		} else {
+			heap.Fix(&h, 0)
+		}
+	}
 }
 
 // chunkHeap orders sorted chunks by their first record.

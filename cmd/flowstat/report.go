@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -141,13 +142,15 @@ func renderReport(dir string, ds *report.Dataset, opts report.BuildOptions) (*re
 		return nil, err
 	}
 	defer phase("report files")()
-	if err := report.WriteTables(dir, st); err != nil {
-		return nil, err
-	}
+	// The tables and the plots only read st: write them at once.
+	tables := make(chan error, 1)
+	go func() { tables <- report.WriteTables(dir, st) }()
+	var plotErr error
 	if !opts.NoPlots {
-		if err := plots.Write(dir, st.Figures); err != nil {
-			return nil, err
-		}
+		plotErr = plots.Write(dir, st.Figures)
+	}
+	if err := cmp.Or(<-tables, plotErr); err != nil {
+		return nil, err
 	}
 	if err := report.WriteMarkdown(dir, st); err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		}
 		return nil
 	}
-	err := reader.ReadSplit(split, cfg.workers, ahead, read, use, &t.Damages)
+	err := reader.ReadSplit(split, cfg.workers, ahead, read, use, t)
 	for _, f := range filters {
 		filter.MergeErrors(f)
 	}
