@@ -118,6 +118,43 @@ func (s *Sharded) Add(p *reader.Packet) {
 	}
 }
 
+// Shard returns the index of the table p goes to, for AddBatch.
+func (s *Sharded) Shard(p *reader.Packet) int { return shardOf(p, len(s.shards)) }
+
+// Batch returns an empty batch to fill for AddBatch, reusing the memory of
+// batches processed before.
+func (s *Sharded) Batch() []reader.Packet { return s.newBatch() }
+
+// AddBatch hands table i a batch of packets that Shard assigned to it, in
+// input order; the batch belongs to the table from now on. Readers that
+// decode in parallel split their packets by table themselves, sparing the
+// copy Add makes; they report the packets' times, in input order, to
+// Observe.
+func (s *Sharded) AddBatch(i int, batch []reader.Packet) {
+	sh := s.shards[i]
+	if sh.in == nil {
+		sh.process(batch, s.free)
+		return
+	}
+	if len(sh.batch) > 0 {
+		sh.in <- sh.batch
+		sh.batch = s.newBatch()
+	}
+	sh.in <- batch
+}
+
+// Observe takes the times of packets given to AddBatch, in input order,
+// as Add does: the input's newest time, and packets older than it.
+func (s *Sharded) Observe(times []int64) {
+	for _, t := range times {
+		if t > s.now {
+			s.now = t
+		} else if t < s.now {
+			s.stats.OutOfOrder++
+		}
+	}
+}
+
 // shardOf hashes the unordered host pair, protocol and VLAN. XOR makes the
 // hash the same for both directions without ordering the addresses.
 func shardOf(p *reader.Packet, n int) int {

@@ -15,11 +15,13 @@ import (
 // it small.
 var splitChunkSize int64 = 8 << 20
 
-// chunkPackets is one chunk read and decoded: its packets for the flow
-// table, in order, and its counts.
+// chunkPackets is one chunk read and decoded: its packets split by flow
+// table shard, each part in input order, the times of all of them in input
+// order, and its counts.
 type chunkPackets struct {
-	packets []reader.Packet
-	sink    *sink
+	shards [][]reader.Packet
+	times  []int64
+	sink   *sink
 }
 
 // readSplit reads a split trace: workers read, filter and decode chunks
@@ -33,28 +35,34 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		filters[w] = filter.Clone()
 	}
 	ahead := 2 * cfg.workers
-	free := make(chan []reader.Packet, ahead+cfg.workers+1) // packet slices handed back for reuse
+	freeTimes := make(chan []int64, ahead+cfg.workers+1) // handed back for reuse
 	read := func(c *reader.ChunkReader, worker int) chunkPackets {
-		res := chunkPackets{sink: newSink(cfg, filters[worker], 1)}
+		res := chunkPackets{sink: newSink(cfg, filters[worker], 1), shards: make([][]reader.Packet, cfg.workers)}
+		for i := range res.shards {
+			res.shards[i] = table.Batch()
+		}
 		select {
-		case res.packets = <-free:
+		case res.times = <-freeTimes:
 		default:
 		}
 		var fr reader.Frame
 		for c.Next(&fr) == nil {
 			if p := res.sink.take(&fr, 0); p != nil {
-				res.packets = append(res.packets, *p)
+				i := table.Shard(p)
+				res.shards[i] = append(res.shards[i], *p)
+				res.times = append(res.times, p.Time)
 			}
 		}
 		return res
 	}
 	use := func(res chunkPackets) error {
-		for j := range res.packets {
-			table.Add(&res.packets[j])
+		table.Observe(res.times)
+		for i, batch := range res.shards {
+			table.AddBatch(i, batch)
 		}
 		main.merge(res.sink)
 		select {
-		case free <- res.packets[:0]:
+		case freeTimes <- res.times[:0]:
 		default:
 		}
 		bar.update(main.counts.Read)
