@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -449,5 +450,53 @@ func TestMaxFlowsBoundsTheTable(t *testing.T) {
 	}
 	if pkts != uint64(sent) || evicted == 0 {
 		t.Errorf("records hold %d of %d packets, %d evicted", pkts, sent, evicted)
+	}
+}
+
+// TestAddBatchEqualsAdd feeds the same packets to sharded tables one by
+// one and in batches split by shard: the records and counts are the same.
+func TestAddBatchEqualsAdd(t *testing.T) {
+	var pkts []reader.Packet
+	for i := 0; i < 20000; i++ {
+		p := udp(float64(i)/50, netip.AddrFrom4([4]byte{10, 0, byte(i % 7), byte(i % 251)}), uint16(i%97), server, 53)
+		if i%100 == 99 {
+			p.Time -= 3 * sec // out of order
+		}
+		if i%2 == 1 {
+			p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+		}
+		pkts = append(pkts, p)
+	}
+	collect := func(feed func(*Sharded)) ([]Record, Stats) {
+		var mu sync.Mutex
+		var recs []Record
+		sh := NewSharded(3, Options{}, func(_ int, r *Record, _ []Window) { mu.Lock(); recs = append(recs, *r); mu.Unlock() })
+		feed(sh)
+		st := sh.Close()
+		slices.SortFunc(recs, func(a, b Record) int { return cmp.Or(cmp.Compare(a.FirstSeen, b.FirstSeen), cmp.Compare(a.ID, b.ID)) })
+		return recs, st
+	}
+	one, st1 := collect(func(sh *Sharded) {
+		for i := range pkts {
+			sh.Add(&pkts[i])
+		}
+	})
+	batched, st2 := collect(func(sh *Sharded) {
+		for start := 0; start < len(pkts); start += 3000 {
+			batches := make([][]reader.Packet, 3)
+			var times []int64
+			for _, p := range pkts[start:min(start+3000, len(pkts))] {
+				i := sh.Shard(&p)
+				batches[i] = append(batches[i], p)
+				times = append(times, p.Time)
+			}
+			sh.Observe(times)
+			for i, b := range batches {
+				sh.AddBatch(i, b)
+			}
+		}
+	})
+	if !slices.Equal(one, batched) || st1 != st2 || st1.OutOfOrder == 0 {
+		t.Errorf("batched: %d records, stats %+v; one by one: %d records, stats %+v", len(batched), st2, len(one), st1)
 	}
 }
