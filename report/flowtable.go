@@ -111,20 +111,42 @@ func flowBatch(mem memory.Allocator, recs []flows.Record) arrow.Record {
 }
 
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
-// flows.parquet, atomically. Building a batch and encoding the previous one
-// overlap: they take about the same time.
+// flows.parquet, atomically.
 func WriteFlows(path string, recs []flows.Record) error {
+	start := 0
+	return WriteFlowsFrom(path, func() ([]flows.Record, error) {
+		part := recs[start:min(start+RowGroupRows, len(recs))]
+		start += len(part)
+		return part, nil
+	})
+}
+
+// WriteFlowsFrom writes the records next returns, in SortFlows order, to
+// path as flows.parquet, atomically: a row group per call, until it
+// returns none. Its records need stay valid only until the next call.
+// Building a batch and encoding the previous one overlap: they take about
+// the same time.
+func WriteFlowsFrom(path string, next func() ([]flows.Record, error)) error {
 	w, err := CreateParquet(path, FlowSchema)
 	if err != nil {
 		return err
 	}
 	batches := make(chan arrow.Record, 1)
 	stop := make(chan struct{})
+	var nextErr error // set before batches closes
 	pool := newBufferPool()
 	go func() {
 		defer close(batches)
-		for start := 0; start < len(recs); start += RowGroupRows {
-			batch := flowBatch(pool, recs[start:min(start+RowGroupRows, len(recs))])
+		for {
+			recs, err := next()
+			if err != nil {
+				nextErr = err
+				return
+			}
+			if len(recs) == 0 {
+				return
+			}
+			batch := flowBatch(pool, recs)
 			select {
 			case batches <- batch:
 			case <-stop:
@@ -144,6 +166,10 @@ func WriteFlows(path string, recs []flows.Record) error {
 			w.Abort()
 			return err
 		}
+	}
+	if nextErr != nil {
+		w.Abort()
+		return nextErr
 	}
 	return w.Close()
 }

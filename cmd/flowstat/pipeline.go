@@ -20,6 +20,7 @@ import (
 // analysis is the result of reading the traces.
 type analysis struct {
 	records []flows.Record
+	spilled []recordStore // instead of records, without a report: see spill.go
 	traffic *report.TrafficCounter // the records' per-window counts; their Windows are not kept
 	summary report.Summary
 }
@@ -57,6 +58,14 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	bar := newProgress(cfg, paths, &counter)
 
 	perShard := make([]recordStore, cfg.workers)
+	if cfg.noReport {
+		for i := range perShard {
+			if perShard[i].spill, err = newSpillFile(cfg.out); err != nil {
+				removeSpills(perShard)
+				return nil, err
+			}
+		}
+	}
 	traffic := make([]*report.TrafficCounter, cfg.workers)
 	for i := range traffic {
 		if traffic[i], err = report.NewTrafficCounter(*s); err != nil {
@@ -64,7 +73,9 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		}
 	}
 	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
-		traffic[shard].Add(r, windows)
+		if !cfg.noReport { // the traffic per window is the report's
+			traffic[shard].Add(r, windows)
+		}
 		perShard[shard].add(r)
 	})
 	endRead := phase("read")
@@ -84,6 +95,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	if err != nil {
 		bar.finish()
 		table.Close()
+		removeSpills(perShard)
 		return nil, err
 	}
 	c := &s.Packets
@@ -94,9 +106,13 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endClose()
 	bar.update(c.Read)
 	bar.finish()
-	endSort := phase("sort")
-	res.records = sortedRecords(perShard)
-	endSort()
+	if cfg.noReport {
+		res.spilled = perShard // counted as they are merged
+	} else {
+		endSort := phase("sort")
+		res.records = sortedRecords(perShard)
+		endSort()
+	}
 	for _, tc := range traffic[1:] {
 		traffic[0].Merge(tc)
 	}
@@ -331,7 +347,7 @@ func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 	flowsDone := make(chan error, 1)
 	go func() {
 		defer phase("flows.parquet")()
-		flowsDone <- report.WriteFlows(filepath.Join(cfg.out, report.FlowsFile), res.records)
+		flowsDone <- writeFlows(filepath.Join(cfg.out, report.FlowsFile), res)
 	}()
 	err := writeReport(cfg, res)
 	if ferr := <-flowsDone; ferr != nil {
@@ -341,6 +357,37 @@ func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 		return err
 	}
 	return report.WriteJSON(filepath.Join(cfg.out, report.SummaryFile), &res.summary)
+}
+
+// writeFlows writes flows.parquet from the records, or from the runs they
+// were spilled in, counting them into the summary as they are merged.
+func writeFlows(path string, res *analysis) error {
+	if res.spilled == nil {
+		return report.WriteFlows(path, res.records)
+	}
+	defer removeSpills(res.spilled)
+	merge, err := spilledRecords(res.spilled)
+	if err != nil {
+		return err
+	}
+	buf := make([]flows.Record, report.RowGroupRows)
+	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
+		n, err := merge.fill(buf)
+		for i := range buf[:n] {
+			res.summary.Flows.CountFlow(&buf[i])
+		}
+		return buf[:n], err
+	})
+}
+
+// removeSpills deletes the stores' spill files.
+func removeSpills(stores []recordStore) {
+	for i := range stores {
+		if stores[i].spill != nil {
+			stores[i].spill.remove()
+			stores[i].spill = nil
+		}
+	}
 }
 
 // writeReport builds the report from the records, their traffic and the

@@ -17,6 +17,7 @@ import (
 type recordStore struct {
 	chunks [][]flows.Record // full chunks are sorted
 	last   []flows.Record   // the chunk being filled
+	spill  *spillFile       // when set, full chunks go there instead (see spill.go)
 }
 
 const recordChunk = 1 << 14
@@ -26,10 +27,16 @@ func (s *recordStore) add(r *flows.Record) {
 		s.last = make([]flows.Record, 0, recordChunk)
 	}
 	s.last = append(s.last, *r)
-	if len(s.last) == recordChunk {
-		s.chunks = append(s.chunks, sortChunk(s.last))
-		s.last = nil
+	if len(s.last) < recordChunk {
+		return
 	}
+	if s.spill != nil {
+		s.spill.write(sortChunk(s.last))
+		s.last = s.last[:0]
+		return
+	}
+	s.chunks = append(s.chunks, sortChunk(s.last))
+	s.last = nil
 }
 
 func recordOrder(a, b *flows.Record) int {

@@ -111,3 +111,56 @@ func TestMaxFlows(t *testing.T) {
 		}
 	}
 }
+
+// TestSpilledRecords checks that without a report, when flow records go
+// to spill files on their way to flows.parquet, the file is byte for byte
+// the one written from memory, the summary counts the same flows, and no
+// spill file is left behind.
+func TestSpilledRecords(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "generated.pcap")
+	f, err := os.Create(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, gen.Config{Seed: 13, Flows: 3 * recordChunk, Mix: "default,synflood=10"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	inMemory := filepath.Join(dir, "report")
+	if code := analyzeInto(t, inMemory, "--no-plots", trace); code != exitOK {
+		t.Fatalf("exit status %d", code)
+	}
+	want, err := os.ReadFile(filepath.Join(inMemory, report.FlowsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSummary, err := report.ReadSummary(filepath.Join(inMemory, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []string{"1", "2"} {
+		out := filepath.Join(dir, "spilled-"+j)
+		if code := analyzeInto(t, out, "-j", j, "--no-report", trace); code != exitOK {
+			t.Fatalf("-j %s: exit status %d", j, code)
+		}
+		got, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("-j %s: flows.parquet from spilled runs differs from the one written from memory", j)
+		}
+		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(s.Flows) != fmt.Sprint(wantSummary.Flows) || s.Flows.Total < 3*recordChunk {
+			t.Errorf("-j %s: summary flows %+v, want %+v", j, s.Flows, wantSummary.Flows)
+		}
+		names, _ := filepath.Glob(filepath.Join(out, ".*"))
+		if len(names) > 0 {
+			t.Errorf("-j %s: left behind %v", j, names)
+		}
+	}
+}
