@@ -8,5 +8,14 @@
 // of a supported link type into a Packet: addresses, ports, TCP flags, IP
 // length and fragment details, without allocating.
 //
+// A large uncompressed file can be read in chunks on several goroutines
+// (SplitTrace, ReadSplit) with exactly the records of one sequential pass;
+// compressed inputs are decompressed a few blocks ahead of decoding. Live
+// capture (OpenLive) reads an interface through libpcap.
+//
+// Bad input never stops reading: a damaged region is skipped, resynchronised
+// on a chain of plausible records or blocks, and listed in Trace.Damages with
+// its byte offset; a truncated tail keeps everything before it.
+//
 // Pipeline position: reader -> flows -> report.
 package reader

@@ -4,18 +4,21 @@
 # noisy machine affects them alike. Prints median wall time, the ratio to
 # flowstat and peak RSS.
 #
-#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR]
+#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L]
+#
+# Then, unless -L, it measures memory against trace length: flowstat on the
+# trace and on one twice as long at the same rate (generated once too).
 #
 # The trace (header-only, snaplen 96, a mix of ordinary connections, a
 # spoofed SYN flood and half-open connections) is generated once into
 # WORKDIR (default bench-work/, ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=3 flows=2000000 work=bench-work
-while getopts "r:f:d:" opt; do
+rounds=3 flows=2000000 work=bench-work lengths=1
+while getopts "r:f:d:L" opt; do
   case $opt in
-    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;;
-    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR]" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;; L) lengths=0 ;;
+    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L]" >&2; exit 2 ;;
   esac
 done
 source scripts/deps.sh
@@ -45,7 +48,7 @@ fi
 tools=(
   "flowstat -j 2|$work/flowstat analyze -q -j 2 -o $work/out-fs $trace"
   "flowstat -j 1|$work/flowstat analyze -q -j 1 -o $work/out-fs $trace"
-  "flowstat --no-report|$work/flowstat analyze -q --no-report -o $work/out-fs $trace"
+  "flowstat --no-report|$work/flowstat analyze -q -j 2 --no-report -o $work/out-fs $trace"
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
@@ -85,3 +88,28 @@ sort -t$'\t' -k1,1 -k2,2n "$results" | awk -F'\t' -v order="$order" '
     k = split(order, names, "\n")
     for (i = 1; i <= k; i++) { x = median(names[i]); printf "| %-24s | %10.2f | %15.2f | %14.0f |\n", names[i], x, x / base, m[names[i]] / 1024 }
   }'
+
+[ "$lengths" = 1 ] || exit 0
+# Memory against trace length: the generator keeps the rate of flows, so
+# twice the flows is twice the time.
+long="$work/bench-$((2 * flows)).pcap"
+if [ ! -f "$long" ]; then
+  echo "generating $long ..." >&2
+  "$work/gentrace" -q -mix bench -flows "$((2 * flows))" -seed 7 -out "$long"
+fi
+echo
+echo "Peak RSS (MiB) against trace length, one run each:"
+echo
+echo "| flowstat -j 2 | $flows flows | $((2 * flows)) flows | ratio |"
+echo "|---|---:|---:|---:|"
+for mode in "with report|" "--no-report|--no-report"; do
+  name=${mode%%|*} flag=${mode#*|}
+  kbs=()
+  for t in "$trace" "$long"; do
+    rm -rf "$work/out-fs"
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$work/flowstat" analyze -q -j 2 $flag -o "$work/out-fs" "$t" > /dev/null 2>&1 || true
+    read -r secs kb < <(tail -n 1 "$work/time.txt")
+    kbs+=("$kb")
+  done
+  awk -v n="$name" -v a="${kbs[0]}" -v b="${kbs[1]}" 'BEGIN { printf "| %s | %.0f | %.0f | %.2f |\n", n, a / 1024, b / 1024, b / a }'
+done
