@@ -96,8 +96,8 @@ type splitReader interface {
 
 // SplitTrace cuts the uncompressed pcap or pcapng file at path into chunks
 // of about chunkSize bytes. It returns nil when the file cannot be split:
-// not a regular file, compressed, or no larger than two chunks. Bytes read
-// are added to counter when it is not nil.
+// not a regular file, compressed, or no larger than two chunks. ReadSplit
+// adds the bytes of each chunk put in order to counter when it is not nil.
 func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -217,12 +217,8 @@ func (s *Split) open(end, at int64, st ReaderState) (*ChunkReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot read trace: %s: %w", s.Path, err)
 	}
-	var raw io.Reader = f
-	if s.counter != nil {
-		raw = countingReader{f, s.counter}
-	}
 	c := &ChunkReader{file: f, end: end, start: at, stop: -1, initial: st, state: st}
-	win := newWindow(raw)
+	win := newWindow(f)
 	win.offset = at
 	if s.pcapng {
 		c.r = &pcapngReader{path: s.Path, win: win, damages: &c.damages, unknown: &c.unknown}
@@ -398,6 +394,11 @@ func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, wo
 		}
 		t.Damages = append(t.Damages, res.reader.Damages()...)
 		t.UnknownBlocks += res.reader.unknown
+		if s.counter != nil {
+			// Progress is what has been put in order, not what workers
+			// have read ahead, or read twice.
+			s.counter.n.Add(res.reader.Stop() - max(prevStop, s.Chunks[i].Start))
+		}
 		prevStop, prev = res.reader.Stop(), res.reader.State()
 		if err := use(res.value); err != nil {
 			return err

@@ -164,3 +164,47 @@ func TestSpilledRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitWithFilter reads a trace in small chunks through a BPF filter,
+// which each reading goroutine compiles for itself: the flows and the
+// packet counts are those of one sequential reader.
+func TestSplitWithFilter(t *testing.T) {
+	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
+	splitChunkSize = 4099
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "generated.pcap")
+	f, err := os.Create(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, gen.Config{Seed: 14, Flows: 2000, Mix: "default,synflood=10"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var first []byte
+	var firstCounts report.PacketCounts
+	for _, j := range []string{"1", "2", "3"} {
+		out := filepath.Join(dir, j)
+		if code := analyzeInto(t, out, "-j", j, "--no-report", "-b", "tcp and not port 443", trace); code != exitOK {
+			t.Fatalf("-j %s: exit status %d", j, code)
+		}
+		data, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first, firstCounts = data, s.Packets
+			if s.Packets.FilteredOut == 0 || s.Packets.UDP != 0 {
+				t.Fatalf("the filter kept %+v", s.Packets)
+			}
+			continue
+		}
+		if !bytes.Equal(data, first) || s.Packets != firstCounts {
+			t.Errorf("-j %s: flows or counts differ from -j 1's: %+v, want %+v", j, s.Packets, firstCounts)
+		}
+	}
+}
