@@ -20,7 +20,7 @@ import (
 // analysis is the result of reading the traces.
 type analysis struct {
 	records []flows.Record
-	spilled []recordStore // instead of records, without a report: see spill.go
+	spilled []recordStore          // instead of records, without a report: see spill.go
 	traffic *report.TrafficCounter // the records' per-window counts; their Windows are not kept
 	summary report.Summary
 }
