@@ -2,7 +2,6 @@ package flows
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"flowstat/reader"
 )
@@ -17,15 +16,6 @@ type Key struct {
 	VLAN         uint16
 	Proto        uint8
 	IPv4         bool
-}
-
-// addrs returns the key's endpoints as addresses.
-func (k *Key) addrs() (a, b netip.Addr) {
-	a, b = netip.AddrFrom16(k.A), netip.AddrFrom16(k.B)
-	if k.IPv4 {
-		a, b = a.Unmap(), b.Unmap()
-	}
-	return a, b
 }
 
 // side is 0 when a packet was sent by endpoint A of its Key, 1 when by B.

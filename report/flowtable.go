@@ -52,12 +52,15 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 // SortFlows puts records in the order of flows.parquet: by first packet
 // time, then flow id.
 func SortFlows(recs []flows.Record) {
-	slices.SortFunc(recs, func(a, b flows.Record) int {
-		if c := cmp.Compare(a.FirstSeen, b.FirstSeen); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(recs, func(a, b flows.Record) int { return CompareFlows(&a, &b) })
+}
+
+// CompareFlows orders two records as flows.parquet does.
+func CompareFlows(a, b *flows.Record) int {
+	if c := cmp.Compare(a.FirstSeen, b.FirstSeen); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
 // FlowBatch builds the Arrow record batch of flows.parquet for recs. The

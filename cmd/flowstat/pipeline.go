@@ -21,7 +21,7 @@ import (
 type analysis struct {
 	records []flows.Record
 	spilled []recordStore          // instead of records, without a report: see spill.go
-	traffic *report.TrafficCounter // the records' per-window counts; their Windows are not kept
+	traffic *report.TrafficCounter // the records' per-window counts, summed as they ended
 	summary report.Summary
 }
 
@@ -79,18 +79,19 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		perShard[shard].add(r)
 	})
 	endRead := phase("read")
-	main := newSink(cfg, filter, len(traces))
+	whole := newSink(cfg, filter, len(traces))
 	var split *reader.Split
 	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" {
 		if split, err = reader.SplitTrace(paths[0], splitChunkSize, &counter); err != nil {
 			table.Close()
+			removeSpills(perShard)
 			return nil, err
 		}
 	}
 	if split != nil {
-		err = readSplit(ctx, cfg, split, traces[0], filter, table, main, bar)
+		err = readSplit(ctx, cfg, split, traces[0], filter, table, whole, bar)
 	} else {
-		err = readMerged(ctx, traces, table, main, bar)
+		err = readMerged(ctx, traces, table, whole, bar)
 	}
 	if err != nil {
 		bar.finish()
@@ -99,7 +100,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		return nil, err
 	}
 	c := &s.Packets
-	*c = main.counts
+	*c = whole.counts
 	endRead()
 	endClose := phase("close")
 	ts := table.Close()
@@ -123,7 +124,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
-		s.Inputs = append(s.Inputs, main.inputs[i].describe(t))
+		s.Inputs = append(s.Inputs, whole.inputs[i].describe(t))
 		for _, d := range t.Damages {
 			s.Damage = append(s.Damage, report.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
 			if !cfg.quiet {

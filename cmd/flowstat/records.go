@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"flowstat/flows"
+	"flowstat/report"
 )
 
 // recordStore collects flow records in fixed-size chunks, so that growing
@@ -37,13 +38,6 @@ func (s *recordStore) add(r *flows.Record) {
 	}
 	s.chunks = append(s.chunks, sortChunk(s.last))
 	s.last = nil
-}
-
-func recordOrder(a, b *flows.Record) int {
-	if c := cmp.Compare(a.FirstSeen, b.FirstSeen); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
 }
 
 // sortChunk sorts c and returns it. It sorts small keys, then moves each
@@ -112,13 +106,13 @@ func sortedRecords(stores []recordStore) []flows.Record {
 			sample = append(sample, r[i])
 		}
 	}
-	slices.SortFunc(sample, func(a, b flows.Record) int { return recordOrder(&a, &b) })
+	slices.SortFunc(sample, func(a, b flows.Record) int { return report.CompareFlows(&a, &b) })
 	bounds := make([][]int, len(runs)) // bounds[r][p]: where part p starts in run r
 	for ri, r := range runs {
 		bounds[ri] = make([]int, parts+1)
 		for p := 1; p < parts; p++ {
 			split := &sample[p*len(sample)/parts]
-			bounds[ri][p], _ = slices.BinarySearchFunc(r, split, func(x flows.Record, s *flows.Record) int { return recordOrder(&x, s) })
+			bounds[ri][p], _ = slices.BinarySearchFunc(r, split, func(x flows.Record, s *flows.Record) int { return report.CompareFlows(&x, s) })
 		}
 		bounds[ri][parts] = len(r)
 	}
@@ -163,7 +157,7 @@ func mergeRuns(dst []flows.Record, h chunkHeap) {
 type chunkHeap [][]flows.Record
 
 func (h chunkHeap) Len() int           { return len(h) }
-func (h chunkHeap) Less(i, j int) bool { return recordOrder(&h[i][0], &h[j][0]) < 0 }
+func (h chunkHeap) Less(i, j int) bool { return report.CompareFlows(&h[i][0], &h[j][0]) < 0 }
 func (h chunkHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *chunkHeap) Push(x any)        { *h = append(*h, x.([]flows.Record)) }
 func (h *chunkHeap) Pop() any {

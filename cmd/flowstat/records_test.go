@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"flowstat/flows"
+	"flowstat/report"
 )
 
 // TestSortedRecordsMergesChunks checks the merge of sorted chunks against a
@@ -26,7 +27,7 @@ func TestSortedRecordsMergesChunks(t *testing.T) {
 			stores[rng.IntN(len(stores))].add(&r)
 			all = append(all, r)
 		}
-		slices.SortFunc(all, func(a, b flows.Record) int { return recordOrder(&a, &b) })
+		slices.SortFunc(all, func(a, b flows.Record) int { return report.CompareFlows(&a, &b) })
 		got := sortedRecords(stores)
 		if len(got) != len(all) {
 			t.Fatalf("GOMAXPROCS %d: got %d records, want %d", procs, len(got), len(all))

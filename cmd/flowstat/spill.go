@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"flowstat/flows"
+	"flowstat/report"
 )
 
 // Without a report, nothing but flows.parquet needs the records, in order:
@@ -111,7 +112,7 @@ type runMerge struct {
 
 func (m *runMerge) Len() int { return len(m.runs) }
 func (m *runMerge) Less(i, j int) bool {
-	return recordOrder(m.runs[i].head(), m.runs[j].head()) < 0
+	return report.CompareFlows(m.runs[i].head(), m.runs[j].head()) < 0
 }
 func (m *runMerge) Swap(i, j int) { m.runs[i], m.runs[j] = m.runs[j], m.runs[i] }
 func (m *runMerge) Push(x any)    { m.runs = append(m.runs, x.(*runReader)) }

@@ -28,7 +28,7 @@ type chunkPackets struct {
 // concurrently, and the chunks' packets go to the flow table in file
 // order, exactly those of a sequential pass (see reader.ReadSplit).
 func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *reader.Trace, filter *reader.Filter,
-	table *flows.Sharded, main *sink, bar *progress) error {
+	table *flows.Sharded, whole *sink, bar *progress) error {
 	// One filter per goroutine: the last one is the caller's.
 	filters := make([]*reader.Filter, cfg.workers+1)
 	for w := range filters {
@@ -60,12 +60,12 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		for i, batch := range res.shards {
 			table.AddBatch(i, batch)
 		}
-		main.merge(res.sink)
+		whole.merge(res.sink)
 		select {
 		case freeTimes <- res.times[:0]:
 		default:
 		}
-		bar.update(main.counts.Read)
+		bar.update(whole.counts.Read)
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
