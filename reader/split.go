@@ -153,14 +153,15 @@ func (s *Split) learnHeader() ReaderState {
 	}
 	st := c.r.state()
 	st.pcap.lastTime, st.ng.lastTime = noTime, noTime
-	if !s.pcapng {
-		odd := st.pcap.odd
-		st = s.begin
-		if c.r.(*pcapReader).order == s.begin.pcap.order && c.r.(*pcapReader).linkType == s.begin.pcap.linkType {
-			st.pcap.odd = odd
-		}
+	if s.pcapng {
+		return st
 	}
-	return st
+	learned, begin := st.pcap, s.begin
+	if learned.order == begin.pcap.order && learned.nano == begin.pcap.nano &&
+		learned.snaplen == begin.pcap.snaplen && learned.linkType == begin.pcap.linkType {
+		begin.pcap.odd = learned.odd
+	}
+	return begin
 }
 
 // ChunkReader reads the records of one chunk.
@@ -326,8 +327,8 @@ func (r *pcapngReader) setState(s ReaderState) {
 // for the caller's goroutine, which reads again a chunk that does not fit
 // what came before. use thus sees exactly the records of a sequential pass.
 // The damaged regions those records skipped, and the unknown pcapng blocks,
-// are added to t, the trace opened at s.Path. An
-// error from opening a chunk, or from use, stops reading.
+// are added to t, the trace opened at s.Path. An error from opening a
+// chunk, or from use, stops reading.
 func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, worker int) T, use func(T) error, t *Trace) error {
 	type result struct {
 		value  T

@@ -262,15 +262,15 @@ func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 			continue
 		}
 		f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(len(group))}
-		var lastSrc netip.Addr
+		var lastSrc flows.IP
 		for _, i := range group {
 			r := &fl[i]
 			if r.State != flows.S0 && !r.HalfOpen {
 				continue
 			}
-			if f.Flows == 0 || r.SrcIP.Addr() != lastSrc {
+			if f.Flows == 0 || r.SrcIP != lastSrc {
 				f.Peers++
-				lastSrc = r.SrcIP.Addr()
+				lastSrc = r.SrcIP
 			}
 			if r.HalfOpen {
 				f.HalfOpen++
