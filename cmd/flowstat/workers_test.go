@@ -208,3 +208,48 @@ func TestSplitWithFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitDamaged analyses every damaged trace of testdata/damaged read in
+// small chunks on three workers: exit status, damage list, packet counts
+// and flows are those of one sequential reader.
+func TestSplitDamaged(t *testing.T) {
+	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
+	splitChunkSize = 500
+	paths, _ := filepath.Glob(filepath.Join(damagedDir, "*"))
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			var first []byte
+			var firstSummary report.Summary
+			var firstCode int
+			for _, j := range []string{"1", "3"} {
+				out := filepath.Join(t.TempDir(), j)
+				code := analyzeInto(t, out, "-j", j, "--no-report", path)
+				if j == "1" {
+					firstCode = code
+				} else if code != firstCode {
+					t.Fatalf("-j 3: exit status %d, -j 1 gave %d", code, firstCode)
+				}
+				if code != exitOK && code != exitDamaged {
+					return // not a trace at all: nothing written
+				}
+				data, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if first == nil {
+					first, firstSummary = data, *s
+					continue
+				}
+				if !bytes.Equal(data, first) || s.Packets != firstSummary.Packets ||
+					fmt.Sprint(s.Damage) != fmt.Sprint(firstSummary.Damage) || fmt.Sprint(s.Inputs[0].LinkTypes) != fmt.Sprint(firstSummary.Inputs[0].LinkTypes) {
+					t.Errorf("-j 3: flows, counts %+v or damage %v differ from -j 1's %+v, %v",
+						s.Packets, s.Damage, firstSummary.Packets, firstSummary.Damage)
+				}
+			}
+		})
+	}
+}
