@@ -110,6 +110,8 @@ func parseLiveFlags(args []string) (*liveConfig, error) {
 	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`)")
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", 1, "flow table workers (`N`); capture, decoding and writing have their own")
+	var maxFlows int
+	fs.IntVar(&maxFlows, "max-flows", 0, "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; default unbounded)")
 	fs.IntVar(&cfg.capture.Snaplen, "snaplen", reader.DefaultSnaplen, "keep at most `BYTES` of each frame")
 	fs.IntVar(&bufferMiB, "buffer", reader.DefaultBufferSize>>20, "kernel capture buffer in `MIB`; raise it when the kernel drops packets")
 	fs.BoolVar(&noPromisc, "no-promisc", false, "leave the interface out of promiscuous mode")
@@ -145,6 +147,8 @@ func parseLiveFlags(args []string) (*liveConfig, error) {
 		return nil, usagef("--active-timeout must not be negative")
 	case cfg.workers < 1:
 		return nil, usagef("--workers must be at least 1")
+	case maxFlows < 0:
+		return nil, usagef("--max-flows must not be negative")
 	case cfg.capture.Snaplen < 64:
 		return nil, usagef("--snaplen must be at least 64 bytes, to hold the headers")
 	case bufferMiB < 1:
@@ -166,7 +170,7 @@ func parseLiveFlags(args []string) (*liveConfig, error) {
 	cfg.capture.BPF = cfg.bpf
 	cfg.capture.BufferSize = bufferMiB << 20
 	cfg.capture.NoPromisc = noPromisc
-	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval}
+	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval, MaxFlows: maxFlows}
 	if cfg.out == "" {
 		cfg.out = filepath.Join("flowstat-out", "live-"+cfg.iface)
 	}
@@ -747,6 +751,7 @@ func (w *windowWriter) summary(j *windowJob) report.Summary {
 		LingerS:        flows.DefaultLinger.Seconds(),
 		BPF:            cfg.bpf,
 		Workers:        cfg.workers,
+		MaxFlows:       cfg.flowOpts.MaxFlows,
 		Targets:        []string{},
 	}
 	for _, t := range cfg.targets {

@@ -945,3 +945,31 @@ func TestLiveStops(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveMaxFlows bounds a live capture's flow table: new flows push out
+// the longest silent ones, which end as evicted in the window's records
+// and summary, and no packet is lost.
+func TestLiveMaxFlows(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	clock := &fakeClock{t: at(0.5)}
+	src, dir, stop := startFakeLive(t, clock, "--rotate", "10s", "--max-flows", "2", "--no-report")
+	dns := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.3"), 53)
+	for i := range 5 {
+		client := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(5000+i))
+		src.send(frame(at(1+float64(i)), client, dns, -1, 30))
+	}
+	clock.set(at(7))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	w := filepath.Join(dir, "20260101T000000Z")
+	s := readLiveSummary(t, w)
+	if s.Options.MaxFlows != 2 || s.Flows.ByEnd["evicted"] != 3 || s.Flows.Total != 5 {
+		t.Errorf("max_flows %d, flows %+v; want 3 of 5 evicted", s.Options.MaxFlows, s.Flows)
+	}
+	db := openDuckDB(t)
+	if n := queryInt(t, db, fmt.Sprintf("SELECT sum(packets_fwd) FROM '%s/flows.parquet' WHERE end_reason = 'evicted'", w)); n != 3 {
+		t.Errorf("%d packets in evicted rows, want 3", n)
+	}
+}
