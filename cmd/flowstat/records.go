@@ -119,50 +119,22 @@ func sortedRecords(stores []recordStore) []flows.Record {
 	var wg sync.WaitGroup
 	at := 0
 	for p := 0; p < parts; p++ {
-		var h chunkHeap
+		m := &runMerge{}
+		n := 0
 		for ri, r := range runs {
 			if part := r[bounds[ri][p]:bounds[ri][p+1]]; len(part) > 0 {
-				h = append(h, part)
+				m.runs = append(m.runs, &runReader{buf: part})
+				n += len(part)
 			}
-		}
-		n := 0
-		for _, part := range h {
-			n += len(part)
 		}
 		wg.Add(1)
 		go func(dst []flows.Record) {
 			defer wg.Done()
-			mergeRuns(dst, h)
+			heap.Init(m)
+			m.fill(dst) // runs in memory: no read can fail
 		}(out[at : at+n])
 		at += n
 	}
 	wg.Wait()
 	return out
-}
-
-// mergeRuns merges the sorted runs of h into dst, which holds them all.
-func mergeRuns(dst []flows.Record, h chunkHeap) {
-	heap.Init(&h)
-	for i := range dst {
-		dst[i] = h[0][0]
-		if h[0] = h[0][1:]; len(h[0]) == 0 {
-			heap.Pop(&h)
-		} else {
-			heap.Fix(&h, 0)
-		}
-	}
-}
-
-// chunkHeap orders sorted chunks by their first record.
-type chunkHeap [][]flows.Record
-
-func (h chunkHeap) Len() int           { return len(h) }
-func (h chunkHeap) Less(i, j int) bool { return report.CompareFlows(&h[i][0], &h[j][0]) < 0 }
-func (h chunkHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *chunkHeap) Push(x any)        { *h = append(*h, x.([]flows.Record)) }
-func (h *chunkHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

@@ -68,8 +68,8 @@ func (sp *spillFile) remove() {
 	os.Remove(sp.f.Name())
 }
 
-// runReader reads one sorted run a block at a time: from a spill file, or
-// from memory when f is nil.
+// runReader reads one sorted run: a block at a time from a spill file, or
+// from memory when f is nil (buf is then the run, pos its first record).
 type runReader struct {
 	f      *os.File
 	offset int64 // of the next block in f
