@@ -11,19 +11,44 @@ import (
 	"flowstat/scripts/gen"
 )
 
+// generatedTrace writes a trace made by the generator into dir.
+func generatedTrace(t *testing.T, dir string, cfg gen.Config) string {
+	t.Helper()
+	path := filepath.Join(dir, "generated.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gen.Write(f, cfg)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// flowsAndSummary reads the flows.parquet and summary.json of an output
+// directory.
+func flowsAndSummary(t *testing.T, dir string) ([]byte, *report.Summary) {
+	t.Helper()
+	flows, err := os.ReadFile(filepath.Join(dir, report.FlowsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := report.ReadSummary(filepath.Join(dir, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flows, s
+}
+
 // TestWorkersGiveIdenticalOutput runs the same traces with -j 1, 2, 3 and 8
 // and requires byte-identical flows.parquet and summary counts.
 func TestWorkersGiveIdenticalOutput(t *testing.T) {
 	dir := t.TempDir()
-	generated := filepath.Join(dir, "generated.pcap")
-	f, err := os.Create(generated)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.Write(f, gen.Config{Seed: 11, Flows: 4000, Mix: "default,synflood=10"}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	generated := generatedTrace(t, dir, gen.Config{Seed: 11, Flows: 4000, Mix: "default,synflood=10"})
 	traces := map[string]string{"generated": generated}
 	if _, err := os.Stat(filepath.Join(sharedDir(), "real")); err == nil {
 		for _, name := range []string{"amp.dns.RRSIG.fragmented.pcap", "na-url_redirection.pcapng", "amp.UDP.snmp.src161.pcapng",
@@ -69,15 +94,7 @@ func TestWorkersGiveIdenticalOutput(t *testing.T) {
 // flows: flows are evicted and counted, and no packet is lost.
 func TestMaxFlows(t *testing.T) {
 	dir := t.TempDir()
-	trace := filepath.Join(dir, "generated.pcap")
-	f, err := os.Create(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.Write(f, gen.Config{Seed: 12, Flows: 3000, Mix: "default,synflood=10"}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 12, Flows: 3000, Mix: "default,synflood=10"})
 	db := openDuckDB(t)
 	packetsIn := func(out string) int64 {
 		return queryInt(t, db, fmt.Sprintf("SELECT sum(packets_fwd + packets_rev) FROM '%s/flows.parquet'", out))
@@ -118,42 +135,20 @@ func TestMaxFlows(t *testing.T) {
 // spill file is left behind.
 func TestSpilledRecords(t *testing.T) {
 	dir := t.TempDir()
-	trace := filepath.Join(dir, "generated.pcap")
-	f, err := os.Create(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.Write(f, gen.Config{Seed: 13, Flows: 3 * recordChunk, Mix: "default,synflood=10"}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 13, Flows: 3 * recordChunk, Mix: "default,synflood=10"})
 	inMemory := filepath.Join(dir, "report")
 	if code := analyzeInto(t, inMemory, "--no-plots", trace); code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
-	want, err := os.ReadFile(filepath.Join(inMemory, report.FlowsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantSummary, err := report.ReadSummary(filepath.Join(inMemory, report.SummaryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, wantSummary := flowsAndSummary(t, inMemory)
 	for _, j := range []string{"1", "2"} {
 		out := filepath.Join(dir, "spilled-"+j)
 		if code := analyzeInto(t, out, "-j", j, "--no-report", trace); code != exitOK {
 			t.Fatalf("-j %s: exit status %d", j, code)
 		}
-		got, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, s := flowsAndSummary(t, out)
 		if !bytes.Equal(got, want) {
 			t.Errorf("-j %s: flows.parquet from spilled runs differs from the one written from memory", j)
-		}
-		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
-		if err != nil {
-			t.Fatal(err)
 		}
 		if fmt.Sprint(s.Flows) != fmt.Sprint(wantSummary.Flows) || s.Flows.Total < 3*recordChunk {
 			t.Errorf("-j %s: summary flows %+v, want %+v", j, s.Flows, wantSummary.Flows)
@@ -172,15 +167,7 @@ func TestSplitWithFilter(t *testing.T) {
 	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
 	splitChunkSize = 4099
 	dir := t.TempDir()
-	trace := filepath.Join(dir, "generated.pcap")
-	f, err := os.Create(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.Write(f, gen.Config{Seed: 14, Flows: 2000, Mix: "default,synflood=10"}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 14, Flows: 2000, Mix: "default,synflood=10"})
 	var first []byte
 	var firstCounts report.PacketCounts
 	for _, j := range []string{"1", "2", "3"} {
@@ -188,14 +175,7 @@ func TestSplitWithFilter(t *testing.T) {
 		if code := analyzeInto(t, out, "-j", j, "--no-report", "-b", "tcp and not port 443", trace); code != exitOK {
 			t.Fatalf("-j %s: exit status %d", j, code)
 		}
-		data, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
-		if err != nil {
-			t.Fatal(err)
-		}
+		data, s := flowsAndSummary(t, out)
 		if first == nil {
 			first, firstCounts = data, s.Packets
 			if s.Packets.FilteredOut == 0 || s.Packets.UDP != 0 {
@@ -232,14 +212,7 @@ func TestSplitDamaged(t *testing.T) {
 				if code != exitOK && code != exitDamaged {
 					return // not a trace at all: nothing written
 				}
-				data, err := os.ReadFile(filepath.Join(out, report.FlowsFile))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
-				if err != nil {
-					t.Fatal(err)
-				}
+				data, s := flowsAndSummary(t, out)
 				if first == nil {
 					first, firstSummary = data, *s
 					continue
