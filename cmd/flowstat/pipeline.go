@@ -60,7 +60,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	perShard := make([]recordStore, cfg.workers)
 	if cfg.noReport {
 		for i := range perShard {
-			if perShard[i].spill, err = newSpillFile(cfg.out); err != nil {
+			if perShard[i].spill, err = newSpill(cfg.out); err != nil {
 				removeSpills(perShard)
 				return nil, err
 			}
@@ -373,7 +373,7 @@ func writeFlows(path string, res *analysis) error {
 	}
 	buf := make([]flows.Record, report.RowGroupRows)
 	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
-		n, err := merge.fill(buf)
+		n, err := merge.Fill(buf)
 		for i := range buf[:n] {
 			res.summary.Flows.CountFlow(&buf[i])
 		}
@@ -381,15 +381,6 @@ func writeFlows(path string, res *analysis) error {
 	})
 }
 
-// removeSpills deletes the stores' spill files.
-func removeSpills(stores []recordStore) {
-	for i := range stores {
-		if stores[i].spill != nil {
-			stores[i].spill.remove()
-			stores[i].spill = nil
-		}
-	}
-}
 
 // writeReport builds the report from the records, their traffic and the
 // summary, and writes its tables, Markdown and plots.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"container/heap"
 	"runtime"
 	"slices"
 	"sync"
@@ -18,7 +17,7 @@ import (
 type recordStore struct {
 	chunks [][]flows.Record // full chunks are sorted
 	last   []flows.Record   // the chunk being filled
-	spill  *spillFile       // when set, full chunks go there instead (see spill.go)
+	spill  *report.Runs[flows.Record] // when set, full chunks go there instead (see spill.go)
 }
 
 const recordChunk = 1 << 14
@@ -32,7 +31,7 @@ func (s *recordStore) add(r *flows.Record) {
 		return
 	}
 	if s.spill != nil {
-		s.spill.write(sortChunk(s.last))
+		s.spill.Write(sortChunk(s.last))
 		s.last = s.last[:0]
 		return
 	}
@@ -119,19 +118,18 @@ func sortedRecords(stores []recordStore) []flows.Record {
 	var wg sync.WaitGroup
 	at := 0
 	for p := 0; p < parts; p++ {
-		m := &runMerge{}
+		var parts [][]flows.Record
 		n := 0
 		for ri, r := range runs {
-			if part := r[bounds[ri][p]:bounds[ri][p+1]]; len(part) > 0 {
-				m.runs = append(m.runs, &runReader{buf: part})
-				n += len(part)
-			}
+			part := r[bounds[ri][p]:bounds[ri][p+1]]
+			parts = append(parts, part)
+			n += len(part)
 		}
 		wg.Add(1)
 		go func(dst []flows.Record) {
 			defer wg.Done()
-			heap.Init(m)
-			m.fill(dst) // runs in memory: no read can fail
+			m, _ := report.NewMerger(report.CompareFlows, nil, parts...)
+			m.Fill(dst) // runs in memory: no read can fail
 		}(out[at : at+n])
 		at += n
 	}

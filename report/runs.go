@@ -1,0 +1,186 @@
+package report
+
+import (
+	"container/heap"
+	"fmt"
+	"os"
+	"unsafe"
+)
+
+// Runs are sorted runs of plain values spilled to a hidden file and merged
+// back in order: how flow records, interval rows and durations that do not
+// fit in memory are put in order. T must hold no pointer: its bytes are
+// written and read back as they are, within one run of the program.
+type Runs[T any] struct {
+	f    *os.File
+	what string // what the values are, for errors
+	size int64
+	runs []spill
+	err  error // the first write error; reported when the runs are read
+}
+
+type spill struct {
+	offset int64
+	n      int
+}
+
+// NewRuns creates the file for runs of what (as "flow records") in dir, the
+// output directory: the system's temporary directory may be memory.
+func NewRuns[T any](dir, what string) (*Runs[T], error) {
+	f, err := os.CreateTemp(dir, ".flowstat-spill-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
+	}
+	return &Runs[T]{f: f, what: what}, nil
+}
+
+func bytesOf[T any](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// Write appends a run, which must be sorted in the order it will be merged in.
+func (r *Runs[T]) Write(sorted []T) {
+	if r.err != nil || len(sorted) == 0 {
+		return
+	}
+	b := bytesOf(sorted)
+	if _, err := r.f.Write(b); err != nil {
+		r.err = fmt.Errorf("cannot write %s to %s: %w", r.what, r.f.Name(), err)
+		return
+	}
+	r.runs = append(r.runs, spill{r.size, len(sorted)})
+	r.size += int64(len(b))
+}
+
+// Len returns how many values the runs hold.
+func (r *Runs[T]) Len() int {
+	n := 0
+	for _, s := range r.runs {
+		n += s.n
+	}
+	return n
+}
+
+// Remove closes and deletes the file. A nil Runs has nothing to remove.
+func (r *Runs[T]) Remove() {
+	if r != nil {
+		r.f.Close()
+		os.Remove(r.f.Name())
+	}
+}
+
+// runBlockBytes is how much of a run is read at once: merging hundreds of
+// runs keeps a block of each in memory.
+const runBlockBytes = 32 << 10
+
+// runReader reads one sorted run, a block at a time from a file, or from
+// memory when f is nil (buf is then the run, pos its first value).
+type runReader[T any] struct {
+	f      *os.File
+	what   string
+	offset int64 // of the next block in f
+	left   int   // values not yet read from f
+	buf    []T
+	pos    int
+}
+
+func (r *runReader[T]) head() *T { return &r.buf[r.pos] }
+
+// next moves to the run's next value and reports whether there is one.
+func (r *runReader[T]) next() (bool, error) {
+	if r.pos++; r.pos < len(r.buf) {
+		return true, nil
+	}
+	if r.f == nil || r.left == 0 {
+		return false, nil
+	}
+	var zero T
+	n := min(r.left, max(1, runBlockBytes/int(unsafe.Sizeof(zero))))
+	if cap(r.buf) < n {
+		r.buf = make([]T, n)
+	}
+	r.buf = r.buf[:n]
+	b := bytesOf(r.buf)
+	if _, err := r.f.ReadAt(b, r.offset); err != nil {
+		return false, fmt.Errorf("cannot read %s back from %s: %w", r.what, r.f.Name(), err)
+	}
+	r.offset += int64(len(b))
+	r.left -= n
+	r.pos = 0
+	return true, nil
+}
+
+// Merger merges sorted runs into one sequence.
+type Merger[T any] struct {
+	runs    []*runReader[T]
+	compare func(a, b *T) int
+}
+
+// NewMerger merges the runs of every Runs (nil ones are skipped) and the
+// sorted slices in memory, in the order of compare.
+func NewMerger[T any](compare func(a, b *T) int, spilled []*Runs[T], inMemory ...[]T) (*Merger[T], error) {
+	m := &Merger[T]{compare: compare}
+	for _, rs := range spilled {
+		if rs == nil {
+			continue
+		}
+		if rs.err != nil {
+			return nil, rs.err
+		}
+		for _, s := range rs.runs {
+			r := &runReader[T]{f: rs.f, what: rs.what, offset: s.offset, left: s.n, pos: -1}
+			if ok, err := r.next(); err != nil {
+				return nil, err
+			} else if ok {
+				m.runs = append(m.runs, r)
+			}
+		}
+	}
+	for _, s := range inMemory {
+		if len(s) > 0 {
+			m.runs = append(m.runs, &runReader[T]{buf: s})
+		}
+	}
+	heap.Init((*mergeHeap[T])(m))
+	return m, nil
+}
+
+// Fill copies the next values in order into dst and returns how many; 0 at
+// the end.
+func (m *Merger[T]) Fill(dst []T) (int, error) {
+	h := (*mergeHeap[T])(m)
+	n := 0
+	for n < len(dst) && len(m.runs) > 0 {
+		r := m.runs[0]
+		dst[n] = *r.head()
+		n++
+		ok, err := r.next()
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
+	}
+	return n, nil
+}
+
+// mergeHeap orders the runs by their heads.
+type mergeHeap[T any] Merger[T]
+
+func (h *mergeHeap[T]) Len() int { return len(h.runs) }
+func (h *mergeHeap[T]) Less(i, j int) bool {
+	return h.compare(h.runs[i].head(), h.runs[j].head()) < 0
+}
+func (h *mergeHeap[T]) Swap(i, j int) { h.runs[i], h.runs[j] = h.runs[j], h.runs[i] }
+func (h *mergeHeap[T]) Push(x any)    { h.runs = append(h.runs, x.(*runReader[T])) }
+func (h *mergeHeap[T]) Pop() any {
+	last := h.runs[len(h.runs)-1]
+	h.runs = h.runs[:len(h.runs)-1]
+	return last
+}
