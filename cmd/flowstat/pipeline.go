@@ -381,7 +381,6 @@ func writeFlows(path string, res *analysis) error {
 	})
 }
 
-
 // writeReport builds the report from the records, their traffic and the
 // summary, and writes its tables, Markdown and plots.
 func writeReport(cfg *analyzeConfig, res *analysis) error {

@@ -15,8 +15,8 @@ import (
 // flows.parquet (first_seen, then flow_id) as it fills, in the goroutine of
 // the shard that emits them. sortedRecords then merges the chunks.
 type recordStore struct {
-	chunks [][]flows.Record // full chunks are sorted
-	last   []flows.Record   // the chunk being filled
+	chunks [][]flows.Record           // full chunks are sorted
+	last   []flows.Record             // the chunk being filled
 	spill  *report.Runs[flows.Record] // when set, full chunks go there instead (see spill.go)
 }
 
