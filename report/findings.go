@@ -303,51 +303,56 @@ func (f *Finding) span(r *flows.Record, first bool) {
 	}
 }
 
+// reflectionKey is the group of a flow that may be part of a reflection:
+// its kind, victim and service port.
+type reflectionKey struct {
+	kind   Kind
+	victim netip.Addr
+	port   uint16
+}
+
+// reflectionOf returns the group of a flow that may be part of a
+// reflection, its reflector and the reflectors' direction.
+func (t Thresholds) reflectionOf(r *flows.Record) (k reflectionKey, reflector netip.Addr, in int, ok bool) {
+	in = flows.Rev
+	switch {
+	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
+		k, reflector = reflectionKey{Reflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
+	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
+		k, reflector, in = reflectionKey{Reflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
+	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
+		if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
+			k, reflector = reflectionKey{SYNACKReflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
+		} else {
+			k, reflector, in = reflectionKey{SYNACKReflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
+		}
+	default:
+		return k, reflector, in, false
+	}
+	return k, reflector, in, true
+}
+
 // reflections finds UDP and SYN-ACK reflections. The flow model orients a
 // UDP flow from the side that sent first, unless that packet came from a
 // port below 1024 to one above, so the service side can be either end: it
 // is the end whose port is a service port (the responder's if both are).
 func (b *builder) reflections(t Thresholds) []Finding {
-	type key struct {
-		kind   Kind
-		victim netip.Addr
-		port   uint16
-	}
 	type acc struct {
 		f    Finding
 		idx  []int
 		refl []netip.Addr
 	}
 	fl := b.ds.Flows
-	// classify returns the group of a flow that may be part of a
-	// reflection, its reflector and the reflectors' direction.
-	classify := func(r *flows.Record) (k key, reflector netip.Addr, in int, ok bool) {
-		in = flows.Rev
-		switch {
-		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
-			k, reflector = key{Reflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
-		case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
-			k, reflector, in = key{Reflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
-		case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
-			if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
-				k, reflector = key{SYNACKReflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
-			} else {
-				k, reflector, in = key{SYNACKReflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
-			}
-		default:
-			return k, reflector, in, false
-		}
-		return k, reflector, in, true
-	}
+	classify := t.reflectionOf
 	// Count the flows of each group first, and keep the flows of those
 	// that can have enough reflectors: most groups are one client's lookups.
-	counts := map[key]int{}
+	counts := map[reflectionKey]int{}
 	for i := range fl {
 		if k, _, _, ok := classify(&fl[i]); ok {
 			counts[k]++
 		}
 	}
-	groups := map[key]*acc{}
+	groups := map[reflectionKey]*acc{}
 	for i := range fl {
 		r := &fl[i]
 		k, reflector, in, ok := classify(r)

@@ -431,17 +431,47 @@ type Stats struct {
 
 // Build computes the report's statistics from a dataset.
 func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
+	b, st, opts, err := newBuilder(ds, opts)
+	if err != nil {
+		return nil, err
+	}
+	otherFindings := b.startFindings(st.Thresholds)
+	b.totals(st)
+	b.byDestination(st)
+	st.States = statesOf(b.stateCounts())
+	rank(st)
+	b.cdf(st)
+	st.Findings = b.findings(st, otherFindings)
+	targets, err := timelineTargets(st, opts, ds.Summary, func(host netip.Addr) bool {
+		i, _ := slices.BinarySearchFunc(b.groups, host, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
+		return i < len(b.groups) && b.groups[i].dest.IP == host
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		st.Timelines = append(st.Timelines, Timeline{Name: t.name, Windows: b.targetSeries(t)})
+	}
+	if !opts.NoPlots {
+		st.Figures = figures(st)
+	}
+	return st, nil
+}
+
+// newBuilder checks the options against the dataset, whose flows it may
+// leave empty (see Parts), and returns a builder and the Stats to fill.
+func newBuilder(ds *Dataset, opts BuildOptions) (*builder, *Stats, BuildOptions, error) {
 	opts = opts.withDefaults(ds)
 	iv := int64(opts.Interval)
 	if ds.Interval <= 0 {
-		return nil, fmt.Errorf("cannot build report: dataset has no interval")
+		return nil, nil, opts, fmt.Errorf("cannot build report: dataset has no interval")
 	}
 	if iv <= 0 || iv%ds.Interval != 0 {
-		return nil, fmt.Errorf("cannot build report: interval %v is not a multiple of the analysed %v",
+		return nil, nil, opts, fmt.Errorf("cannot build report: interval %v is not a multiple of the analysed %v",
 			opts.Interval, time.Duration(ds.Interval))
 	}
 	if err := opts.Thresholds.Validate(); err != nil {
-		return nil, fmt.Errorf("cannot build report: %w", err)
+		return nil, nil, opts, fmt.Errorf("cannot build report: %w", err)
 	}
 	idle := nanos(ds.Summary.Options.IdleTimeoutS)
 	if idle <= 0 {
@@ -452,29 +482,13 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
 	}
-	otherFindings := b.startFindings(st.Thresholds)
-	b.totals(st)
-	b.byDestination(st)
-	b.states(st)
-	st.TopByFlows = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.Flows })
-	st.TopByHalfOpen = topDestinations(st.Destinations, opts.Top, func(d *Destination) uint64 { return d.HalfOpen + d.SYNOnly })
-	b.cdf(st)
-	st.Findings = b.findings(st, otherFindings)
-	targets := opts.Targets
-	if targets == nil {
-		for _, s := range ds.Summary.Options.Targets {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("cannot build report: summary has target %q: %w", s, err)
-			}
-			targets = append(targets, p)
-		}
-	}
-	b.timelines(st, targets)
-	if !opts.NoPlots {
-		st.Figures = figures(st)
-	}
-	return st, nil
+	return b, st, opts, nil
+}
+
+// rank sets the top destinations by flows and by half-open flows.
+func rank(st *Stats) {
+	st.TopByFlows = topDestinations(st.Destinations, st.Top, func(d *Destination) uint64 { return d.Flows })
+	st.TopByHalfOpen = topDestinations(st.Destinations, st.Top, func(d *Destination) uint64 { return d.HalfOpen + d.SYNOnly })
 }
 
 // builder holds what the computations share.
@@ -520,26 +534,40 @@ func (b *builder) totals(st *Stats) {
 			st.LastSeen = r.LastSeen
 		}
 	}
-	if len(ds.Traffic) == 0 {
+	setRates(st, b.trafficSums())
+}
+
+// trafficSums sums the dataset's traffic by report window (window start
+// divided by the interval).
+func (b *builder) trafficSums() map[int64]Rate {
+	sums := map[int64]Rate{}
+	for _, t := range b.ds.Traffic {
+		w := floorDiv(t.Start, b.iv)
+		r := sums[w]
+		r.Packets += t.Packets
+		r.Bytes += t.Bytes
+		sums[w] = r
+	}
+	return sums
+}
+
+// setRates sets the rates of every window from the first to the last with
+// traffic (see maxDenseWindows), and the totals, from sums by window.
+func setRates(st *Stats, sums map[int64]Rate) {
+	if len(sums) == 0 {
 		return
 	}
-	spans := make([]span, len(ds.Traffic))
-	for i, t := range ds.Traffic {
-		w := floorDiv(t.Start, b.iv)
-		spans[i] = span{w, w}
+	spans := make([]span, 0, len(sums))
+	for w := range sums {
+		spans = append(spans, span{w, w})
 	}
 	wins := windowsOf(spans, true)
 	st.Rates = make([]Rate, len(wins))
 	for i, w := range wins {
-		st.Rates[i].Start = w * b.iv
-	}
-	for _, t := range ds.Traffic {
-		j, _ := slices.BinarySearch(wins, floorDiv(t.Start, b.iv))
-		r := &st.Rates[j]
-		r.Packets += t.Packets
-		r.Bytes += t.Bytes
-		st.Packets += t.Packets
-		st.Bytes += t.Bytes
+		r := sums[w]
+		st.Rates[i] = Rate{Start: w * st.Interval, Packets: r.Packets, Bytes: r.Bytes}
+		st.Packets += r.Packets
+		st.Bytes += r.Bytes
 	}
 }
 
@@ -853,21 +881,29 @@ func windowsOf(spans []span, dense bool) []int64 {
 	return wins
 }
 
-func (b *builder) states(st *Stats) {
+// stateCounts counts the flows by protocol and state.
+func (b *builder) stateCounts() map[[2]uint8]uint64 {
 	counts := map[[2]uint8]uint64{}
 	for i := range b.ds.Flows {
 		r := &b.ds.Flows[i]
 		counts[[2]uint8{r.Proto, uint8(r.State)}]++
 	}
+	return counts
+}
+
+// statesOf lists counts by protocol and state.
+func statesOf(counts map[[2]uint8]uint64) []StateCount {
+	var out []StateCount
 	for k, n := range counts {
-		st.States = append(st.States, StateCount{Proto: k[0], State: flows.State(k[1]), Flows: n})
+		out = append(out, StateCount{Proto: k[0], State: flows.State(k[1]), Flows: n})
 	}
-	slices.SortFunc(st.States, func(x, y StateCount) int {
+	slices.SortFunc(out, func(x, y StateCount) int {
 		if c := cmp.Compare(ProtoName(x.Proto), ProtoName(y.Proto)); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.State, y.State)
 	})
+	return out
 }
 
 // topDestinations returns the indexes of the n destinations with the
@@ -893,110 +929,147 @@ func (b *builder) cdf(st *Stats) {
 	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
 	for _, i := range st.TopByFlows {
 		d := st.Destinations[i].Dest
-		durs = durs[:0]
-		for _, fi := range b.group(d) {
-			durs = append(durs, b.ds.Flows[fi].Duration())
-		}
-		slices.Sort(durs)
-		st.CDF = append(st.CDF, cdfPoints(d.String(), durs)...)
+		st.CDF = append(st.CDF, cdfPoints(d.String(), b.destDurations(d))...)
 	}
+}
+
+// destDurations returns the sorted durations of the flows to d.
+func (b *builder) destDurations(d Dest) []float64 {
+	var durs []float64
+	for _, i := range b.destFlows(d) {
+		durs = append(durs, b.ds.Flows[i].Duration())
+	}
+	slices.Sort(durs)
+	return durs
 }
 
 // cdfPoints returns at most MaxCDFPoints points of the empirical CDF of
-// sorted durations: every distinct value when there are few, otherwise
-// values at evenly spaced ranks. The first point is the shortest duration
-// and the last the longest (fraction 1), each with its exact fraction.
+// sorted durations (see cdfStream).
 func cdfPoints(scope string, sorted []float64) []CDFPoint {
-	n := len(sorted)
-	if n == 0 {
-		return nil
+	c := newCDFStream(scope, len(sorted))
+	for _, v := range sorted {
+		c.add(v)
 	}
-	// upper returns the fraction of durations <= sorted[i].
-	upper := func(i int) float64 {
-		j := i
-		for j+1 < n && sorted[j+1] == sorted[i] {
-			j++
-		}
-		return float64(j+1) / float64(n)
-	}
-	var pts []CDFPoint
-	add := func(i int) {
-		if len(pts) > 0 && pts[len(pts)-1].Duration == sorted[i] {
-			return
-		}
-		pts = append(pts, CDFPoint{Scope: scope, Duration: sorted[i], Fraction: upper(i)})
-	}
-	distinct := 1
-	for i := 1; i < n && distinct <= MaxCDFPoints; i++ {
-		if sorted[i] != sorted[i-1] {
-			distinct++
-		}
-	}
-	if distinct <= MaxCDFPoints {
-		for i := range sorted {
-			add(i)
-		}
-		return pts
-	}
-	for k := 0; k < MaxCDFPoints; k++ {
-		add(int(math.Round(float64(k) * float64(n-1) / float64(MaxCDFPoints-1))))
-	}
-	return pts
+	return c.points()
 }
 
-// timelines computes the per-window breakdown of the report's targets:
-// the prefixes asked for, or else up to three of, in this order, the
-// destinations of SYN floods, the hosts of port scans, the victims of
-// reflections that are destinations of flows, and the destinations with the
-// most packets.
-func (b *builder) timelines(st *Stats, targets []netip.Prefix) {
-	for _, p := range targets {
-		st.Timelines = append(st.Timelines, Timeline{Name: prefixName(p), Windows: b.prefixSeries(p)})
+// cdfStream computes the points of an empirical CDF from n sorted values
+// given one at a time, so that they need not all be in memory: every
+// distinct value when there are few, otherwise the values at evenly spaced
+// ranks. The first point is the shortest duration and the last the longest
+// (fraction 1), each with its exact fraction.
+type cdfStream struct {
+	scope    string
+	n, seen  int
+	rank     int        // the next of the MaxCDFPoints evenly spaced ranks
+	run      float64    // the value of the current run of equal values
+	distinct []CDFPoint // every distinct value, up to one too many
+	ranked   []CDFPoint // the values at the ranks
+}
+
+func newCDFStream(scope string, n int) *cdfStream { return &cdfStream{scope: scope, n: n} }
+
+func (c *cdfStream) add(v float64) {
+	if c.seen > 0 && v != c.run {
+		c.endRun()
 	}
-	if len(targets) > 0 {
-		return
+	c.run = v
+	c.seen++
+}
+
+// endRun adds the point of the run of equal values that ends with the
+// last value seen: the fraction of values at most that one.
+func (c *cdfStream) endRun() {
+	last := c.seen - 1
+	p := CDFPoint{Scope: c.scope, Duration: c.run, Fraction: float64(c.seen) / float64(c.n)}
+	if len(c.distinct) <= MaxCDFPoints {
+		c.distinct = append(c.distinct, p)
 	}
-	type target struct {
-		dest   Dest
-		host   netip.Addr // a host's destinations together, when valid
-		isHost bool
+	hit := false
+	for c.rank < MaxCDFPoints && int(math.Round(float64(c.rank)*float64(c.n-1)/float64(MaxCDFPoints-1))) <= last {
+		hit = true
+		c.rank++
 	}
-	var list []target
-	add := func(t target) {
+	if hit {
+		c.ranked = append(c.ranked, p)
+	}
+}
+
+// points returns the CDF once every value was given.
+func (c *cdfStream) points() []CDFPoint {
+	if c.seen == 0 {
+		return nil
+	}
+	c.endRun()
+	c.seen = 0
+	if len(c.distinct) <= MaxCDFPoints {
+		return c.distinct
+	}
+	return c.ranked
+}
+
+// timelineTarget is what a timeline covers: every destination in a
+// prefix, or one destination.
+type timelineTarget struct {
+	name   string
+	prefix netip.Prefix // when valid
+	dest   Dest
+}
+
+// timelineTargets returns what the report's timelines cover: the prefixes
+// asked for (in opts, else in the summary), or else up to three of, in this
+// order, the destinations of SYN floods, the hosts of port scans, the
+// victims of reflections that are destination addresses of flows (isDest),
+// and the destinations with the most packets. st must have its
+// destinations and findings.
+func timelineTargets(st *Stats, opts BuildOptions, s Summary, isDest func(netip.Addr) bool) ([]timelineTarget, error) {
+	prefixes := opts.Targets
+	if prefixes == nil {
+		for _, t := range s.Options.Targets {
+			p, err := netip.ParsePrefix(t)
+			if err != nil {
+				return nil, fmt.Errorf("cannot build report: summary has target %q: %w", t, err)
+			}
+			prefixes = append(prefixes, p)
+		}
+	}
+	var list []timelineTarget
+	for _, p := range prefixes {
+		list = append(list, timelineTarget{name: prefixName(p), prefix: p})
+	}
+	if len(prefixes) > 0 {
+		return list, nil
+	}
+	add := func(t timelineTarget) {
 		if len(list) < maxTimelines && !slices.Contains(list, t) {
 			list = append(list, t)
 		}
 	}
+	host := func(a netip.Addr) timelineTarget {
+		p := netip.PrefixFrom(a, a.BitLen())
+		return timelineTarget{name: prefixName(p), prefix: p}
+	}
 	for _, f := range st.Findings {
 		switch f.Kind {
 		case SYNFlood:
-			add(target{dest: f.Dest})
+			add(timelineTarget{name: f.Dest.String(), dest: f.Dest})
 		case PortScan:
 			for _, tg := range f.Targets {
-				add(target{host: tg.Host, isHost: true})
+				add(host(tg.Host))
 			}
 		}
 	}
 	for _, f := range st.Findings {
-		if f.Kind == Reflection || f.Kind == SYNACKReflection {
-			i, _ := slices.BinarySearchFunc(b.groups, f.Host, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
-			if i < len(b.groups) && b.groups[i].dest.IP == f.Host {
-				add(target{host: f.Host, isHost: true})
-			}
+		if (f.Kind == Reflection || f.Kind == SYNACKReflection) && isDest(f.Host) {
+			add(host(f.Host))
 		}
 	}
 	byPackets := topDestinations(st.Destinations, len(st.Destinations), func(d *Destination) uint64 { return d.Packets })
 	for _, i := range byPackets {
-		add(target{dest: st.Destinations[i].Dest})
+		d := st.Destinations[i].Dest
+		add(timelineTarget{name: d.String(), dest: d})
 	}
-	for _, t := range list {
-		if t.isHost {
-			p := netip.PrefixFrom(t.host, t.host.BitLen())
-			st.Timelines = append(st.Timelines, Timeline{Name: prefixName(p), Windows: b.prefixSeries(p)})
-		} else {
-			st.Timelines = append(st.Timelines, Timeline{Name: t.dest.String(), Windows: b.destSeries(t.dest)})
-		}
-	}
+	return list, nil
 }
 
 func prefixName(p netip.Prefix) string {
@@ -1006,12 +1079,21 @@ func prefixName(p netip.Prefix) string {
 	return p.String()
 }
 
+// targetSeries returns every window of a timeline's target, from the first
+// to the last.
+func (b *builder) targetSeries(t timelineTarget) []Interval {
+	if t.prefix.IsValid() {
+		return b.prefixSeries(t.prefix)
+	}
+	return b.destSeries(t.dest)
+}
+
 // prefixSeries returns every window of the destinations whose address is
 // in p, together, from the first to the last.
 func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 	fl := b.ds.Flows
 	var idx []int
-	for _, i := range b.byDest {
+	for i := range fl {
 		if p.Contains(fl[i].DstIP.Addr()) {
 			idx = append(idx, i)
 		}
@@ -1035,11 +1117,28 @@ func (b *builder) destSeries(d Dest) []Interval {
 			tr = append(tr, &b.ds.Traffic[i])
 		}
 	}
-	rows := b.series(b.group(d), tr, true)
+	rows := b.series(b.destFlows(d), tr, true)
 	for i := range rows {
 		rows[i].Dest = d
 	}
 	return rows
+}
+
+// destFlows returns the flows to d sorted by source address, then by their
+// order in the dataset: from the groups when byDestination made them.
+func (b *builder) destFlows(d Dest) []int {
+	if b.groups != nil {
+		return b.group(d)
+	}
+	fl := b.ds.Flows
+	var idx []int
+	for i := range fl {
+		if fl[i].DstIP.Addr() == d.IP && fl[i].DstPort == d.Port && fl[i].Proto == d.Proto {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Addr().Compare(fl[j].SrcIP.Addr()) })
+	return idx
 }
 
 // Figure is one plot of the report. Package report decides what a figure
