@@ -228,13 +228,19 @@ func (b *builder) findings(st *Stats, others func() []Finding) []Finding {
 	var out []Finding
 	out = append(out, b.synFloods(st, t)...)
 	out = append(out, others()...)
-	slices.SortStableFunc(out, func(x, y Finding) int {
+	sortFindings(out)
+	return out
+}
+
+// sortFindings puts findings in the report's order: by kind, then most
+// flows first; ties keep their order.
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(x, y Finding) int {
 		if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
 			return c
 		}
 		return cmp.Compare(y.Flows, x.Flows)
 	})
-	return out
 }
 
 // startFindings starts computing the reflections and scans, which read

@@ -427,6 +427,10 @@ type Stats struct {
 	Findings      []Finding
 	Timelines     []Timeline
 	Figures       []Figure
+
+	// spilledIntervals hold the intervals instead of Intervals when the
+	// report was built from Parts.
+	spilledIntervals *Runs[intervalRow]
 }
 
 // Build computes the report's statistics from a dataset.
@@ -442,10 +446,7 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 	rank(st)
 	b.cdf(st)
 	st.Findings = b.findings(st, otherFindings)
-	targets, err := timelineTargets(st, opts, ds.Summary, func(host netip.Addr) bool {
-		i, _ := slices.BinarySearchFunc(b.groups, host, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
-		return i < len(b.groups) && b.groups[i].dest.IP == host
-	})
+	targets, err := timelineTargets(st, opts, ds.Summary, b.isDestAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -523,6 +524,12 @@ func (b *builder) end(r *flows.Record) (end int64, ended bool) {
 }
 
 func (b *builder) totals(st *Stats) {
+	b.flowSpan(st)
+	setRates(st, b.trafficSums())
+}
+
+// flowSpan sets the number of flows and the time span they cover.
+func (b *builder) flowSpan(st *Stats) {
 	ds := b.ds
 	st.Flows = uint64(len(ds.Flows))
 	for i := range ds.Flows {
@@ -534,7 +541,6 @@ func (b *builder) totals(st *Stats) {
 			st.LastSeen = r.LastSeen
 		}
 	}
-	setRates(st, b.trafficSums())
 }
 
 // trafficSums sums the dataset's traffic by report window (window start
@@ -675,6 +681,12 @@ func (b *builder) byDestination(st *Stats) {
 		}
 		return x.Dest.Compare(y.Dest)
 	})
+}
+
+// isDestAddr reports whether a is the destination address of some flow.
+func (b *builder) isDestAddr(a netip.Addr) bool {
+	i, _ := slices.BinarySearchFunc(b.groups, a, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
+	return i < len(b.groups) && b.groups[i].dest.IP == a
 }
 
 // group returns the flows to d, sorted by source address.

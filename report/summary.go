@@ -151,6 +151,46 @@ func (c *FlowCounts) CountFlow(r *flows.Record) {
 	c.ByEnd[r.EndReason.String()]++
 }
 
+// FlowTally counts flow records as FlowCounts does, with integer keys:
+// cheap enough for a flow table's goroutines. Tallies add into FlowCounts.
+type FlowTally struct {
+	byState map[uint16]uint64 // protocol << 8 | state
+	byEnd   [256]uint64
+}
+
+// Count adds one record.
+func (t *FlowTally) Count(r *flows.Record) {
+	if t.byState == nil {
+		t.byState = map[uint16]uint64{}
+	}
+	t.byState[uint16(r.Proto)<<8|uint16(r.State)]++
+	t.byEnd[r.EndReason]++
+}
+
+// AddTo adds the tally to c.
+func (t *FlowTally) AddTo(c *FlowCounts) {
+	if len(t.byState) == 0 {
+		return
+	}
+	if c.ByProto == nil {
+		c.ByProto, c.ByState, c.ByEnd = map[string]uint64{}, map[string]map[string]uint64{}, map[string]uint64{}
+	}
+	for k, n := range t.byState {
+		proto, state := ProtoName(uint8(k>>8)), flows.State(k&0xFF).String()
+		c.Total += n
+		c.ByProto[proto] += n
+		if c.ByState[proto] == nil {
+			c.ByState[proto] = map[string]uint64{}
+		}
+		c.ByState[proto][state] += n
+	}
+	for end, n := range t.byEnd {
+		if n > 0 {
+			c.ByEnd[flows.EndReason(end).String()] += n
+		}
+	}
+}
+
 // WriteJSON writes v as indented JSON to path atomically.
 func WriteJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")

@@ -80,13 +80,20 @@ var CDFSchema = arrow.NewSchema([]arrow.Field{
 // WriteTables writes intervals.parquet, destinations.parquet and
 // cdf.parquet into dir, each atomically.
 func WriteTables(dir string, st *Stats) error {
-	err := writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
-		w := &st.Intervals[i]
+	appendInterval := func(b *array.RecordBuilder, w *Interval) {
 		appendTime(b, 0, w.Start)
 		appendTime(b, 1, w.End)
 		appendDest(b, 2, w.Dest)
 		appendCounts(b, 5, &w.Counts, true)
-	})
+	}
+	var err error
+	if st.spilledIntervals != nil {
+		err = writeSpilledIntervals(filepath.Join(dir, IntervalsFile), st.spilledIntervals, appendInterval)
+	} else {
+		err = writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
+			appendInterval(b, &st.Intervals[i])
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -108,27 +115,72 @@ func WriteTables(dir string, st *Stats) error {
 	})
 }
 
+// writeSpilledIntervals writes intervals.parquet from the runs of a
+// partitioned build, merged in order.
+func writeSpilledIntervals(path string, runs *Runs[intervalRow], appendRow func(*array.RecordBuilder, *Interval)) error {
+	m, err := NewMerger(compareRows, []*Runs[intervalRow]{runs})
+	if err != nil {
+		return err
+	}
+	buf := make([]intervalRow, 4096)
+	return writeBatches(path, IntervalSchema, func(b *array.RecordBuilder) (bool, error) {
+		for rows := 0; rows < RowGroupRows; {
+			n, err := m.Fill(buf[:min(len(buf), RowGroupRows-rows)])
+			if err != nil || n == 0 {
+				return rows > 0, err
+			}
+			for i := range buf[:n] {
+				w := buf[i].interval()
+				appendRow(b, &w)
+			}
+			rows += n
+		}
+		return true, nil
+	})
+}
+
 // writeTable writes n rows, appended by row, in row groups of RowGroupRows.
 func writeTable(path string, schema *arrow.Schema, n int, row func(*array.RecordBuilder, int)) error {
+	start := 0
+	return writeBatches(path, schema, func(b *array.RecordBuilder) (bool, error) {
+		if start >= n {
+			return false, nil
+		}
+		for i := start; i < min(start+RowGroupRows, n); i++ {
+			row(b, i)
+		}
+		start += RowGroupRows
+		return true, nil
+	})
+}
+
+// writeBatches writes the row groups that fill appends to a builder, until
+// it returns false, atomically.
+func writeBatches(path string, schema *arrow.Schema, fill func(*array.RecordBuilder) (bool, error)) error {
 	w, err := CreateParquet(path, schema)
 	if err != nil {
 		return err
 	}
-	for start := 0; start < n; start += RowGroupRows {
+	for {
 		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-		for i := start; i < min(start+RowGroupRows, n); i++ {
-			row(b, i)
+		more, err := fill(b)
+		if err != nil || !more {
+			b.Release()
+			if err != nil {
+				w.Abort()
+				return err
+			}
+			return w.Close()
 		}
 		batch := b.NewRecord()
 		b.Release()
-		err := w.Write(batch)
+		err = w.Write(batch)
 		batch.Release()
 		if err != nil {
 			w.Abort()
 			return err
 		}
 	}
-	return w.Close()
 }
 
 func appendTime(b *array.RecordBuilder, col int, t int64) {

@@ -19,9 +19,15 @@ import (
 
 // analysis is the result of reading the traces.
 type analysis struct {
+	// The records: in sorted runs on disk (analyze, see spill.go), or in
+	// memory (a live window).
+	spilled []recordStore
 	records []flows.Record
-	spilled []recordStore          // instead of records, without a report: see spill.go
-	traffic *report.TrafficCounter // the records' per-window counts, summed as they ended
+	// What the report is built from: the records spread over parts on disk
+	// (analyze), or the records in memory and their traffic (a live
+	// window). Neither without a report.
+	parts   *report.Parts
+	traffic *report.TrafficCounter
 	summary report.Summary
 }
 
@@ -58,25 +64,33 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	bar := newProgress(cfg, paths, &counter)
 
 	perShard := make([]recordStore, cfg.workers)
-	if cfg.noReport {
-		for i := range perShard {
-			if perShard[i].spill, err = newSpill(cfg.out); err != nil {
-				removeSpills(perShard)
-				return nil, err
-			}
-		}
-	}
-	traffic := make([]*report.TrafficCounter, cfg.workers)
-	for i := range traffic {
-		if traffic[i], err = report.NewTrafficCounter(*s); err != nil {
+	tallies := make([]report.FlowTally, cfg.workers)
+	for i := range perShard {
+		if perShard[i].spill, err = newSpill(cfg.out); err != nil {
+			removeSpills(perShard)
 			return nil, err
 		}
 	}
-	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
-		if !cfg.noReport { // the traffic per window is the report's
-			traffic[shard].Add(r, windows)
+	if !cfg.noReport {
+		res.parts, err = report.NewParts(cfg.out, cfg.workers, int64(cfg.interval), reportOptions(cfg))
+		if err != nil {
+			removeSpills(perShard)
+			return nil, err
 		}
+	}
+	// removeFiles deletes the files the records went to, when no output is written.
+	removeFiles := func() {
+		removeSpills(perShard)
+		if res.parts != nil {
+			res.parts.Remove()
+		}
+	}
+	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
 		perShard[shard].add(r)
+		tallies[shard].Count(r)
+		if res.parts != nil {
+			res.parts.Writer(shard).Add(r, windows)
+		}
 	})
 	endRead := phase("read")
 	whole := newSink(cfg, filter, len(traces))
@@ -84,7 +98,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" {
 		if split, err = reader.SplitTrace(paths[0], splitChunkSize, &counter); err != nil {
 			table.Close()
-			removeSpills(perShard)
+			removeFiles()
 			return nil, err
 		}
 	}
@@ -96,7 +110,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	if err != nil {
 		bar.finish()
 		table.Close()
-		removeSpills(perShard)
+		removeFiles()
 		return nil, err
 	}
 	c := &s.Packets
@@ -107,19 +121,9 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endClose()
 	bar.update(c.Read)
 	bar.finish()
-	if cfg.noReport {
-		res.spilled = perShard // counted as they are merged
-	} else {
-		endSort := phase("sort")
-		res.records = sortedRecords(perShard)
-		endSort()
-	}
-	for _, tc := range traffic[1:] {
-		traffic[0].Merge(tc)
-	}
-	res.traffic = traffic[0]
-	for i := range res.records {
-		s.Flows.CountFlow(&res.records[i])
+	res.spilled = perShard
+	for i := range tallies {
+		tallies[i].AddTo(&s.Flows)
 	}
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
@@ -361,7 +365,7 @@ func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 }
 
 // writeFlows writes flows.parquet from the records, or from the runs they
-// were spilled in, counting them into the summary as they are merged.
+// were spilled in.
 func writeFlows(path string, res *analysis) error {
 	if res.spilled == nil {
 		return report.WriteFlows(path, res.records)
@@ -374,25 +378,34 @@ func writeFlows(path string, res *analysis) error {
 	buf := make([]flows.Record, report.RowGroupRows)
 	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
 		n, err := merge.Fill(buf)
-		for i := range buf[:n] {
-			res.summary.Flows.CountFlow(&buf[i])
-		}
 		return buf[:n], err
 	})
 }
 
-// writeReport builds the report from the records, their traffic and the
-// summary, and writes its tables, Markdown and plots.
+// writeReport builds the report from the records' parts, or from the
+// records and their traffic, and the summary, and writes its tables,
+// Markdown and plots.
 func writeReport(cfg *analyzeConfig, res *analysis) error {
+	if res.parts != nil {
+		defer res.parts.Remove()
+	}
 	if cfg.noReport {
 		return nil
 	}
-	ds, err := report.NewDatasetWithTraffic(res.records, res.traffic, res.summary)
-	if err != nil {
-		return err
+	build := func() (*report.Stats, error) {
+		ds, err := report.NewDatasetWithTraffic(res.records, res.traffic, res.summary)
+		if err != nil {
+			return nil, err
+		}
+		return report.Build(ds, reportOptions(cfg))
 	}
-	_, err = renderReport(cfg.out, ds, report.BuildOptions{
-		Thresholds: cfg.thresholds, NoPlots: cfg.noPlots, Version: version,
-	})
+	if res.parts != nil {
+		build = func() (*report.Stats, error) { return res.parts.Build(res.summary) }
+	}
+	_, err := renderReport(cfg.out, build, cfg.noPlots)
 	return err
+}
+
+func reportOptions(cfg *analyzeConfig) report.BuildOptions {
+	return report.BuildOptions{Thresholds: cfg.thresholds, NoPlots: cfg.noPlots, Version: version}
 }

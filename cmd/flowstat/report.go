@@ -120,7 +120,7 @@ func runReport(args []string) error {
 			return err
 		}
 	}
-	st, err := renderReport(cfg.out, ds, cfg.opts)
+	st, err := renderReport(cfg.out, func() (*report.Stats, error) { return report.Build(ds, cfg.opts) }, cfg.opts.NoPlots)
 	if err != nil {
 		return err
 	}
@@ -134,9 +134,9 @@ func runReport(args []string) error {
 // renderReport builds the report of a dataset and writes its tables, plots
 // and report.md into dir, report.md last so that it never names a plot
 // that is not there yet.
-func renderReport(dir string, ds *report.Dataset, opts report.BuildOptions) (*report.Stats, error) {
+func renderReport(dir string, build func() (*report.Stats, error), noPlots bool) (*report.Stats, error) {
 	endBuild := phase("build")
-	st, err := report.Build(ds, opts)
+	st, err := build()
 	endBuild()
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func renderReport(dir string, ds *report.Dataset, opts report.BuildOptions) (*re
 	tables := make(chan error, 1)
 	go func() { tables <- report.WriteTables(dir, st) }()
 	var plotErr error
-	if !opts.NoPlots {
+	if !noPlots {
 		plotErr = plots.Write(dir, st.Figures)
 	}
 	if err := cmp.Or(<-tables, plotErr); err != nil {

@@ -1,0 +1,489 @@
+package report
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"flowstat/flows"
+)
+
+// Parts hold flow records spread over files on disk, so that the report is
+// built one part at a time (Parts.Build): its memory then depends on the
+// largest part and on the number of destinations, not on the length of the
+// trace. Each record goes to the part of its destination address, with its
+// per-window counts (its destination's rows, SYN floods, timelines and
+// CDFs); TCP records also go to the part of their source (scans), and
+// candidates for reflections to the part of their victim. A part is read
+// back into an ordinary Dataset and given to the code Build runs, and the
+// results are put together in the order Build gives them: the report is
+// the one Build makes from all the records at once.
+type Parts struct {
+	dir      string
+	opts     BuildOptions
+	interval int64 // of the records' windows
+	writers  []*PartWriter
+	// Made by Build and read by WriteTables; removed by Remove.
+	intervals *Runs[intervalRow]
+	durations *Runs[float64]
+}
+
+// numParts is the number of parts of each kind: a trace of 2 M flows makes
+// parts of about 8,000 flows.
+const numParts = 256
+
+// Kinds of parts.
+const (
+	byDestination = iota // every record, by destination address
+	bySource             // scan and reflection candidates, by source or victim
+	numKinds
+)
+
+// Roles of a record in a part by source.
+const (
+	roleScan byte = iota
+	roleReflection
+)
+
+// partBlockBytes is the buffer of each part in each writer: 512 buffers of
+// 8 KiB per writer.
+const partBlockBytes = 8 << 10
+
+// entryHeader precedes each record in a part: its number of windows and its role.
+const entryHeader = 8
+
+var recordSize = int(unsafe.Sizeof(flows.Record{}))
+
+// NewParts creates the parts in dir, the output directory, with one
+// writer for each of writers goroutines. interval is that of the windows
+// the records come with; opts are the report's.
+func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Parts, error) {
+	ps := &Parts{dir: dir, opts: opts, interval: interval}
+	ps.opts.Thresholds = ps.opts.Thresholds.withDefaults()
+	for range writers {
+		f, err := os.CreateTemp(dir, ".flowstat-parts-*.tmp")
+		if err != nil {
+			ps.Remove()
+			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
+		}
+		ps.writers = append(ps.writers, &PartWriter{f: f, thresholds: ps.opts.Thresholds})
+	}
+	return ps, nil
+}
+
+// Writer returns the writer of goroutine i.
+func (ps *Parts) Writer(i int) *PartWriter { return ps.writers[i] }
+
+// Remove closes and deletes the files of the parts and of their results.
+func (ps *Parts) Remove() {
+	for _, w := range ps.writers {
+		w.f.Close()
+		os.Remove(w.f.Name())
+	}
+	ps.intervals.Remove()
+	ps.durations.Remove()
+	ps.intervals, ps.durations = nil, nil
+}
+
+// PartWriter writes records into the parts, for one goroutine.
+type PartWriter struct {
+	f          *os.File
+	size       int64
+	thresholds Thresholds
+	bufs       [numKinds][numParts][]byte
+	blocks     [numKinds][numParts][]partBlock
+	err        error // the first write error, reported by Build
+}
+
+// partBlock is where some entries of one part are in a writer's file.
+type partBlock struct {
+	offset int64
+	n      int
+}
+
+// partOf spreads addresses evenly over the parts.
+func partOf(ip flows.IP) int {
+	b := ip.Bytes16()
+	h := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
+	return int((h * 0x9E3779B97F4A7C15) >> 56)
+}
+
+// Add writes a record and its windows, as the flow table emitted them.
+func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
+	w.put(byDestination, partOf(r.DstIP), 0, r, windows)
+	if r.Proto == protoTCP {
+		w.put(bySource, partOf(r.SrcIP), roleScan, r, nil)
+	}
+	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
+		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, r, nil)
+	}
+}
+
+func (w *PartWriter) put(kind, part int, role byte, r *flows.Record, windows []flows.Window) {
+	n := entryHeader + recordSize + len(windows)*int(unsafe.Sizeof(flows.Window{}))
+	buf := w.bufs[kind][part]
+	if len(buf)+n > partBlockBytes {
+		w.flush(kind, part)
+		buf = w.bufs[kind][part]
+	}
+	if buf == nil {
+		buf = make([]byte, 0, max(partBlockBytes, n))
+	}
+	var h [entryHeader]byte
+	binary.LittleEndian.PutUint32(h[:], uint32(len(windows)))
+	h[4] = role
+	buf = append(buf, h[:]...)
+	buf = append(buf, unsafe.Slice((*byte)(unsafe.Pointer(r)), recordSize)...)
+	buf = append(buf, bytesOf(windows)...)
+	w.bufs[kind][part] = buf
+}
+
+// flush writes a part's buffer to the file.
+func (w *PartWriter) flush(kind, part int) {
+	buf := w.bufs[kind][part]
+	if len(buf) == 0 || w.err != nil {
+		return
+	}
+	if _, err := w.f.Write(buf); err != nil {
+		w.err = fmt.Errorf("cannot write the report's parts to %s: %w", w.f.Name(), err)
+	}
+	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
+	w.size += int64(len(buf))
+	if cap(buf) > partBlockBytes {
+		buf = nil // an entry of many windows: do not keep its large buffer
+	}
+	w.bufs[kind][part] = buf[:0]
+}
+
+// read calls each for every entry of a part, in no particular order. The
+// record and windows are valid during the call.
+func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, windows []flows.Window)) error {
+	var buf []byte
+	var rec flows.Record
+	var windows []flows.Window
+	for _, w := range ps.writers {
+		for _, blk := range w.blocks[kind][part] {
+			buf = slices.Grow(buf[:0], blk.n)[:blk.n]
+			if _, err := w.f.ReadAt(buf, blk.offset); err != nil {
+				return fmt.Errorf("cannot read the report's parts back from %s: %w", w.f.Name(), err)
+			}
+			for b := buf; len(b) > 0; {
+				nwin := int(binary.LittleEndian.Uint32(b))
+				role := b[4]
+				b = b[entryHeader:]
+				copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recordSize), b)
+				b = b[recordSize:]
+				windows = slices.Grow(windows[:0], nwin)[:nwin]
+				b = b[copy(bytesOf(windows), b):]
+				each(role, &rec, windows)
+			}
+		}
+	}
+	return nil
+}
+
+// dataset reads the records of some parts by destination that keep
+// accepts (every one when keep is nil), with their traffic.
+func (ps *Parts) dataset(s Summary, parts []int, keep func(*flows.Record) bool) (*Dataset, error) {
+	tc, err := NewTrafficCounter(s)
+	if err != nil {
+		return nil, err
+	}
+	var recs []flows.Record
+	for _, part := range parts {
+		err := ps.read(byDestination, part, func(_ byte, r *flows.Record, windows []flows.Window) {
+			if keep == nil || keep(r) {
+				recs = append(recs, *r)
+				tc.Add(r, windows)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	SortFlows(recs)
+	return NewDatasetWithTraffic(recs, tc, s)
+}
+
+// eachPart runs fn for every part, on every core.
+func eachPart(fn func(part int) error) error {
+	errs := make([]error, numParts)
+	parallelFor(numParts, func(part int) { errs[part] = fn(part) })
+	return errors.Join(errs...)
+}
+
+// Build computes the report's statistics from the parts, as Build does
+// from a dataset of every record. s is the summary of the run; Remove
+// deletes what Build spilled, once WriteTables has read it.
+func (ps *Parts) Build(s Summary) (*Stats, error) {
+	for _, w := range ps.writers {
+		for kind := range numKinds {
+			for part := range numParts {
+				w.flush(kind, part)
+				w.bufs[kind][part] = nil
+			}
+		}
+		if w.err != nil {
+			return nil, w.err
+		}
+	}
+	empty := &Dataset{Summary: s, Interval: ps.interval}
+	b0, st, opts, err := newBuilder(empty, ps.opts)
+	if err != nil {
+		return nil, err
+	}
+	with := func(ds *Dataset) *builder { b := *b0; b.ds = ds; return &b }
+	others, err := ps.scansAndReflections(s, with, st.Thresholds)
+	if err != nil {
+		return nil, err
+	}
+	victims := map[netip.Addr]bool{} // reflection victims, true once seen as a destination address
+	for _, f := range others {
+		if f.Kind == Reflection || f.Kind == SYNACKReflection {
+			victims[f.Host] = false
+		}
+	}
+	if err := ps.byDestination(s, with, st, victims); err != nil {
+		return nil, err
+	}
+	st.Findings = append(st.Findings, others...)
+	sortFindings(st.Findings)
+	targets, err := timelineTargets(st, opts, s, func(a netip.Addr) bool { return victims[a] })
+	if err != nil {
+		return nil, err
+	}
+	if err := ps.cdfsAndTimelines(s, with, st, targets); err != nil {
+		return nil, err
+	}
+	if !opts.NoPlots {
+		st.Figures = figures(st)
+	}
+	st.spilledIntervals = ps.intervals
+	return st, nil
+}
+
+// scansAndReflections finds scans and reflections in the parts by source,
+// sorted by kind, host and port as Build finds them.
+func (ps *Parts) scansAndReflections(s Summary, with func(*Dataset) *builder, t Thresholds) ([]Finding, error) {
+	found := make([][]Finding, numParts)
+	err := eachPart(func(part int) error {
+		var scan, refl []flows.Record
+		err := ps.read(bySource, part, func(role byte, r *flows.Record, _ []flows.Window) {
+			if role == roleScan {
+				scan = append(scan, *r)
+			} else {
+				refl = append(refl, *r)
+			}
+		})
+		SortFlows(scan)
+		SortFlows(refl)
+		found[part] = append(with(&Dataset{Summary: s, Flows: refl}).reflections(t),
+			with(&Dataset{Summary: s, Flows: scan}).scans(t)...)
+		return err
+	})
+	out := slices.Concat(found...)
+	slices.SortFunc(out, func(x, y Finding) int {
+		return cmp.Or(cmp.Compare(x.Kind, y.Kind), x.Host.Compare(y.Host), cmp.Compare(x.Port, y.Port))
+	})
+	return out, err
+}
+
+// byDestination computes the totals, destinations, intervals (spilled in
+// runs), rates, states and SYN floods from the parts by destination, the
+// durations of every flow (spilled in runs), and which victims are
+// destination addresses.
+func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stats, victims map[netip.Addr]bool) error {
+	var err error
+	if ps.intervals, err = NewRuns[intervalRow](ps.dir, "report rows"); err != nil {
+		return err
+	}
+	if ps.durations, err = NewRuns[float64](ps.dir, "flow durations"); err != nil {
+		return err
+	}
+	type result struct {
+		totals Stats // flows, first and last seen, destinations
+		rates  map[int64]Rate
+		states map[[2]uint8]uint64
+		floods []Finding
+		dests  []netip.Addr // victims among the destination addresses
+	}
+	results := make([]result, numParts)
+	var spill sync.Mutex
+	err = eachPart(func(part int) error {
+		ds, err := ps.dataset(s, []int{part}, nil)
+		if err != nil {
+			return err
+		}
+		b, res := with(ds), &results[part]
+		b.flowSpan(&res.totals)
+		b.byDestination(&res.totals)
+		res.rates, res.states = b.trafficSums(), b.stateCounts()
+		res.floods = b.synFloods(&res.totals, st.Thresholds)
+		for v := range victims {
+			if partOf(flows.IPOf(v)) == part && b.isDestAddr(v) {
+				res.dests = append(res.dests, v)
+			}
+		}
+		rows := make([]intervalRow, len(res.totals.Intervals))
+		for i := range rows {
+			rows[i] = intervalRowOf(&res.totals.Intervals[i])
+		}
+		res.totals.Intervals = nil
+		durs := make([]float64, len(ds.Flows))
+		for i := range ds.Flows {
+			durs[i] = ds.Flows[i].Duration()
+		}
+		slices.Sort(durs)
+		spill.Lock()
+		defer spill.Unlock()
+		ps.intervals.Write(rows)
+		ps.durations.Write(durs)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
+	for part := range results {
+		res := &results[part]
+		if t := &res.totals; t.Flows > 0 {
+			if st.Flows == 0 || t.FirstSeen < st.FirstSeen {
+				st.FirstSeen = t.FirstSeen
+			}
+			if st.Flows == 0 || t.LastSeen > st.LastSeen {
+				st.LastSeen = t.LastSeen
+			}
+			st.Flows += t.Flows
+		}
+		for w, r := range res.rates {
+			sum := sums[w]
+			sum.Packets += r.Packets
+			sum.Bytes += r.Bytes
+			sums[w] = sum
+		}
+		for k, n := range res.states {
+			states[k] += n
+		}
+		st.Destinations = append(st.Destinations, res.totals.Destinations...)
+		st.Findings = append(st.Findings, res.floods...)
+		for _, v := range res.dests {
+			victims[v] = true
+		}
+		*res = result{}
+	}
+	setRates(st, sums)
+	st.States = statesOf(states)
+	sortParallel(st.Destinations, func(x, y Destination) int { return x.Dest.Compare(y.Dest) })
+	slices.SortFunc(st.Findings, func(x, y Finding) int { return x.Dest.Compare(y.Dest) })
+	rank(st)
+	return nil
+}
+
+// cdfsAndTimelines computes cdf.parquet, from the spilled durations and
+// the parts of the top destinations, and the timelines of targets, from
+// their parts.
+func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *Stats, targets []timelineTarget) error {
+	all := newCDFStream("all", int(st.Flows))
+	m, err := NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*Runs[float64]{ps.durations})
+	if err != nil {
+		return err
+	}
+	buf := make([]float64, 4096)
+	for {
+		n, err := m.Fill(buf)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		for _, v := range buf[:n] {
+			all.add(v)
+		}
+	}
+	ps.durations.Remove()
+	ps.durations = nil
+	st.CDF = all.points()
+
+	// The parts to read again, and what for.
+	top := make([][]CDFPoint, len(st.TopByFlows))
+	st.Timelines = make([]Timeline, len(targets))
+	work := map[int][]func(b *builder){}
+	for k, i := range st.TopByFlows {
+		d := st.Destinations[i].Dest
+		part := partOf(flows.IPOf(d.IP))
+		work[part] = append(work[part], func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
+	}
+	for k, t := range targets {
+		st.Timelines[k].Name = t.name
+		switch {
+		case !t.prefix.IsValid():
+			part := partOf(flows.IPOf(t.dest.IP))
+			work[part] = append(work[part], func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
+		case t.prefix.IsSingleIP():
+			part := partOf(flows.IPOf(t.prefix.Addr()))
+			work[part] = append(work[part], func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
+		default: // a prefix's flows are in every part
+			ds, err := ps.dataset(s, everyPart(), func(r *flows.Record) bool { return t.prefix.Contains(r.DstIP.Addr()) })
+			if err != nil {
+				return err
+			}
+			st.Timelines[k].Windows = with(ds).targetSeries(t)
+		}
+	}
+	parts := slices.Sorted(maps.Keys(work))
+	errs := make([]error, len(parts))
+	parallelFor(len(parts), func(i int) {
+		ds, err := ps.dataset(s, parts[i:i+1], nil)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		b := with(ds)
+		for _, fn := range work[parts[i]] {
+			fn(b)
+		}
+	})
+	for _, pts := range top {
+		st.CDF = append(st.CDF, pts...)
+	}
+	return errors.Join(errs...)
+}
+
+func everyPart() []int {
+	parts := make([]int, numParts)
+	for i := range parts {
+		parts[i] = i
+	}
+	return parts
+}
+
+// intervalRow is an Interval as a plain value, to be spilled.
+type intervalRow struct {
+	Start, End int64
+	IP         flows.IP
+	Port       uint16
+	Proto      uint8
+	Counts
+}
+
+func intervalRowOf(w *Interval) intervalRow {
+	return intervalRow{w.Start, w.End, flows.IPOf(w.Dest.IP), w.Dest.Port, w.Dest.Proto, w.Counts}
+}
+
+func (r *intervalRow) interval() Interval {
+	return Interval{Start: r.Start, End: r.End, Dest: Dest{r.IP.Addr(), r.Port, r.Proto}, Counts: r.Counts}
+}
+
+// compareRows orders rows as Stats.Intervals: by start, then destination.
+func compareRows(a, b *intervalRow) int {
+	return cmp.Or(cmp.Compare(a.Start, b.Start), addrKeyOf(a.IP).compare(addrKeyOf(b.IP)),
+		cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+}
