@@ -50,9 +50,40 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 }, nil)
 
 // SortFlows puts records in the order of flows.parquet: by first packet
-// time, then flow id.
+// time, then flow id. It sorts small keys, then moves each record once into
+// place by following the permutation's cycles, rather than moving whole
+// records while sorting.
 func SortFlows(recs []flows.Record) {
-	slices.SortFunc(recs, func(a, b flows.Record) int { return CompareFlows(&a, &b) })
+	type key struct {
+		first int64
+		id    uint64
+		i     int32
+	}
+	keys := make([]key, len(recs))
+	for i := range recs {
+		keys[i] = key{recs[i].FirstSeen, recs[i].ID, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.id, b.id))
+	})
+	// Position i takes the record at keys[i].i; -1 marks a placed one.
+	for start := range keys {
+		if keys[start].i < 0 || int(keys[start].i) == start {
+			continue
+		}
+		held := recs[start]
+		at := start
+		for {
+			from := int(keys[at].i)
+			keys[at].i = -1
+			if from == start {
+				recs[at] = held
+				break
+			}
+			recs[at] = recs[from]
+			at = from
+		}
+	}
 }
 
 // CompareFlows orders two records as flows.parquet does.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -53,8 +54,8 @@ const (
 )
 
 // partBlockBytes is the buffer of each part in each writer: 512 buffers of
-// 8 KiB per writer.
-const partBlockBytes = 8 << 10
+// 16 KiB per writer.
+const partBlockBytes = 16 << 10
 
 // entryHeader precedes each record in a part: its number of windows and its role.
 const entryHeader = 8
@@ -73,7 +74,7 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 			ps.Remove()
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
 		}
-		ps.writers = append(ps.writers, &PartWriter{f: f, thresholds: ps.opts.Thresholds})
+		ps.writers = append(ps.writers, &PartWriter{f: f, out: bufio.NewWriterSize(f, 1<<20), thresholds: ps.opts.Thresholds})
 	}
 	return ps, nil
 }
@@ -95,6 +96,7 @@ func (ps *Parts) Remove() {
 // PartWriter writes records into the parts, for one goroutine.
 type PartWriter struct {
 	f          *os.File
+	out        *bufio.Writer // blocks are small: write them to f in larger pieces
 	size       int64
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
@@ -151,7 +153,7 @@ func (w *PartWriter) flush(kind, part int) {
 	if len(buf) == 0 || w.err != nil {
 		return
 	}
-	if _, err := w.f.Write(buf); err != nil {
+	if _, err := w.out.Write(buf); err != nil {
 		w.err = fmt.Errorf("cannot write the report's parts to %s: %w", w.f.Name(), err)
 	}
 	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
@@ -167,7 +169,7 @@ func (w *PartWriter) flush(kind, part int) {
 func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, windows []flows.Window)) error {
 	var buf []byte
 	var rec flows.Record
-	var windows []flows.Window
+	windows := make([]flows.Window, 0, 8) // never nil: a record with packets has windows
 	for _, w := range ps.writers {
 		for _, blk := range w.blocks[kind][part] {
 			buf = slices.Grow(buf[:0], blk.n)[:blk.n]
@@ -196,7 +198,15 @@ func (ps *Parts) dataset(s Summary, parts []int, keep func(*flows.Record) bool) 
 	if err != nil {
 		return nil, err
 	}
-	var recs []flows.Record
+	size := 0
+	for _, part := range parts {
+		for _, w := range ps.writers {
+			for _, blk := range w.blocks[byDestination][part] {
+				size += blk.n
+			}
+		}
+	}
+	recs := make([]flows.Record, 0, size/(entryHeader+recordSize))
 	for _, part := range parts {
 		err := ps.read(byDestination, part, func(_ byte, r *flows.Record, windows []flows.Window) {
 			if keep == nil || keep(r) {
@@ -229,6 +239,9 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 				w.flush(kind, part)
 				w.bufs[kind][part] = nil
 			}
+		}
+		if err := w.out.Flush(); err != nil && w.err == nil {
+			w.err = fmt.Errorf("cannot write the report's parts to %s: %w", w.f.Name(), err)
 		}
 		if w.err != nil {
 			return nil, w.err
@@ -412,24 +425,28 @@ func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *S
 	ps.durations = nil
 	st.CDF = all.points()
 
-	// The parts to read again, and what for.
+	// The parts to read again, the destination addresses needed from
+	// them, and what for.
 	top := make([][]CDFPoint, len(st.TopByFlows))
 	st.Timelines = make([]Timeline, len(targets))
 	work := map[int][]func(b *builder){}
+	hosts := map[flows.IP]bool{}
+	need := func(a netip.Addr, fn func(b *builder)) {
+		ip := flows.IPOf(a)
+		hosts[ip] = true
+		work[partOf(ip)] = append(work[partOf(ip)], fn)
+	}
 	for k, i := range st.TopByFlows {
 		d := st.Destinations[i].Dest
-		part := partOf(flows.IPOf(d.IP))
-		work[part] = append(work[part], func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
+		need(d.IP, func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
 	}
 	for k, t := range targets {
 		st.Timelines[k].Name = t.name
 		switch {
 		case !t.prefix.IsValid():
-			part := partOf(flows.IPOf(t.dest.IP))
-			work[part] = append(work[part], func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
+			need(t.dest.IP, func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
 		case t.prefix.IsSingleIP():
-			part := partOf(flows.IPOf(t.prefix.Addr()))
-			work[part] = append(work[part], func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
+			need(t.prefix.Addr(), func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
 		default: // a prefix's flows are in every part
 			ds, err := ps.dataset(s, everyPart(), func(r *flows.Record) bool { return t.prefix.Contains(r.DstIP.Addr()) })
 			if err != nil {
@@ -441,7 +458,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *S
 	parts := slices.Sorted(maps.Keys(work))
 	errs := make([]error, len(parts))
 	parallelFor(len(parts), func(i int) {
-		ds, err := ps.dataset(s, parts[i:i+1], nil)
+		ds, err := ps.dataset(s, parts[i:i+1], func(r *flows.Record) bool { return hosts[r.DstIP] })
 		if err != nil {
 			errs[i] = err
 			return

@@ -1117,7 +1117,7 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 		}
 	}
 	// One source address is one source across destinations.
-	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Addr().Compare(fl[j].SrcIP.Addr()) })
+	b.bySource(idx)
 	return b.series(idx, tr, true)
 }
 
@@ -1143,14 +1143,31 @@ func (b *builder) destFlows(d Dest) []int {
 		return b.group(d)
 	}
 	fl := b.ds.Flows
+	ip := flows.IPOf(d.IP)
 	var idx []int
 	for i := range fl {
-		if fl[i].DstIP.Addr() == d.IP && fl[i].DstPort == d.Port && fl[i].Proto == d.Proto {
+		if fl[i].DstIP == ip && fl[i].DstPort == d.Port && fl[i].Proto == d.Proto {
 			idx = append(idx, i)
 		}
 	}
-	slices.SortStableFunc(idx, func(i, j int) int { return fl[i].SrcIP.Addr().Compare(fl[j].SrcIP.Addr()) })
+	b.bySource(idx)
 	return idx
+}
+
+// bySource sorts indexes of flows by source address, then index.
+func (b *builder) bySource(idx []int) {
+	type key struct {
+		src addrKey
+		i   int
+	}
+	keys := make([]key, len(idx))
+	for k, i := range idx {
+		keys[k] = key{addrKeyOf(b.ds.Flows[i].SrcIP), i}
+	}
+	sortParallel(keys, func(x, y key) int { return cmp.Or(x.src.compare(y.src), cmp.Compare(x.i, y.i)) })
+	for k := range keys {
+		idx[k] = keys[k].i
+	}
 }
 
 // Figure is one plot of the report. Package report decides what a figure

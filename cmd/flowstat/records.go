@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"runtime"
 	"slices"
 	"sync"
@@ -39,40 +38,9 @@ func (s *recordStore) add(r *flows.Record) {
 	s.last = nil
 }
 
-// sortChunk sorts c and returns it. It sorts small keys, then moves each
-// record once into place by following the permutation's cycles, rather than
-// moving whole records while sorting.
+// sortChunk sorts c as flows.parquet is and returns it.
 func sortChunk(c []flows.Record) []flows.Record {
-	type key struct {
-		first int64
-		id    uint64
-		i     int32
-	}
-	keys := make([]key, len(c))
-	for i := range c {
-		keys[i] = key{c[i].FirstSeen, c[i].ID, int32(i)}
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.id, b.id))
-	})
-	// Position i takes the record at keys[i].i; -1 marks a placed one.
-	for start := range keys {
-		if keys[start].i < 0 || int(keys[start].i) == start {
-			continue
-		}
-		held := c[start]
-		at := start
-		for {
-			from := int(keys[at].i)
-			keys[at].i = -1
-			if from == start {
-				c[at] = held
-				break
-			}
-			c[at] = c[from]
-			at = from
-		}
-	}
+	report.SortFlows(c)
 	return c
 }
 

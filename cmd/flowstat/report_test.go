@@ -234,15 +234,38 @@ func TestReportThresholdFlags(t *testing.T) {
 }
 
 // `flowstat report DIR` gives the same bytes as analyze wrote, from the
-// Parquet files and summary.json alone.
+// Parquet files and summary.json alone. analyze builds the report from the
+// records spread over parts on disk (report.Parts), report from all of
+// them in memory (report.Build): this is also the check that both give the
+// same report, on traces with every kind of finding, and with prefixes as
+// targets, whose timelines take flows from every part.
 func TestReportReproduces(t *testing.T) {
 	withVersion(t)
-	for _, name := range []string{"amp.dns.RRSIG.fragmented.pcap", "pkt.TCP.synflood.spoofed.pcap", "na-url_redirection.pcapng"} {
-		t.Run(name, func(t *testing.T) {
-			trace := realTrace(t, name)
+	type analysis struct {
+		name  string
+		trace func(t *testing.T) string
+		args  []string
+	}
+	var cases []analysis
+	for _, name := range []string{"amp.dns.RRSIG.fragmented.pcap", "pkt.TCP.synflood.spoofed.pcap", "na-url_redirection.pcapng",
+		"amp.TCP.reflection.SYNACK.pcap", "amp.UDP.snmp.src161.pcapng", "ps-tcp_syn.pcap", "cs-httpServerCredentials.pcap"} {
+		cases = append(cases, analysis{name, func(t *testing.T) string { return realTrace(t, name) }, nil})
+	}
+	generated := func(t *testing.T) string {
+		return generatedTrace(t, t.TempDir(), gen.Config{Seed: 21, Flows: 20000, Mix: "default,synflood=10,udp_reflect=5"})
+	}
+	cases = append(cases,
+		analysis{"generated", generated, nil},
+		analysis{"generated with targets", generated, []string{"--target", "192.0.2.0/24", "--target", "203.0.113.86"}})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			trace := c.trace(t)
 			dir := t.TempDir()
-			if code := analyzeInto(t, dir, "--interval", "2s", trace); code != exitOK {
+			if code := analyzeInto(t, dir, append([]string{"--interval", "2s", trace}, c.args...)...); code != exitOK {
 				t.Fatalf("analyze exit status %d", code)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+				t.Errorf("analyze left %v behind", left)
 			}
 			before := readOutputs(t, dir)
 			// Re-render elsewhere from a copy without the trace's name around.
