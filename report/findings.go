@@ -260,7 +260,6 @@ func isFailedScan(r *flows.Record) bool {
 }
 
 func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
-	fl := b.ds.Flows
 	var out []Finding
 	for _, g := range b.groups {
 		d, group := g.dest, g.flows
@@ -269,8 +268,8 @@ func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 		}
 		f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(len(group))}
 		var lastSrc flows.IP
-		for _, i := range group {
-			r := &fl[i]
+		for i := range group {
+			r := &group[i]
 			if r.State != flows.S0 && !r.HalfOpen {
 				continue
 			}
@@ -283,7 +282,7 @@ func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 			} else {
 				f.SYNOnly++
 			}
-			f.span(r, f.Flows == 0)
+			f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
 			f.Flows++
 		}
 		if f.Flows < uint64(t.SYNFloodFlows) || f.Peers < uint64(t.SYNFloodSources) ||
@@ -299,13 +298,13 @@ func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 	return out
 }
 
-// span widens the finding's time span to r.
-func (f *Finding) span(r *flows.Record, first bool) {
-	if first || r.FirstSeen < f.First {
-		f.First = r.FirstSeen
+// span widens the finding's time span to a flow's.
+func (f *Finding) span(firstSeen, lastSeen int64, first bool) {
+	if first || firstSeen < f.First {
+		f.First = firstSeen
 	}
-	if first || r.LastSeen > f.Last {
-		f.Last = r.LastSeen
+	if first || lastSeen > f.Last {
+		f.Last = lastSeen
 	}
 }
 
@@ -371,7 +370,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 			groups[k] = a
 		}
 		f := &a.f
-		f.span(r, f.Flows == 0)
+		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
 		f.Flows++
 		f.PacketsIn += r.Packets[in]
 		f.BytesIn += r.Bytes[in]
@@ -516,7 +515,7 @@ func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) 
 				f.Peers += items
 				for _, i := range idx[g:h] {
 					r := &fl[i]
-					f.span(r, f.Flows == 0)
+					f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
 					f.Flows++
 					states[r.State]++
 					members = append(members, i)
@@ -549,7 +548,7 @@ func (b *builder) activity(idx []int, peer func(*flows.Record) netip.AddrPort) [
 	slices.SortStableFunc(idx, func(i, j int) int { return peer(&fl[i]).Compare(peer(&fl[j])) })
 	spans := make([]span, len(idx))
 	for k, i := range idx {
-		end, _ := b.end(&fl[i])
+		end, _ := b.end(fl[i].EndReason, fl[i].LastSeen)
 		spans[k] = span{floorDiv(fl[i].FirstSeen, b.iv), floorDiv(end, b.iv)}
 	}
 	wins := windowsOf(spans, true)

@@ -40,8 +40,6 @@ type destKey struct {
 	proto uint8
 }
 
-func destKeyOf(r *flows.Record) destKey { return destKey{addrKeyOf(r.DstIP), r.DstPort, r.Proto} }
-
 func (d destKey) compare(e destKey) int {
 	if c := d.ip.compare(e.ip); c != 0 {
 		return c

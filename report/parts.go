@@ -34,6 +34,13 @@ type Parts struct {
 	// Made by Build and read by WriteTables; removed by Remove.
 	intervals *Runs[intervalRow]
 	durations *Runs[float64]
+	cdfs      []destCDF // of the candidates for the top destinations by flows
+}
+
+// destCDF is the CDF of one destination's durations.
+type destCDF struct {
+	dest   Dest
+	points []CDFPoint
 }
 
 // numParts is the number of parts of each kind: a trace of 2 M flows makes
@@ -192,25 +199,29 @@ func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, wind
 }
 
 // dataset reads the records of some parts by destination that keep
-// accepts (every one when keep is nil), with their traffic.
-func (ps *Parts) dataset(s Summary, parts []int, keep func(*flows.Record) bool) (*Dataset, error) {
+// accepts (every one when keep is nil), with their traffic: a builder of
+// the statistics by destination. Its dataset has no records.
+func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.Record) bool) (*builder, error) {
 	tc, err := NewTrafficCounter(s)
 	if err != nil {
 		return nil, err
 	}
-	size := 0
-	for _, part := range parts {
-		for _, w := range ps.writers {
-			for _, blk := range w.blocks[byDestination][part] {
-				size += blk.n
+	var fl []destFlow
+	if keep == nil { // make room for every flow at once
+		size := 0
+		for _, part := range parts {
+			for _, w := range ps.writers {
+				for _, blk := range w.blocks[byDestination][part] {
+					size += blk.n
+				}
 			}
 		}
+		fl = make([]destFlow, 0, size/(entryHeader+recordSize))
 	}
-	recs := make([]flows.Record, 0, size/(entryHeader+recordSize))
 	for _, part := range parts {
 		err := ps.read(byDestination, part, func(_ byte, r *flows.Record, windows []flows.Window) {
 			if keep == nil || keep(r) {
-				recs = append(recs, *r)
+				fl = append(fl, destFlowOf(r))
 				tc.Add(r, windows)
 			}
 		})
@@ -218,8 +229,13 @@ func (ps *Parts) dataset(s Summary, parts []int, keep func(*flows.Record) bool) 
 			return nil, err
 		}
 	}
-	SortFlows(recs)
-	return NewDatasetWithTraffic(recs, tc, s)
+	ds, err := NewDatasetWithTraffic(nil, tc, s)
+	if err != nil {
+		return nil, err
+	}
+	b := *b0
+	b.ds, b.fl = ds, fl
+	return &b, nil
 }
 
 // eachPart runs fn for every part, on every core.
@@ -252,8 +268,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	with := func(ds *Dataset) *builder { b := *b0; b.ds = ds; return &b }
-	others, err := ps.scansAndReflections(s, with, st.Thresholds)
+	others, err := ps.scansAndReflections(s, b0, st.Thresholds)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +278,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 			victims[f.Host] = false
 		}
 	}
-	if err := ps.byDestination(s, with, st, victims); err != nil {
+	if err := ps.byDestination(s, b0, st, victims); err != nil {
 		return nil, err
 	}
 	st.Findings = append(st.Findings, others...)
@@ -272,7 +287,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ps.cdfsAndTimelines(s, with, st, targets); err != nil {
+	if err := ps.cdfsAndTimelines(s, b0, st, targets); err != nil {
 		return nil, err
 	}
 	if !opts.NoPlots {
@@ -284,7 +299,12 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 
 // scansAndReflections finds scans and reflections in the parts by source,
 // sorted by kind, host and port as Build finds them.
-func (ps *Parts) scansAndReflections(s Summary, with func(*Dataset) *builder, t Thresholds) ([]Finding, error) {
+func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Finding, error) {
+	with := func(recs []flows.Record) *builder {
+		b := *b0
+		b.ds = &Dataset{Summary: s, Interval: ps.interval, Flows: recs}
+		return &b
+	}
 	found := make([][]Finding, numParts)
 	err := eachPart(func(part int) error {
 		var scan, refl []flows.Record
@@ -297,8 +317,7 @@ func (ps *Parts) scansAndReflections(s Summary, with func(*Dataset) *builder, t 
 		})
 		SortFlows(scan)
 		SortFlows(refl)
-		found[part] = append(with(&Dataset{Summary: s, Flows: refl}).reflections(t),
-			with(&Dataset{Summary: s, Flows: scan}).scans(t)...)
+		found[part] = append(with(refl).reflections(t), with(scan).scans(t)...)
 		return err
 	})
 	out := slices.Concat(found...)
@@ -312,7 +331,7 @@ func (ps *Parts) scansAndReflections(s Summary, with func(*Dataset) *builder, t 
 // runs), rates, states and SYN floods from the parts by destination, the
 // durations of every flow (spilled in runs), and which victims are
 // destination addresses.
-func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stats, victims map[netip.Addr]bool) error {
+func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[netip.Addr]bool) error {
 	var err error
 	if ps.intervals, err = NewRuns[intervalRow](ps.dir, "report rows"); err != nil {
 		return err
@@ -326,19 +345,26 @@ func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stat
 		states map[[2]uint8]uint64
 		floods []Finding
 		dests  []netip.Addr // victims among the destination addresses
+		cdfs   []destCDF    // of the part's top destinations by flows
 	}
 	results := make([]result, numParts)
 	var spill sync.Mutex
 	err = eachPart(func(part int) error {
-		ds, err := ps.dataset(s, []int{part}, nil)
+		b, err := ps.dataset(b0, s, []int{part}, nil)
 		if err != nil {
 			return err
 		}
-		b, res := with(ds), &results[part]
+		res := &results[part]
 		b.flowSpan(&res.totals)
 		b.byDestination(&res.totals)
 		res.rates, res.states = b.trafficSums(), b.stateCounts()
 		res.floods = b.synFloods(&res.totals, st.Thresholds)
+		// The top destinations are among those of the parts: compute
+		// their CDFs now rather than read their parts again.
+		for _, i := range topDestinations(res.totals.Destinations, st.Top, func(d *Destination) uint64 { return d.Flows }) {
+			d := res.totals.Destinations[i].Dest
+			res.cdfs = append(res.cdfs, destCDF{d, cdfPoints(d.String(), b.destDurations(d))})
+		}
 		for v := range victims {
 			if partOf(flows.IPOf(v)) == part && b.isDestAddr(v) {
 				res.dests = append(res.dests, v)
@@ -349,9 +375,9 @@ func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stat
 			rows[i] = intervalRowOf(&res.totals.Intervals[i])
 		}
 		res.totals.Intervals = nil
-		durs := make([]float64, len(ds.Flows))
-		for i := range ds.Flows {
-			durs[i] = ds.Flows[i].Duration()
+		durs := make([]float64, len(b.fl))
+		for i := range b.fl {
+			durs[i] = b.fl[i].Duration()
 		}
 		slices.Sort(durs)
 		spill.Lock()
@@ -364,6 +390,11 @@ func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stat
 		return err
 	}
 	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
+	dests := 0
+	for part := range results {
+		dests += len(results[part].totals.Destinations)
+	}
+	st.Destinations = make([]Destination, 0, dests)
 	for part := range results {
 		res := &results[part]
 		if t := &res.totals; t.Flows > 0 {
@@ -389,6 +420,7 @@ func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stat
 		for _, v := range res.dests {
 			victims[v] = true
 		}
+		ps.cdfs = append(ps.cdfs, res.cdfs...)
 		*res = result{}
 	}
 	setRates(st, sums)
@@ -400,9 +432,10 @@ func (ps *Parts) byDestination(s Summary, with func(*Dataset) *builder, st *Stat
 }
 
 // cdfsAndTimelines computes cdf.parquet, from the spilled durations and
-// the parts of the top destinations, and the timelines of targets, from
-// their parts.
-func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *Stats, targets []timelineTarget) error {
+// the CDFs of the candidates for the top destinations, and the timelines
+// of targets: those of SYN floods were computed with them, the others
+// from their parts.
+func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []timelineTarget) error {
 	all := newCDFStream("all", int(st.Flows))
 	m, err := NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*Runs[float64]{ps.durations})
 	if err != nil {
@@ -425,9 +458,15 @@ func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *S
 	ps.durations = nil
 	st.CDF = all.points()
 
+	for _, i := range st.TopByFlows {
+		d := st.Destinations[i].Dest
+		k := slices.IndexFunc(ps.cdfs, func(c destCDF) bool { return c.dest == d })
+		st.CDF = append(st.CDF, ps.cdfs[k].points...)
+	}
+	ps.cdfs = nil
+
 	// The parts to read again, the destination addresses needed from
 	// them, and what for.
-	top := make([][]CDFPoint, len(st.TopByFlows))
 	st.Timelines = make([]Timeline, len(targets))
 	work := map[int][]func(b *builder){}
 	hosts := map[flows.IP]bool{}
@@ -436,41 +475,37 @@ func (ps *Parts) cdfsAndTimelines(s Summary, with func(*Dataset) *builder, st *S
 		hosts[ip] = true
 		work[partOf(ip)] = append(work[partOf(ip)], fn)
 	}
-	for k, i := range st.TopByFlows {
-		d := st.Destinations[i].Dest
-		need(d.IP, func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
-	}
 	for k, t := range targets {
 		st.Timelines[k].Name = t.name
+		flood := slices.IndexFunc(st.Findings, func(f Finding) bool { return f.Kind == SYNFlood && f.Dest == t.dest })
 		switch {
+		case !t.prefix.IsValid() && flood >= 0: // computed with the finding
+			st.Timelines[k].Windows = st.Findings[flood].Windows
 		case !t.prefix.IsValid():
 			need(t.dest.IP, func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
 		case t.prefix.IsSingleIP():
 			need(t.prefix.Addr(), func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
 		default: // a prefix's flows are in every part
-			ds, err := ps.dataset(s, everyPart(), func(r *flows.Record) bool { return t.prefix.Contains(r.DstIP.Addr()) })
+			b, err := ps.dataset(b0, s, everyPart(), func(r *flows.Record) bool { return t.prefix.Contains(r.DstIP.Addr()) })
 			if err != nil {
 				return err
 			}
-			st.Timelines[k].Windows = with(ds).targetSeries(t)
+			st.Timelines[k].Windows = b.targetSeries(t)
 		}
 	}
 	parts := slices.Sorted(maps.Keys(work))
 	errs := make([]error, len(parts))
 	parallelFor(len(parts), func(i int) {
-		ds, err := ps.dataset(s, parts[i:i+1], func(r *flows.Record) bool { return hosts[r.DstIP] })
+		b, err := ps.dataset(b0, s, parts[i:i+1], func(r *flows.Record) bool { return hosts[r.DstIP] })
 		if err != nil {
 			errs[i] = err
 			return
 		}
-		b := with(ds)
+		b.makeGroups()
 		for _, fn := range work[parts[i]] {
 			fn(b)
 		}
 	})
-	for _, pts := range top {
-		st.CDF = append(st.CDF, pts...)
-	}
 	return errors.Join(errs...)
 }
 

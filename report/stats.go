@@ -478,7 +478,7 @@ func newBuilder(ds *Dataset, opts BuildOptions) (*builder, *Stats, BuildOptions,
 	if idle <= 0 {
 		idle = int64(flows.DefaultIdleTimeout)
 	}
-	b := &builder{ds: ds, iv: iv, idle: idle}
+	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle}
 	st := &Stats{
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
@@ -497,30 +497,31 @@ type builder struct {
 	ds   *Dataset
 	iv   int64 // report interval
 	idle int64
-	// byDest indexes ds.Flows sorted by destination, then source address;
-	// groups cut it by destination.
-	byDest []int
+	// fl are the flows of ds as the statistics by destination read them,
+	// sorted by destination then source by byDestination, and cut by
+	// destination into groups.
+	fl     []destFlow
 	groups []destGroup
 }
 
 // destGroup is the flows to one destination.
 type destGroup struct {
 	dest  Dest
-	flows []int // indexes into ds.Flows, sorted by source address
+	flows []destFlow // sorted by source address
 }
 
 // end returns when a flow ended: at its last packet when closed by FIN, RST,
 // the active timeout or a full table; an idle timeout after its last packet
 // when idle. Flows open at the end of the input never ended (ended false);
 // they count as active up to their last packet.
-func (b *builder) end(r *flows.Record) (end int64, ended bool) {
-	switch r.EndReason {
+func (b *builder) end(reason flows.EndReason, lastSeen int64) (end int64, ended bool) {
+	switch reason {
 	case flows.EndIdle:
-		return r.LastSeen + b.idle, true
+		return lastSeen + b.idle, true
 	case flows.EndEOF, flows.EndOpen:
-		return r.LastSeen, false
+		return lastSeen, false
 	}
-	return r.LastSeen, true
+	return lastSeen, true
 }
 
 func (b *builder) totals(st *Stats) {
@@ -530,10 +531,9 @@ func (b *builder) totals(st *Stats) {
 
 // flowSpan sets the number of flows and the time span they cover.
 func (b *builder) flowSpan(st *Stats) {
-	ds := b.ds
-	st.Flows = uint64(len(ds.Flows))
-	for i := range ds.Flows {
-		r := &ds.Flows[i]
+	st.Flows = uint64(len(b.fl))
+	for i := range b.fl {
+		r := &b.fl[i]
 		if i == 0 || r.FirstSeen < st.FirstSeen {
 			st.FirstSeen = r.FirstSeen
 		}
@@ -579,41 +579,7 @@ func setRates(st *Stats, sums map[int64]Rate) {
 
 // byDestination computes intervals.parquet and destinations.parquet.
 func (b *builder) byDestination(st *Stats) {
-	fl := b.ds.Flows
-	// Sort small pointer-free keys rather than indexes into the large records.
-	type key struct {
-		dest destKey
-		src  addrKey
-		i    int32
-	}
-	keys := make([]key, len(fl))
-	parallelFor(workers(), func(p int) {
-		for i := p * len(fl) / workers(); i < (p+1)*len(fl)/workers(); i++ {
-			keys[i] = key{destKeyOf(&fl[i]), addrKeyOf(fl[i].SrcIP), int32(i)}
-		}
-	})
-	sortParallel(keys, func(x, y key) int {
-		if c := x.dest.compare(y.dest); c != 0 {
-			return c
-		}
-		if c := x.src.compare(y.src); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.i, y.i)
-	})
-	b.byDest = make([]int, len(keys))
-	for k := range keys {
-		b.byDest[k] = int(keys[k].i)
-		if k == 0 || keys[k].dest != keys[k-1].dest {
-			b.groups = append(b.groups, destGroup{dest: DestOf(&fl[keys[k].i])})
-		}
-		g := &b.groups[len(b.groups)-1]
-		if g.flows == nil {
-			g.flows = b.byDest[k:k]
-		}
-		g.flows = g.flows[:len(g.flows)+1]
-	}
-	keys = nil
+	b.makeGroups()
 	traffic := make([]*Traffic, len(b.ds.Traffic))
 	for i := range b.ds.Traffic {
 		traffic[i] = &b.ds.Traffic[i]
@@ -624,7 +590,7 @@ func (b *builder) byDestination(st *Stats) {
 	// same, in destination order.
 	type part struct {
 		dest Dest
-		idx  []int
+		fl   []destFlow
 		tr   []*Traffic
 	}
 	var parts []part
@@ -639,16 +605,16 @@ func (b *builder) byDestination(st *Stats) {
 		default:
 			d = minBy(b.groups[gi].dest, traffic[ti].Dest, Dest.Compare)
 		}
-		var idx []int
+		var fl []destFlow
 		if gi < len(b.groups) && b.groups[gi].dest == d {
-			idx = b.groups[gi].flows
+			fl = b.groups[gi].flows
 			gi++
 		}
 		tj := ti
 		for tj < len(traffic) && traffic[tj].Dest == d {
 			tj++
 		}
-		parts = append(parts, part{d, idx, traffic[ti:tj]})
+		parts = append(parts, part{d, fl, traffic[ti:tj]})
 		ti = tj
 	}
 	// Each destination's rows depend on its own flows only: compute them
@@ -659,11 +625,11 @@ func (b *builder) byDestination(st *Stats) {
 	parallelFor((len(parts)+batch-1)/batch, func(n int) {
 		for i := n * batch; i < min((n+1)*batch, len(parts)); i++ {
 			p := &parts[i]
-			rows[i] = b.series(p.idx, p.tr, false)
+			rows[i] = b.series(p.fl, p.tr, false)
 			for j := range rows[i] {
 				rows[i][j].Dest = p.dest
 			}
-			st.Destinations[i] = b.whole(p.dest, p.idx, p.tr)
+			st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
 		}
 	})
 	nrows := 0
@@ -683,6 +649,21 @@ func (b *builder) byDestination(st *Stats) {
 	})
 }
 
+// makeGroups sorts the flows by destination, then source, and cuts them
+// into groups by destination.
+func (b *builder) makeGroups() {
+	fl := b.fl
+	sortByDestination(fl)
+	b.groups = nil
+	for k := range fl {
+		if k == 0 || fl[k].destKey() != fl[k-1].destKey() {
+			b.groups = append(b.groups, destGroup{dest: fl[k].dest(), flows: fl[k:k]})
+		}
+		g := &b.groups[len(b.groups)-1]
+		g.flows = g.flows[:len(g.flows)+1]
+	}
+}
+
 // isDestAddr reports whether a is the destination address of some flow.
 func (b *builder) isDestAddr(a netip.Addr) bool {
 	i, _ := slices.BinarySearchFunc(b.groups, a, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
@@ -690,7 +671,7 @@ func (b *builder) isDestAddr(a netip.Addr) bool {
 }
 
 // group returns the flows to d, sorted by source address.
-func (b *builder) group(d Dest) []int {
+func (b *builder) group(d Dest) []destFlow {
 	i, ok := slices.BinarySearchFunc(b.groups, d, func(g destGroup, d Dest) int { return g.dest.Compare(d) })
 	if !ok {
 		return nil
@@ -706,9 +687,9 @@ func minBy[T any](a, b T, compare func(T, T) int) T {
 	return a
 }
 
-// whole computes one destination's row over the whole input. idx must be
+// whole computes one destination's row over the whole input. fl must be
 // sorted by source address.
-func (b *builder) whole(d Dest, idx []int, traffic []*Traffic) Destination {
+func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
 	out := Destination{Dest: d}
 	for _, t := range traffic {
 		out.Packets += t.Packets
@@ -716,16 +697,16 @@ func (b *builder) whole(d Dest, idx []int, traffic []*Traffic) Destination {
 		out.SYNs += t.SYNs
 		out.SYNACKs += t.SYNACKs
 	}
-	durs := make([]float64, 0, len(idx))
-	for k, i := range idx {
-		r := &b.ds.Flows[i]
+	durs := make([]float64, 0, len(fl))
+	for k := range fl {
+		r := &fl[k]
 		if k == 0 || r.FirstSeen < out.FirstSeen {
 			out.FirstSeen = r.FirstSeen
 		}
 		if k == 0 || r.LastSeen > out.LastSeen {
 			out.LastSeen = r.LastSeen
 		}
-		if k == 0 || r.SrcIP != b.ds.Flows[idx[k-1]].SrcIP {
+		if k == 0 || r.SrcIP != fl[k-1].SrcIP {
 			out.Sources++
 		}
 		out.Flows++
@@ -733,11 +714,11 @@ func (b *builder) whole(d Dest, idx []int, traffic []*Traffic) Destination {
 		if r.HalfOpen {
 			out.HalfOpen++
 		}
-		if r.Proto == protoTCP && r.State == flows.S0 {
+		if r.isS0() {
 			out.SYNOnly++
 		}
-		if _, ended := b.end(r); ended {
-			out.Ended[OutcomeOf(r)]++
+		if _, ended := b.end(r.EndReason, r.LastSeen); ended {
+			out.Ended[r.Outcome]++
 		} else {
 			out.Ongoing++
 		}
@@ -748,16 +729,16 @@ func (b *builder) whole(d Dest, idx []int, traffic []*Traffic) Destination {
 	return out
 }
 
-// series computes the per-window breakdown of the flows idx (indexes into
-// the dataset's flows, sorted by source address) and their traffic. With
-// dense, every window from the first to the last is returned; otherwise
-// only those in which a flow was active or packets were seen.
-func (b *builder) series(idx []int, traffic []*Traffic, dense bool) []Interval {
+// series computes the per-window breakdown of the flows fl, sorted by
+// source address, and their traffic. With dense, every window from the
+// first to the last is returned; otherwise only those in which a flow was
+// active or packets were seen.
+func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interval {
 	iv := b.iv
-	spans := make([]span, len(idx), len(idx)+len(traffic))
-	for k, i := range idx {
-		r := &b.ds.Flows[i]
-		end, _ := b.end(r)
+	spans := make([]span, len(fl), len(fl)+len(traffic))
+	for k := range fl {
+		r := &fl[k]
+		end, _ := b.end(r.EndReason, r.LastSeen)
 		spans[k] = span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
 	}
 	all := spans
@@ -790,11 +771,11 @@ func (b *builder) series(idx []int, traffic []*Traffic, dense bool) []Interval {
 		row int
 		dur float64
 	}
-	durs := make([]ended, 0, len(idx))
+	durs := make([]ended, 0, len(fl))
 	src := -1
-	for k, i := range idx {
-		r := &b.ds.Flows[i]
-		if k == 0 || r.SrcIP != b.ds.Flows[idx[k-1]].SrcIP {
+	for k := range fl {
+		r := &fl[k]
+		if k == 0 || r.SrcIP != fl[k-1].SrcIP {
 			src++
 		}
 		s := spans[k]
@@ -810,9 +791,9 @@ func (b *builder) series(idx []int, traffic []*Traffic, dense bool) []Interval {
 		// A flow is open at the end of the windows before the one it
 		// ended in; one that never ended is open at every later end.
 		hi := n
-		if _, ok := b.end(r); ok {
+		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
 			hi = at(s.last)
-			rows[hi].Ended[OutcomeOf(r)]++
+			rows[hi].Ended[r.Outcome]++
 			durs = append(durs, ended{hi, r.Duration()})
 		}
 		ongoing[lo]++
@@ -821,7 +802,7 @@ func (b *builder) series(idx []int, traffic []*Traffic, dense bool) []Interval {
 			halfOpen[lo]++
 			halfOpen[hi]--
 		}
-		if r.Proto == protoTCP && r.State == flows.S0 {
+		if r.isS0() {
 			synOnly[lo]++
 			synOnly[hi]--
 		}
@@ -896,8 +877,8 @@ func windowsOf(spans []span, dense bool) []int64 {
 // stateCounts counts the flows by protocol and state.
 func (b *builder) stateCounts() map[[2]uint8]uint64 {
 	counts := map[[2]uint8]uint64{}
-	for i := range b.ds.Flows {
-		r := &b.ds.Flows[i]
+	for i := range b.fl {
+		r := &b.fl[i]
 		counts[[2]uint8{r.Proto, uint8(r.State)}]++
 	}
 	return counts
@@ -933,9 +914,9 @@ func topDestinations(ds []Destination, n int, value func(*Destination) uint64) [
 
 // cdf computes cdf.parquet: every flow, then each top destination by flows.
 func (b *builder) cdf(st *Stats) {
-	durs := make([]float64, len(b.ds.Flows))
-	for i := range b.ds.Flows {
-		durs[i] = b.ds.Flows[i].Duration()
+	durs := make([]float64, len(b.fl))
+	for i := range b.fl {
+		durs[i] = b.fl[i].Duration()
 	}
 	sortParallel(durs, cmp.Compare[float64])
 	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
@@ -948,8 +929,8 @@ func (b *builder) cdf(st *Stats) {
 // destDurations returns the sorted durations of the flows to d.
 func (b *builder) destDurations(d Dest) []float64 {
 	var durs []float64
-	for _, i := range b.destFlows(d) {
-		durs = append(durs, b.ds.Flows[i].Duration())
+	for _, f := range b.destFlows(d) {
+		durs = append(durs, f.Duration())
 	}
 	slices.Sort(durs)
 	return durs
@@ -1103,11 +1084,10 @@ func (b *builder) targetSeries(t timelineTarget) []Interval {
 // prefixSeries returns every window of the destinations whose address is
 // in p, together, from the first to the last.
 func (b *builder) prefixSeries(p netip.Prefix) []Interval {
-	fl := b.ds.Flows
-	var idx []int
-	for i := range fl {
-		if p.Contains(fl[i].DstIP.Addr()) {
-			idx = append(idx, i)
+	var fl []destFlow
+	for i := range b.fl {
+		if p.Contains(b.fl[i].DstIP.Addr()) {
+			fl = append(fl, b.fl[i])
 		}
 	}
 	var tr []*Traffic
@@ -1117,8 +1097,8 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 		}
 	}
 	// One source address is one source across destinations.
-	b.bySource(idx)
-	return b.series(idx, tr, true)
+	sortBySource(fl)
+	return b.series(fl, tr, true)
 }
 
 // destSeries returns every window of one destination, from its first to its last.
@@ -1136,38 +1116,21 @@ func (b *builder) destSeries(d Dest) []Interval {
 	return rows
 }
 
-// destFlows returns the flows to d sorted by source address, then by their
-// order in the dataset: from the groups when byDestination made them.
-func (b *builder) destFlows(d Dest) []int {
+// destFlows returns the flows to d sorted by source address: a group when
+// byDestination made them.
+func (b *builder) destFlows(d Dest) []destFlow {
 	if b.groups != nil {
 		return b.group(d)
 	}
-	fl := b.ds.Flows
 	ip := flows.IPOf(d.IP)
-	var idx []int
-	for i := range fl {
-		if fl[i].DstIP == ip && fl[i].DstPort == d.Port && fl[i].Proto == d.Proto {
-			idx = append(idx, i)
+	var fl []destFlow
+	for i := range b.fl {
+		if f := &b.fl[i]; f.DstIP == ip && f.DstPort == d.Port && f.Proto == d.Proto {
+			fl = append(fl, *f)
 		}
 	}
-	b.bySource(idx)
-	return idx
-}
-
-// bySource sorts indexes of flows by source address, then index.
-func (b *builder) bySource(idx []int) {
-	type key struct {
-		src addrKey
-		i   int
-	}
-	keys := make([]key, len(idx))
-	for k, i := range idx {
-		keys[k] = key{addrKeyOf(b.ds.Flows[i].SrcIP), i}
-	}
-	sortParallel(keys, func(x, y key) int { return cmp.Or(x.src.compare(y.src), cmp.Compare(x.i, y.i)) })
-	for k := range keys {
-		idx[k] = keys[k].i
-	}
+	sortBySource(fl)
+	return fl
 }
 
 // Figure is one plot of the report. Package report decides what a figure
