@@ -23,9 +23,10 @@ import (
 // per-window counts (its destination's rows, SYN floods, timelines and
 // CDFs); TCP records also go to the part of their source (scans), and
 // candidates for reflections to the part of their victim. A part is read
-// back into an ordinary Dataset and given to the code Build runs, and the
-// results are put together in the order Build gives them: the report is
-// the one Build makes from all the records at once.
+// back and given to the code Build runs (as destFlows for the statistics by
+// destination, as records for the findings), and the results are put
+// together in the order Build gives them: the report is the one Build
+// makes from all the records at once (TestReportReproduces).
 type Parts struct {
 	dir      string
 	opts     BuildOptions
@@ -68,6 +69,9 @@ const partBlockBytes = 16 << 10
 const entryHeader = 8
 
 var recordSize = int(unsafe.Sizeof(flows.Record{}))
+
+// spaceHint ends the errors of writing spilled data.
+const spaceHint = " (while it runs, flowstat needs about 450 bytes per flow of free space in the output directory; --no-report needs a third of that)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
@@ -161,7 +165,7 @@ func (w *PartWriter) flush(kind, part int) {
 		return
 	}
 	if _, err := w.out.Write(buf); err != nil {
-		w.err = fmt.Errorf("cannot write the report's parts to %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), err, spaceHint)
 	}
 	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
 	w.size += int64(len(buf))
@@ -257,7 +261,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 			}
 		}
 		if err := w.out.Flush(); err != nil && w.err == nil {
-			w.err = fmt.Errorf("cannot write the report's parts to %s: %w", w.f.Name(), err)
+			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), err, spaceHint)
 		}
 		if w.err != nil {
 			return nil, w.err

@@ -48,7 +48,7 @@ func (r *Runs[T]) Write(sorted []T) {
 	}
 	b := bytesOf(sorted)
 	if _, err := r.f.Write(b); err != nil {
-		r.err = fmt.Errorf("cannot write %s to %s: %w", r.what, r.f.Name(), err)
+		r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), err, spaceHint)
 		return
 	}
 	r.runs = append(r.runs, spill{r.size, len(sorted)})
