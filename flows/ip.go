@@ -1,6 +1,10 @@
 package flows
 
-import "net/netip"
+import (
+	"bytes"
+	"cmp"
+	"net/netip"
+)
 
 // IP is an address held as a plain value. A netip.Addr carries a pointer
 // (its zone); records made of plain values are memory the garbage collector
@@ -41,3 +45,12 @@ func (ip IP) Bytes16() [16]byte { return ip.b }
 
 // BitLen returns 32 for IPv4, 128 for IPv6 and 0 for the zero IP.
 func (ip IP) BitLen() int { return int(ip.bits) }
+
+// Compare orders IPs as netip.Addr.Compare orders addresses without a
+// zone: IPv4 before IPv6, then by address.
+func (ip IP) Compare(o IP) int {
+	if ip.bits != o.bits {
+		return cmp.Compare(ip.bits, o.bits)
+	}
+	return bytes.Compare(ip.b[:], o.b[:])
+}

@@ -44,7 +44,10 @@ func (f *destFlow) Duration() float64 { return float64(f.LastSeen-f.FirstSeen) /
 
 func (f *destFlow) dest() Dest { return Dest{IP: f.DstIP.Addr(), Port: f.DstPort, Proto: f.Proto} }
 
-func (f *destFlow) destKey() destKey { return destKey{addrKeyOf(f.DstIP), f.DstPort, f.Proto} }
+// sameDest reports whether two flows have the same destination.
+func (f *destFlow) sameDest(g *destFlow) bool {
+	return f.DstIP == g.DstIP && f.DstPort == g.DstPort && f.Proto == g.Proto
+}
 
 func (f *destFlow) isS0() bool { return f.Proto == protoTCP && f.State == flows.S0 }
 
@@ -52,12 +55,13 @@ func (f *destFlow) isS0() bool { return f.Proto == protoTCP && f.State == flows.
 // group of flows depend on which flows share a source, not on their order
 // otherwise.
 func sortBySource(fl []destFlow) {
-	sortParallel(fl, func(x, y destFlow) int { return addrKeyOf(x.SrcIP).compare(addrKeyOf(y.SrcIP)) })
+	sortParallel(fl, func(x, y destFlow) int { return x.SrcIP.Compare(y.SrcIP) })
 }
 
 // sortByDestination puts flows in destination order, then source order.
 func sortByDestination(fl []destFlow) {
 	sortParallel(fl, func(x, y destFlow) int {
-		return cmp.Or(x.destKey().compare(y.destKey()), addrKeyOf(x.SrcIP).compare(addrKeyOf(y.SrcIP)))
+		return cmp.Or(x.DstIP.Compare(y.DstIP), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto),
+			x.SrcIP.Compare(y.SrcIP))
 	})
 }

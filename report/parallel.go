@@ -33,23 +33,6 @@ func (a addrKey) compare(b addrKey) int {
 	return cmp.Compare(a.lo, b.lo)
 }
 
-// destKey is a Dest as plain integers, ordered as Dest.Compare.
-type destKey struct {
-	ip    addrKey
-	port  uint16
-	proto uint8
-}
-
-func (d destKey) compare(e destKey) int {
-	if c := d.ip.compare(e.ip); c != 0 {
-		return c
-	}
-	if d.port != e.port {
-		return cmp.Compare(d.port, e.port)
-	}
-	return cmp.Compare(d.proto, e.proto)
-}
-
 // workers is how many goroutines the report's parallel steps use.
 func workers() int { return runtime.GOMAXPROCS(0) }
 

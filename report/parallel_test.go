@@ -11,6 +11,7 @@ import (
 	"flowstat/flows"
 )
 
+// addrKey and flows.IP order addresses as netip does.
 func TestAddrKeyOrdersAsNetip(t *testing.T) {
 	addrs := []netip.Addr{{},
 		netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"),
@@ -21,6 +22,9 @@ func TestAddrKeyOrdersAsNetip(t *testing.T) {
 		for _, b := range addrs {
 			if got, want := addrKeyOf(flows.IPOf(a)).compare(addrKeyOf(flows.IPOf(b))), a.Compare(b); got != want {
 				t.Errorf("compare(%v, %v) = %d, netip says %d", a, b, got, want)
+			}
+			if got, want := flows.IPOf(a).Compare(flows.IPOf(b)), a.Compare(b); got != want {
+				t.Errorf("flows.IP.Compare(%v, %v) = %d, netip says %d", a, b, got, want)
 			}
 		}
 	}

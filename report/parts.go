@@ -540,6 +540,5 @@ func (r *intervalRow) interval() Interval {
 
 // compareRows orders rows as Stats.Intervals: by start, then destination.
 func compareRows(a, b *intervalRow) int {
-	return cmp.Or(cmp.Compare(a.Start, b.Start), addrKeyOf(a.IP).compare(addrKeyOf(b.IP)),
-		cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+	return cmp.Or(cmp.Compare(a.Start, b.Start), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 }

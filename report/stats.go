@@ -656,7 +656,7 @@ func (b *builder) makeGroups() {
 	sortByDestination(fl)
 	b.groups = nil
 	for k := range fl {
-		if k == 0 || fl[k].destKey() != fl[k-1].destKey() {
+		if k == 0 || !fl[k].sameDest(&fl[k-1]) {
 			b.groups = append(b.groups, destGroup{dest: fl[k].dest(), flows: fl[k:k]})
 		}
 		g := &b.groups[len(b.groups)-1]

@@ -98,18 +98,31 @@ if [ ! -f "$long" ]; then
   "$work/gentrace" -q -mix bench -flows "$((2 * flows))" -seed 7 -out "$long"
 fi
 echo
-echo "Peak RSS (MiB) against trace length, one run each:"
+echo "Peak RSS (MiB) against trace length: median of $rounds alternating runs (all runs in brackets):"
 echo
-echo "| flowstat -j 2 | $flows flows | $((2 * flows)) flows | ratio |"
+echo "| flowstat -j 2 | $flows flows | $((2 * flows)) flows | ratio of medians |"
 echo "|---|---:|---:|---:|"
-for mode in "with report|" "--no-report|--no-report"; do
-  name=${mode%%|*} flag=${mode#*|}
-  kbs=()
-  for t in "$trace" "$long"; do
-    rm -rf "$work/out-fs"
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$work/flowstat" analyze -q -j 2 $flag -o "$work/out-fs" "$t" > /dev/null 2>&1 || true
-    read -r secs kb < <(tail -n 1 "$work/time.txt")
-    kbs+=("$kb")
+lens="$work/lengths.tsv"
+: > "$lens"
+for ((r = 1; r <= rounds; r++)); do
+  for mode in "with report|" "--no-report|--no-report"; do
+    name=${mode%%|*} flag=${mode#*|}
+    for t in "$trace" "$long"; do
+      rm -rf "$work/out-fs"
+      /usr/bin/time -f "%e %M" -o "$work/time.txt" "$work/flowstat" analyze -q -j 2 $flag -o "$work/out-fs" "$t" > /dev/null 2>&1 || true
+      read -r secs kb < <(tail -n 1 "$work/time.txt")
+      printf '%s\t%s\t%s\n' "$name" "$t" "$((kb / 1024))" >> "$lens"
+      echo "round $r: $name, $(basename "$t"): $((kb / 1024)) MiB" >&2
+    done
   done
-  awk -v n="$name" -v a="${kbs[0]}" -v b="${kbs[1]}" 'BEGIN { printf "| %s | %.0f | %.0f | %.2f |\n", n, a / 1024, b / 1024, b / a }'
+done
+for name in "with report" "--no-report"; do
+  cells=()
+  for t in "$trace" "$long"; do
+    cells+=("$(awk -F'\t' -v n="$name" -v t="$t" '$1 == n && $2 == t { print $3 }' "$lens" | sort -n | tr '\n' ' ')")
+  done
+  awk -v n="$name" -v a="${cells[0]}" -v b="${cells[1]}" '
+    function median(s,   v, k) { k = split(s, v, " "); return (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2 }
+    BEGIN { ma = median(a); mb = median(b); sub(/ $/, "", a); sub(/ $/, "", b)
+      printf "| %s | %.0f [%s] | %.0f [%s] | %.2f |\n", n, ma, a, mb, b, mb / ma }'
 done
