@@ -86,17 +86,17 @@ func sortedRecords(stores []recordStore) []flows.Record {
 	var wg sync.WaitGroup
 	at := 0
 	for p := 0; p < parts; p++ {
-		var parts [][]flows.Record
+		var pieces [][]flows.Record // part p of every run
 		n := 0
 		for ri, r := range runs {
-			part := r[bounds[ri][p]:bounds[ri][p+1]]
-			parts = append(parts, part)
-			n += len(part)
+			piece := r[bounds[ri][p]:bounds[ri][p+1]]
+			pieces = append(pieces, piece)
+			n += len(piece)
 		}
 		wg.Add(1)
 		go func(dst []flows.Record) {
 			defer wg.Done()
-			m, _ := report.NewMerger(report.CompareFlows, nil, parts...)
+			m, _ := report.NewMerger(report.CompareFlows, nil, pieces...)
 			m.Fill(dst) // runs in memory: no read can fail
 		}(out[at : at+n])
 		at += n
