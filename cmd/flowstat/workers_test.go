@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"flowstat/report"
 	"flowstat/scripts/gen"
@@ -224,5 +227,42 @@ func TestSplitDamaged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnalyzeInterrupted stops analyze with SIGINT while it reads: it
+// exits 130 and leaves nothing in the output directory, neither outputs
+// nor the hidden files its records were spilled and spread to.
+func TestAnalyzeInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 15, Flows: 150000, Mix: "bench"})
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-j", "1", "-o", out, trace)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The parts' files are created before the first packet is read.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if parts, _ := filepath.Glob(filepath.Join(out, ".flowstat-parts-*")); len(parts) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("analyze created no parts in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit status %d (%v), want %d: did it finish before the signal?", code, err, exitInterrupted)
+	}
+	left, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left behind: %s", e.Name())
 	}
 }
