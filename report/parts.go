@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"flowstat/flows"
@@ -36,6 +37,11 @@ type Parts struct {
 	intervals *Runs[intervalRow]
 	durations *Runs[float64]
 	cdfs      []destCDF // of the candidates for the top destinations by flows
+
+	// Progress, when set, is called from any goroutine as Build finishes
+	// each part: done of total.
+	Progress func(done, total int)
+	done     atomic.Int64
 }
 
 // destCDF is the CDF of one destination's durations.
@@ -242,10 +248,18 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.R
 	return &b, nil
 }
 
-// eachPart runs fn for every part, on every core.
-func eachPart(fn func(part int) error) error {
+// Steps is the number of times Build calls Progress.
+func (ps *Parts) Steps() int { return numKinds * numParts }
+
+// eachPart runs fn for every part, on every core, and reports progress.
+func (ps *Parts) eachPart(fn func(part int) error) error {
 	errs := make([]error, numParts)
-	parallelFor(numParts, func(part int) { errs[part] = fn(part) })
+	parallelFor(numParts, func(part int) {
+		errs[part] = fn(part)
+		if ps.Progress != nil {
+			ps.Progress(int(ps.done.Add(1)), numKinds*numParts)
+		}
+	})
 	return errors.Join(errs...)
 }
 
@@ -310,7 +324,7 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 		return &b
 	}
 	found := make([][]Finding, numParts)
-	err := eachPart(func(part int) error {
+	err := ps.eachPart(func(part int) error {
 		var scan, refl []flows.Record
 		err := ps.read(bySource, part, func(role byte, r *flows.Record, _ []flows.Window) {
 			if role == roleScan {
@@ -353,7 +367,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	results := make([]result, numParts)
 	var spill sync.Mutex
-	err = eachPart(func(part int) error {
+	err = ps.eachPart(func(part int) error {
 		b, err := ps.dataset(b0, s, []int{part}, nil)
 		if err != nil {
 			return err

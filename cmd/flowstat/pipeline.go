@@ -108,7 +108,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		err = readMerged(ctx, traces, table, whole, bar)
 	}
 	if err != nil {
-		bar.finish()
+		bar.finish(whole.counts.Read)
 		table.Close()
 		removeFiles()
 		return nil, err
@@ -119,8 +119,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endClose := phase("close")
 	ts := table.Close()
 	endClose()
-	bar.update(c.Read)
-	bar.finish()
+	bar.finish(c.Read)
 	res.spilled = perShard
 	for i := range tallies {
 		tallies[i].AddTo(&s.Flows)
@@ -400,7 +399,12 @@ func writeReport(cfg *analyzeConfig, res *analysis) error {
 		return report.Build(ds, reportOptions(cfg))
 	}
 	if res.parts != nil {
-		build = func() (*report.Stats, error) { return res.parts.Build(res.summary) }
+		build = func() (*report.Stats, error) {
+			bar := newStepProgress(cfg, "building the report (parts)", res.parts.Steps())
+			res.parts.Progress = func(done, _ int) { bar.set(done) }
+			defer bar.finish()
+			return res.parts.Build(res.summary)
+		}
 	}
 	_, err := renderReport(cfg.out, build, cfg.noPlots)
 	return err

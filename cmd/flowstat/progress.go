@@ -59,14 +59,55 @@ func (p *progress) update(packets uint64) {
 	if now.Sub(p.last) < 200*time.Millisecond {
 		return
 	}
+	p.redraw(packets, now)
+}
+
+func (p *progress) redraw(packets uint64, now time.Time) {
 	p.last = now
 	rate := float64(packets) / now.Sub(p.start).Seconds()
 	p.bar.Describe(fmt.Sprintf("%s packets, %s packets/s", humanCount(float64(packets)), humanCount(rate)))
 	p.bar.Set64(p.counter.Load())
 }
 
-func (p *progress) finish() {
+// finish draws the final count and ends the bar.
+func (p *progress) finish(packets uint64) {
 	if p.bar != nil {
+		p.redraw(packets, time.Now())
+		p.bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+// stepProgress draws a bar of steps, such as the report's parts, on
+// stderr when the reading bar would be drawn. Its methods do nothing on a
+// nil *stepProgress.
+type stepProgress struct{ bar *progressbar.ProgressBar }
+
+func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
+	show := cfg.progress == "always" || (cfg.progress == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
+	if cfg.quiet || !show {
+		return nil
+	}
+	return &stepProgress{progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionSetDescription(what),
+	)}
+}
+
+// set is safe for concurrent use.
+func (p *stepProgress) set(done int) {
+	if p != nil {
+		p.bar.Set(done)
+	}
+}
+
+func (p *stepProgress) finish() {
+	if p != nil {
 		p.bar.Finish()
 		fmt.Fprintln(os.Stderr)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -264,5 +265,25 @@ func TestAnalyzeInterrupted(t *testing.T) {
 	}
 	for _, e := range left {
 		t.Errorf("left behind: %s", e.Name())
+	}
+}
+
+// TestProgressBars draws the reading bar and the report's bar when asked
+// to, each ending at its total, and nothing with --progress never.
+func TestProgressBars(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 16, Flows: 2000})
+	code, stderr := runCaptured(t, "analyze", "--progress", "always", "-o", filepath.Join(dir, "a"), trace)
+	if code != exitOK {
+		t.Fatalf("exit status %d", code)
+	}
+	for _, want := range []string{"packets/s 100%", "building the report (parts) 100%", "(512/512)"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr has no %q:\n%s", want, stderr)
+		}
+	}
+	code, stderr = runCaptured(t, "analyze", "--progress", "never", "-o", filepath.Join(dir, "b"), trace)
+	if code != exitOK || strings.Contains(stderr, "%") {
+		t.Errorf("--progress never: exit status %d, stderr:\n%s", code, stderr)
 	}
 }
