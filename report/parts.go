@@ -121,6 +121,9 @@ type PartWriter struct {
 	err        error // the first write error, reported by Build
 }
 
+// Err returns the first error of writing the parts.
+func (w *PartWriter) Err() error { return w.err }
+
 // partBlock is where some entries of one part are in a writer's file.
 type partBlock struct {
 	offset int64
@@ -171,7 +174,7 @@ func (w *PartWriter) flush(kind, part int) {
 		return
 	}
 	if _, err := w.out.Write(buf); err != nil {
-		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), err, spaceHint)
+		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
 	}
 	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
 	w.size += int64(len(buf))
@@ -275,7 +278,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 			}
 		}
 		if err := w.out.Flush(); err != nil && w.err == nil {
-			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), err, spaceHint)
+			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
 		}
 		if w.err != nil {
 			return nil, w.err

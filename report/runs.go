@@ -2,7 +2,9 @@ package report
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"unsafe"
 )
@@ -48,12 +50,25 @@ func (r *Runs[T]) Write(sorted []T) {
 	}
 	b := bytesOf(sorted)
 	if _, err := r.f.Write(b); err != nil {
-		r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), err, spaceHint)
+		r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), withoutPath(err), spaceHint)
 		return
 	}
 	r.runs = append(r.runs, spill{r.size, len(sorted)})
 	r.size += int64(len(b))
 }
+
+// withoutPath drops the path from a file's error, for a message that
+// names the file already.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Err returns the first error of writing the runs.
+func (r *Runs[T]) Err() error { return r.err }
 
 // Len returns how many values the runs hold.
 func (r *Runs[T]) Len() int {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,11 +86,20 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			res.parts.Remove()
 		}
 	}
+	// A spill or part file that cannot be written stops the reading: the
+	// run has failed, however much of the trace is left.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
 		perShard[shard].add(r)
 		tallies[shard].Count(r)
+		err := perShard[shard].spill.Err()
 		if res.parts != nil {
 			res.parts.Writer(shard).Add(r, windows)
+			err = cmp.Or(err, res.parts.Writer(shard).Err())
+		}
+		if err != nil {
+			fail(err)
 		}
 	})
 	endRead := phase("read")
@@ -147,14 +157,26 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	return res, nil
 }
 
+// stopped returns why the reading must stop, if it must: errInterrupted
+// after SIGINT or SIGTERM, or the error that cancelled ctx.
+func stopped(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return errInterrupted
+}
+
 // readMerged reads the traces in one pass, merged by time, and adds their
 // packets to the table.
 func readMerged(ctx context.Context, traces []*reader.Trace, table *flows.Sharded, sk *sink, bar *progress) error {
 	merge := reader.NewMerge(traces)
 	for n := 0; ; n++ {
 		if n&0xFFFF == 0 {
-			if ctx.Err() != nil {
-				return errInterrupted
+			if err := stopped(ctx); err != nil {
+				return err
 			}
 			bar.update(sk.counts.Read)
 		}

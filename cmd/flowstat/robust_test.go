@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"flowstat/report"
+	"flowstat/scripts/gen"
 )
 
 var makeDamaged = flag.Bool("make-damaged", false, "rewrite testdata/damaged from its two base traces")
@@ -457,6 +458,30 @@ func TestRobustDiskFull(t *testing.T) {
 		if _, err := report.ReadSummary(filepath.Join(out, report.SummaryFile)); err != nil {
 			t.Errorf("partial summary.json: %v", err)
 		}
+	}
+	t.Logf("stderr: %s", stderr)
+}
+
+// TestRobustDiskFullWhileSpilling fills the disk with the records spilled
+// and spread for the report while the trace is read: analyze must say
+// which file could not be written and how much space a run needs, and
+// leave no spilled or temporary file.
+func TestRobustDiskFullWhileSpilling(t *testing.T) {
+	dir := mountTmpfs(t, "size=512k")
+	trace := generatedTrace(t, t.TempDir(), gen.Config{Seed: 17, Flows: 60000})
+	out := filepath.Join(dir, "out")
+	// One shard, so that its records fill chunks and spill.
+	code, stderr := runCaptured(t, "analyze", "--progress", "never", "-j", "1", "-o", out, trace)
+	if code != exitFailed {
+		t.Fatalf("exit status %d, want %d:\n%s", code, exitFailed, stderr)
+	}
+	for _, want := range []string{"no space left on device", "cannot write", out, "bytes per flow of free space"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr has no %q:\n%s", want, stderr)
+		}
+	}
+	if tmp := leftovers(t, out); len(tmp) > 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 	t.Logf("stderr: %s", stderr)
 }

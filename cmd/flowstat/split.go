@@ -66,10 +66,7 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		default:
 		}
 		bar.update(whole.counts.Read)
-		if ctx.Err() != nil {
-			return errInterrupted
-		}
-		return nil
+		return stopped(ctx)
 	}
 	err := reader.ReadSplit(split, cfg.workers, ahead, read, use, t)
 	for _, f := range filters {
