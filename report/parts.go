@@ -479,16 +479,8 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	ps.durations = nil
 	st.CDF = all.points()
 
-	for _, i := range st.TopByFlows {
-		d := st.Destinations[i].Dest
-		k := slices.IndexFunc(ps.cdfs, func(c destCDF) bool { return c.dest == d })
-		st.CDF = append(st.CDF, ps.cdfs[k].points...)
-	}
-	ps.cdfs = nil
-
 	// The parts to read again, the destination addresses needed from
 	// them, and what for.
-	st.Timelines = make([]Timeline, len(targets))
 	work := map[int][]func(b *builder){}
 	hosts := map[flows.IP]bool{}
 	need := func(a netip.Addr, fn func(b *builder)) {
@@ -496,6 +488,17 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 		hosts[ip] = true
 		work[partOf(ip)] = append(work[partOf(ip)], fn)
 	}
+	top := make([][]CDFPoint, len(st.TopByFlows))
+	for k, i := range st.TopByFlows {
+		d := st.Destinations[i].Dest
+		if c := slices.IndexFunc(ps.cdfs, func(c destCDF) bool { return c.dest == d }); c >= 0 {
+			top[k] = ps.cdfs[c].points
+		} else { // not a candidate of its part: cannot happen, but costs only a read
+			need(d.IP, func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
+		}
+	}
+	ps.cdfs = nil
+	st.Timelines = make([]Timeline, len(targets))
 	for k, t := range targets {
 		st.Timelines[k].Name = t.name
 		flood := slices.IndexFunc(st.Findings, func(f Finding) bool { return f.Kind == SYNFlood && f.Dest == t.dest })
@@ -527,6 +530,9 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 			fn(b)
 		}
 	})
+	for _, pts := range top {
+		st.CDF = append(st.CDF, pts...)
+	}
 	return errors.Join(errs...)
 }
 
