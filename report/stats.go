@@ -414,7 +414,7 @@ type Stats struct {
 	Packets, Bytes      uint64 // in flows, both directions
 	Flows               uint64
 
-	Intervals    []Interval    // sorted by start, then destination
+	Intervals    []Interval    // sorted by start, then destination; nil from Parts.Build (see spilledIntervals)
 	Destinations []Destination // sorted by destination
 	CDF          []CDFPoint    // "all" first, then top destinations by flows
 	Rates        []Rate        // every window from the first to the last (see maxDenseWindows)
