@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"flowstat/flows"
@@ -61,9 +64,14 @@ const (
 	numKinds
 )
 
-// Roles of a record in a part by source.
+// Roles of an entry: in a part by destination, a flow (with its windows
+// when analyze wrote it) or the traffic of its destination in a window
+// (when read from an output directory); in a part by source, a flow that
+// may be part of a scan or of a reflection.
 const (
-	roleScan byte = iota
+	roleFlow byte = iota
+	roleTraffic
+	roleScan
 	roleReflection
 )
 
@@ -95,6 +103,43 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 	}
 	return ps, nil
 }
+
+// LoadParts reads the records and traffic of an output directory, as Load
+// does, into parts made in outDir for a report of opts: the report built
+// from them needs memory for one part at a time, not for every record.
+// It returns the parts and the directory's summary.
+func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *Summary, error) {
+	s, err := ReadSummary(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := NewParts(outDir, 1, nanos(s.Options.IntervalS), opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := ps.writers[0]
+	width, err := eachTraffic(filepath.Join(dir, IntervalsFile), func(int64) {}, func(t *Traffic) error {
+		w.AddTraffic(t)
+		return w.err
+	})
+	if err == nil {
+		err = eachFlow(filepath.Join(dir, FlowsFile), func(int64) {}, func(r *flows.Record) error {
+			w.Add(r, nil)
+			return w.err
+		})
+	}
+	if err != nil {
+		ps.Remove()
+		return nil, nil, err
+	}
+	if width > 0 {
+		ps.interval = width
+	}
+	return ps, s, nil
+}
+
+// Interval returns the width of the windows of the records' traffic.
+func (ps *Parts) Interval() time.Duration { return time.Duration(ps.interval) }
 
 // Writer returns the writer of goroutine i.
 func (ps *Parts) Writer(i int) *PartWriter { return ps.writers[i] }
@@ -139,13 +184,31 @@ func partOf(ip flows.IP) int {
 
 // Add writes a record and its windows, as the flow table emitted them.
 func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
-	w.put(byDestination, partOf(r.DstIP), 0, r, windows)
+	w.put(byDestination, partOf(r.DstIP), roleFlow, r, windows)
 	if r.Proto == protoTCP {
 		w.put(bySource, partOf(r.SrcIP), roleScan, r, nil)
 	}
 	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
 		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, r, nil)
 	}
+}
+
+// AddTraffic writes what the flows of one destination carried in one
+// window, for records written without their windows (LoadParts).
+func (w *PartWriter) AddTraffic(t *Traffic) {
+	r := flows.Record{DstIP: flows.IPOf(t.Dest.IP), DstPort: t.Dest.Port, Proto: t.Dest.Proto}
+	var windows []flows.Window
+	// A window's SYN counts are 32-bit: split larger ones.
+	syns, synacks := t.SYNs, t.SYNACKs
+	for first := true; first || syns > 0 || synacks > 0; first = false {
+		win := flows.Window{Start: t.Start, SYNs: uint32(min(syns, math.MaxUint32)), SYNACKs: uint32(min(synacks, math.MaxUint32))}
+		if first {
+			win.Packets, win.Bytes = t.Packets, t.Bytes
+		}
+		syns, synacks = syns-uint64(win.SYNs), synacks-uint64(win.SYNACKs)
+		windows = append(windows, win)
+	}
+	w.put(byDestination, partOf(r.DstIP), roleTraffic, &r, windows)
 }
 
 func (w *PartWriter) put(kind, part int, role byte, r *flows.Record, windows []flows.Window) {
@@ -232,9 +295,11 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.R
 		fl = make([]destFlow, 0, size/(entryHeader+recordSize))
 	}
 	for _, part := range parts {
-		err := ps.read(byDestination, part, func(_ byte, r *flows.Record, windows []flows.Window) {
+		err := ps.read(byDestination, part, func(role byte, r *flows.Record, windows []flows.Window) {
 			if keep == nil || keep(r) {
-				fl = append(fl, destFlowOf(r))
+				if role == roleFlow {
+					fl = append(fl, destFlowOf(r))
+				}
 				tc.Add(r, windows)
 			}
 		})

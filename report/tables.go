@@ -332,12 +332,23 @@ var flowColumns = []column{
 
 // readFlows reads flows.parquet back into records (without Windows).
 func readFlows(path string) ([]flows.Record, error) {
+	var recs []flows.Record
+	err := eachFlow(path, func(rows int64) { recs = make([]flows.Record, 0, rows) }, func(r *flows.Record) error {
+		recs = append(recs, *r)
+		return nil
+	})
+	return recs, err
+}
+
+// eachFlow reads flows.parquet back, calling start with the number of
+// records, then fn for each, in the file's order.
+func eachFlow(path string, start func(rows int64), fn func(*flows.Record) error) error {
 	t, err := openTable(path, flowColumns)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	recs := make([]flows.Record, 0, t.pf.NumRows())
-	err = t.each(func(v []parquet.Value) error {
+	start(t.pf.NumRows())
+	return t.each(func(v []parquet.Value) error {
 		g := func(name string) parquet.Value { return t.get(v, name) }
 		r := flows.Record{
 			ID:        g("flow_id").Uint64(),
@@ -377,10 +388,8 @@ func readFlows(path string) ([]flows.Record, error) {
 		if r.EndReason, ok = flows.ParseEndReason(string(g("end_reason").ByteArray())); !ok {
 			return fmt.Errorf("flow %d: unknown end reason %q", r.ID, g("end_reason").ByteArray())
 		}
-		recs = append(recs, r)
-		return nil
+		return fn(&r)
 	})
-	return recs, err
 }
 
 var trafficColumns = []column{
@@ -393,15 +402,33 @@ var trafficColumns = []column{
 // readTraffic reads the traffic columns of intervals.parquet into ds,
 // setting ds.Interval to the width of its windows.
 func readTraffic(path string, ds *Dataset) error {
-	t, err := openTable(path, trafficColumns)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w (the directory was written with --no-report: run analyze again without it)", err)
-	}
+	width, err := eachTraffic(path, func(rows int64) { ds.Traffic = make([]Traffic, 0, rows) }, func(t *Traffic) error {
+		ds.Traffic = append(ds.Traffic, *t)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	width := int64(0)
-	ds.Traffic = make([]Traffic, 0, t.pf.NumRows())
+	if width > 0 {
+		ds.Interval = width
+	}
+	sortTraffic(ds.Traffic)
+	return nil
+}
+
+// eachTraffic reads the traffic columns of intervals.parquet, calling
+// start with the number of rows, then fn for each row with traffic
+// (windows without packets are rows of the report, not traffic), and
+// returns the width of its windows (0 when there are none).
+func eachTraffic(path string, start func(rows int64), fn func(*Traffic) error) (width int64, err error) {
+	t, err := openTable(path, trafficColumns)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%w (the directory was written with --no-report: run analyze again without it)", err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	start(t.pf.NumRows())
 	err = t.each(func(v []parquet.Value) error {
 		g := func(name string) parquet.Value { return t.get(v, name) }
 		start, end := g("window_start").Int64(), g("window_end").Int64()
@@ -415,30 +442,18 @@ func readTraffic(path string, ds *Dataset) error {
 		if err != nil {
 			return err
 		}
-		ds.Traffic = append(ds.Traffic, Traffic{
+		tr := Traffic{
 			Start:   start,
 			Dest:    Dest{IP: ip, Port: uint16(g("dst_port").Int32()), Proto: uint8(g("proto").Int32())},
 			Packets: g("packets").Uint64(),
 			Bytes:   g("bytes").Uint64(),
 			SYNs:    g("syn_packets").Uint64(),
 			SYNACKs: g("synack_packets").Uint64(),
-		})
+		}
+		if tr.Packets > 0 || tr.SYNs > 0 || tr.SYNACKs > 0 || tr.Bytes > 0 {
+			return fn(&tr)
+		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if width > 0 {
-		ds.Interval = width
-	}
-	// Windows without packets are rows of the report, not traffic.
-	kept := ds.Traffic[:0]
-	for _, tr := range ds.Traffic {
-		if tr.Packets > 0 || tr.SYNs > 0 || tr.SYNACKs > 0 || tr.Bytes > 0 {
-			kept = append(kept, tr)
-		}
-	}
-	ds.Traffic = kept
-	sortTraffic(ds.Traffic)
-	return nil
+	return width, err
 }

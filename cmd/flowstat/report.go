@@ -104,23 +104,29 @@ func runReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := report.Load(cfg.dir)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(cfg.dir, report.SummaryFile)); err != nil {
 		return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
-	}
-	if err != nil {
-		return err
-	}
-	if cfg.opts.Interval > 0 && int64(cfg.opts.Interval)%ds.Interval != 0 {
-		return usagef("--interval %v is not a multiple of the %v windows in %s",
-			cfg.opts.Interval, time.Duration(ds.Interval), filepath.Join(cfg.dir, report.IntervalsFile))
 	}
 	if cfg.out != cfg.dir {
 		if err := checkWritable(cfg.out); err != nil {
 			return err
 		}
 	}
-	st, err := renderReport(cfg.out, func() (*report.Stats, error) { return report.Build(ds, cfg.opts) }, cfg.opts.NoPlots)
+	// The records are spread over parts in the output directory, as analyze
+	// does, so that memory does not depend on how many there are.
+	parts, s, err := report.LoadParts(cfg.dir, cfg.out, cfg.opts)
+	if errors.Is(err, os.ErrNotExist) {
+		return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
+	}
+	if err != nil {
+		return err
+	}
+	defer parts.Remove()
+	if cfg.opts.Interval > 0 && cfg.opts.Interval%parts.Interval() != 0 {
+		return usagef("--interval %v is not a multiple of the %v windows in %s",
+			cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, report.IntervalsFile))
+	}
+	st, err := renderReport(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
 	if err != nil {
 		return err
 	}

@@ -234,11 +234,12 @@ func TestReportThresholdFlags(t *testing.T) {
 }
 
 // `flowstat report DIR` gives the same bytes as analyze wrote, from the
-// Parquet files and summary.json alone. analyze builds the report from the
-// records spread over parts on disk (report.Parts), report from all of
-// them in memory (report.Build): this is also the check that both give the
-// same report, on traces with every kind of finding, and with prefixes as
-// targets, whose timelines take flows from every part.
+// Parquet files and summary.json alone. Both build the report from parts
+// on disk (report.Parts), analyze from the records and their windows,
+// report from flows.parquet and intervals.parquet; report.Build, which
+// keeps every record in memory (live windows), must give the same bytes
+// too: on traces with every kind of finding, and with prefixes as targets,
+// whose timelines take flows from every part.
 func TestReportReproduces(t *testing.T) {
 	withVersion(t)
 	type analysis struct {
@@ -268,6 +269,20 @@ func TestReportReproduces(t *testing.T) {
 				t.Errorf("analyze left %v behind", left)
 			}
 			before := readOutputs(t, dir)
+			inMemory := t.TempDir()
+			ds, err := report.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := renderReport(inMemory, func() (*report.Stats, error) { return report.Build(ds, report.BuildOptions{}) }, false); err != nil {
+				t.Fatal(err)
+			}
+			built := readOutputs(t, inMemory)
+			for name, data := range before {
+				if name != report.FlowsFile && name != report.SummaryFile && !bytes.Equal(built[name], data) {
+					t.Errorf("%s differs between the report by parts and report.Build", name)
+				}
+			}
 			// Re-render elsewhere from a copy without the trace's name around.
 			for _, out := range []string{dir, t.TempDir()} {
 				if code := run([]string{"report", "-q", "-o", out, dir}); code != exitOK {
