@@ -29,7 +29,7 @@ type spill struct {
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
 // output directory: the system's temporary directory may be memory.
 func NewRuns[T any](dir, what string) (*Runs[T], error) {
-	f, err := os.CreateTemp(dir, ".flowstat-spill-*.tmp")
+	f, err := createSpillFile(dir, ".flowstat-spill-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}

@@ -210,6 +210,7 @@ func runAnalyze(args []string) error {
 	if err := checkWritable(cfg.out); err != nil {
 		return err
 	}
+	removeStale(cfg.out, cfg.quiet)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// -j bounds the cores used, not only the shards: -j 1 is one core.
@@ -257,6 +258,14 @@ func checkWritable(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// removeStale deletes the spill and part files a killed run left in dir,
+// and says so.
+func removeStale(dir string, quiet bool) {
+	if n := report.RemoveStale(dir); n > 0 && !quiet {
+		fmt.Fprintf(os.Stderr, "flowstat: removed %d temporary files that a run killed before its end left in %s\n", n, dir)
+	}
 }
 
 func printResult(cfg *analyzeConfig, res *analysis) {

@@ -112,6 +112,7 @@ func runReport(args []string) error {
 			return err
 		}
 	}
+	removeStale(cfg.out, cfg.quiet)
 	// The records are spread over parts in the output directory, as analyze
 	// does, so that memory does not depend on how many there are.
 	parts, s, err := report.LoadParts(cfg.dir, cfg.out, cfg.opts)

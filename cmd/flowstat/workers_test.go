@@ -287,3 +287,52 @@ func TestProgressBars(t *testing.T) {
 		t.Errorf("--progress never: exit status %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// TestStaleFilesRemoved kills analyze while it reads: its hidden spill and
+// part files stay behind, and the next run in the directory removes them,
+// but not the files of a run still going (locked).
+func TestStaleFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 18, Flows: 150000, Mix: "bench"})
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-j", "1", "-o", out, trace)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if parts, _ := filepath.Glob(filepath.Join(out, ".flowstat-parts-*")); len(parts) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("analyze created no parts in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	stale, _ := filepath.Glob(filepath.Join(out, ".flowstat-*.tmp"))
+	if len(stale) != 2 {
+		t.Fatalf("killed run left %v, want a spill and a parts file", stale)
+	}
+	// A file of a run still going: locked.
+	running := filepath.Join(out, ".flowstat-spill-running.tmp")
+	f, err := os.Create(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	small := generatedTrace(t, t.TempDir(), gen.Config{Seed: 18, Flows: 100})
+	code, stderr := runCaptured(t, "analyze", "--progress", "never", "-o", out, small)
+	if code != exitOK || !strings.Contains(stderr, "removed 2 temporary files") {
+		t.Errorf("exit status %d, stderr:\n%s", code, stderr)
+	}
+	left, _ := filepath.Glob(filepath.Join(out, ".flowstat-*.tmp"))
+	if len(left) != 1 || left[0] != running {
+		t.Errorf("left %v, want only the running run's file", left)
+	}
+}
