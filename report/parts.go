@@ -75,9 +75,12 @@ const (
 	roleReflection
 )
 
-// partBlockBytes is the buffer of each part in each writer: 512 buffers of
-// 16 KiB per writer.
-const partBlockBytes = 16 << 10
+// blockBytes is the size of the buffer of each part in each writer: 16 KiB
+// (512 buffers, 8 MiB per writer), less with many writers, so that all of
+// them take at most 64 MiB.
+func blockBytes(writers int) int {
+	return min(16<<10, max(4<<10, (64<<20)/(writers*numKinds*numParts)))
+}
 
 // entryHeader precedes each record in a part: its number of windows and its role.
 const entryHeader = 8
@@ -99,7 +102,8 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 			ps.Remove()
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
 		}
-		ps.writers = append(ps.writers, &PartWriter{f: f, out: bufio.NewWriterSize(f, 1<<20), thresholds: ps.opts.Thresholds})
+		ps.writers = append(ps.writers, &PartWriter{f: f, out: bufio.NewWriterSize(f, 1<<20),
+			blockBytes: blockBytes(writers), thresholds: ps.opts.Thresholds})
 	}
 	return ps, nil
 }
@@ -160,6 +164,7 @@ type PartWriter struct {
 	f          *os.File
 	out        *bufio.Writer // blocks are small: write them to f in larger pieces
 	size       int64
+	blockBytes int // of each part's buffer
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
 	blocks     [numKinds][numParts][]partBlock
@@ -214,12 +219,12 @@ func (w *PartWriter) AddTraffic(t *Traffic) {
 func (w *PartWriter) put(kind, part int, role byte, r *flows.Record, windows []flows.Window) {
 	n := entryHeader + recordSize + len(windows)*int(unsafe.Sizeof(flows.Window{}))
 	buf := w.bufs[kind][part]
-	if len(buf)+n > partBlockBytes {
+	if len(buf)+n > w.blockBytes {
 		w.flush(kind, part)
 		buf = w.bufs[kind][part]
 	}
 	if buf == nil {
-		buf = make([]byte, 0, max(partBlockBytes, n))
+		buf = make([]byte, 0, max(w.blockBytes, n))
 	}
 	var h [entryHeader]byte
 	binary.LittleEndian.PutUint32(h[:], uint32(len(windows)))
@@ -241,7 +246,7 @@ func (w *PartWriter) flush(kind, part int) {
 	}
 	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
 	w.size += int64(len(buf))
-	if cap(buf) > partBlockBytes {
+	if cap(buf) > w.blockBytes {
 		buf = nil // an entry of many windows: do not keep its large buffer
 	}
 	w.bufs[kind][part] = buf[:0]
