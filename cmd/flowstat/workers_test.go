@@ -235,25 +235,8 @@ func TestSplitDamaged(t *testing.T) {
 // exits 130 and leaves nothing in the output directory, neither outputs
 // nor the hidden files its records were spilled and spread to.
 func TestAnalyzeInterrupted(t *testing.T) {
-	dir := t.TempDir()
-	trace := generatedTrace(t, dir, gen.Config{Seed: 15, Flows: 150000, Mix: "bench"})
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-j", "1", "-o", out, trace)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The parts' files are created before the first packet is read.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if parts, _ := filepath.Glob(filepath.Join(out, ".flowstat-parts-*")); len(parts) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("analyze created no parts in 20 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := startReading(t, 15, out)
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
@@ -292,24 +275,8 @@ func TestProgressBars(t *testing.T) {
 // part files stay behind, and the next run in the directory removes them,
 // but not the files of a run still going (locked).
 func TestStaleFilesRemoved(t *testing.T) {
-	dir := t.TempDir()
-	trace := generatedTrace(t, dir, gen.Config{Seed: 18, Flows: 150000, Mix: "bench"})
-	out := filepath.Join(dir, "out")
-	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-j", "1", "-o", out, trace)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if parts, _ := filepath.Glob(filepath.Join(out, ".flowstat-parts-*")); len(parts) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("analyze created no parts in 20 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := startReading(t, 18, out)
 	cmd.Process.Kill()
 	cmd.Wait()
 	stale, _ := filepath.Glob(filepath.Join(out, ".flowstat-*.tmp"))
@@ -335,4 +302,29 @@ func TestStaleFilesRemoved(t *testing.T) {
 	if len(left) != 1 || left[0] != running {
 		t.Errorf("left %v, want only the running run's file", left)
 	}
+}
+
+// startReading starts analyze as a process on a generated trace of the
+// given seed, long enough to read for a while on one core, and returns once
+// it reads: when its parts' files, created before the first packet is
+// read, are in out.
+func startReading(t *testing.T, seed uint64, out string) *exec.Cmd {
+	t.Helper()
+	trace := generatedTrace(t, t.TempDir(), gen.Config{Seed: seed, Flows: 150000, Mix: "bench"})
+	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-j", "1", "-o", out, trace)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if parts, _ := filepath.Glob(filepath.Join(out, ".flowstat-parts-*")); len(parts) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("analyze created no parts in 20 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cmd
 }
