@@ -91,9 +91,7 @@ func dataset(t testing.TB, iv, idle float64, fs ...flow) *Dataset {
 	}
 	s := Summary{Tool: "flowstat", Version: "test",
 		Options: Options{IntervalS: iv, IdleTimeoutS: idle, LingerS: 2, Targets: []string{}}}
-	for i := range recs {
-		s.Flows.CountFlow(&recs[i])
-	}
+	s.Flows.CountFlows(recs)
 	ds, err := NewDataset(recs, windows, s)
 	if err != nil {
 		t.Fatal(err)

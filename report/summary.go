@@ -136,23 +136,17 @@ func ProtoName(proto uint8) string {
 	return fmt.Sprintf("ip-%d", proto)
 }
 
-// CountFlow adds one record to the counts.
-func (c *FlowCounts) CountFlow(r *flows.Record) {
-	if c.ByProto == nil {
-		c.ByProto, c.ByState, c.ByEnd = map[string]uint64{}, map[string]map[string]uint64{}, map[string]uint64{}
+// CountFlows adds records to the counts.
+func (c *FlowCounts) CountFlows(recs []flows.Record) {
+	var t FlowTally
+	for i := range recs {
+		t.Count(&recs[i])
 	}
-	proto := ProtoName(r.Proto)
-	c.Total++
-	c.ByProto[proto]++
-	if c.ByState[proto] == nil {
-		c.ByState[proto] = map[string]uint64{}
-	}
-	c.ByState[proto][r.State.String()]++
-	c.ByEnd[r.EndReason.String()]++
+	t.AddTo(c)
 }
 
-// FlowTally counts flow records as FlowCounts does, with integer keys:
-// cheap enough for a flow table's goroutines. Tallies add into FlowCounts.
+// FlowTally counts flow records with integer keys: cheap enough for a flow
+// table's goroutines. Tallies add into FlowCounts.
 type FlowTally struct {
 	byState map[uint16]uint64 // protocol << 8 | state
 	byEnd   [256]uint64

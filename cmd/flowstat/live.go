@@ -712,9 +712,7 @@ func (w *windowWriter) write(j *windowJob) (string, *analysis, error) {
 	for _, tc := range j.traffic[1:] {
 		res.traffic.Merge(tc)
 	}
-	for i := range res.records {
-		res.summary.Flows.CountFlow(&res.records[i])
-	}
+	res.summary.Flows.CountFlows(res.records)
 	var err error
 	c := w.captureOf(j)
 	tmp := j.tmp
