@@ -23,8 +23,7 @@ type progress struct {
 
 func newProgress(cfg *analyzeConfig, paths []string, counter *reader.Counter) *progress {
 	p := &progress{counter: counter, start: time.Now()}
-	show := cfg.progress == "always" || (cfg.progress == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
-	if cfg.quiet || !show {
+	if !showProgress(cfg) {
 		return p
 	}
 	total := int64(0)
@@ -36,17 +35,28 @@ func newProgress(cfg *analyzeConfig, paths []string, counter *reader.Counter) *p
 		}
 		total += info.Size()
 	}
-	p.bar = progressbar.NewOptions64(total,
+	p.bar = newBar(total, "reading", progressbar.OptionShowBytes(true))
+	return p
+}
+
+// showProgress reports whether bars are drawn: on a terminal, unless
+// asked otherwise.
+func showProgress(cfg *analyzeConfig) bool {
+	show := cfg.progress == "always" || (cfg.progress == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
+	return show && !cfg.quiet
+}
+
+// newBar makes a bar on stderr with rate and ETA.
+func newBar(total int64, description string, more ...progressbar.Option) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total, append([]progressbar.Option{
 		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionThrottle(200 * time.Millisecond),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionFullWidth(),
-		progressbar.OptionSetDescription("reading"),
-	)
-	return p
+		progressbar.OptionSetDescription(description),
+	}, more...)...)
 }
 
 // update is called by the reading loop every few thousand packets; it
@@ -84,19 +94,10 @@ func (p *progress) finish(packets uint64) {
 type stepProgress struct{ bar *progressbar.ProgressBar }
 
 func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
-	show := cfg.progress == "always" || (cfg.progress == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
-	if cfg.quiet || !show {
+	if !showProgress(cfg) {
 		return nil
 	}
-	return &stepProgress{progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionFullWidth(),
-		progressbar.OptionSetDescription(what),
-	)}
+	return &stepProgress{newBar(int64(total), what)}
 }
 
 // set is safe for concurrent use.
