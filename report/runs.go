@@ -70,15 +70,6 @@ func withoutPath(err error) error {
 // Err returns the first error of writing the runs.
 func (r *Runs[T]) Err() error { return r.err }
 
-// Len returns how many values the runs hold.
-func (r *Runs[T]) Len() int {
-	n := 0
-	for _, s := range r.runs {
-		n += s.n
-	}
-	return n
-}
-
 // Remove closes and deletes the file. A nil Runs has nothing to remove.
 func (r *Runs[T]) Remove() {
 	if r != nil {
