@@ -32,6 +32,11 @@ type shard struct {
 // enough that the channel operation is lost in the work.
 const batchSize = 1024
 
+// freeBatches is how many processed batches are kept for reuse: as many as
+// a parallel reader has in flight (a few chunks of some 80 batches each),
+// so that batches are not allocated over and over.
+const freeBatches = 512
+
 // NewSharded starts n tables. emit receives each ended flow with the index
 // of the table that ended it; calls for one index come from one goroutine,
 // calls for different indexes concurrently.
@@ -39,7 +44,7 @@ const batchSize = 1024
 // opts.MaxFlows is shared out among the tables. Only then do records depend
 // on n: which flow a full table evicts depends on what else it holds.
 func NewSharded(n int, opts Options, emit func(shard int, r *Record, windows []Window)) *Sharded {
-	s := &Sharded{free: make(chan []reader.Packet, 4*n+4)}
+	s := &Sharded{free: make(chan []reader.Packet, freeBatches+4*n)}
 	if opts.MaxFlows > 0 {
 		opts.MaxFlows = (opts.MaxFlows + n - 1) / n
 	}

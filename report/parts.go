@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -88,7 +87,7 @@ const entryHeader = 8
 var recordSize = int(unsafe.Sizeof(flows.Record{}))
 
 // spaceHint ends the errors of writing spilled data.
-const spaceHint = " (while it runs, flowstat needs about 450 bytes per flow of free space in the output directory; --no-report needs a third of that)"
+const spaceHint = " (while it runs, flowstat needs about 250 bytes per flow of free space in the output directory; --no-report needs less than half of that)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
@@ -102,7 +101,7 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 			ps.Remove()
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
 		}
-		ps.writers = append(ps.writers, &PartWriter{f: f, out: bufio.NewWriterSize(f, 1<<20),
+		ps.writers = append(ps.writers, &PartWriter{f: f, out: newBlockWriter(f),
 			blockBytes: blockBytes(writers), thresholds: ps.opts.Thresholds})
 	}
 	return ps, nil
@@ -162,23 +161,16 @@ func (ps *Parts) Remove() {
 // PartWriter writes records into the parts, for one goroutine.
 type PartWriter struct {
 	f          *os.File
-	out        *bufio.Writer // blocks are small: write them to f in larger pieces
-	size       int64
+	out        blockWriter
 	blockBytes int // of each part's buffer
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
-	blocks     [numKinds][numParts][]partBlock
+	blocks     [numKinds][numParts][]packedBlock
 	err        error // the first write error, reported by Build
 }
 
 // Err returns the first error of writing the parts.
 func (w *PartWriter) Err() error { return w.err }
-
-// partBlock is where some entries of one part are in a writer's file.
-type partBlock struct {
-	offset int64
-	n      int
-}
 
 // partOf spreads addresses evenly over the parts.
 func partOf(ip flows.IP) int {
@@ -241,11 +233,11 @@ func (w *PartWriter) flush(kind, part int) {
 	if len(buf) == 0 || w.err != nil {
 		return
 	}
-	if _, err := w.out.Write(buf); err != nil {
+	blk, err := w.out.write(buf)
+	if err != nil {
 		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
 	}
-	w.blocks[kind][part] = append(w.blocks[kind][part], partBlock{w.size, len(buf)})
-	w.size += int64(len(buf))
+	w.blocks[kind][part] = append(w.blocks[kind][part], blk)
 	if cap(buf) > w.blockBytes {
 		buf = nil // an entry of many windows: do not keep its large buffer
 	}
@@ -256,12 +248,13 @@ func (w *PartWriter) flush(kind, part int) {
 // record and windows are valid during the call.
 func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, windows []flows.Window)) error {
 	var buf []byte
+	var br blockReader
 	var rec flows.Record
 	windows := make([]flows.Window, 0, 8) // never nil: a record with packets has windows
 	for _, w := range ps.writers {
 		for _, blk := range w.blocks[kind][part] {
-			buf = slices.Grow(buf[:0], blk.n)[:blk.n]
-			if _, err := w.f.ReadAt(buf, blk.offset); err != nil {
+			buf = slices.Grow(buf[:0], int(blk.raw))[:blk.raw]
+			if err := br.read(w.f, blk, buf); err != nil {
 				return fmt.Errorf("cannot read the report's parts back from %s: %w", w.f.Name(), err)
 			}
 			for b := buf; len(b) > 0; {
@@ -293,7 +286,7 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.R
 		for _, part := range parts {
 			for _, w := range ps.writers {
 				for _, blk := range w.blocks[byDestination][part] {
-					size += blk.n
+					size += int(blk.raw)
 				}
 			}
 		}
@@ -347,7 +340,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 				w.bufs[kind][part] = nil
 			}
 		}
-		if err := w.out.Flush(); err != nil && w.err == nil {
+		if err := w.out.flush(); err != nil && w.err == nil {
 			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
 		}
 		if w.err != nil {

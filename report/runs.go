@@ -15,15 +15,10 @@ import (
 // written and read back as they are, within one run of the program.
 type Runs[T any] struct {
 	f    *os.File
-	what string // what the values are, for errors
-	size int64
-	runs []spill
-	err  error // the first write error; reported when the runs are read
-}
-
-type spill struct {
-	offset int64
-	n      int
+	out  blockWriter
+	what string          // what the values are, for errors
+	runs [][]packedBlock // the blocks of each run
+	err  error           // the first write error; reported when the runs are read
 }
 
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
@@ -33,7 +28,7 @@ func NewRuns[T any](dir, what string) (*Runs[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}
-	return &Runs[T]{f: f, what: what}, nil
+	return &Runs[T]{f: f, out: newBlockWriter(f), what: what}, nil
 }
 
 func bytesOf[T any](s []T) []byte {
@@ -48,13 +43,26 @@ func (r *Runs[T]) Write(sorted []T) {
 	if r.err != nil || len(sorted) == 0 {
 		return
 	}
-	b := bytesOf(sorted)
-	if _, err := r.f.Write(b); err != nil {
-		r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), withoutPath(err), spaceHint)
+	var blocks []packedBlock
+	for rest := sorted; len(rest) > 0; {
+		n := min(len(rest), valuesPerBlock[T]())
+		blk, err := r.out.write(bytesOf(rest[:n]))
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		blocks = append(blocks, blk)
+		rest = rest[n:]
+	}
+	if err := r.out.flush(); err != nil {
+		r.fail(err)
 		return
 	}
-	r.runs = append(r.runs, spill{r.size, len(sorted)})
-	r.size += int64(len(b))
+	r.runs = append(r.runs, blocks)
+}
+
+func (r *Runs[T]) fail(err error) {
+	r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), withoutPath(err), spaceHint)
 }
 
 // withoutPath drops the path from a file's error, for a message that
@@ -78,17 +86,23 @@ func (r *Runs[T]) Remove() {
 	}
 }
 
-// runBlockBytes is how much of a run is read at once: merging hundreds of
-// runs keeps a block of each in memory.
+// runBlockBytes is how much of a run is compressed, and read, at once:
+// merging hundreds of runs keeps a block of each in memory.
 const runBlockBytes = 32 << 10
+
+// valuesPerBlock is how many values of T a block of a run holds.
+func valuesPerBlock[T any]() int {
+	var zero T
+	return max(1, runBlockBytes/int(unsafe.Sizeof(zero)))
+}
 
 // runReader reads one sorted run, a block at a time from a file, or from
 // memory when f is nil (buf is then the run, pos its first value).
 type runReader[T any] struct {
 	f      *os.File
 	what   string
-	offset int64 // of the next block in f
-	left   int   // values not yet read from f
+	blocks []packedBlock // not yet read from f
+	br     blockReader
 	buf    []T
 	pos    int
 }
@@ -100,21 +114,20 @@ func (r *runReader[T]) next() (bool, error) {
 	if r.pos++; r.pos < len(r.buf) {
 		return true, nil
 	}
-	if r.f == nil || r.left == 0 {
+	if r.f == nil || len(r.blocks) == 0 {
 		return false, nil
 	}
+	blk := r.blocks[0]
+	r.blocks = r.blocks[1:]
 	var zero T
-	n := min(r.left, max(1, runBlockBytes/int(unsafe.Sizeof(zero))))
+	n := int(blk.raw) / int(unsafe.Sizeof(zero))
 	if cap(r.buf) < n {
 		r.buf = make([]T, n)
 	}
 	r.buf = r.buf[:n]
-	b := bytesOf(r.buf)
-	if _, err := r.f.ReadAt(b, r.offset); err != nil {
+	if err := r.br.read(r.f, blk, bytesOf(r.buf)); err != nil {
 		return false, fmt.Errorf("cannot read %s back from %s: %w", r.what, r.f.Name(), err)
 	}
-	r.offset += int64(len(b))
-	r.left -= n
 	r.pos = 0
 	return true, nil
 }
@@ -136,8 +149,8 @@ func NewMerger[T any](compare func(a, b *T) int, spilled []*Runs[T], inMemory ..
 		if rs.err != nil {
 			return nil, rs.err
 		}
-		for _, s := range rs.runs {
-			r := &runReader[T]{f: rs.f, what: rs.what, offset: s.offset, left: s.n, pos: -1}
+		for _, blocks := range rs.runs {
+			r := &runReader[T]{f: rs.f, what: rs.what, blocks: blocks, pos: -1}
 			if ok, err := r.next(); err != nil {
 				return nil, err
 			} else if ok {

@@ -1,9 +1,14 @@
 package report
 
 import (
+	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // Spilled data lives in hidden files beside the outputs. A run removes
@@ -43,4 +48,59 @@ func RemoveStale(dir string) int {
 		f.Close()
 	}
 	return removed
+}
+
+// Spilled data is written in blocks compressed with S2. Flow records are
+// mostly zero bytes, repeated addresses and close times: they shrink about
+// threefold at over 1 GB/s, which costs less than the system calls that
+// would write and read them back whole, and takes two thirds less disk.
+
+// packedBlock is where a compressed block is in a spill file.
+type packedBlock struct {
+	offset int64
+	size   int32 // in the file
+	raw    int32 // once decompressed
+}
+
+// blockWriter appends compressed blocks to a spill file, through a
+// buffer: blocks are small, the file is written in larger pieces.
+type blockWriter struct {
+	out    *bufio.Writer
+	size   int64 // written so far
+	packed []byte
+}
+
+func newBlockWriter(f *os.File) blockWriter {
+	return blockWriter{out: bufio.NewWriterSize(f, 1<<20)}
+}
+
+// flush writes what is buffered: blocks can be read back once it returns.
+func (bw *blockWriter) flush() error { return bw.out.Flush() }
+
+// write compresses raw, writes it and says where it is.
+func (bw *blockWriter) write(raw []byte) (packedBlock, error) {
+	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
+	blk := packedBlock{offset: bw.size, size: int32(len(bw.packed)), raw: int32(len(raw))}
+	_, err := bw.out.Write(bw.packed)
+	bw.size += int64(len(bw.packed))
+	return blk, err
+}
+
+// blockReader reads compressed blocks back.
+type blockReader struct {
+	packed []byte
+}
+
+// read reads blk from f and decompresses it into dst, which must hold
+// blk.raw bytes.
+func (br *blockReader) read(f *os.File, blk packedBlock, dst []byte) error {
+	br.packed = slices.Grow(br.packed[:0], int(blk.size))[:blk.size]
+	if _, err := f.ReadAt(br.packed, blk.offset); err != nil {
+		return err
+	}
+	got, err := s2.Decode(dst, br.packed)
+	if err == nil && (len(got) != len(dst) || len(got) > 0 && &got[0] != &dst[0]) {
+		err = errors.New("a block does not have the size it was written with")
+	}
+	return err
 }

@@ -16,10 +16,11 @@ import (
 var splitChunkSize int64 = 8 << 20
 
 // chunkPackets is one chunk read and decoded: its packets split by flow
-// table shard, each part in input order, the times of all of them in input
-// order, and its counts.
+// table shard, each shard's in batches in input order, the times of all of
+// them in input order, and its counts. Batches of fixed size, reused, spare
+// the copies of a slice grown to a whole chunk's packets.
 type chunkPackets struct {
-	shards [][]reader.Packet
+	shards [][][]reader.Packet
 	times  []int64
 	sink   *sink
 }
@@ -37,9 +38,9 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 	ahead := 2 * cfg.workers
 	freeTimes := make(chan []int64, ahead+cfg.workers+1) // handed back for reuse
 	read := func(c *reader.ChunkReader, worker int) chunkPackets {
-		res := chunkPackets{sink: newSink(cfg, filters[worker], 1), shards: make([][]reader.Packet, cfg.workers)}
+		res := chunkPackets{sink: newSink(cfg, filters[worker], 1), shards: make([][][]reader.Packet, cfg.workers)}
 		for i := range res.shards {
-			res.shards[i] = table.Batch()
+			res.shards[i] = [][]reader.Packet{table.Batch()}
 		}
 		select {
 		case res.times = <-freeTimes:
@@ -49,7 +50,11 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		for c.Next(&fr) == nil {
 			if p := res.sink.take(&fr, 0); p != nil {
 				i := table.Shard(p)
-				res.shards[i] = append(res.shards[i], *p)
+				if last := res.shards[i][len(res.shards[i])-1]; len(last) == cap(last) {
+					res.shards[i] = append(res.shards[i], table.Batch())
+				}
+				batches := res.shards[i]
+				batches[len(batches)-1] = append(batches[len(batches)-1], *p)
 				res.times = append(res.times, p.Time)
 			}
 		}
@@ -57,8 +62,15 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 	}
 	use := func(res chunkPackets) error {
 		table.Observe(res.times)
-		for i, batch := range res.shards {
-			table.AddBatch(i, batch)
+		// Round robin, so that no table waits while another's queue fills.
+		for j, more := 0, true; more; j++ {
+			more = false
+			for i, batches := range res.shards {
+				if j < len(batches) {
+					table.AddBatch(i, batches[j])
+					more = true
+				}
+			}
 		}
 		whole.merge(res.sink)
 		select {
