@@ -181,13 +181,41 @@ func partOf(ip flows.IP) int {
 
 // Add writes a record and its windows, as the flow table emitted them.
 func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
-	w.put(byDestination, partOf(r.DstIP), roleFlow, r, windows)
+	w.put(byDestination, partOf(r.DstIP), roleFlow, valueBytes(r), windows)
 	if r.Proto == protoTCP {
-		w.put(bySource, partOf(r.SrcIP), roleScan, r, nil)
+		s := scanFlowOf(r)
+		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
 	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
-		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, r, nil)
+		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, valueBytes(r), nil)
 	}
+}
+
+// scanFlow is what scans read of a TCP record: every TCP flow is written
+// to the parts by source, and this takes 64 bytes instead of 144.
+type scanFlow struct {
+	ID                  uint64
+	SrcIP, DstIP        flows.IP
+	FirstSeen, LastSeen int64
+	DstPort             uint16
+	State               flows.State
+	EndReason           flows.EndReason
+}
+
+func scanFlowOf(r *flows.Record) scanFlow {
+	return scanFlow{ID: r.ID, SrcIP: r.SrcIP, DstIP: r.DstIP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
+		DstPort: r.DstPort, State: r.State, EndReason: r.EndReason}
+}
+
+// record is the TCP record with the fields of s; the others are zero.
+func (s *scanFlow) record() flows.Record {
+	return flows.Record{ID: s.ID, Proto: protoTCP, SrcIP: s.SrcIP, DstIP: s.DstIP, FirstSeen: s.FirstSeen,
+		LastSeen: s.LastSeen, DstPort: s.DstPort, State: s.State, EndReason: s.EndReason}
+}
+
+// valueBytes is the memory of a plain value.
+func valueBytes[T any](v *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
 }
 
 // AddTraffic writes what the flows of one destination carried in one
@@ -205,11 +233,13 @@ func (w *PartWriter) AddTraffic(t *Traffic) {
 		syns, synacks = syns-uint64(win.SYNs), synacks-uint64(win.SYNACKs)
 		windows = append(windows, win)
 	}
-	w.put(byDestination, partOf(r.DstIP), roleTraffic, &r, windows)
+	w.put(byDestination, partOf(r.DstIP), roleTraffic, valueBytes(&r), windows)
 }
 
-func (w *PartWriter) put(kind, part int, role byte, r *flows.Record, windows []flows.Window) {
-	n := entryHeader + recordSize + len(windows)*int(unsafe.Sizeof(flows.Window{}))
+// put appends an entry to a part: its header, value (a record, or a
+// scanFlow for roleScan) and windows.
+func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flows.Window) {
+	n := entryHeader + len(value) + len(windows)*int(unsafe.Sizeof(flows.Window{}))
 	buf := w.bufs[kind][part]
 	if len(buf)+n > w.blockBytes {
 		w.flush(kind, part)
@@ -222,7 +252,7 @@ func (w *PartWriter) put(kind, part int, role byte, r *flows.Record, windows []f
 	binary.LittleEndian.PutUint32(h[:], uint32(len(windows)))
 	h[4] = role
 	buf = append(buf, h[:]...)
-	buf = append(buf, unsafe.Slice((*byte)(unsafe.Pointer(r)), recordSize)...)
+	buf = append(buf, value...)
 	buf = append(buf, bytesOf(windows)...)
 	w.bufs[kind][part] = buf
 }
@@ -250,6 +280,7 @@ func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, wind
 	var buf []byte
 	var br blockReader
 	var rec flows.Record
+	var sf scanFlow
 	windows := make([]flows.Window, 0, 8) // never nil: a record with packets has windows
 	for _, w := range ps.writers {
 		for _, blk := range w.blocks[kind][part] {
@@ -261,8 +292,12 @@ func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, wind
 				nwin := int(binary.LittleEndian.Uint32(b))
 				role := b[4]
 				b = b[entryHeader:]
-				copy(unsafe.Slice((*byte)(unsafe.Pointer(&rec)), recordSize), b)
-				b = b[recordSize:]
+				if role == roleScan {
+					b = b[copy(valueBytes(&sf), b):]
+					rec = sf.record()
+				} else {
+					b = b[copy(valueBytes(&rec), b):]
+				}
 				windows = slices.Grow(windows[:0], nwin)[:nwin]
 				b = b[copy(bytesOf(windows), b):]
 				each(role, &rec, windows)
