@@ -17,12 +17,14 @@ const RowGroupRows = 128 * 1024
 
 var dictionary = arrow.NewMetadata([]string{"encoding"}, []string{"dictionary"})
 
+var delta = arrow.NewMetadata([]string{"encoding"}, []string{"delta"})
+
 var utc = &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}
 
 // FlowSchema is the Arrow schema of flows.parquet. Its column names and
 // types are a contract with users; README.md documents each column.
 var FlowSchema = arrow.NewSchema([]arrow.Field{
-	{Name: "flow_id", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "flow_id", Type: arrow.PrimitiveTypes.Uint64, Metadata: delta},
 	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
 	{Name: "ip_version", Type: arrow.PrimitiveTypes.Uint8},
 	{Name: "vlan", Type: arrow.PrimitiveTypes.Uint16},
@@ -30,8 +32,8 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16},
 	{Name: "dst_ip", Type: arrow.BinaryTypes.String},
 	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
-	{Name: "first_seen", Type: utc},
-	{Name: "last_seen", Type: utc},
+	{Name: "first_seen", Type: utc, Metadata: delta},
+	{Name: "last_seen", Type: utc, Metadata: delta},
 	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "packets_fwd", Type: arrow.PrimitiveTypes.Uint64},
 	{Name: "packets_rev", Type: arrow.PrimitiveTypes.Uint64},

@@ -74,7 +74,7 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, base+".tmp-*")
+	f, err := createLockedTemp(dir, base+".tmp-*")
 	if err != nil {
 		return nil, writeError(path, err)
 	}
@@ -201,13 +201,14 @@ func (w *ParquetWriter) finish() error {
 	if err := w.file.Sync(); err != nil {
 		return fmt.Errorf("cannot sync parquet file: %w", err)
 	}
+	// Renamed while still open, so locked: another run's RemoveStale leaves it alone.
+	if err := os.Rename(w.tmpPath, w.path); err != nil {
+		return fmt.Errorf("cannot rename parquet file: %w", err)
+	}
 	err := w.file.Close()
 	w.file = nil
 	if err != nil {
 		return fmt.Errorf("cannot close parquet file: %w", err)
-	}
-	if err := os.Rename(w.tmpPath, w.path); err != nil {
-		return fmt.Errorf("cannot rename parquet file: %w", err)
 	}
 	// Make the rename durable; failure here does not invalidate the file.
 	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
@@ -393,6 +394,9 @@ func parquetNodeOf(f arrow.Field) (parquet.Node, error) {
 		}
 	default:
 		return nil, fmt.Errorf("column %q has unsupported type %s", f.Name, f.Type)
+	}
+	if i := f.Metadata.FindKey("encoding"); i >= 0 && f.Metadata.Values()[i] == "delta" {
+		node = parquet.Encoded(node, &parquet.DeltaBinaryPacked)
 	}
 	if f.Nullable {
 		node = parquet.Optional(node)

@@ -96,7 +96,7 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 	ps := &Parts{dir: dir, opts: opts, interval: interval}
 	ps.opts.Thresholds = ps.opts.Thresholds.withDefaults()
 	for range writers {
-		f, err := createSpillFile(dir, ".flowstat-parts-*.tmp")
+		f, err := createLockedTemp(dir, ".flowstat-parts-*.tmp")
 		if err != nil {
 			ps.Remove()
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)

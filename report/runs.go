@@ -24,7 +24,7 @@ type Runs[T any] struct {
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
 // output directory: the system's temporary directory may be memory.
 func NewRuns[T any](dir, what string) (*Runs[T], error) {
-	f, err := createSpillFile(dir, ".flowstat-spill-*.tmp")
+	f, err := createLockedTemp(dir, ".flowstat-spill-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}

@@ -11,14 +11,20 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Spilled data lives in hidden files beside the outputs. A run removes
-// its own, but one that is killed (SIGKILL, out of memory) cannot: each
-// file is locked while its run lives, and the next run in the directory
-// removes those nobody holds.
+// Spilled data lives in hidden files beside the outputs, and outputs are
+// written to temporary files renamed into place. A run removes its own, but
+// one that is killed (SIGKILL, out of memory) cannot: each file is locked
+// while its run has it open, and the next run in the directory removes
+// those nobody holds.
 
-// createSpillFile creates a hidden file in dir, named after pattern as
-// os.CreateTemp does, and locks it for the life of the process.
-func createSpillFile(dir, pattern string) (*os.File, error) {
+// staleFiles are the names of the files RemoveStale looks at: spill and
+// part files, Parquet files being written, and other outputs being written
+// (WriteFileAtomic).
+var staleFiles = []string{".flowstat-*.tmp", "*.parquet.tmp-*", ".*.tmp-*"}
+
+// createLockedTemp creates a file in dir, named after pattern as
+// os.CreateTemp does, and locks it for as long as it is open.
+func createLockedTemp(dir, pattern string) (*os.File, error) {
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, err
@@ -31,23 +37,35 @@ func createSpillFile(dir, pattern string) (*os.File, error) {
 	return f, nil
 }
 
-// RemoveStale deletes the spill and part files that runs killed before
-// they could clean up left in dir: those no running process holds
-// locked. It returns how many it deleted.
+// RemoveStale deletes the temporary files that runs killed before they
+// could clean up left in dir and its plots: those no running process
+// holds locked. It returns how many it deleted.
 func RemoveStale(dir string) int {
-	names, _ := filepath.Glob(filepath.Join(dir, ".flowstat-*.tmp"))
 	removed := 0
-	for _, name := range names {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
+	for _, d := range []string{dir, filepath.Join(dir, PlotsDir)} {
+		for _, pattern := range staleFiles {
+			names, _ := filepath.Glob(filepath.Join(d, pattern))
+			for _, name := range names {
+				if removeUnlocked(name) {
+					removed++
+				}
+			}
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && os.Remove(name) == nil {
-			removed++
-		}
-		f.Close()
 	}
 	return removed
+}
+
+// removeUnlocked deletes a regular file if no process holds it locked.
+func removeUnlocked(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && os.Remove(name) == nil
 }
 
 // Spilled data is written in blocks compressed with S2. Flow records are

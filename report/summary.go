@@ -210,7 +210,7 @@ func ReadSummary(path string) (*Summary, error) {
 // WriteFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so readers never see a partial file.
 func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createLockedTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return writeError(path, err)
 	}
@@ -221,11 +221,12 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err == nil {
 		err = tmp.Sync()
 	}
+	if err == nil {
+		// Renamed while still open, so locked: another run's RemoveStale leaves it alone.
+		err = os.Rename(tmp.Name(), path)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -260,7 +260,7 @@ func checkWritable(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// removeStale deletes the spill and part files a killed run left in dir,
+// removeStale deletes the temporary files a killed run left in dir,
 // and says so.
 func removeStale(dir string, quiet bool) {
 	if n := report.RemoveStale(dir); n > 0 && !quiet {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,24 +284,45 @@ func TestStaleFilesRemoved(t *testing.T) {
 	if len(stale) != 2 {
 		t.Fatalf("killed run left %v, want a spill and a parts file", stale)
 	}
-	// A file of a run still going: locked.
-	running := filepath.Join(out, ".flowstat-spill-running.tmp")
-	f, err := os.Create(running)
-	if err != nil {
+	// Outputs a run killed while writing them left, named as the writers
+	// name them, and a file of the user's.
+	if err := os.MkdirAll(filepath.Join(out, report.PlotsDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"flows.parquet.tmp-123", ".report.md.tmp-456", "plots/.flows.png.tmp-789", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(out, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Files of a run still going: locked.
+	var running []string
+	for _, name := range []string{".flowstat-spill-running.tmp", "destinations.parquet.tmp-1"} {
+		running = append(running, filepath.Join(out, name))
+		f, err := os.Create(running[len(running)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
 	}
 	small := generatedTrace(t, t.TempDir(), gen.Config{Seed: 18, Flows: 100})
 	code, stderr := runCaptured(t, "analyze", "--progress", "never", "-o", out, small)
-	if code != exitOK || !strings.Contains(stderr, "removed 2 temporary files") {
+	if code != exitOK || !strings.Contains(stderr, "removed 5 temporary files") {
 		t.Errorf("exit status %d, stderr:\n%s", code, stderr)
 	}
-	left, _ := filepath.Glob(filepath.Join(out, ".flowstat-*.tmp"))
-	if len(left) != 1 || left[0] != running {
-		t.Errorf("left %v, want only the running run's file", left)
+	var left []string
+	for _, pattern := range []string{"*.tmp*", ".*.tmp*", "plots/.*.tmp*", "notes.txt"} {
+		names, _ := filepath.Glob(filepath.Join(out, pattern))
+		left = append(left, names...)
+	}
+	slices.Sort(left)
+	left = slices.Compact(left) // the patterns overlap
+	want := append(running, filepath.Join(out, "notes.txt"))
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("left %v, want only the running run's files and the user's", left)
 	}
 }
 
