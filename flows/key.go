@@ -27,7 +27,7 @@ type side = int
 // request and its reply meet.
 func keyOf(p *reader.Packet, echo bool) (Key, side) {
 	k := Key{Proto: p.Proto, VLAN: p.VLAN, IPv4: p.IPVersion == 4}
-	src, dst := p.Src.As16(), p.Dst.As16()
+	src, dst := p.Src, p.Dst
 	c := compareAddr(&src, &dst)
 	var srcFirst bool
 	if echo {

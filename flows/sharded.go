@@ -163,7 +163,7 @@ func (s *Sharded) Observe(times []int64) {
 // shardOf hashes the unordered host pair, protocol and VLAN. XOR makes the
 // hash the same for both directions without ordering the addresses.
 func shardOf(p *reader.Packet, n int) int {
-	a, b := p.Src.As16(), p.Dst.As16()
+	a, b := &p.Src, &p.Dst
 	h := binary.LittleEndian.Uint64(a[:8]) ^ binary.LittleEndian.Uint64(b[:8]) ^
 		binary.LittleEndian.Uint64(a[8:]) ^ binary.LittleEndian.Uint64(b[8:]) ^
 		uint64(p.Proto)<<40 ^ uint64(p.VLAN)<<48

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"net/netip"
 	"time"
 
 	"flowstat/reader"
@@ -275,7 +274,7 @@ func (t *Table) Now() int64 { return t.now }
 
 // fragKey matches IP fragments of one datagram.
 type fragKey struct {
-	Src, Dst netip.Addr
+	Src, Dst [16]byte
 	VLAN     uint16
 	Proto    uint8
 	ID       uint32

@@ -54,9 +54,9 @@ func runWindows(t *testing.T, opts Options, pkts []pkt) ([]Record, [][]Window) {
 		rp := reader.Packet{Time: t0 + int64(p.at*float64(sec)), IPVersion: 4, Proto: reader.ProtoTCP,
 			TCPFlags: p.flags, Payload: p.payload, IPLen: 40 + p.payload}
 		if p.fromCli {
-			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = client, server, 40000, 80
+			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = client.As16(), server.As16(), 40000, 80
 		} else {
-			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = server, client, 80, 40000
+			rp.Src, rp.Dst, rp.SrcPort, rp.DstPort = server.As16(), client.As16(), 80, 40000
 		}
 		tab.Add(&rp)
 	}
@@ -224,7 +224,7 @@ func TestFlowEnds(t *testing.T) {
 
 func udp(at float64, src netip.Addr, sport uint16, dst netip.Addr, dport uint16) reader.Packet {
 	return reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoUDP,
-		Src: src, Dst: dst, SrcPort: sport, DstPort: dport, IPLen: 100}
+		Src: src.As16(), Dst: dst.As16(), SrcPort: sport, DstPort: dport, IPLen: 100}
 }
 
 func collect(opts Options, pkts ...reader.Packet) []Record {
@@ -261,7 +261,7 @@ func TestUDPOrientation(t *testing.T) {
 func TestICMPEcho(t *testing.T) {
 	echo := func(at float64, src, dst netip.Addr, typ uint8) reader.Packet {
 		return reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoICMP,
-			Src: src, Dst: dst, SrcPort: 77, DstPort: 0, ICMPType: typ, IPLen: 84}
+			Src: src.As16(), Dst: dst.As16(), SrcPort: 77, DstPort: 0, ICMPType: typ, IPLen: 84}
 	}
 	// The reply comes first (capture started late): the request's sender is
 	// still the originator.
@@ -273,7 +273,7 @@ func TestICMPEcho(t *testing.T) {
 	if r.SrcIP.Addr() != client || r.SrcPort != 77 || r.DstPort != 0 || r.Packets != [2]uint64{1, 2} || r.State != SF {
 		t.Errorf("%+v", r)
 	}
-	unreach := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoICMP, Src: server, Dst: client,
+	unreach := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoICMP, Src: server.As16(), Dst: client.As16(),
 		SrcPort: 3, DstPort: 3, ICMPType: 3, ICMPError: true, IPLen: 56}
 	var stats Stats
 	tab := New(Options{}, func(r *Record, _ []Window) {
@@ -291,7 +291,7 @@ func TestICMPEcho(t *testing.T) {
 func TestFragments(t *testing.T) {
 	first := udp(0, server, 53, client, 40000)
 	first.Frag, first.FragID, first.IPLen = reader.FirstFrag, 9, 1500
-	later := reader.Packet{Time: t0 + sec/100, IPVersion: 4, Proto: reader.ProtoUDP, Src: server, Dst: client,
+	later := reader.Packet{Time: t0 + sec/100, IPVersion: 4, Proto: reader.ProtoUDP, Src: server.As16(), Dst: client.As16(),
 		Frag: reader.LaterFrag, FragID: 9, IPLen: 700}
 	orphan := later
 	orphan.FragID = 10
@@ -338,7 +338,7 @@ func TestFlowIDDeterministic(t *testing.T) {
 
 func TestAddDoesNotAllocate(t *testing.T) {
 	tab := New(Options{}, func(*Record, []Window) {})
-	p := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoTCP, Src: client, Dst: server,
+	p := reader.Packet{Time: t0, IPVersion: 4, Proto: reader.ProtoTCP, Src: client.As16(), Dst: server.As16(),
 		SrcPort: 40000, DstPort: 80, TCPFlags: A, IPLen: 40}
 	tab.Add(&p)
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -359,9 +359,9 @@ func TestCheckpoint(t *testing.T) {
 			add := func(at float64, fromCli bool, flags uint8) {
 				p := reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoTCP, TCPFlags: flags, IPLen: 40}
 				if fromCli {
-					p.Src, p.Dst, p.SrcPort, p.DstPort = client, server, 40000, 80
+					p.Src, p.Dst, p.SrcPort, p.DstPort = client.As16(), server.As16(), 40000, 80
 				} else {
-					p.Src, p.Dst, p.SrcPort, p.DstPort = server, client, 80, 40000
+					p.Src, p.Dst, p.SrcPort, p.DstPort = server.As16(), client.As16(), 80, 40000
 				}
 				sh.Add(&p)
 			}

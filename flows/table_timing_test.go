@@ -22,9 +22,9 @@ func benchPackets(conns int) []reader.Packet {
 			p := reader.Packet{Time: t0 + int64(step*conns+c)*1000, IPVersion: 4, Proto: reader.ProtoTCP,
 				TCPFlags: steps[step].flags, Payload: steps[step].payload, IPLen: 40 + steps[step].payload}
 			if steps[step].fromCli {
-				p.Src, p.Dst, p.SrcPort, p.DstPort = cli, server, uint16(1024+c), 80
+				p.Src, p.Dst, p.SrcPort, p.DstPort = cli.As16(), server.As16(), uint16(1024+c), 80
 			} else {
-				p.Src, p.Dst, p.SrcPort, p.DstPort = server, cli, 80, uint16(1024+c)
+				p.Src, p.Dst, p.SrcPort, p.DstPort = server.As16(), cli.As16(), 80, uint16(1024+c)
 			}
 			out = append(out, p)
 		}

@@ -2,7 +2,6 @@ package reader
 
 import (
 	"encoding/binary"
-	"net/netip"
 )
 
 // Link types (LINKTYPE_* values of pcap and pcapng headers) that Decode knows.
@@ -184,8 +183,8 @@ func decodeIPv4(data []byte, p *Packet) Outcome {
 	}
 	p.IPVersion = 4
 	p.Proto = data[9]
-	p.Src = netip.AddrFrom4([4]byte(data[12:16]))
-	p.Dst = netip.AddrFrom4([4]byte(data[16:20]))
+	setV4(&p.Src, data[12:16])
+	setV4(&p.Dst, data[16:20])
 	p.IPLen = uint32(totalLen)
 	p.FragID = uint32(binary.BigEndian.Uint16(data[4:6]))
 	flagsOffset := binary.BigEndian.Uint16(data[6:8])
@@ -228,8 +227,8 @@ func decodeIPv6(data []byte, p *Packet) Outcome {
 		payloadLen = len(data) - 40
 	}
 	p.IPVersion = 6
-	p.Src = netip.AddrFrom16([16]byte(data[8:24]))
-	p.Dst = netip.AddrFrom16([16]byte(data[24:40]))
+	p.Src = [16]byte(data[8:24])
+	p.Dst = [16]byte(data[24:40])
 	p.IPLen = uint32(payloadLen + 40)
 	p.Frag = Whole
 	p.FragID = 0

@@ -74,7 +74,7 @@ func TestDecode(t *testing.T) {
 	}{
 		{"ethernet ipv4 tcp", LinkEthernet, ether(etherIPv4, nil, tcp4), OK, func(p *Packet) bool {
 			return p.IPVersion == 4 && p.Proto == ProtoTCP && p.SrcPort == 1234 && p.DstPort == 80 &&
-				p.TCPFlags == SYN && p.IPLen == 60 && p.Payload == 20 && p.Src == netip.MustParseAddr("10.0.0.1")
+				p.TCPFlags == SYN && p.IPLen == 60 && p.Payload == 20 && p.SrcAddr() == netip.MustParseAddr("10.0.0.1")
 		}},
 		{"qinq keeps the outer vlan", LinkEthernet, ether(etherIPv4, []uint16{100, 200}, tcp4), OK, func(p *Packet) bool {
 			return p.VLAN == 100 && p.DstPort == 80

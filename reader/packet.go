@@ -1,6 +1,9 @@
 package reader
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Outcome says what Decode made of a frame. Every frame gets exactly one, so
 // the counts add up to the frames read.
@@ -51,21 +54,43 @@ const (
 
 // Packet is one decoded IP packet: what the flow table needs and nothing more.
 // Decode fills it in place; its fields are plain values, so a Packet can be
-// reused for every frame without allocating.
+// reused for every frame without allocating, and batches of millions are
+// copied to the flow tables without write barriers and never scanned by the
+// collector (a netip.Addr holds a pointer).
 type Packet struct {
 	Time      int64 // capture time, nanoseconds since the Unix epoch, UTC
 	Input     int   // index of the input it came from
 	IPVersion uint8
 	Proto     uint8
-	VLAN      uint16 // outermost 802.1Q tag, 0 when untagged
-	Src, Dst  netip.Addr
-	SrcPort   uint16 // for ICMP: the identifier (echo) or the type
-	DstPort   uint16 // for ICMP: 0 (echo) or the code
-	IPLen     uint32 // IP total length from the header, not the captured length
-	Payload   uint32 // transport payload length implied by the IP header
+	VLAN      uint16   // outermost 802.1Q tag, 0 when untagged
+	Src, Dst  [16]byte // addresses, IPv4 mapped into IPv6 (see SrcAddr)
+	SrcPort   uint16   // for ICMP: the identifier (echo) or the type
+	DstPort   uint16   // for ICMP: 0 (echo) or the code
+	IPLen     uint32   // IP total length from the header, not the captured length
+	Payload   uint32   // transport payload length implied by the IP header
 	TCPFlags  uint8
 	Frag      Fragment
 	FragID    uint32 // IPv4 identification or IPv6 fragment identification
 	ICMPType  uint8  // ICMP or ICMPv6 type; echo requests make their sender the originator
 	ICMPError bool   // an ICMP or ICMPv6 error message (unreachable, time exceeded, ...)
+}
+
+// SrcAddr returns the source address.
+func (p *Packet) SrcAddr() netip.Addr { return p.addr(p.Src) }
+
+// DstAddr returns the destination address.
+func (p *Packet) DstAddr() netip.Addr { return p.addr(p.Dst) }
+
+func (p *Packet) addr(b [16]byte) netip.Addr {
+	if p.IPVersion == 4 {
+		return netip.AddrFrom16(b).Unmap()
+	}
+	return netip.AddrFrom16(b)
+}
+
+// setV4 stores an IPv4 address mapped into IPv6, as netip.Addr.As16 gives it.
+func setV4(dst *[16]byte, a []byte) {
+	binary.LittleEndian.PutUint64(dst[:8], 0)
+	binary.BigEndian.PutUint32(dst[8:12], 0xffff)
+	copy(dst[12:], a[:4])
 }

@@ -264,7 +264,7 @@ func inTargets(targets []netip.Prefix, p *reader.Packet) bool {
 		return true
 	}
 	for _, t := range targets {
-		if t.Contains(p.Src) || t.Contains(p.Dst) {
+		if t.Contains(p.SrcAddr()) || t.Contains(p.DstAddr()) {
 			return true
 		}
 	}
