@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"unsafe"
 
 	"flowstat/flows"
 )
@@ -20,6 +21,8 @@ type destFlow struct {
 	Outcome             Outcome // as OutcomeOf, when the flow ended
 	FirstSeen, LastSeen int64
 }
+
+var destFlowSize = int(unsafe.Sizeof(destFlow{}))
 
 func destFlowOf(r *flows.Record) destFlow {
 	return destFlow{

@@ -81,10 +81,9 @@ func blockBytes(writers int) int {
 	return min(16<<10, max(4<<10, (64<<20)/(writers*numKinds*numParts)))
 }
 
-// entryHeader precedes each record in a part: its number of windows and its role.
+// entryHeader precedes each value in a part: its number of windows (4
+// bytes), its role (1), a spare byte and the value's size (2).
 const entryHeader = 8
-
-var recordSize = int(unsafe.Sizeof(flows.Record{}))
 
 // spaceHint ends the errors of writing spilled data.
 const spaceHint = " (while it runs, flowstat needs about 250 bytes per flow of free space in the output directory; --no-report needs less than half of that)"
@@ -181,7 +180,8 @@ func partOf(ip flows.IP) int {
 
 // Add writes a record and its windows, as the flow table emitted them.
 func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
-	w.put(byDestination, partOf(r.DstIP), roleFlow, valueBytes(r), windows)
+	d := destFlowOf(r)
+	w.put(byDestination, partOf(r.DstIP), roleFlow, valueBytes(&d), windows)
 	if r.Proto == protoTCP {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
@@ -221,7 +221,7 @@ func valueBytes[T any](v *T) []byte {
 // AddTraffic writes what the flows of one destination carried in one
 // window, for records written without their windows (LoadParts).
 func (w *PartWriter) AddTraffic(t *Traffic) {
-	r := flows.Record{DstIP: flows.IPOf(t.Dest.IP), DstPort: t.Dest.Port, Proto: t.Dest.Proto}
+	d := destFlow{DstIP: flows.IPOf(t.Dest.IP), DstPort: t.Dest.Port, Proto: t.Dest.Proto}
 	var windows []flows.Window
 	// A window's SYN counts are 32-bit: split larger ones.
 	syns, synacks := t.SYNs, t.SYNACKs
@@ -233,11 +233,12 @@ func (w *PartWriter) AddTraffic(t *Traffic) {
 		syns, synacks = syns-uint64(win.SYNs), synacks-uint64(win.SYNACKs)
 		windows = append(windows, win)
 	}
-	w.put(byDestination, partOf(r.DstIP), roleTraffic, valueBytes(&r), windows)
+	w.put(byDestination, partOf(d.DstIP), roleTraffic, valueBytes(&d), windows)
 }
 
-// put appends an entry to a part: its header, value (a record, or a
-// scanFlow for roleScan) and windows.
+// put appends an entry to a part: its header, value (a destFlow in the
+// parts by destination, a scanFlow or a record in those by source) and
+// windows.
 func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flows.Window) {
 	n := entryHeader + len(value) + len(windows)*int(unsafe.Sizeof(flows.Window{}))
 	buf := w.bufs[kind][part]
@@ -251,6 +252,7 @@ func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flow
 	var h [entryHeader]byte
 	binary.LittleEndian.PutUint32(h[:], uint32(len(windows)))
 	h[4] = role
+	binary.LittleEndian.PutUint16(h[6:], uint16(len(value)))
 	buf = append(buf, h[:]...)
 	buf = append(buf, value...)
 	buf = append(buf, bytesOf(windows)...)
@@ -274,14 +276,12 @@ func (w *PartWriter) flush(kind, part int) {
 	w.bufs[kind][part] = buf[:0]
 }
 
-// read calls each for every entry of a part, in no particular order. The
-// record and windows are valid during the call.
-func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, windows []flows.Window)) error {
+// entries calls each for every entry of a part, in no particular order.
+// The value and windows are valid during the call.
+func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, windows []flows.Window)) error {
 	var buf []byte
 	var br blockReader
-	var rec flows.Record
-	var sf scanFlow
-	windows := make([]flows.Window, 0, 8) // never nil: a record with packets has windows
+	windows := make([]flows.Window, 0, 8) // never nil: a flow with packets has windows
 	for _, w := range ps.writers {
 		for _, blk := range w.blocks[kind][part] {
 			buf = slices.Grow(buf[:0], int(blk.raw))[:blk.raw]
@@ -291,16 +291,12 @@ func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, wind
 			for b := buf; len(b) > 0; {
 				nwin := int(binary.LittleEndian.Uint32(b))
 				role := b[4]
-				b = b[entryHeader:]
-				if role == roleScan {
-					b = b[copy(valueBytes(&sf), b):]
-					rec = sf.record()
-				} else {
-					b = b[copy(valueBytes(&rec), b):]
-				}
+				size := int(binary.LittleEndian.Uint16(b[6:]))
+				value := b[entryHeader : entryHeader+size]
+				b = b[entryHeader+size:]
 				windows = slices.Grow(windows[:0], nwin)[:nwin]
 				b = b[copy(bytesOf(windows), b):]
-				each(role, &rec, windows)
+				each(role, value, windows)
 			}
 		}
 	}
@@ -310,7 +306,7 @@ func (ps *Parts) read(kind, part int, each func(role byte, r *flows.Record, wind
 // dataset reads the records of some parts by destination that keep
 // accepts (every one when keep is nil), with their traffic: a builder of
 // the statistics by destination. Its dataset has no records.
-func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.Record) bool) (*builder, error) {
+func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool) (*builder, error) {
 	tc, err := NewTrafficCounter(s)
 	if err != nil {
 		return nil, err
@@ -325,15 +321,17 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*flows.R
 				}
 			}
 		}
-		fl = make([]destFlow, 0, size/(entryHeader+recordSize))
+		fl = make([]destFlow, 0, size/(entryHeader+destFlowSize))
 	}
+	var d destFlow
 	for _, part := range parts {
-		err := ps.read(byDestination, part, func(role byte, r *flows.Record, windows []flows.Window) {
-			if keep == nil || keep(r) {
+		err := ps.entries(byDestination, part, func(role byte, value []byte, windows []flows.Window) {
+			copy(valueBytes(&d), value)
+			if keep == nil || keep(&d) {
 				if role == roleFlow {
-					fl = append(fl, destFlowOf(r))
+					fl = append(fl, d)
 				}
-				tc.Add(r, windows)
+				tc.addDest(d.dest(), windows)
 			}
 		})
 		if err != nil {
@@ -427,11 +425,14 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
 		var scan, refl []flows.Record
-		err := ps.read(bySource, part, func(role byte, r *flows.Record, _ []flows.Window) {
+		var sf scanFlow
+		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
-				scan = append(scan, *r)
+				copy(valueBytes(&sf), value)
+				scan = append(scan, sf.record())
 			} else {
-				refl = append(refl, *r)
+				refl = append(refl, flows.Record{})
+				copy(valueBytes(&refl[len(refl)-1]), value)
 			}
 		})
 		SortFlows(scan)
@@ -608,7 +609,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 		case t.prefix.IsSingleIP():
 			need(t.prefix.Addr(), func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
 		default: // a prefix's flows are in every part
-			b, err := ps.dataset(b0, s, everyPart(), func(r *flows.Record) bool { return t.prefix.Contains(r.DstIP.Addr()) })
+			b, err := ps.dataset(b0, s, everyPart(), func(d *destFlow) bool { return t.prefix.Contains(d.DstIP.Addr()) })
 			if err != nil {
 				return err
 			}
@@ -618,7 +619,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	parts := slices.Sorted(maps.Keys(work))
 	errs := make([]error, len(parts))
 	parallelFor(len(parts), func(i int) {
-		b, err := ps.dataset(b0, s, parts[i:i+1], func(r *flows.Record) bool { return hosts[r.DstIP] })
+		b, err := ps.dataset(b0, s, parts[i:i+1], func(d *destFlow) bool { return hosts[d.DstIP] })
 		if err != nil {
 			errs[i] = err
 			return

@@ -132,10 +132,14 @@ func (c *TrafficCounter) Add(r *flows.Record, windows []flows.Window) {
 	if windows == nil && r.Packets[0]+r.Packets[1] > 0 && c.err == nil {
 		c.err = fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
 	}
-	d := DestOf(r)
+	c.addDest(DestOf(r), windows)
+}
+
+// addDest adds the per-window counts of a flow to d.
+func (c *TrafficCounter) addDest(d Dest, windows []flows.Window) {
 	for _, w := range windows {
 		if floorMod(w.Start, c.interval) != 0 && c.err == nil {
-			c.err = fmt.Errorf("cannot build dataset: flow %d has a window at %d, not aligned to %v", r.ID, w.Start, time.Duration(c.interval))
+			c.err = fmt.Errorf("cannot build dataset: a flow to %v has a window at %d, not aligned to %v", d, w.Start, time.Duration(c.interval))
 		}
 		k := trafficKey{w.Start, d}
 		t := c.sums[k]
