@@ -69,9 +69,9 @@ func removeUnlocked(name string) bool {
 }
 
 // Spilled data is written in blocks compressed with S2. Flow records are
-// mostly zero bytes, repeated addresses and close times: they shrink about
-// threefold at over 1 GB/s, which costs less than the system calls that
-// would write and read them back whole, and takes two thirds less disk.
+// mostly zero bytes, repeated addresses and close times: they shrink to
+// less than half at about 1 GB/s, which costs less than the system calls
+// that would write and read them back whole, and saves disk.
 
 // packedBlock is where a compressed block is in a spill file.
 type packedBlock struct {
