@@ -1,8 +1,8 @@
 package flows
 
 import (
-	"bytes"
 	"cmp"
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -52,5 +52,10 @@ func (ip IP) Compare(o IP) int {
 	if ip.bits != o.bits {
 		return cmp.Compare(ip.bits, o.bits)
 	}
-	return bytes.Compare(ip.b[:], o.b[:])
+	// As two big-endian numbers: cheaper than bytes.Compare in the sorts
+	// of millions of flows.
+	if a, b := binary.BigEndian.Uint64(ip.b[:8]), binary.BigEndian.Uint64(o.b[:8]); a != b {
+		return cmp.Compare(a, b)
+	}
+	return cmp.Compare(binary.BigEndian.Uint64(ip.b[8:]), binary.BigEndian.Uint64(o.b[8:]))
 }

@@ -64,7 +64,13 @@ func sortBySource(fl []destFlow) {
 // sortByDestination puts flows in destination order, then source order.
 func sortByDestination(fl []destFlow) {
 	sortParallel(fl, func(x, y destFlow) int {
-		return cmp.Or(x.DstIP.Compare(y.DstIP), cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto),
-			x.SrcIP.Compare(y.SrcIP))
+		// Not cmp.Or: it would compare the sources of every pair.
+		if c := x.DstIP.Compare(y.DstIP); c != 0 {
+			return c
+		}
+		if x.DstPort != y.DstPort || x.Proto != y.Proto {
+			return cmp.Or(cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto))
+		}
+		return x.SrcIP.Compare(y.SrcIP)
 	})
 }

@@ -435,8 +435,7 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 				copy(valueBytes(&refl[len(refl)-1]), value)
 			}
 		})
-		SortFlows(scan)
-		SortFlows(refl)
+		// Findings do not depend on the order of the flows: no sort.
 		found[part] = append(with(refl).reflections(t), with(scan).scans(t)...)
 		return err
 	})
