@@ -2,7 +2,6 @@ package report
 
 import (
 	"cmp"
-	"unsafe"
 
 	"flowstat/flows"
 )
@@ -21,8 +20,6 @@ type destFlow struct {
 	Outcome             Outcome // as OutcomeOf, when the flow ended
 	FirstSeen, LastSeen int64
 }
-
-var destFlowSize = int(unsafe.Sizeof(destFlow{}))
 
 func destFlowOf(r *flows.Record) destFlow {
 	return destFlow{

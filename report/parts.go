@@ -165,6 +165,7 @@ type PartWriter struct {
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
 	blocks     [numKinds][numParts][]packedBlock
+	entries    [numKinds][numParts]int
 	err        error // the first write error, reported by Build
 }
 
@@ -257,6 +258,7 @@ func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flow
 	buf = append(buf, value...)
 	buf = append(buf, bytesOf(windows)...)
 	w.bufs[kind][part] = buf
+	w.entries[kind][part]++
 }
 
 // flush writes a part's buffer to the file.
@@ -313,15 +315,13 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*destFlo
 	}
 	var fl []destFlow
 	if keep == nil { // make room for every flow at once
-		size := 0
+		n := 0
 		for _, part := range parts {
 			for _, w := range ps.writers {
-				for _, blk := range w.blocks[byDestination][part] {
-					size += int(blk.raw)
-				}
+				n += w.entries[byDestination][part]
 			}
 		}
-		fl = make([]destFlow, 0, size/(entryHeader+destFlowSize))
+		fl = make([]destFlow, 0, n)
 	}
 	var d destFlow
 	for _, part := range parts {
