@@ -86,7 +86,7 @@ func blockBytes(writers int) int {
 const entryHeader = 8
 
 // spaceHint ends the errors of writing spilled data.
-const spaceHint = " (while it runs, flowstat needs about 250 bytes per flow of free space in the output directory; --no-report needs less than half of that)"
+const spaceHint = " (while it runs, flowstat needs about 200 bytes per flow of free space in the output directory; --no-report needs half of that)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
