@@ -165,8 +165,8 @@ type PartWriter struct {
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
 	blocks     [numKinds][numParts][]packedBlock
-	entries    [numKinds][numParts]int
-	err        error // the first write error, reported by Build
+	entries    [numKinds][numParts]int // how many each part holds, to size what reads it back
+	err        error                   // the first write error, reported by Build
 }
 
 // Err returns the first error of writing the parts.
