@@ -737,25 +737,31 @@ func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
 // source address, and their traffic. With dense, every window from the
 // first to the last is returned; otherwise only those in which a flow was
 // active or packets were seen.
+//
+// A flood's victim can have millions of flows: besides the rows, series
+// keeps only the durations of the flows that ended (8 bytes each), and
+// computes a flow's windows again from the flow when it needs them.
 func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interval {
 	iv := b.iv
-	spans := make([]span, len(fl), len(fl)+len(traffic))
-	for k := range fl {
+	spanOf := func(k int) span {
+		if k >= len(fl) { // the traffic's windows come after the flows
+			w := floorDiv(traffic[k-len(fl)].Start, iv)
+			return span{w, w}
+		}
 		r := &fl[k]
 		end, _ := b.end(r.EndReason, r.LastSeen)
-		spans[k] = span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
+		return span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
 	}
-	all := spans
-	for _, t := range traffic {
-		w := floorDiv(t.Start, iv)
-		all = append(all, span{w, w})
-	}
-	if len(all) == 0 {
+	wins := coveredWindows(len(fl)+len(traffic), spanOf, dense)
+	if len(wins) == 0 {
 		return nil
 	}
-	wins := windowsOf(all, dense)
 	n := len(wins)
+	contiguous := wins[n-1]-wins[0] == int64(n-1)
 	at := func(w int64) int {
+		if contiguous {
+			return int(w - wins[0])
+		}
 		j, _ := slices.BinarySearch(wins, w)
 		return j
 	}
@@ -771,18 +777,14 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 	for j := range lastSrc {
 		lastSrc[j] = -1
 	}
-	type ended struct {
-		row int
-		dur float64
-	}
-	durs := make([]ended, 0, len(fl))
 	src := -1
+	ended := 0
 	for k := range fl {
 		r := &fl[k]
 		if k == 0 || r.SrcIP != fl[k-1].SrcIP {
 			src++
 		}
-		s := spans[k]
+		s := spanOf(k)
 		lo := at(s.first)
 		rows[lo].New++
 		for j := lo; j < n && wins[j] <= s.last; j++ {
@@ -798,7 +800,7 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
 			hi = at(s.last)
 			rows[hi].Ended[r.Outcome]++
-			durs = append(durs, ended{hi, r.Duration()})
+			ended++
 		}
 		ongoing[lo]++
 		ongoing[hi]--
@@ -823,24 +825,38 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 		row.SYNs += t.SYNs
 		row.SYNACKs += t.SYNACKs
 	}
-	slices.SortFunc(durs, func(x, y ended) int {
-		if c := cmp.Compare(x.row, y.row); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.dur, y.dur)
-	})
-	vals := make([]float64, 0, len(durs))
-	for start := 0; start < len(durs); {
-		stop := start
-		vals = vals[:0]
-		for stop < len(durs) && durs[stop].row == durs[start].row {
-			vals = append(vals, durs[stop].dur)
-			stop++
-		}
-		rows[durs[start].row].Durations = QuantilesOf(vals)
-		start = stop
-	}
+	b.rowDurations(rows, fl, ended, spanOf, at)
 	return rows
+}
+
+// rowDurations sets each row's duration quantiles from the flows that
+// ended in it, ended of them: their durations are placed row by row (the
+// rows' counts of ended flows give where each row's start), then each
+// row's are sorted.
+func (b *builder) rowDurations(rows []Interval, fl []destFlow, ended int, spanOf func(int) span, at func(int64) int) {
+	next := make([]int, len(rows)+1) // where the next duration of each row goes
+	for j := range rows {
+		next[j+1] = next[j]
+		for _, n := range rows[j].Ended {
+			next[j+1] += int(n)
+		}
+	}
+	start := slices.Clone(next)
+	durs := make([]float64, ended)
+	for k := range fl {
+		r := &fl[k]
+		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
+			j := at(spanOf(k).last)
+			durs[next[j]] = r.Duration()
+			next[j]++
+		}
+	}
+	for j := range rows {
+		if vals := durs[start[j]:start[j+1]]; len(vals) > 0 {
+			slices.Sort(vals)
+			rows[j].Durations = QuantilesOf(vals)
+		}
+	}
 }
 
 // span is a flow's windows, as window indexes (start / interval), inclusive.
@@ -854,18 +870,45 @@ const maxDenseWindows = 100_000
 // windowsOf returns, ascending, the windows covered by spans, or with
 // dense every window from the first to the last.
 func windowsOf(spans []span, dense bool) []int64 {
-	lo, hi := spans[0].first, spans[0].last
-	for _, s := range spans[1:] {
+	return coveredWindows(len(spans), func(k int) span { return spans[k] }, dense)
+}
+
+// coveredWindows returns, ascending, the windows covered by the n spans
+// spanOf gives, or with dense every window from the first to the last.
+func coveredWindows(n int, spanOf func(int) span, dense bool) []int64 {
+	if n == 0 {
+		return nil
+	}
+	lo, hi := spanOf(0).first, spanOf(0).last
+	for k := 1; k < n; k++ {
+		s := spanOf(k)
 		lo, hi = min(lo, s.first), max(hi, s.last)
 	}
-	if dense && hi-lo < maxDenseWindows {
-		wins := make([]int64, hi-lo+1)
-		for i := range wins {
-			wins[i] = lo + int64(i)
+	if hi-lo < maxDenseWindows {
+		// Spans starting and ending in each window, summed up.
+		cover := make([]int32, hi-lo+2)
+		if dense {
+			cover[0], cover[hi-lo+1] = 1, -1
+		} else {
+			for k := range n {
+				s := spanOf(k)
+				cover[s.first-lo]++
+				cover[s.last-lo+1]--
+			}
+		}
+		var wins []int64
+		var open int32
+		for i, c := range cover[:hi-lo+1] {
+			if open += c; open > 0 {
+				wins = append(wins, lo+int64(i))
+			}
 		}
 		return wins
 	}
-	sorted := slices.Clone(spans)
+	sorted := make([]span, n)
+	for k := range sorted {
+		sorted[k] = spanOf(k)
+	}
 	slices.SortFunc(sorted, func(x, y span) int { return cmp.Compare(x.first, y.first) })
 	var wins []int64
 	next := int64(math.MinInt64)
