@@ -3,8 +3,14 @@ package report
 import (
 	"cmp"
 	"math/rand/v2"
+	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
+
+	"flowstat/flows"
 )
 
 // TestRunsMerge spills sorted runs longer and shorter than a block, merges
@@ -50,5 +56,92 @@ func TestRunsMerge(t *testing.T) {
 	}
 	if !slices.Equal(got, all) {
 		t.Fatalf("merged %d values, want the %d sorted ones", len(got), len(all))
+	}
+}
+
+// TestRunsDamaged damages a spill file: reading it back must fail with
+// the file named, whatever byte was hit, never give other values.
+func TestRunsDamaged(t *testing.T) {
+	run := make([]float64, 3*runBlockBytes/8)
+	for i := range run {
+		run[i] = float64(i)
+	}
+	for _, at := range []int64{0, 100, 30_000, -1} {
+		runs, err := NewRuns[float64](t.TempDir(), "durations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs.Write(run)
+		name := runs.f.Name()
+		data, err := os.ReadFile(name)
+		if err != nil || len(data) < 30_001 {
+			t.Fatalf("spill file of %d bytes: %v", len(data), err)
+		}
+		if at < 0 {
+			at = int64(len(data)) - 1
+		}
+		if _, err := runs.f.WriteAt([]byte{data[at] ^ 0x55}, at); err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*Runs[float64]{runs})
+		for buf := make([]float64, 1000); err == nil; {
+			var n int
+			if n, err = m.Fill(buf); n == 0 && err == nil {
+				break
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), "cannot read durations back from "+name) {
+			t.Errorf("byte %d damaged: %v", at, err)
+		}
+		runs.Remove()
+	}
+}
+
+// BenchmarkRuns spills 256 k flow records in sorted runs of 16 k, as
+// analyze's shards do, and merges them back: S2 and the checksum both
+// ways, the system calls and the merge.
+func BenchmarkRuns(b *testing.B) {
+	const n, chunk = 256 << 10, 16 << 10
+	recs := make([]flows.Record, n)
+	for i := range recs {
+		r := &recs[i]
+		r.ID = uint64(i) * 0x9E3779B97F4A7C15
+		r.Proto, r.IPVersion = protoTCP, 4
+		r.SrcIP = flows.IPOf(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		r.DstIP = flows.IPOf(netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 7)}))
+		r.SrcPort, r.DstPort = uint16(1024+i%60000), 443
+		r.FirstSeen = 1_700_000_000e9 + int64(i)*1e6
+		r.LastSeen = r.FirstSeen + int64(i%1000)*1e6
+		r.Packets, r.Bytes = [2]uint64{6, 4}, [2]uint64{400, 3000}
+	}
+	for i := 0; i < n; i += chunk {
+		SortFlows(recs[i : i+chunk])
+	}
+	dir := b.TempDir()
+	out := make([]flows.Record, 4096)
+	b.SetBytes(int64(n) * int64(unsafe.Sizeof(flows.Record{})))
+	b.ReportAllocs()
+	for b.Loop() {
+		runs, err := NewRuns[flows.Record](dir, "flow records")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < n; i += chunk {
+			runs.Write(recs[i : i+chunk])
+		}
+		m, err := NewMerger(CompareFlows, []*Runs[flows.Record]{runs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			k, err := m.Fill(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if k == 0 {
+				break
+			}
+		}
+		runs.Remove()
 	}
 }

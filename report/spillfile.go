@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,12 +74,17 @@ func removeUnlocked(name string) bool {
 // less than half at about 1 GB/s, which costs less than the system calls
 // that would write and read them back whole, and saves disk.
 
-// packedBlock is where a compressed block is in a spill file.
+// packedBlock is where a compressed block is in a spill file, and the
+// checksum of its bytes once decompressed: S2 blocks carry none, and a
+// damaged spill file must give an error, not wrong statistics.
 type packedBlock struct {
 	offset int64
 	size   int32 // in the file
 	raw    int32 // once decompressed
+	sum    uint32
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // blockWriter appends compressed blocks to a spill file, through a
 // buffer: blocks are small, the file is written in larger pieces.
@@ -98,7 +104,7 @@ func (bw *blockWriter) flush() error { return bw.out.Flush() }
 // write compresses raw, writes it and says where it is.
 func (bw *blockWriter) write(raw []byte) (packedBlock, error) {
 	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
-	blk := packedBlock{offset: bw.size, size: int32(len(bw.packed)), raw: int32(len(raw))}
+	blk := packedBlock{offset: bw.size, size: int32(len(bw.packed)), raw: int32(len(raw)), sum: crc32.Checksum(raw, castagnoli)}
 	_, err := bw.out.Write(bw.packed)
 	bw.size += int64(len(bw.packed))
 	return blk, err
@@ -117,8 +123,8 @@ func (br *blockReader) read(f *os.File, blk packedBlock, dst []byte) error {
 		return err
 	}
 	got, err := s2.Decode(dst, br.packed)
-	if err == nil && (len(got) != len(dst) || len(got) > 0 && &got[0] != &dst[0]) {
-		err = errors.New("a block does not have the size it was written with")
+	if err == nil && (len(got) != len(dst) || len(got) > 0 && &got[0] != &dst[0] || crc32.Checksum(got, castagnoli) != blk.sum) {
+		err = errors.New("a block is not what was written (damaged file?)")
 	}
 	return err
 }
