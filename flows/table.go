@@ -66,7 +66,7 @@ type Table struct {
 
 	// Flows live in a slab of fixed-size chunks (so they never move) and
 	// are found by index; neither the map nor the slab holds a pointer.
-	flows    map[Key]int32
+	flows    flowIndex
 	chunks   [][]flow
 	free     []int32
 	wheel    wheel
@@ -97,7 +97,7 @@ func New(opts Options, emit EmitFunc) *Table {
 		linger:   int64(opts.Linger),
 		fragTTL:  int64(opts.FragmentTimeout),
 		window:   int64(opts.Interval),
-		flows:    make(map[Key]int32),
+		flows:    newFlowIndex(),
 		overflow: make(map[int32][]windowCount),
 		frags:    make(map[fragKey]fragEntry),
 		wheel:    newWheel(int64(opts.IdleTimeout) + reclaimSlack),
@@ -109,7 +109,7 @@ func New(opts Options, emit EmitFunc) *Table {
 func (t *Table) Stats() Stats { return t.stats }
 
 // Len returns the number of flows in the table.
-func (t *Table) Len() int { return len(t.flows) }
+func (t *Table) Len() int { return t.flows.len() }
 
 // Add accounts one decoded packet (an OK outcome of reader.Decode).
 func (t *Table) Add(p *reader.Packet) {
@@ -134,7 +134,7 @@ func (t *Table) Add(p *reader.Packet) {
 	echo := (p.Proto == reader.ProtoICMP || p.Proto == reader.ProtoICMPv6) && p.DstPort == 0 && isEchoType(p)
 	k, s := keyOf(p, echo)
 	var f *flow
-	if i, ok := t.flows[k]; ok {
+	if i, ok := t.flows.get(&k); ok {
 		f = t.at(i)
 	}
 	switch {
@@ -186,7 +186,7 @@ func isNewSYN(p *reader.Packet) bool {
 }
 
 func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
-	if t.opts.MaxFlows > 0 && len(t.flows) >= t.opts.MaxFlows {
+	if t.opts.MaxFlows > 0 && t.flows.len() >= t.opts.MaxFlows {
 		t.evict()
 	}
 	if len(t.free) == 0 {
@@ -196,7 +196,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 	t.free = t.free[:len(t.free)-1]
 	f := t.at(i)
 	f.reset(k, echo, p.Time, s, p)
-	t.flows[k] = i
+	t.flows.set(&k, i)
 	t.wheel.schedule(f, t.deadline(f))
 	return f
 }
@@ -234,7 +234,7 @@ func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 // end emits a flow's record and recycles its entry.
 func (t *Table) end(f *flow, reason EndReason) {
 	f.live = false
-	delete(t.flows, f.key)
+	t.flows.remove(&f.key)
 	var ws []Window
 	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
@@ -254,7 +254,7 @@ func (t *Table) end(f *flow, reason EndReason) {
 // seen itself.
 func (t *Table) Flush(now int64) {
 	now = max(now, t.now)
-	for _, i := range t.flows {
+	for i := range t.flows.all() {
 		f := t.at(i)
 		switch {
 		case f.closedAt != 0:
@@ -346,7 +346,7 @@ func (t *Table) expireFragments(now int64) {
 // next one under the same ID. Closed flows waiting out their linger end
 // now, as they would at the end of input.
 func (t *Table) Checkpoint() {
-	for _, i := range t.flows {
+	for i := range t.flows.all() {
 		f := t.at(i)
 		if f.closedAt != 0 {
 			t.end(f, f.closedBy)
