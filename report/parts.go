@@ -166,6 +166,7 @@ type PartWriter struct {
 	bufs       [numKinds][numParts][]byte
 	blocks     [numKinds][numParts][]packedBlock
 	entries    [numKinds][numParts]int // how many each part holds, to size what reads it back
+	reflected  [numParts]int           // how many of a part by source are reflection candidates
 	err        error                   // the first write error, reported by Build
 }
 
@@ -188,7 +189,9 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
 	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
-		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, valueBytes(r), nil)
+		part := partOf(flows.IPOf(k.victim))
+		w.put(bySource, part, roleReflection, valueBytes(r), nil)
+		w.reflected[part]++
 	}
 }
 
@@ -305,6 +308,17 @@ func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, wind
 	return nil
 }
 
+// count returns how many entries the parts of a kind hold.
+func (ps *Parts) count(kind int, parts ...int) int {
+	n := 0
+	for _, part := range parts {
+		for _, w := range ps.writers {
+			n += w.entries[kind][part]
+		}
+	}
+	return n
+}
+
 // dataset reads the records of some parts by destination that keep
 // accepts (every one when keep is nil), with their traffic: a builder of
 // the statistics by destination. Its dataset has no records.
@@ -314,14 +328,10 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*destFlo
 		return nil, err
 	}
 	var fl []destFlow
-	if keep == nil { // make room for every flow at once
-		n := 0
-		for _, part := range parts {
-			for _, w := range ps.writers {
-				n += w.entries[byDestination][part]
-			}
-		}
-		fl = make([]destFlow, 0, n)
+	// Make room for every flow at once; one part's flows take no more than
+	// when every flow of that part was read.
+	if keep == nil || len(parts) == 1 {
+		fl = make([]destFlow, 0, ps.count(byDestination, parts...))
 	}
 	var d destFlow
 	for _, part := range parts {
@@ -424,7 +434,12 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 	}
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
-		var scan, refl []flows.Record
+		nrefl := 0
+		for _, w := range ps.writers {
+			nrefl += w.reflected[part]
+		}
+		scan := make([]flows.Record, 0, ps.count(bySource, part)-nrefl)
+		refl := make([]flows.Record, 0, nrefl)
 		var sf scanFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
