@@ -65,7 +65,7 @@ type Table struct {
 	window  int64
 
 	// Flows live in a slab of fixed-size chunks (so they never move) and
-	// are found by index; neither the map nor the slab holds a pointer.
+	// are found by index; neither the index nor the slab holds a pointer.
 	flows    flowIndex
 	chunks   [][]flow
 	free     []int32
