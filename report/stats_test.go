@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -484,5 +485,46 @@ func TestSparseWindows(t *testing.T) {
 	}
 	if len(st.Intervals) != 4 {
 		t.Errorf("%d intervals, want 4", len(st.Intervals))
+	}
+}
+
+// TestCoveredWindows checks the windows covered by random spans against
+// a plain count of every window, for ranges below maxDenseWindows
+// (difference array) and beyond (sorted spans), sparse and dense.
+func TestCoveredWindows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		spans := make([]span, 1+rng.IntN(20))
+		for k := range spans {
+			first := rng.Int64N(50) - 25
+			if round%4 == 3 && k%2 == 1 { // two groups, far apart
+				first += 5 * maxDenseWindows
+			}
+			spans[k] = span{first, first + rng.Int64N(4)}
+		}
+		covered := map[int64]bool{}
+		lo, hi := spans[0].first, spans[0].last
+		for _, s := range spans {
+			for w := s.first; w <= s.last; w++ {
+				covered[w] = true
+			}
+			lo, hi = min(lo, s.first), max(hi, s.last)
+		}
+		for _, dense := range []bool{false, true} {
+			var want []int64
+			if dense && hi-lo < maxDenseWindows {
+				for w := lo; w <= hi; w++ {
+					want = append(want, w)
+				}
+			} else {
+				for w := range covered {
+					want = append(want, w)
+				}
+				slices.Sort(want)
+			}
+			if got := windowsOf(spans, dense); !slices.Equal(got, want) {
+				t.Fatalf("spans %v, dense %v: windows %v, want %v", spans, dense, got, want)
+			}
+		}
 	}
 }
