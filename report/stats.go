@@ -830,9 +830,9 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 }
 
 // rowDurations sets each row's duration quantiles from the flows that
-// ended in it, ended of them: their durations are placed row by row (the
-// rows' counts of ended flows give where each row's start), then each
-// row's are sorted.
+// ended in it (ended flows in all): the durations are placed row by row,
+// each row's starting where the counts of ended flows of the rows before
+// it end, then each row's are sorted.
 func (b *builder) rowDurations(rows []Interval, fl []destFlow, ended int, spanOf func(int) span, at func(int64) int) {
 	next := make([]int, len(rows)+1) // where the next duration of each row goes
 	for j := range rows {
