@@ -73,6 +73,7 @@ const (
 	roleTraffic
 	roleScan
 	roleReflection
+	numRoles
 )
 
 // blockBytes is the size of the buffer of each part in each writer: 16 KiB
@@ -166,8 +167,7 @@ type PartWriter struct {
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
 	blocks     [numKinds][numParts][]packedBlock
-	entries    [numKinds][numParts]int // how many each part holds, to size what reads it back
-	reflected  [numParts]int           // how many of a part by source are reflection candidates
+	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
 }
 
@@ -190,9 +190,7 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
 	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
-		part := partOf(flows.IPOf(k.victim))
-		w.put(bySource, part, roleReflection, valueBytes(r), nil)
-		w.reflected[part]++
+		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, valueBytes(r), nil)
 	}
 }
 
@@ -262,7 +260,7 @@ func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flow
 	buf = append(buf, value...)
 	buf = append(buf, bytesOf(windows)...)
 	w.bufs[kind][part] = buf
-	w.entries[kind][part]++
+	w.entries[role][part]++
 }
 
 // flush writes a part's buffer to the file.
@@ -309,12 +307,14 @@ func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, wind
 	return nil
 }
 
-// count returns how many entries the parts of a kind hold.
-func (ps *Parts) count(kind int, parts ...int) int {
+// count returns how many entries of the roles the parts hold.
+func (ps *Parts) count(roles []byte, parts ...int) int {
 	n := 0
 	for _, part := range parts {
 		for _, w := range ps.writers {
-			n += w.entries[kind][part]
+			for _, role := range roles {
+				n += w.entries[role][part]
+			}
 		}
 	}
 	return n
@@ -332,7 +332,7 @@ func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*destFlo
 	// Make room for every flow at once; one part's flows take no more than
 	// when every flow of that part was read.
 	if keep == nil || len(parts) == 1 {
-		fl = make([]destFlow, 0, ps.count(byDestination, parts...))
+		fl = make([]destFlow, 0, ps.count([]byte{roleFlow, roleTraffic}, parts...))
 	}
 	var d destFlow
 	for _, part := range parts {
@@ -435,12 +435,8 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 	}
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
-		nrefl := 0
-		for _, w := range ps.writers {
-			nrefl += w.reflected[part]
-		}
-		scan := make([]flows.Record, 0, ps.count(bySource, part)-nrefl)
-		refl := make([]flows.Record, 0, nrefl)
+		scan := make([]flows.Record, 0, ps.count([]byte{roleScan}, part))
+		refl := make([]flows.Record, 0, ps.count([]byte{roleReflection}, part))
 		var sf scanFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {

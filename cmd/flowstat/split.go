@@ -50,11 +50,12 @@ func readSplit(ctx context.Context, cfg *analyzeConfig, split *reader.Split, t *
 		for c.Next(&fr) == nil {
 			if p := res.sink.take(&fr, 0); p != nil {
 				i := table.Shard(p)
-				if last := res.shards[i][len(res.shards[i])-1]; len(last) == cap(last) {
-					res.shards[i] = append(res.shards[i], table.Batch())
-				}
 				batches := res.shards[i]
+				if last := batches[len(batches)-1]; len(last) == cap(last) {
+					batches = append(batches, table.Batch())
+				}
 				batches[len(batches)-1] = append(batches[len(batches)-1], *p)
+				res.shards[i] = batches
 				res.times = append(res.times, p.Time)
 			}
 		}
