@@ -427,9 +427,19 @@ func (b *builder) scans(t Thresholds) []Finding {
 		port     uint16
 		i        int32
 	}
-	keys := make([]key, 0, len(fl))
+	// A source with fewer TCP flows than either kind's count cannot be a
+	// scanner: counting first keeps the sorts to the few that may be (a
+	// spoofed flood has one flow per source).
+	perSource := make(map[flows.IP]int32)
 	for i := range fl {
 		if fl[i].Proto == protoTCP {
+			perSource[fl[i].SrcIP]++
+		}
+	}
+	minFlows := int32(min(t.ScanPorts, t.ScanHosts))
+	var keys []key
+	for i := range fl {
+		if fl[i].Proto == protoTCP && perSource[fl[i].SrcIP] >= minFlows {
 			keys = append(keys, key{addrKeyOf(fl[i].SrcIP), addrKeyOf(fl[i].DstIP), fl[i].DstPort, int32(i)})
 		}
 	}

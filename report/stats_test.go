@@ -357,6 +357,17 @@ func TestFindingThresholds(t *testing.T) {
 		}
 		return fs
 	}
+	// Host scans need the fewest flows of one source (50 by default): the
+	// count that lets a source's flows into the scans' sorts.
+	hostScan := func(hosts int) []flow {
+		var fs []flow
+		for i := range hosts {
+			fs = append(fs, flow{src: "10.9.9.8", dst: fmt.Sprintf("192.0.2.%d", 100+i), sport: 50000, dport: 22, proto: 6,
+				state: flows.S0, end: flows.EndEOF, flags: [2]uint8{tcpSYN, 0}, syns: 1,
+				pkts: []pkt{{s: float64(i) / 100, fwd: true, syn: true}}})
+		}
+		return fs
+	}
 	tests := []struct {
 		name string
 		fs   []flow
@@ -369,6 +380,8 @@ func TestFindingThresholds(t *testing.T) {
 		{"reflection, too few sources", reflection(19, true), nil},
 		{"port scan", scan(100), []string{"port scan: 10.9.9.9"}},
 		{"port scan, too few ports", scan(99), nil},
+		{"host scan", hostScan(50), []string{"host scan: 10.9.9.8"}},
+		{"host scan, too few hosts", hostScan(49), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
