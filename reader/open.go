@@ -10,7 +10,6 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -106,7 +105,7 @@ func (t *Trace) open(raw io.Reader) error {
 	var stream io.Reader = buffered
 	switch {
 	case hasPrefix(magic, gzipMagic):
-		zr, err := gzip.NewReader(buffered)
+		zr, err := newGzipReader(buffered)
 		if err != nil {
 			return fmt.Errorf("%s: %w (gzip): %w", t.Path, ErrCompressed, err)
 		}

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building flowstat needs beside Go: a C compiler (cgo), g++
-# (the DuckDB test driver links libstdc++) and libpcap's headers (BPF
-# filters and live capture). Sourced by demo.sh and test.sh.
+# (the DuckDB test driver links libstdc++), libpcap's headers (BPF
+# filters and live capture) and ISA-L's (gzip input, four times faster than
+# pure Go). Sourced by demo.sh and test.sh.
 set -euo pipefail
 
 missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 [ -f /usr/include/pcap/pcap.h ] || [ -f /usr/include/pcap.h ] || missing+=(libpcap-dev)
+[ -f /usr/include/isa-l/igzip_lib.h ] || missing+=(libisal-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
