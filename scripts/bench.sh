@@ -28,6 +28,7 @@ command -v nfpcapd >/dev/null || need+=(nfdump)
 command -v argus >/dev/null || need+=(argus-server)
 [ -x /usr/bin/time ] || need+=(time)
 command -v zstd >/dev/null || need+=(zstd)
+command -v igzip >/dev/null || need+=(isal)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} ..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -54,6 +55,7 @@ tools=(
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
   "flowstat (gzip input)|$work/flowstat analyze -q -o $work/out-fs $trace.gz"
   "gzip -dc (alone)|gzip -dc $trace.gz"
+  "igzip -dc (alone)|igzip -dc $trace.gz"
   "flowstat (zstd input)|$work/flowstat analyze -q -o $work/out-fs $trace.zst"
   "zstd -dc (alone)|zstd -q -dc $trace.zst"
 )
