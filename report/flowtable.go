@@ -163,49 +163,12 @@ func WriteFlows(path string, recs []flows.Record) error {
 // Building a batch and encoding the previous one overlap: they take about
 // the same time.
 func WriteFlowsFrom(path string, next func() ([]flows.Record, error)) error {
-	w, err := CreateParquet(path, FlowSchema)
-	if err != nil {
-		return err
-	}
-	batches := make(chan arrow.Record, 1)
-	stop := make(chan struct{})
-	var nextErr error // set before batches closes
 	pool := newBufferPool()
-	go func() {
-		defer close(batches)
-		for {
-			recs, err := next()
-			if err != nil {
-				nextErr = err
-				return
-			}
-			if len(recs) == 0 {
-				return
-			}
-			batch := flowBatch(pool, recs)
-			select {
-			case batches <- batch:
-			case <-stop:
-				batch.Release()
-				return
-			}
+	return writePipelined(path, FlowSchema, func() (arrow.Record, error) {
+		recs, err := next()
+		if err != nil || len(recs) == 0 {
+			return nil, err
 		}
-	}()
-	for batch := range batches {
-		err := w.Write(batch)
-		batch.Release()
-		if err != nil {
-			close(stop)
-			for b := range batches {
-				b.Release()
-			}
-			w.Abort()
-			return err
-		}
-	}
-	if nextErr != nil {
-		w.Abort()
-		return nextErr
-	}
-	return w.Close()
+		return flowBatch(pool, recs), nil
+	})
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -86,18 +87,25 @@ func WriteTables(dir string, st *Stats) error {
 		appendDest(b, 2, w.Dest)
 		appendCounts(b, 5, &w.Counts, true)
 	}
-	var err error
-	if st.spilledIntervals != nil {
-		err = writeSpilledIntervals(filepath.Join(dir, IntervalsFile), st.spilledIntervals, appendInterval)
-	} else {
-		err = writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
+	// intervals.parquet is the largest table by far: the others are
+	// written beside it.
+	intervals := make(chan error, 1)
+	go func() {
+		if st.spilledIntervals != nil {
+			intervals <- writeSpilledIntervals(filepath.Join(dir, IntervalsFile), st.spilledIntervals, appendInterval)
+			return
+		}
+		intervals <- writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
 			appendInterval(b, &st.Intervals[i])
 		})
-	}
-	if err != nil {
-		return err
-	}
-	err = writeTable(filepath.Join(dir, DestinationsFile), DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
+	}()
+	small := writeSmallTables(dir, st)
+	return cmp.Or(<-intervals, small)
+}
+
+// writeSmallTables writes destinations.parquet and cdf.parquet.
+func writeSmallTables(dir string, st *Stats) error {
+	err := writeTable(filepath.Join(dir, DestinationsFile), DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
 		d := &st.Destinations[i]
 		appendDest(b, 0, d.Dest)
 		appendTime(b, 3, d.FirstSeen)
@@ -157,30 +165,61 @@ func writeTable(path string, schema *arrow.Schema, n int, row func(*array.Record
 // writeBatches writes the row groups that fill appends to a builder, until
 // it returns false, atomically.
 func writeBatches(path string, schema *arrow.Schema, fill func(*array.RecordBuilder) (bool, error)) error {
+	return writePipelined(path, schema, func() (arrow.Record, error) {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		defer b.Release()
+		if more, err := fill(b); err != nil || !more {
+			return nil, err
+		}
+		return b.NewRecord(), nil
+	})
+}
+
+// writePipelined writes the batches next returns, a row group each, until
+// it returns nil, to path as Parquet, atomically. Building a batch (merging
+// spilled runs, filling Arrow arrays) and encoding the previous one take
+// about the same time, so they run side by side.
+func writePipelined(path string, schema *arrow.Schema, next func() (arrow.Record, error)) error {
 	w, err := CreateParquet(path, schema)
 	if err != nil {
 		return err
 	}
-	for {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-		more, err := fill(b)
-		if err != nil || !more {
-			b.Release()
-			if err != nil {
-				w.Abort()
-				return err
+	batches := make(chan arrow.Record, 1)
+	stop := make(chan struct{})
+	var nextErr error // set before batches closes
+	go func() {
+		defer close(batches)
+		for {
+			batch, err := next()
+			if err != nil || batch == nil {
+				nextErr = err
+				return
 			}
-			return w.Close()
+			select {
+			case batches <- batch:
+			case <-stop:
+				batch.Release()
+				return
+			}
 		}
-		batch := b.NewRecord()
-		b.Release()
-		err = w.Write(batch)
+	}()
+	for batch := range batches {
+		err := w.Write(batch)
 		batch.Release()
 		if err != nil {
+			close(stop)
+			for b := range batches {
+				b.Release()
+			}
 			w.Abort()
 			return err
 		}
 	}
+	if nextErr != nil {
+		w.Abort()
+		return nextErr
+	}
+	return w.Close()
 }
 
 func appendTime(b *array.RecordBuilder, col int, t int64) {
