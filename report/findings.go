@@ -312,24 +312,25 @@ func (f *Finding) span(firstSeen, lastSeen int64, first bool) {
 // its kind, victim and service port.
 type reflectionKey struct {
 	kind   Kind
-	victim netip.Addr
+	victim flows.IP
 	port   uint16
 }
 
 // reflectionOf returns the group of a flow that may be part of a
-// reflection, its reflector and the reflectors' direction.
-func (t Thresholds) reflectionOf(r *flows.Record) (k reflectionKey, reflector netip.Addr, in int, ok bool) {
+// reflection, its reflector and the reflectors' direction. It runs for
+// every flow that ends, so it keeps addresses as they are in the record.
+func (t Thresholds) reflectionOf(r *flows.Record) (k reflectionKey, reflector flows.IP, in int, ok bool) {
 	in = flows.Rev
 	switch {
 	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
-		k, reflector = reflectionKey{Reflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
+		k, reflector = reflectionKey{Reflection, r.SrcIP, r.DstPort}, r.DstIP
 	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
-		k, reflector, in = reflectionKey{Reflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
+		k, reflector, in = reflectionKey{Reflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
 	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
 		if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
-			k, reflector = reflectionKey{SYNACKReflection, r.SrcIP.Addr(), r.DstPort}, r.DstIP.Addr()
+			k, reflector = reflectionKey{SYNACKReflection, r.SrcIP, r.DstPort}, r.DstIP
 		} else {
-			k, reflector, in = reflectionKey{SYNACKReflection, r.DstIP.Addr(), r.SrcPort}, r.SrcIP.Addr(), flows.Fwd
+			k, reflector, in = reflectionKey{SYNACKReflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
 		}
 	default:
 		return k, reflector, in, false
@@ -345,7 +346,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 	type acc struct {
 		f    Finding
 		idx  []int
-		refl []netip.Addr
+		refl []flows.IP
 	}
 	fl := b.ds.Flows
 	classify := t.reflectionOf
@@ -366,7 +367,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		}
 		a := groups[k]
 		if a == nil {
-			a = &acc{f: Finding{Kind: k.kind, Host: k.victim, Port: k.port}}
+			a = &acc{f: Finding{Kind: k.kind, Host: k.victim.Addr(), Port: k.port}}
 			groups[k] = a
 		}
 		f := &a.f
@@ -386,7 +387,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 	var out []Finding
 	for k, a := range groups {
 		f := &a.f
-		slices.SortFunc(a.refl, netip.Addr.Compare)
+		slices.SortFunc(a.refl, flows.IP.Compare)
 		f.Peers = uint64(len(slices.Compact(a.refl)))
 		evidence := f.PacketsIn
 		if k.kind == SYNACKReflection {
@@ -402,7 +403,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		}
 		victim := k.victim
 		f.Activity = b.activity(a.idx, func(r *flows.Record) netip.AddrPort {
-			if r.SrcIP.Addr() == victim {
+			if r.SrcIP == victim {
 				return netip.AddrPortFrom(r.DstIP.Addr(), 0)
 			}
 			return netip.AddrPortFrom(r.SrcIP.Addr(), 0)

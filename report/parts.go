@@ -190,7 +190,7 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
 	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
-		w.put(bySource, partOf(flows.IPOf(k.victim)), roleReflection, valueBytes(r), nil)
+		w.put(bySource, partOf(k.victim), roleReflection, valueBytes(r), nil)
 	}
 }
 
