@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 	"unsafe"
 )
 
@@ -19,6 +20,12 @@ type Runs[T any] struct {
 	what string          // what the values are, for errors
 	runs [][]packedBlock // the blocks of each run
 	err  error           // the first write error; reported when the runs are read
+
+	// With compare set, runs are merged as they are written (see
+	// MergeAsWritten): levels[i] is how many times run i's values were.
+	compare func(a, b *T) int
+	levels  []int
+	fanIn   int
 }
 
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
@@ -28,8 +35,21 @@ func NewRuns[T any](dir, what string) (*Runs[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}
-	return &Runs[T]{f: f, out: newBlockWriter(f), what: what}, nil
+	return &Runs[T]{f: f, out: newBlockWriter(f), what: what, fanIn: mergeFanIn}, nil
 }
+
+// mergeFanIn is how many runs MergeAsWritten merges at once.
+const mergeFanIn = 128
+
+// MergeAsWritten makes Write merge the last runs into one whenever there
+// are mergeFanIn of them of the same level, in the order of compare, as
+// an external sort does. Merging every run at the end keeps a block of
+// each in memory, which for a long trace's records would grow with its
+// length; merged as they come, they stay fewer than mergeFanIn per level
+// (a level per 128 times more values), at the cost of writing each value
+// once more per level. The space of merged runs is given back to the file
+// system where it can punch holes.
+func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int) { r.compare = compare }
 
 func bytesOf[T any](s []T) []byte {
 	if len(s) == 0 {
@@ -59,6 +79,73 @@ func (r *Runs[T]) Write(sorted []T) {
 		return
 	}
 	r.runs = append(r.runs, blocks)
+	r.levels = append(r.levels, 0)
+	for r.compare != nil && r.err == nil && r.sameLevelAtEnd() >= r.fanIn {
+		r.mergeLast(r.fanIn)
+	}
+}
+
+// sameLevelAtEnd is how many runs at the end share the last one's level.
+func (r *Runs[T]) sameLevelAtEnd() int {
+	n := 0
+	for i := len(r.levels) - 1; i >= 0 && r.levels[i] == r.levels[len(r.levels)-1]; i-- {
+		n++
+	}
+	return n
+}
+
+// mergeLast replaces the last n runs by their merge, written at the end of
+// the file.
+func (r *Runs[T]) mergeLast(n int) {
+	first := len(r.runs) - n
+	m := &Merger[T]{compare: r.compare}
+	for _, blocks := range r.runs[first:] {
+		if err := m.add(&runReader[T]{f: r.f, what: r.what, blocks: blocks, pos: -1}); err != nil {
+			r.err = err
+			return
+		}
+	}
+	heap.Init((*mergeHeap[T])(m))
+	var merged []packedBlock
+	buf := make([]T, valuesPerBlock[T]())
+	for {
+		k, err := m.Fill(buf)
+		if err != nil {
+			r.err = err
+			return
+		}
+		if k == 0 {
+			break
+		}
+		blk, err := r.out.write(bytesOf(buf[:k]))
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		merged = append(merged, blk)
+	}
+	if err := r.out.flush(); err != nil {
+		r.fail(err)
+		return
+	}
+	for _, blocks := range r.runs[first:] {
+		punchHole(r.f, blocks) // the space is only lent back
+	}
+	level := r.levels[first] + 1
+	r.runs = append(r.runs[:first], merged)
+	r.levels = append(r.levels[:first], level)
+}
+
+// punchHole gives the space of a run's blocks, written one after the
+// other, back to the file system; where it cannot (an error), the file
+// keeps it.
+func punchHole(f *os.File, blocks []packedBlock) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	const punchHole, keepSize = 0x02, 0x01 // FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE
+	start, last := blocks[0].offset, blocks[len(blocks)-1]
+	return syscall.Fallocate(int(f.Fd()), punchHole|keepSize, start, last.offset+int64(last.size)-start)
 }
 
 func (r *Runs[T]) fail(err error) {
@@ -150,11 +237,8 @@ func NewMerger[T any](compare func(a, b *T) int, spilled []*Runs[T], inMemory ..
 			return nil, rs.err
 		}
 		for _, blocks := range rs.runs {
-			r := &runReader[T]{f: rs.f, what: rs.what, blocks: blocks, pos: -1}
-			if ok, err := r.next(); err != nil {
+			if err := m.add(&runReader[T]{f: rs.f, what: rs.what, blocks: blocks, pos: -1}); err != nil {
 				return nil, err
-			} else if ok {
-				m.runs = append(m.runs, r)
 			}
 		}
 	}
@@ -165,6 +249,15 @@ func NewMerger[T any](compare func(a, b *T) int, spilled []*Runs[T], inMemory ..
 	}
 	heap.Init((*mergeHeap[T])(m))
 	return m, nil
+}
+
+// add reads the first value of a spilled run and adds the run if it has one.
+func (m *Merger[T]) add(r *runReader[T]) error {
+	ok, err := r.next()
+	if ok {
+		m.runs = append(m.runs, r)
+	}
+	return err
 }
 
 // Fill copies the next values in order into dst and returns how many; 0 at

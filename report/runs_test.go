@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -100,6 +102,66 @@ func TestRunsDamaged(t *testing.T) {
 // BenchmarkRuns spills 256 k flow records in sorted runs of 16 k, as
 // analyze's shards do, and merges them back: S2 and the checksum both
 // ways, the system calls and the merge.
+// TestRunsMergeAsWritten writes many runs with a small fan-in: they are
+// merged as they come, so few are left, the file's merged space is given
+// back, and merging what is left gives every value once, in order.
+func TestRunsMergeAsWritten(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	runs, err := NewRuns[uint64](t.TempDir(), "values")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runs.Remove()
+	const fanIn = 4
+	runs.fanIn = fanIn
+	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) })
+	var all []uint64
+	const written = 150
+	for range written {
+		run := make([]uint64, rng.IntN(3*runBlockBytes/8))
+		for j := range run {
+			run[j] = rng.Uint64N(1 << 20) // ties across runs
+		}
+		slices.Sort(run)
+		all = append(all, run...)
+		runs.Write(run)
+		if n, levels := len(runs.runs), slices.Max(runs.levels)+1; n > (fanIn-1)*levels {
+			t.Fatalf("%d runs on %d levels", n, levels)
+		}
+	}
+	if n := len(runs.runs); n >= 10 {
+		t.Fatalf("%d runs left of %d written", n, written)
+	}
+	// Every value was written 3 or 4 times (150 runs: levels 0 to 3), but
+	// only the last copy takes space.
+	var st syscall.Stat_t
+	if err := syscall.Stat(runs.f.Name(), &st); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := runs.f.Stat()
+	probe, err := os.Create(filepath.Join(filepath.Dir(runs.f.Name()), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Write(make([]byte, 8192))
+	defer probe.Close()
+	if err := punchHole(probe, []packedBlock{{offset: 0, size: 4096}}); err != nil {
+		t.Logf("%s cannot punch holes (%v): the merged runs keep their space", runs.f.Name(), err)
+	} else if st.Blocks*512 > fi.Size()/2 {
+		t.Errorf("%d of the file's %d bytes allocated, want the merged runs' space given back", st.Blocks*512, fi.Size())
+	}
+	slices.Sort(all)
+	m, err := NewMerger(func(a, b *uint64) int { return cmp.Compare(*a, *b) }, []*Runs[uint64]{runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]uint64, len(all)+1)
+	n, err := m.Fill(got)
+	if err != nil || !slices.Equal(got[:n], all) {
+		t.Fatalf("merged %d values (error %v), want the %d sorted ones", n, err, len(all))
+	}
+}
+
 func BenchmarkRuns(b *testing.B) {
 	const n, chunk = 256 << 10, 16 << 10
 	recs := make([]flows.Record, n)

@@ -10,9 +10,14 @@ import (
 // disk while flows.parquet is written. Memory then depends on the flows
 // open at once, not on the length of the trace.
 
-// newSpill creates a spill file for flow records in the output directory.
+// newSpill creates a spill file for flow records in the output directory,
+// whose runs are merged as they are written: a long trace has thousands.
 func newSpill(dir string) (*report.Runs[flows.Record], error) {
-	return report.NewRuns[flows.Record](dir, "flow records")
+	runs, err := report.NewRuns[flows.Record](dir, "flow records")
+	if err == nil {
+		runs.MergeAsWritten(report.CompareFlows)
+	}
+	return runs, err
 }
 
 // spilledRecords opens the runs of the stores' spill files, and the
