@@ -184,7 +184,9 @@ func writePipelined(path string, schema *arrow.Schema, next func() (arrow.Record
 	if err != nil {
 		return err
 	}
-	batches := make(chan arrow.Record, 1)
+	// Unbuffered: one batch is built while one is encoded, no third waits
+	// between them (a flows.parquet batch is about 30 MB).
+	batches := make(chan arrow.Record)
 	stop := make(chan struct{})
 	var nextErr error // set before batches closes
 	go func() {
