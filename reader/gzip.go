@@ -147,9 +147,14 @@ func (z *gzipReader) Read(p []byte) (int, error) {
 			z.mu.Unlock()
 		}
 		z.fill()
+		before := z.off
 		n, err := z.inflate(p)
 		if n > 0 || err != nil {
 			return n, err
+		}
+		if z.member && z.off == before && z.off < len(z.in) {
+			// Input left, room for output, and nothing done: never loop on it.
+			return 0, io.ErrNoProgress
 		}
 		if z.member && z.off == len(z.in) && z.srcErr != nil {
 			if z.srcErr == io.EOF {

@@ -22,7 +22,8 @@ type Runs[T any] struct {
 	err  error           // the first write error; reported when the runs are read
 
 	// With compare set, runs are merged as they are written (see
-	// MergeAsWritten): levels[i] is how many times run i's values were.
+	// MergeAsWritten): levels[i] is how many merges run i's values went
+	// through.
 	compare func(a, b *T) int
 	levels  []int
 	fanIn   int
