@@ -37,8 +37,9 @@ type Parts struct {
 	interval int64 // of the records' windows
 	writers  []*PartWriter
 	// Made by Build and read by WriteTables; removed by Remove.
-	intervals *Runs[intervalRow]
-	durations *Runs[float64]
+	intervals    *Runs[intervalRow]
+	destinations *Runs[intervalRow] // a destination's row as an interval from its first to its last packet
+	durations    *Runs[float64]
 	cdfs      []destCDF // of the candidates for the top destinations by flows
 
 	// Progress, when set, is called from any goroutine as Build finishes
@@ -155,8 +156,9 @@ func (ps *Parts) Remove() {
 		os.Remove(w.f.Name())
 	}
 	ps.intervals.Remove()
+	ps.destinations.Remove()
 	ps.durations.Remove()
-	ps.intervals, ps.durations = nil, nil
+	ps.intervals, ps.destinations, ps.durations = nil, nil, nil
 }
 
 // PartWriter writes records into the parts, for one goroutine.
@@ -421,7 +423,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 	if !opts.NoPlots {
 		st.Figures = figures(st)
 	}
-	st.spilledIntervals = ps.intervals
+	st.spilledIntervals, st.spilledDestinations = ps.intervals, ps.destinations
 	return st, nil
 }
 
@@ -467,6 +469,9 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	if ps.intervals, err = NewRuns[intervalRow](ps.dir, "report rows"); err != nil {
 		return err
 	}
+	if ps.destinations, err = NewRuns[intervalRow](ps.dir, "destination rows"); err != nil {
+		return err
+	}
 	if ps.durations, err = NewRuns[float64](ps.dir, "flow durations"); err != nil {
 		return err
 	}
@@ -506,6 +511,13 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			rows[i] = intervalRowOf(&res.totals.Intervals[i])
 		}
 		res.totals.Intervals = nil
+		// Every destination goes to destinations.parquet from the spilled
+		// rows; only those the report may name stay in memory.
+		dests := make([]intervalRow, len(res.totals.Destinations))
+		for i, d := range res.totals.Destinations {
+			dests[i] = intervalRow{d.FirstSeen, d.LastSeen, flows.IPOf(d.Dest.IP), d.Dest.Port, d.Dest.Proto, d.Counts}
+		}
+		res.totals.Destinations = reportedDestinations(res.totals.Destinations, st.Top)
 		durs := make([]float64, len(b.fl))
 		for i := range b.fl {
 			durs[i] = b.fl[i].Duration()
@@ -514,6 +526,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 		spill.Lock()
 		defer spill.Unlock()
 		ps.intervals.Write(rows)
+		ps.destinations.Write(dests)
 		ps.durations.Write(durs)
 		return nil
 	})
@@ -669,6 +682,37 @@ func intervalRowOf(w *Interval) intervalRow {
 
 func (r *intervalRow) interval() Interval {
 	return Interval{Start: r.Start, End: r.End, Dest: Dest{r.IP.Addr(), r.Port, r.Proto}, Counts: r.Counts}
+}
+
+// reportedDestinations returns the destinations of ds, sorted by
+// destination, that the report may name: the top n by flows and by
+// half-open flows (rank), and the top maxTimelines by packets (timelines:
+// fewer are ever looked at). A destination in the top of all of them is
+// in the top of its own part, as the order is the same (value, then
+// destination), so the parts' together rank as every destination would.
+func reportedDestinations(ds []Destination, n int) []Destination {
+	keep := map[int]bool{}
+	for _, top := range [][]int{
+		topDestinations(ds, n, func(d *Destination) uint64 { return d.Flows }),
+		topDestinations(ds, n, func(d *Destination) uint64 { return d.HalfOpen + d.SYNOnly }),
+		topDestinations(ds, maxTimelines, func(d *Destination) uint64 { return d.Packets }),
+	} {
+		for _, i := range top {
+			keep[i] = true
+		}
+	}
+	var out []Destination
+	for i := range ds {
+		if keep[i] {
+			out = append(out, ds[i])
+		}
+	}
+	return out
+}
+
+// compareDests orders destination rows as Stats.Destinations.
+func compareDests(a, b *intervalRow) int {
+	return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 }
 
 // compareRows orders rows as Stats.Intervals: by start, then destination.

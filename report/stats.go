@@ -419,7 +419,7 @@ type Stats struct {
 	Flows               uint64
 
 	Intervals    []Interval    // sorted by start, then destination; nil from Parts.Build (see spilledIntervals)
-	Destinations []Destination // sorted by destination
+	Destinations []Destination // sorted by destination; from Parts.Build, only those the report names (see spilledDestinations)
 	CDF          []CDFPoint    // "all" first, then top destinations by flows
 	Rates        []Rate        // every window from the first to the last (see maxDenseWindows)
 	States       []StateCount  // by protocol name, then state
@@ -435,6 +435,9 @@ type Stats struct {
 	// spilledIntervals hold the intervals instead of Intervals when the
 	// report was built from Parts.
 	spilledIntervals *Runs[intervalRow]
+	// spilledDestinations hold every destination's row, from Parts.Build,
+	// with Start and End its first and last packet.
+	spilledDestinations *Runs[intervalRow]
 }
 
 // Build computes the report's statistics from a dataset.

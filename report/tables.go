@@ -92,7 +92,11 @@ func WriteTables(dir string, st *Stats) error {
 	intervals := make(chan error, 1)
 	go func() {
 		if st.spilledIntervals != nil {
-			intervals <- writeSpilledIntervals(filepath.Join(dir, IntervalsFile), st.spilledIntervals, appendInterval)
+			intervals <- writeSpilled(filepath.Join(dir, IntervalsFile), IntervalSchema, st.spilledIntervals, compareRows,
+				func(b *array.RecordBuilder, r *intervalRow) {
+					w := r.interval()
+					appendInterval(b, &w)
+				})
 			return
 		}
 		intervals <- writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
@@ -105,13 +109,23 @@ func WriteTables(dir string, st *Stats) error {
 
 // writeSmallTables writes destinations.parquet and cdf.parquet.
 func writeSmallTables(dir string, st *Stats) error {
-	err := writeTable(filepath.Join(dir, DestinationsFile), DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
-		d := &st.Destinations[i]
+	appendDestination := func(b *array.RecordBuilder, d *Destination) {
 		appendDest(b, 0, d.Dest)
 		appendTime(b, 3, d.FirstSeen)
 		appendTime(b, 4, d.LastSeen)
 		appendCounts(b, 5, &d.Counts, false)
-	})
+	}
+	path := filepath.Join(dir, DestinationsFile)
+	var err error
+	if st.spilledDestinations != nil {
+		err = writeSpilled(path, DestinationSchema, st.spilledDestinations, compareDests, func(b *array.RecordBuilder, r *intervalRow) {
+			appendDestination(b, &Destination{Dest{r.IP.Addr(), r.Port, r.Proto}, r.Start, r.End, r.Counts})
+		})
+	} else {
+		err = writeTable(path, DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
+			appendDestination(b, &st.Destinations[i])
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -123,23 +137,23 @@ func writeSmallTables(dir string, st *Stats) error {
 	})
 }
 
-// writeSpilledIntervals writes intervals.parquet from the runs of a
-// partitioned build, merged in order.
-func writeSpilledIntervals(path string, runs *Runs[intervalRow], appendRow func(*array.RecordBuilder, *Interval)) error {
-	m, err := NewMerger(compareRows, []*Runs[intervalRow]{runs})
+// writeSpilled writes a table from the spilled runs of a partitioned
+// build, merged in order.
+func writeSpilled(path string, schema *arrow.Schema, runs *Runs[intervalRow], compare func(a, b *intervalRow) int,
+	appendRow func(*array.RecordBuilder, *intervalRow)) error {
+	m, err := NewMerger(compare, []*Runs[intervalRow]{runs})
 	if err != nil {
 		return err
 	}
 	buf := make([]intervalRow, 4096)
-	return writeBatches(path, IntervalSchema, func(b *array.RecordBuilder) (bool, error) {
+	return writeBatches(path, schema, func(b *array.RecordBuilder) (bool, error) {
 		for rows := 0; rows < RowGroupRows; {
 			n, err := m.Fill(buf[:min(len(buf), RowGroupRows-rows)])
 			if err != nil || n == 0 {
 				return rows > 0, err
 			}
 			for i := range buf[:n] {
-				w := buf[i].interval()
-				appendRow(b, &w)
+				appendRow(b, &buf[i])
 			}
 			rows += n
 		}
