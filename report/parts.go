@@ -40,7 +40,7 @@ type Parts struct {
 	intervals    *Runs[intervalRow]
 	destinations *Runs[intervalRow] // a destination's row as an interval from its first to its last packet
 	durations    *Runs[float64]
-	cdfs      []destCDF // of the candidates for the top destinations by flows
+	cdfs         []destCDF // of the candidates for the top destinations by flows
 
 	// Progress, when set, is called from any goroutine as Build finishes
 	// each part: done of total.
