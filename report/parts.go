@@ -687,9 +687,10 @@ func (r *intervalRow) interval() Interval {
 // reportedDestinations returns the destinations of ds, sorted by
 // destination, that the report may name: the top n by flows and by
 // half-open flows (rank), and the top maxTimelines by packets (timelines:
-// fewer are ever looked at). A destination in the top of all of them is
-// in the top of its own part, as the order is the same (value, then
-// destination), so the parts' together rank as every destination would.
+// fewer are ever looked at). A destination in a top list of every
+// destination is in the same list of its own part, as both are in the same
+// order (value, then destination): the parts' lists together rank as
+// every destination would.
 func reportedDestinations(ds []Destination, n int) []Destination {
 	keep := map[int]bool{}
 	for _, top := range [][]int{

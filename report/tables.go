@@ -103,12 +103,12 @@ func WriteTables(dir string, st *Stats) error {
 			appendInterval(b, &st.Intervals[i])
 		})
 	}()
-	small := writeSmallTables(dir, st)
-	return cmp.Or(<-intervals, small)
+	others := writeDestinationsAndCDF(dir, st)
+	return cmp.Or(<-intervals, others)
 }
 
-// writeSmallTables writes destinations.parquet and cdf.parquet.
-func writeSmallTables(dir string, st *Stats) error {
+// writeDestinationsAndCDF writes destinations.parquet and cdf.parquet.
+func writeDestinationsAndCDF(dir string, st *Stats) error {
 	appendDestination := func(b *array.RecordBuilder, d *Destination) {
 		appendDest(b, 0, d.Dest)
 		appendTime(b, 3, d.FirstSeen)
