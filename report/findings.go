@@ -428,9 +428,9 @@ func (b *builder) scans(t Thresholds) []Finding {
 		port     uint16
 		i        int32
 	}
-	// A source with fewer TCP flows than either kind's count cannot be a
-	// scanner: counting first keeps the sorts to the few that may be (a
-	// spoofed flood has one flow per source).
+	// A source with fewer TCP flows than the smaller of the two counts
+	// (ports, hosts) cannot be a scanner: counting first keeps the sorts
+	// to the few that may be (a spoofed flood has one flow per source).
 	perSource := make(map[flows.IP]int32)
 	for i := range fl {
 		if fl[i].Proto == protoTCP {
