@@ -85,6 +85,10 @@ type splitReader interface {
 	window() *window
 	state() ReaderState
 	setState(ReaderState)
+	// lastRecordTime and setLastTime are the time of the last record
+	// read, which orders the next: per record it costs nothing, unlike
+	// state.
+	lastRecordTime() int64
 	setLastTime(int64)
 	// firstRecord reports whether a chunk's first record may start pos
 	// bytes ahead.
@@ -240,14 +244,14 @@ func (c *ChunkReader) Next(f *Frame) error {
 	if win.offset >= c.end {
 		return c.finish(win.offset)
 	}
-	before := c.r.state()
+	before := c.r.lastRecordTime()
 	if err := c.r.Next(f); err != nil {
 		return c.finish(win.offset)
 	}
 	if f.Offset >= c.end {
 		// Skipping damage took reading into the next chunk: the record is
 		// that chunk's, and reading it again starts from before it.
-		c.r.setLastTime(max(before.pcap.lastTime, before.ng.lastTime))
+		c.r.setLastTime(before)
 		return c.finish(f.Offset)
 	}
 	return nil
@@ -286,6 +290,7 @@ func (c *ChunkReader) Close() error { return c.file.Close() }
 
 func (r *pcapReader) window() *window          { return r.win }
 func (r *pcapReader) setLastTime(t int64)      { r.lastTime = t }
+func (r *pcapReader) lastRecordTime() int64    { return r.lastTime }
 func (r *pcapReader) firstRecord(pos int) bool { return r.chainAt(pos, noTime, syncChain) }
 func (r *pcapReader) clean() bool              { return true } // odd headers met change the state
 
@@ -299,9 +304,10 @@ func (r *pcapReader) setState(s ReaderState) {
 		p.order, p.nano, p.snaplen, p.linkType, p.limit, p.fracMax, p.odd, p.lastTime
 }
 
-func (r *pcapngReader) window() *window     { return r.win }
-func (r *pcapngReader) setLastTime(t int64) { r.lastTime = t }
-func (r *pcapngReader) clean() bool         { return !r.simple }
+func (r *pcapngReader) window() *window       { return r.win }
+func (r *pcapngReader) setLastTime(t int64)   { r.lastTime = t }
+func (r *pcapngReader) lastRecordTime() int64 { return r.lastTime }
+func (r *pcapngReader) clean() bool           { return !r.simple }
 
 func (r *pcapngReader) firstRecord(pos int) bool {
 	saved := r.lastTime

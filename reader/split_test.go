@@ -259,3 +259,43 @@ func TestSplitFalseSync(t *testing.T) {
 		t.Errorf("%d chunks read again, want 1 (the one that synchronised on the fake chain)", resumed)
 	}
 }
+
+// TestChunkReadingDoesNotAllocate reads records of a chunk, pcap and
+// pcapng, and allocates nothing per record (a chunk reader once cloned the
+// pcapng interfaces for every record).
+func TestChunkReadingDoesNotAllocate(t *testing.T) {
+	var frames []testFrame
+	for range 400 {
+		frames = append(frames, sampleFrames(LinkEthernet)...)
+	}
+	for name, data := range map[string][]byte{
+		"pcap":   writePcap(binary.LittleEndian, false, LinkEthernet, frames),
+		"pcapng": writePcapng(binary.LittleEndian, frames),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := SplitTrace(writeTemp(t, name, data), int64(len(data)/3), nil)
+			if err != nil || s == nil {
+				t.Fatalf("split: %v, %v", s, err)
+			}
+			c, err := s.open(s.Size, s.Chunks[0].Start, s.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var f Frame
+			for range 10 { // the window's buffer is made on the first reads
+				if err := c.Next(&f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := c.Next(&f); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%.1f allocations per record", allocs)
+			}
+		})
+	}
+}
