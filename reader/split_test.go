@@ -261,8 +261,9 @@ func TestSplitFalseSync(t *testing.T) {
 }
 
 // TestChunkReadingDoesNotAllocate reads records of a chunk, pcap and
-// pcapng, and allocates nothing per record (a chunk reader once cloned the
-// pcapng interfaces for every record).
+// pcapng, and of the whole file as a single pass does, and allocates
+// nothing per record (a chunk reader once cloned the pcapng interfaces for
+// every record).
 func TestChunkReadingDoesNotAllocate(t *testing.T) {
 	var frames []testFrame
 	for range 400 {
@@ -295,6 +296,24 @@ func TestChunkReadingDoesNotAllocate(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("%.1f allocations per record", allocs)
+			}
+			tr, err := Open(s.Path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			for range 10 {
+				if err := tr.Next(&f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			allocs = testing.AllocsPerRun(200, func() {
+				if err := tr.Next(&f); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("a single pass: %.1f allocations per record", allocs)
 			}
 		})
 	}
