@@ -38,7 +38,7 @@ type Parts struct {
 	writers  []*PartWriter
 	// Made by Build and read by WriteTables; removed by Remove.
 	intervals    *Runs[intervalRow]
-	destinations *Runs[intervalRow] // a destination's row as an interval from its first to its last packet
+	destinations *Runs[intervalRow] // see destinationRowOf
 	durations    *Runs[float64]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
 
@@ -514,8 +514,8 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 		// Every destination goes to destinations.parquet from the spilled
 		// rows; only those the report may name stay in memory.
 		dests := make([]intervalRow, len(res.totals.Destinations))
-		for i, d := range res.totals.Destinations {
-			dests[i] = intervalRow{d.FirstSeen, d.LastSeen, flows.IPOf(d.Dest.IP), d.Dest.Port, d.Dest.Proto, d.Counts}
+		for i := range res.totals.Destinations {
+			dests[i] = destinationRowOf(&res.totals.Destinations[i])
 		}
 		res.totals.Destinations = reportedDestinations(res.totals.Destinations, st.Top)
 		durs := make([]float64, len(b.fl))
@@ -681,8 +681,20 @@ func intervalRowOf(w *Interval) intervalRow {
 }
 
 func (r *intervalRow) interval() Interval {
-	return Interval{Start: r.Start, End: r.End, Dest: Dest{r.IP.Addr(), r.Port, r.Proto}, Counts: r.Counts}
+	return Interval{Start: r.Start, End: r.End, Dest: r.dest(), Counts: r.Counts}
 }
+
+// A destination's row is spilled as an interval from its first packet to
+// its last.
+func destinationRowOf(d *Destination) intervalRow {
+	return intervalRow{d.FirstSeen, d.LastSeen, flows.IPOf(d.Dest.IP), d.Dest.Port, d.Dest.Proto, d.Counts}
+}
+
+func (r *intervalRow) destination() Destination {
+	return Destination{Dest: r.dest(), FirstSeen: r.Start, LastSeen: r.End, Counts: r.Counts}
+}
+
+func (r *intervalRow) dest() Dest { return Dest{r.IP.Addr(), r.Port, r.Proto} }
 
 // reportedDestinations returns the destinations of ds, sorted by
 // destination, that the report may name: the top n by flows and by

@@ -119,7 +119,8 @@ func writeDestinationsAndCDF(dir string, st *Stats) error {
 	var err error
 	if st.spilledDestinations != nil {
 		err = writeSpilled(path, DestinationSchema, st.spilledDestinations, compareDests, func(b *array.RecordBuilder, r *intervalRow) {
-			appendDestination(b, &Destination{Dest{r.IP.Addr(), r.Port, r.Proto}, r.Start, r.End, r.Counts})
+			d := r.destination()
+			appendDestination(b, &d)
 		})
 	} else {
 		err = writeTable(path, DestinationSchema, len(st.Destinations), func(b *array.RecordBuilder, i int) {
