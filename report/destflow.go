@@ -54,20 +54,20 @@ func (f *destFlow) isS0() bool { return f.Proto == protoTCP && f.State == flows.
 // sortBySource puts flows in source address order. The statistics of a
 // group of flows depend on which flows share a source, not on their order
 // otherwise.
-func sortBySource(fl []destFlow) {
-	sortParallel(fl, func(x, y destFlow) int { return x.SrcIP.Compare(y.SrcIP) })
-}
+func sortBySource(fl []destFlow) { sortParallel(fl, compareBySource) }
+
+func compareBySource(x, y destFlow) int { return x.SrcIP.Compare(y.SrcIP) }
 
 // sortByDestination puts flows in destination order, then source order.
-func sortByDestination(fl []destFlow) {
-	sortParallel(fl, func(x, y destFlow) int {
-		// Not cmp.Or: it would compare the sources of every pair.
-		if c := x.DstIP.Compare(y.DstIP); c != 0 {
-			return c
-		}
-		if x.DstPort != y.DstPort || x.Proto != y.Proto {
-			return cmp.Or(cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto))
-		}
-		return x.SrcIP.Compare(y.SrcIP)
-	})
+func sortByDestination(fl []destFlow) { sortParallel(fl, compareByDestination) }
+
+func compareByDestination(x, y destFlow) int {
+	// Not cmp.Or: it would compare the sources of every pair.
+	if c := x.DstIP.Compare(y.DstIP); c != 0 {
+		return c
+	}
+	if x.DstPort != y.DstPort || x.Proto != y.Proto {
+		return cmp.Or(cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.Proto, y.Proto))
+	}
+	return x.SrcIP.Compare(y.SrcIP)
 }

@@ -262,40 +262,47 @@ func isFailedScan(r *flows.Record) bool {
 func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
 	var out []Finding
 	for _, g := range b.groups {
-		d, group := g.dest, g.flows
-		if d.Proto != protoTCP {
-			continue
+		if f, ok := b.synFlood(g, st, t); ok {
+			out = append(out, f)
 		}
-		f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(len(group))}
-		var lastSrc flows.IP
-		for i := range group {
-			r := &group[i]
-			if r.State != flows.S0 && !r.HalfOpen {
-				continue
-			}
-			if f.Flows == 0 || r.SrcIP != lastSrc {
-				f.Peers++
-				lastSrc = r.SrcIP
-			}
-			if r.HalfOpen {
-				f.HalfOpen++
-			} else {
-				f.SYNOnly++
-			}
-			f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-			f.Flows++
-		}
-		if f.Flows < uint64(t.SYNFloodFlows) || f.Peers < uint64(t.SYNFloodSources) ||
-			float64(f.Flows) < t.SYNFloodShare*float64(f.Total) {
-			continue
-		}
-		if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
-			f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
-		}
-		f.Windows = b.destSeries(d)
-		out = append(out, f)
 	}
 	return out
+}
+
+// synFlood returns the SYN flood to a group's destination, if it is one.
+func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool) {
+	d := g.dest
+	if d.Proto != protoTCP {
+		return Finding{}, false
+	}
+	f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(g.flows.len())}
+	var lastSrc flows.IP
+	g.flows.all(func(r *destFlow) bool {
+		if r.State != flows.S0 && !r.HalfOpen {
+			return true
+		}
+		if f.Flows == 0 || r.SrcIP != lastSrc {
+			f.Peers++
+			lastSrc = r.SrcIP
+		}
+		if r.HalfOpen {
+			f.HalfOpen++
+		} else {
+			f.SYNOnly++
+		}
+		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
+		f.Flows++
+		return true
+	})
+	if f.Flows < uint64(t.SYNFloodFlows) || f.Peers < uint64(t.SYNFloodSources) ||
+		float64(f.Flows) < t.SYNFloodShare*float64(f.Total) {
+		return Finding{}, false
+	}
+	if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
+		f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
+	}
+	f.Windows = b.destSeries(d)
+	return f, true
 }
 
 // span widens the finding's time span to a flow's.

@@ -42,6 +42,11 @@ type Parts struct {
 	durations    *Runs[float64]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
 
+	// HeldBytes bounds how much of one part's flows Build holds in memory
+	// at once (DefaultHeldBytes when 0): the flows of a part beyond it, as
+	// a flood's victim's, are put in order on disk and read back.
+	HeldBytes int
+
 	// Progress, when set, is called from any goroutine as Build finishes
 	// each part: done of total.
 	Progress func(done, total int)
@@ -322,44 +327,6 @@ func (ps *Parts) count(roles []byte, parts ...int) int {
 	return n
 }
 
-// dataset reads the records of some parts by destination that keep
-// accepts (every one when keep is nil), with their traffic: a builder of
-// the statistics by destination. Its dataset has no records.
-func (ps *Parts) dataset(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool) (*builder, error) {
-	tc, err := NewTrafficCounter(s)
-	if err != nil {
-		return nil, err
-	}
-	var fl []destFlow
-	// Make room for every flow at once; one part's flows take no more than
-	// when every flow of that part was read.
-	if keep == nil || len(parts) == 1 {
-		fl = make([]destFlow, 0, ps.count([]byte{roleFlow, roleTraffic}, parts...))
-	}
-	var d destFlow
-	for _, part := range parts {
-		err := ps.entries(byDestination, part, func(role byte, value []byte, windows []flows.Window) {
-			copy(valueBytes(&d), value)
-			if keep == nil || keep(&d) {
-				if role == roleFlow {
-					fl = append(fl, d)
-				}
-				tc.addDest(d.dest(), windows)
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	ds, err := NewDatasetWithTraffic(nil, tc, s)
-	if err != nil {
-		return nil, err
-	}
-	b := *b0
-	b.ds, b.fl = ds, fl
-	return &b, nil
-}
-
 // Steps is the number of times Build calls Progress.
 func (ps *Parts) Steps() int { return numKinds * numParts }
 
@@ -483,64 +450,70 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 		dests  []netip.Addr // victims among the destination addresses
 		cdfs   []destCDF    // of the part's top destinations by flows
 	}
-	results := make([]result, numParts)
+	results := make([][]result, numParts) // of each batch of each part
 	var spill sync.Mutex
 	err = ps.eachPart(func(part int) error {
-		b, err := ps.dataset(b0, s, []int{part}, nil)
-		if err != nil {
-			return err
-		}
-		res := &results[part]
-		b.flowSpan(&res.totals)
-		b.byDestination(&res.totals)
-		res.rates, res.states = b.trafficSums(), b.stateCounts()
-		res.floods = b.synFloods(&res.totals, st.Thresholds)
-		// The top destinations are among those of the parts: compute
-		// their CDFs now rather than read their parts again.
-		for _, i := range topDestinations(res.totals.Destinations, st.Top, func(d *Destination) uint64 { return d.Flows }) {
-			d := res.totals.Destinations[i].Dest
-			res.cdfs = append(res.cdfs, destCDF{d, cdfPoints(d.String(), b.destDurations(d))})
-		}
-		for v := range victims {
-			if partOf(flows.IPOf(v)) == part && b.isDestAddr(v) {
-				res.dests = append(res.dests, v)
+		return ps.batches(b0, s, []int{part}, nil, func(b *builder, fl flowSeq) error {
+			res := result{}
+			b.flowSpan(&res.totals, fl)
+			b.byDestination(&res.totals)
+			res.rates, res.states = b.trafficSums(), stateCounts(fl)
+			res.floods = b.synFloods(&res.totals, st.Thresholds)
+			// The top destinations are among those of the parts: compute
+			// their CDFs now rather than read their parts again.
+			for _, i := range topDestinations(res.totals.Destinations, st.Top, func(d *Destination) uint64 { return d.Flows }) {
+				d := res.totals.Destinations[i].Dest
+				res.cdfs = append(res.cdfs, destCDF{d, b.destCDF(d)})
 			}
-		}
-		rows := make([]intervalRow, len(res.totals.Intervals))
-		for i := range rows {
-			rows[i] = intervalRowOf(&res.totals.Intervals[i])
-		}
-		res.totals.Intervals = nil
-		// Every destination goes to destinations.parquet from the spilled
-		// rows; only those the report may name stay in memory.
-		dests := make([]intervalRow, len(res.totals.Destinations))
-		for i := range res.totals.Destinations {
-			dests[i] = destinationRowOf(&res.totals.Destinations[i])
-		}
-		res.totals.Destinations = reportedDestinations(res.totals.Destinations, st.Top)
-		durs := make([]float64, len(b.fl))
-		for i := range b.fl {
-			durs[i] = b.fl[i].Duration()
-		}
-		slices.Sort(durs)
-		spill.Lock()
-		defer spill.Unlock()
-		ps.intervals.Write(rows)
-		ps.destinations.Write(dests)
-		ps.durations.Write(durs)
-		return nil
+			for v := range victims {
+				if partOf(flows.IPOf(v)) == part && b.isDestAddr(v) {
+					res.dests = append(res.dests, v)
+				}
+			}
+			rows := make([]intervalRow, len(res.totals.Intervals))
+			for i := range rows {
+				rows[i] = intervalRowOf(&res.totals.Intervals[i])
+			}
+			res.totals.Intervals = nil
+			// Every destination goes to destinations.parquet from the spilled
+			// rows; only those the report may name stay in memory.
+			dests := make([]intervalRow, len(res.totals.Destinations))
+			for i := range res.totals.Destinations {
+				dests[i] = destinationRowOf(&res.totals.Destinations[i])
+			}
+			res.totals.Destinations = reportedDestinations(res.totals.Destinations, st.Top)
+			durs := durations(fl)
+			results[part] = append(results[part], res)
+			spill.Lock()
+			defer spill.Unlock()
+			ps.intervals.Write(rows)
+			ps.destinations.Write(dests)
+			// In runs of at most what is held.
+			run := make([]float64, 0, min(durs.len(), durs.limit))
+			durs.each(func(v *float64) bool {
+				if run = append(run, *v); len(run) == cap(run) {
+					ps.durations.Write(run)
+					run = run[:0]
+				}
+				return true
+			})
+			ps.durations.Write(run)
+			return nil
+		})
 	})
 	if err != nil {
 		return err
 	}
+	if err := b0.errs.get(); err != nil {
+		return err
+	}
 	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
 	dests := 0
-	for part := range results {
-		dests += len(results[part].totals.Destinations)
+	for _, res := range slices.Concat(results...) {
+		dests += len(res.totals.Destinations)
 	}
 	st.Destinations = make([]Destination, 0, dests)
-	for part := range results {
-		res := &results[part]
+	for _, res := range slices.Concat(results...) {
 		if t := &res.totals; t.Flows > 0 {
 			if st.Flows == 0 || t.FirstSeen < st.FirstSeen {
 				st.FirstSeen = t.FirstSeen
@@ -565,7 +538,6 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			victims[v] = true
 		}
 		ps.cdfs = append(ps.cdfs, res.cdfs...)
-		*res = result{}
 	}
 	setRates(st, sums)
 	st.States = statesOf(states)
@@ -602,14 +574,18 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	ps.durations = nil
 	st.CDF = all.points()
 
-	// The parts to read again, the destination addresses needed from
-	// them, and what for.
-	work := map[int][]func(b *builder){}
+	// The parts to read again, the destinations needed from them, and
+	// what for.
+	type job struct {
+		dest Dest
+		fn   func(b *builder)
+	}
+	work := map[int][]job{}
 	hosts := map[flows.IP]bool{}
-	need := func(a netip.Addr, fn func(b *builder)) {
-		ip := flows.IPOf(a)
+	need := func(d Dest, fn func(b *builder)) {
+		ip := flows.IPOf(d.IP)
 		hosts[ip] = true
-		work[partOf(ip)] = append(work[partOf(ip)], fn)
+		work[partOf(ip)] = append(work[partOf(ip)], job{d, fn})
 	}
 	top := make([][]CDFPoint, len(st.TopByFlows))
 	for k, i := range st.TopByFlows {
@@ -617,7 +593,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 		if c := slices.IndexFunc(ps.cdfs, func(c destCDF) bool { return c.dest == d }); c >= 0 {
 			top[k] = ps.cdfs[c].points
 		} else { // not a candidate of its part: cannot happen, but costs only a read
-			need(d.IP, func(b *builder) { top[k] = cdfPoints(d.String(), b.destDurations(d)) })
+			need(d, func(b *builder) { top[k] = b.destCDF(d) })
 		}
 	}
 	ps.cdfs = nil
@@ -629,34 +605,53 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 		case !t.prefix.IsValid() && flood >= 0: // computed with the finding
 			st.Timelines[k].Windows = st.Findings[flood].Windows
 		case !t.prefix.IsValid():
-			need(t.dest.IP, func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
-		case t.prefix.IsSingleIP():
-			need(t.prefix.Addr(), func(b *builder) { st.Timelines[k].Windows = b.targetSeries(t) })
-		default: // a prefix's flows are in every part
-			b, err := ps.dataset(b0, s, everyPart(), func(d *destFlow) bool { return t.prefix.Contains(d.DstIP.Addr()) })
-			if err != nil {
+			need(t.dest, func(b *builder) { st.Timelines[k].Windows = b.destSeries(t.dest) })
+		default: // a prefix's flows are in every part, an address's in one
+			parts := everyPart()
+			if t.prefix.IsSingleIP() {
+				parts = []int{partOf(flows.IPOf(t.prefix.Addr()))}
+			}
+			var err error
+			if st.Timelines[k].Windows, err = ps.prefixSeries(b0, s, t.prefix, parts); err != nil {
 				return err
 			}
-			st.Timelines[k].Windows = b.targetSeries(t)
 		}
 	}
 	parts := slices.Sorted(maps.Keys(work))
 	errs := make([]error, len(parts))
 	parallelFor(len(parts), func(i int) {
-		b, err := ps.dataset(b0, s, parts[i:i+1], func(d *destFlow) bool { return hosts[d.DstIP] })
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		b.makeGroups()
-		for _, fn := range work[parts[i]] {
-			fn(b)
-		}
+		keep := func(d *destFlow) bool { return hosts[d.DstIP] }
+		errs[i] = ps.batches(b0, s, parts[i:i+1], keep, func(b *builder, _ flowSeq) error {
+			if b.groups == nil {
+				b.makeGroups()
+			}
+			for _, j := range work[parts[i]] {
+				if b.has(j.dest) {
+					j.fn(b)
+				}
+			}
+			return nil
+		})
 	})
 	for _, pts := range top {
 		st.CDF = append(st.CDF, pts...)
 	}
-	return errors.Join(errs...)
+	return cmp.Or(errors.Join(errs...), b0.errs.get())
+}
+
+// prefixSeries returns every window of the destinations whose address is
+// in p, together, from the flows of parts: they are put in order by
+// source, on disk beyond what is held.
+func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []int) ([]Interval, error) {
+	fl := newSorted(ps.dir, "a prefix's flows", ps.held(), compareBySource)
+	defer fl.remove()
+	ds, err := ps.read(s, parts, func(d *destFlow) bool { return p.Contains(d.DstIP.Addr()) }, fl.add)
+	if err != nil {
+		return nil, err
+	}
+	b := ps.batchBuilder(b0, ds, ds.Traffic, nil, nil)
+	rows := b.series(flowSeq{large: fl}, b.traffic(func(Dest) bool { return true }), true)
+	return rows, fl.Err()
 }
 
 func everyPart() []int {

@@ -61,22 +61,8 @@ func bytesOf[T any](s []T) []byte {
 
 // Write appends a run, which must be sorted in the order it will be merged in.
 func (r *Runs[T]) Write(sorted []T) {
-	if r.err != nil || len(sorted) == 0 {
-		return
-	}
-	var blocks []packedBlock
-	for rest := sorted; len(rest) > 0; {
-		n := min(len(rest), valuesPerBlock[T]())
-		blk, err := r.out.write(bytesOf(rest[:n]))
-		if err != nil {
-			r.fail(err)
-			return
-		}
-		blocks = append(blocks, blk)
-		rest = rest[n:]
-	}
-	if err := r.out.flush(); err != nil {
-		r.fail(err)
+	blocks, ok := r.writeBlocks(sorted)
+	if !ok {
 		return
 	}
 	r.runs = append(r.runs, blocks)
@@ -84,6 +70,43 @@ func (r *Runs[T]) Write(sorted []T) {
 	for r.compare != nil && r.err == nil && r.sameLevelAtEnd() >= r.fanIn {
 		r.mergeLast(r.fanIn)
 	}
+}
+
+// Append extends the last run with sorted values that come after it in
+// order: values that arrive in order stay one run, read back without
+// merging.
+func (r *Runs[T]) Append(sorted []T) {
+	if len(r.runs) == 0 {
+		r.Write(sorted)
+		return
+	}
+	if blocks, ok := r.writeBlocks(sorted); ok {
+		r.runs[len(r.runs)-1] = append(r.runs[len(r.runs)-1], blocks...)
+	}
+}
+
+// writeBlocks writes values in blocks and returns them, or false after an
+// error.
+func (r *Runs[T]) writeBlocks(sorted []T) ([]packedBlock, bool) {
+	if r.err != nil || len(sorted) == 0 {
+		return nil, false
+	}
+	var blocks []packedBlock
+	for rest := sorted; len(rest) > 0; {
+		n := min(len(rest), valuesPerBlock[T]())
+		blk, err := r.out.write(bytesOf(rest[:n]))
+		if err != nil {
+			r.fail(err)
+			return nil, false
+		}
+		blocks = append(blocks, blk)
+		rest = rest[n:]
+	}
+	if err := r.out.flush(); err != nil {
+		r.fail(err)
+		return nil, false
+	}
+	return blocks, true
 }
 
 // sameLevelAtEnd is how many runs at the end share the last one's level.

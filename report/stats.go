@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
 	"net/netip"
 	"slices"
@@ -259,24 +260,32 @@ type Quantiles struct {
 
 // QuantilesOf summarises sorted durations.
 func QuantilesOf(sorted []float64) Quantiles {
-	n := len(sorted)
+	return quantilesAt(len(sorted), func(rank int) float64 { return sorted[rank] })
+}
+
+// quantilesAt summarises n sorted durations, the one of each rank given by at.
+func quantilesAt(n int, at func(rank int) float64) Quantiles {
 	if n == 0 {
 		return Quantiles{}
 	}
-	return Quantiles{N: n,
-		P10: Quantile(sorted, 0.10), P25: Quantile(sorted, 0.25), P50: Quantile(sorted, 0.50),
-		P75: Quantile(sorted, 0.75), P90: Quantile(sorted, 0.90), P99: Quantile(sorted, 0.99),
-		Max: sorted[n-1]}
+	q := func(level float64) float64 { return interpolate(n, at, level) }
+	return Quantiles{N: n, P10: q(0.10), P25: q(0.25), P50: q(0.50), P75: q(0.75), P90: q(0.90), P99: q(0.99), Max: at(n - 1)}
 }
 
 // Quantile returns the q-quantile of sorted values (type 7).
 func Quantile(sorted []float64, q float64) float64 {
-	h := float64(len(sorted)-1) * q
+	return interpolate(len(sorted), func(rank int) float64 { return sorted[rank] }, q)
+}
+
+// interpolate returns the q-quantile of n sorted values given by rank
+// (type 7): between the values of ranks floor((n-1)q) and the next.
+func interpolate(n int, at func(rank int) float64, q float64) float64 {
+	h := float64(n-1) * q
 	lo := int(math.Floor(h))
-	if lo+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
+	if lo+1 >= n {
+		return at(n - 1)
 	}
-	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
+	return at(lo) + (h-float64(lo))*(at(lo+1)-at(lo))
 }
 
 // Counts is the breakdown of the flows to one destination, in one window
@@ -449,7 +458,7 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 	otherFindings := b.startFindings(st.Thresholds)
 	b.totals(st)
 	b.byDestination(st)
-	st.States = statesOf(b.stateCounts())
+	st.States = statesOf(stateCounts(heldFlows(b.fl)))
 	rank(st)
 	b.cdf(st)
 	st.Findings = b.findings(st, otherFindings)
@@ -485,7 +494,7 @@ func newBuilder(ds *Dataset, opts BuildOptions) (*builder, *Stats, BuildOptions,
 	if idle <= 0 {
 		idle = int64(flows.DefaultIdleTimeout)
 	}
-	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle}
+	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle, errs: &firstError{}}
 	st := &Stats{
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
@@ -509,12 +518,18 @@ type builder struct {
 	// destination into groups.
 	fl     []destFlow
 	groups []destGroup
+	// Where a group of flows too large to hold (Parts.HeldBytes) puts its
+	// durations in order, and the first error doing so; unset, every
+	// group is held.
+	dir       string
+	heldBytes int
+	errs      *firstError
 }
 
 // destGroup is the flows to one destination.
 type destGroup struct {
 	dest  Dest
-	flows []destFlow // sorted by source address
+	flows flowSeq
 }
 
 // end returns when a flow ended: at its last packet when closed by FIN, RST,
@@ -532,22 +547,23 @@ func (b *builder) end(reason flows.EndReason, lastSeen int64) (end int64, ended 
 }
 
 func (b *builder) totals(st *Stats) {
-	b.flowSpan(st)
+	b.flowSpan(st, heldFlows(b.fl))
 	setRates(st, b.trafficSums())
 }
 
-// flowSpan sets the number of flows and the time span they cover.
-func (b *builder) flowSpan(st *Stats) {
-	st.Flows = uint64(len(b.fl))
-	for i := range b.fl {
-		r := &b.fl[i]
-		if i == 0 || r.FirstSeen < st.FirstSeen {
+// flowSpan sets the number of flows fl and the time span they cover.
+func (b *builder) flowSpan(st *Stats, fl flowSeq) {
+	st.Flows = 0
+	fl.all(func(r *destFlow) bool {
+		if st.Flows == 0 || r.FirstSeen < st.FirstSeen {
 			st.FirstSeen = r.FirstSeen
 		}
-		if i == 0 || r.LastSeen > st.LastSeen {
+		if st.Flows == 0 || r.LastSeen > st.LastSeen {
 			st.LastSeen = r.LastSeen
 		}
-	}
+		st.Flows++
+		return true
+	})
 }
 
 // trafficSums sums the dataset's traffic by report window (window start
@@ -586,7 +602,9 @@ func setRates(st *Stats, sums map[int64]Rate) {
 
 // byDestination computes intervals.parquet and destinations.parquet.
 func (b *builder) byDestination(st *Stats) {
-	b.makeGroups()
+	if b.groups == nil { // made already when the flows were spilled
+		b.makeGroups()
+	}
 	traffic := make([]*Traffic, len(b.ds.Traffic))
 	for i := range b.ds.Traffic {
 		traffic[i] = &b.ds.Traffic[i]
@@ -597,7 +615,7 @@ func (b *builder) byDestination(st *Stats) {
 	// same, in destination order.
 	type part struct {
 		dest Dest
-		fl   []destFlow
+		fl   flowSeq
 		tr   []*Traffic
 	}
 	var parts []part
@@ -612,7 +630,7 @@ func (b *builder) byDestination(st *Stats) {
 		default:
 			d = minBy(b.groups[gi].dest, traffic[ti].Dest, Dest.Compare)
 		}
-		var fl []destFlow
+		var fl flowSeq
 		if gi < len(b.groups) && b.groups[gi].dest == d {
 			fl = b.groups[gi].flows
 			gi++
@@ -664,10 +682,10 @@ func (b *builder) makeGroups() {
 	b.groups = nil
 	for k := range fl {
 		if k == 0 || !fl[k].sameDest(&fl[k-1]) {
-			b.groups = append(b.groups, destGroup{dest: fl[k].dest(), flows: fl[k:k]})
+			b.groups = append(b.groups, destGroup{dest: fl[k].dest(), flows: heldFlows(fl[k:k])})
 		}
 		g := &b.groups[len(b.groups)-1]
-		g.flows = g.flows[:len(g.flows)+1]
+		g.flows.held = g.flows.held[:len(g.flows.held)+1]
 	}
 }
 
@@ -677,11 +695,16 @@ func (b *builder) isDestAddr(a netip.Addr) bool {
 	return i < len(b.groups) && b.groups[i].dest.IP == a
 }
 
+// has reports whether the builder has flows or traffic of d.
+func (b *builder) has(d Dest) bool {
+	return b.group(d).len() > 0 || slices.ContainsFunc(b.ds.Traffic, func(t Traffic) bool { return t.Dest == d })
+}
+
 // group returns the flows to d, sorted by source address.
-func (b *builder) group(d Dest) []destFlow {
+func (b *builder) group(d Dest) flowSeq {
 	i, ok := slices.BinarySearchFunc(b.groups, d, func(g destGroup, d Dest) int { return g.dest.Compare(d) })
 	if !ok {
-		return nil
+		return flowSeq{}
 	}
 	return b.groups[i].flows
 }
@@ -696,7 +719,7 @@ func minBy[T any](a, b T, compare func(T, T) int) T {
 
 // whole computes one destination's row over the whole input. fl must be
 // sorted by source address.
-func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
+func (b *builder) whole(d Dest, fl flowSeq, traffic []*Traffic) Destination {
 	out := Destination{Dest: d}
 	for _, t := range traffic {
 		out.Packets += t.Packets
@@ -704,17 +727,17 @@ func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
 		out.SYNs += t.SYNs
 		out.SYNACKs += t.SYNACKs
 	}
-	durs := make([]float64, 0, len(fl))
-	for k := range fl {
-		r := &fl[k]
-		if k == 0 || r.FirstSeen < out.FirstSeen {
+	var lastSrc flows.IP
+	fl.all(func(r *destFlow) bool {
+		if out.Flows == 0 || r.FirstSeen < out.FirstSeen {
 			out.FirstSeen = r.FirstSeen
 		}
-		if k == 0 || r.LastSeen > out.LastSeen {
+		if out.Flows == 0 || r.LastSeen > out.LastSeen {
 			out.LastSeen = r.LastSeen
 		}
-		if k == 0 || r.SrcIP != fl[k-1].SrcIP {
+		if out.Flows == 0 || r.SrcIP != lastSrc {
 			out.Sources++
+			lastSrc = r.SrcIP
 		}
 		out.Flows++
 		out.New++
@@ -729,11 +752,57 @@ func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
 		} else {
 			out.Ongoing++
 		}
-		durs = append(durs, r.Duration())
-	}
-	slices.Sort(durs)
-	out.Durations = QuantilesOf(durs)
+		return true
+	})
+	out.Durations = quantilesOfSorted(durations(fl))
 	return out
+}
+
+// durations returns the durations of flows in order: those of a group
+// held in memory are put in order in memory, those of large flows were
+// (largeDurations).
+func durations(fl flowSeq) *sorted[float64] {
+	if fl.large != nil {
+		return fl.largeDurations
+	}
+	return sortedDurations(fl, "", math.MaxInt)
+}
+
+// sortedDurations puts the durations of flows in order, spilled to dir
+// beyond heldBytes.
+func sortedDurations(fl flowSeq, dir string, heldBytes int) *sorted[float64] {
+	durs := newSorted(dir, "a destination's flow durations", heldBytes, cmp.Compare[float64])
+	durs.expect(fl.len())
+	fl.all(func(r *destFlow) bool {
+		durs.add(r.Duration())
+		return true
+	})
+	return durs
+}
+
+// release keeps the first error of s and deletes what it spilled.
+func (b *builder) release(s interface {
+	Err() error
+	remove()
+}) {
+	if err := s.Err(); err != nil {
+		b.errs.keep(err)
+	}
+	s.remove()
+}
+
+// quantilesOfSorted summarises durations put in order.
+func quantilesOfSorted(durs *sorted[float64]) Quantiles {
+	if !durs.isSpilled() {
+		slices.Sort(durs.held)
+		return QuantilesOf(durs.held)
+	}
+	q := newQuantileStream(durs.len())
+	durs.each(func(v *float64) bool {
+		q.add(*v)
+		return true
+	})
+	return q.quantiles()
 }
 
 // series computes the per-window breakdown of the flows fl, sorted by
@@ -744,18 +813,25 @@ func (b *builder) whole(d Dest, fl []destFlow, traffic []*Traffic) Destination {
 // A flood's victim can have millions of flows: besides the rows, series
 // keeps only the durations of the flows that ended (8 bytes each), and
 // computes a flow's windows again from the flow when it needs them.
-func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interval {
+func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval {
 	iv := b.iv
-	spanOf := func(k int) span {
-		if k >= len(fl) { // the traffic's windows come after the flows
-			w := floorDiv(traffic[k-len(fl)].Start, iv)
-			return span{w, w}
-		}
-		r := &fl[k]
+	spanOf := func(r *destFlow) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
 		return span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
 	}
-	wins := coveredWindows(len(fl)+len(traffic), spanOf, dense)
+	spans := func(yield func(span) bool) {
+		more := true
+		fl.all(func(r *destFlow) bool {
+			more = yield(spanOf(r))
+			return more
+		})
+		for _, t := range traffic { // the traffic's windows come after the flows
+			if w := floorDiv(t.Start, iv); !more || !yield(span{w, w}) {
+				return
+			}
+		}
+	}
+	wins := coveredWindows(spans, dense)
 	if len(wins) == 0 {
 		return nil
 	}
@@ -781,13 +857,14 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 		lastSrc[j] = -1
 	}
 	src := -1
+	var srcIP flows.IP
 	ended := 0
-	for k := range fl {
-		r := &fl[k]
-		if k == 0 || r.SrcIP != fl[k-1].SrcIP {
+	fl.all(func(r *destFlow) bool {
+		if src < 0 || r.SrcIP != srcIP {
 			src++
+			srcIP = r.SrcIP
 		}
-		s := spanOf(k)
+		s := spanOf(r)
 		lo := at(s.first)
 		rows[lo].New++
 		for j := lo; j < n && wins[j] <= s.last; j++ {
@@ -815,7 +892,8 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 			synOnly[lo]++
 			synOnly[hi]--
 		}
-	}
+		return true
+	})
 	var on, ho, so int64
 	for j := range rows {
 		on, ho, so = on+ongoing[j], ho+halfOpen[j], so+synOnly[j]
@@ -828,37 +906,91 @@ func (b *builder) series(fl []destFlow, traffic []*Traffic, dense bool) []Interv
 		row.SYNs += t.SYNs
 		row.SYNACKs += t.SYNACKs
 	}
-	b.rowDurations(rows, fl, ended, spanOf, at)
+	endedIn := func(r *destFlow) (row int, ok bool) {
+		if _, ok := b.end(r.EndReason, r.LastSeen); !ok {
+			return 0, false
+		}
+		return at(spanOf(r).last), true
+	}
+	if fl.large == nil {
+		heldRowDurations(rows, fl, ended, endedIn)
+	} else {
+		b.spilledRowDurations(rows, fl, endedIn)
+	}
 	return rows
 }
 
-// rowDurations sets each row's duration quantiles from the flows that
+// endedCount is how many flows ended in a row.
+func endedCount(row *Interval) int {
+	n := 0
+	for _, k := range row.Ended {
+		n += int(k)
+	}
+	return n
+}
+
+// heldRowDurations sets each row's duration quantiles from the flows that
 // ended in it (ended flows in all): the durations are placed row by row,
 // each row's starting where the counts of ended flows of the rows before
 // it end, then each row's are sorted.
-func (b *builder) rowDurations(rows []Interval, fl []destFlow, ended int, spanOf func(int) span, at func(int64) int) {
+func heldRowDurations(rows []Interval, fl flowSeq, ended int, endedIn func(*destFlow) (int, bool)) {
 	next := make([]int, len(rows)+1) // where the next duration of each row goes
 	for j := range rows {
-		next[j+1] = next[j]
-		for _, n := range rows[j].Ended {
-			next[j+1] += int(n)
-		}
+		next[j+1] = next[j] + endedCount(&rows[j])
 	}
 	start := slices.Clone(next)
 	durs := make([]float64, ended)
-	for k := range fl {
-		r := &fl[k]
-		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
-			j := at(spanOf(k).last)
+	fl.all(func(r *destFlow) bool {
+		if j, ok := endedIn(r); ok {
 			durs[next[j]] = r.Duration()
 			next[j]++
 		}
-	}
+		return true
+	})
 	for j := range rows {
 		if vals := durs[start[j]:start[j+1]]; len(vals) > 0 {
 			slices.Sort(vals)
 			rows[j].Durations = QuantilesOf(vals)
 		}
+	}
+}
+
+// rowDuration is the duration of a flow that ended in a row.
+type rowDuration struct {
+	row      int64
+	duration float64
+}
+
+// spilledRowDurations sets each row's duration quantiles as
+// heldRowDurations does, for flows too many to hold: their durations are
+// put in order by row on disk and read back once.
+func (b *builder) spilledRowDurations(rows []Interval, fl flowSeq, endedIn func(*destFlow) (int, bool)) {
+	durs := newSorted(b.dir, "a destination's flow durations by window", b.heldBytes, func(x, y rowDuration) int {
+		return cmp.Or(cmp.Compare(x.row, y.row), cmp.Compare(x.duration, y.duration))
+	})
+	defer b.release(durs)
+	durs.expect(fl.len())
+	fl.all(func(r *destFlow) bool {
+		if j, ok := endedIn(r); ok {
+			durs.add(rowDuration{int64(j), r.Duration()})
+		}
+		return true
+	})
+	row := -1
+	var q *quantileStream
+	durs.each(func(d *rowDuration) bool {
+		if int(d.row) != row {
+			if q != nil {
+				rows[row].Durations = q.quantiles()
+			}
+			row = int(d.row)
+			q = newQuantileStream(endedCount(&rows[row]))
+		}
+		q.add(d.duration)
+		return true
+	})
+	if q != nil {
+		rows[row].Durations = q.quantiles()
 	}
 }
 
@@ -873,19 +1005,23 @@ const maxDenseWindows = 100_000
 // windowsOf returns, ascending, the windows covered by spans, or with
 // dense every window from the first to the last.
 func windowsOf(spans []span, dense bool) []int64 {
-	return coveredWindows(len(spans), func(k int) span { return spans[k] }, dense)
+	return coveredWindows(slices.Values(spans), dense)
 }
 
-// coveredWindows returns, ascending, the windows covered by the n spans
-// spanOf gives, or with dense every window from the first to the last.
-func coveredWindows(n int, spanOf func(int) span, dense bool) []int64 {
+// coveredWindows returns, ascending, the windows covered by spans (read
+// twice), or with dense every window from the first to the last.
+func coveredWindows(spans iter.Seq[span], dense bool) []int64 {
+	n := 0
+	var lo, hi int64
+	for s := range spans {
+		if n == 0 {
+			lo, hi = s.first, s.last
+		}
+		lo, hi = min(lo, s.first), max(hi, s.last)
+		n++
+	}
 	if n == 0 {
 		return nil
-	}
-	lo, hi := spanOf(0).first, spanOf(0).last
-	for k := 1; k < n; k++ {
-		s := spanOf(k)
-		lo, hi = min(lo, s.first), max(hi, s.last)
 	}
 	if hi-lo < maxDenseWindows {
 		// Spans starting and ending in each window, summed up.
@@ -893,8 +1029,7 @@ func coveredWindows(n int, spanOf func(int) span, dense bool) []int64 {
 		if dense {
 			cover[0], cover[hi-lo+1] = 1, -1
 		} else {
-			for k := range n {
-				s := spanOf(k)
+			for s := range spans {
 				cover[s.first-lo]++
 				cover[s.last-lo+1]--
 			}
@@ -908,29 +1043,46 @@ func coveredWindows(n int, spanOf func(int) span, dense bool) []int64 {
 		}
 		return wins
 	}
-	sorted := make([]span, n)
-	for k := range sorted {
-		sorted[k] = spanOf(k)
+	// Too many windows for an array: merge the spans as they come into
+	// disjoint ones, which are no more than the windows they cover.
+	var merged []span
+	compacted := 0
+	for s := range spans {
+		if merged = append(merged, s); len(merged) > 2*compacted+4096 {
+			merged = disjoint(merged)
+			compacted = len(merged)
+		}
 	}
-	slices.SortFunc(sorted, func(x, y span) int { return cmp.Compare(x.first, y.first) })
 	var wins []int64
-	next := int64(math.MinInt64)
-	for _, s := range sorted {
-		for w := max(s.first, next); w <= s.last; w++ {
+	for _, s := range disjoint(merged) {
+		for w := s.first; w <= s.last; w++ {
 			wins = append(wins, w)
 		}
-		next = max(next, s.last+1)
 	}
 	return wins
 }
 
-// stateCounts counts the flows by protocol and state.
-func (b *builder) stateCounts() map[[2]uint8]uint64 {
-	counts := map[[2]uint8]uint64{}
-	for i := range b.fl {
-		r := &b.fl[i]
-		counts[[2]uint8{r.Proto, uint8(r.State)}]++
+// disjoint returns the windows of spans as disjoint spans, ascending.
+func disjoint(spans []span) []span {
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.first, y.first) })
+	out := spans[:0]
+	for _, s := range spans {
+		if k := len(out) - 1; k >= 0 && s.first <= out[k].last+1 {
+			out[k].last = max(out[k].last, s.last)
+			continue
+		}
+		out = append(out, s)
 	}
+	return out
+}
+
+// stateCounts counts the flows by protocol and state.
+func stateCounts(fl flowSeq) map[[2]uint8]uint64 {
+	counts := map[[2]uint8]uint64{}
+	fl.all(func(r *destFlow) bool {
+		counts[[2]uint8{r.Proto, uint8(r.State)}]++
+		return true
+	})
 	return counts
 }
 
@@ -971,19 +1123,19 @@ func (b *builder) cdf(st *Stats) {
 	sortParallel(durs, cmp.Compare[float64])
 	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
 	for _, i := range st.TopByFlows {
-		d := st.Destinations[i].Dest
-		st.CDF = append(st.CDF, cdfPoints(d.String(), b.destDurations(d))...)
+		st.CDF = append(st.CDF, b.destCDF(st.Destinations[i].Dest)...)
 	}
 }
 
-// destDurations returns the sorted durations of the flows to d.
-func (b *builder) destDurations(d Dest) []float64 {
-	var durs []float64
-	for _, f := range b.destFlows(d) {
-		durs = append(durs, f.Duration())
-	}
-	slices.Sort(durs)
-	return durs
+// destCDF returns the CDF of the durations of the flows to d.
+func (b *builder) destCDF(d Dest) []CDFPoint {
+	durs := durations(b.destFlows(d))
+	c := newCDFStream(d.String(), durs.len())
+	durs.each(func(v *float64) bool {
+		c.add(*v)
+		return true
+	})
+	return c.points()
 }
 
 // cdfPoints returns at most MaxCDFPoints points of the empirical CDF of
@@ -1140,26 +1292,25 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 			fl = append(fl, b.fl[i])
 		}
 	}
+	// One source address is one source across destinations.
+	sortBySource(fl)
+	return b.series(heldFlows(fl), b.traffic(func(d Dest) bool { return p.Contains(d.IP) }), true)
+}
+
+// traffic returns the traffic to the destinations keep accepts.
+func (b *builder) traffic(keep func(Dest) bool) []*Traffic {
 	var tr []*Traffic
 	for i := range b.ds.Traffic {
-		if p.Contains(b.ds.Traffic[i].Dest.IP) {
+		if keep(b.ds.Traffic[i].Dest) {
 			tr = append(tr, &b.ds.Traffic[i])
 		}
 	}
-	// One source address is one source across destinations.
-	sortBySource(fl)
-	return b.series(fl, tr, true)
+	return tr
 }
 
 // destSeries returns every window of one destination, from its first to its last.
 func (b *builder) destSeries(d Dest) []Interval {
-	var tr []*Traffic
-	for i := range b.ds.Traffic {
-		if b.ds.Traffic[i].Dest == d {
-			tr = append(tr, &b.ds.Traffic[i])
-		}
-	}
-	rows := b.series(b.destFlows(d), tr, true)
+	rows := b.series(b.destFlows(d), b.traffic(func(e Dest) bool { return e == d }), true)
 	for i := range rows {
 		rows[i].Dest = d
 	}
@@ -1168,7 +1319,7 @@ func (b *builder) destSeries(d Dest) []Interval {
 
 // destFlows returns the flows to d sorted by source address: a group when
 // byDestination made them.
-func (b *builder) destFlows(d Dest) []destFlow {
+func (b *builder) destFlows(d Dest) flowSeq {
 	if b.groups != nil {
 		return b.group(d)
 	}
@@ -1180,7 +1331,7 @@ func (b *builder) destFlows(d Dest) []destFlow {
 		}
 	}
 	sortBySource(fl)
-	return fl
+	return heldFlows(fl)
 }
 
 // Figure is one plot of the report. Package report decides what a figure

@@ -4,6 +4,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"flowstat/report"
 )
 
 // defaultMemoryMiB is about twice the live data of a run on the
@@ -12,6 +14,18 @@ import (
 // little: RSS 403 MB for it and 412 MB for a trace twice as long, where
 // 512 MiB let the longer one grow to 535 MB, for 3 % more time.
 const defaultMemoryMiB = 384
+
+// heldBytes is how much of one part's flows building the report holds in
+// memory at once under a limit of memoryMiB (report.Parts.HeldBytes): a
+// twelfth, as each core builds a part and holds up to three such buffers
+// (its flows in order, a destination's, their durations), or the report's
+// default without a limit.
+func heldBytes(memoryMiB int) int {
+	if memoryMiB <= 0 {
+		return report.DefaultHeldBytes
+	}
+	return memoryMiB << 20 / 12
+}
 
 // limitMemory sets a soft limit on the Go heap, so that the garbage
 // collector works harder rather than let the heap double over its live

@@ -78,6 +78,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			removeSpills(perShard)
 			return nil, err
 		}
+		res.parts.HeldBytes = heldBytes(cfg.memoryMiB)
 	}
 	// removeFiles deletes the files the records went to, when no output is written.
 	removeFiles := func() {

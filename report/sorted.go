@@ -1,0 +1,224 @@
+package report
+
+import (
+	"slices"
+	"sync"
+	"unsafe"
+)
+
+// DefaultHeldBytes is how much of one part the report holds in memory at
+// once by default (Parts.HeldBytes): half a million flows.
+const DefaultHeldBytes = 32 << 20
+
+// sorted puts values in order, in memory up to a bound and beyond it in
+// sorted runs on disk, merged as they are read: how the flows of a
+// destination with millions of them (a flood's victim), their durations
+// and its rows' durations are put in order in bounded memory. Values are
+// added, then read in order (each) as many times as needed.
+type sorted[T any] struct {
+	dir, what string
+	compare   func(a, b T) int
+	limit     int // values held before they are spilled
+	held      []T
+	spilled   *Runs[T] // nil until the first spill
+	largest   T        // of the values spilled
+	n         int
+	err       error // the first error spilling or reading back
+}
+
+// newSorted returns an empty sorted that spills to dir beyond heldBytes
+// of values of what ("a flood's flows").
+func newSorted[T any](dir, what string, heldBytes int, compare func(a, b T) int) *sorted[T] {
+	return &sorted[T]{dir: dir, what: what, compare: compare, limit: max(1, heldBytes/sizeOf[T]())}
+}
+
+// expect makes room for n values, or as many as are held.
+func (s *sorted[T]) expect(n int) {
+	if more := min(n, s.limit) - len(s.held); more > 0 {
+		s.held = slices.Grow(s.held, more)
+	}
+}
+
+func (s *sorted[T]) add(v T) {
+	s.held = append(s.held, v)
+	s.n++
+	if len(s.held) >= s.limit {
+		s.spill()
+	}
+}
+
+// spill writes the held values as a sorted run.
+func (s *sorted[T]) spill() {
+	if s.err != nil {
+		s.held = s.held[:0]
+		return
+	}
+	if s.spilled == nil {
+		if s.spilled, s.err = NewRuns[T](s.dir, s.what); s.err != nil {
+			return
+		}
+		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) })
+	}
+	slices.SortFunc(s.held, s.compare)
+	first := s.n == len(s.held)
+	if !first && s.compare(s.largest, s.held[0]) <= 0 {
+		s.spilled.Append(s.held) // after every value spilled: one run
+	} else {
+		s.spilled.Write(s.held)
+	}
+	if top := s.held[len(s.held)-1]; first || s.compare(top, s.largest) > 0 {
+		s.largest = top
+	}
+	s.err = s.spilled.Err()
+	s.held = s.held[:0]
+}
+
+// len is how many values were added.
+func (s *sorted[T]) len() int { return s.n }
+
+// isSpilled reports whether some values are on disk.
+func (s *sorted[T]) isSpilled() bool { return s.spilled != nil }
+
+// each calls yield with every value in order, until it returns false. The
+// value is valid during the call. An error reading the runs back ends the
+// sequence early and is kept (Err).
+func (s *sorted[T]) each(yield func(*T) bool) {
+	slices.SortFunc(s.held, s.compare) // sorted already after the first call: cheap
+	if s.spilled == nil {
+		for i := range s.held {
+			if !yield(&s.held[i]) {
+				return
+			}
+		}
+		return
+	}
+	if s.err != nil {
+		return
+	}
+	m, err := NewMerger(func(a, b *T) int { return s.compare(*a, *b) }, []*Runs[T]{s.spilled}, s.held)
+	if err != nil {
+		s.err = err
+		return
+	}
+	buf := make([]T, valuesPerBlock[T]())
+	for {
+		n, err := m.Fill(buf)
+		for i := range buf[:n] {
+			if !yield(&buf[i]) {
+				return
+			}
+		}
+		if err != nil {
+			s.err = err
+		}
+		if n == 0 || err != nil {
+			return
+		}
+	}
+}
+
+// Err returns the first error spilling the values or reading them back.
+func (s *sorted[T]) Err() error { return s.err }
+
+func sizeOf[T any]() int {
+	var zero T
+	return int(unsafe.Sizeof(zero))
+}
+
+// firstError keeps the first of the errors met by concurrent computations.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (e *firstError) keep(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+func (e *firstError) get() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
+
+// remove deletes what was spilled.
+func (s *sorted[T]) remove() {
+	if s.spilled != nil {
+		s.spilled.Remove()
+		s.spilled = nil
+	}
+}
+
+// flowSeq is a group of flows sorted by source address (one destination's,
+// or a prefix's), which the statistics read more than once: a slice of the
+// flows held in memory, or, for a group too large to hold, sorted values
+// that may be on disk.
+type flowSeq struct {
+	held  []destFlow
+	large *sorted[destFlow] // instead of held, when not nil
+	// The durations of large flows, in order: several statistics read
+	// them.
+	largeDurations *sorted[float64]
+}
+
+func heldFlows(fl []destFlow) flowSeq { return flowSeq{held: fl} }
+
+func (s flowSeq) len() int {
+	if s.large != nil {
+		return s.large.len()
+	}
+	return len(s.held)
+}
+
+// all calls yield with every flow in order, until it returns false.
+func (s flowSeq) all(yield func(*destFlow) bool) {
+	if s.large != nil {
+		s.large.each(yield)
+		return
+	}
+	for i := range s.held {
+		if !yield(&s.held[i]) {
+			return
+		}
+	}
+}
+
+// quantileStream computes the Quantiles of n sorted values given one at a
+// time, keeping only the order statistics QuantilesOf reads.
+type quantileStream struct {
+	n, seen int
+	ranks   []int     // ascending, the ranks to keep
+	values  []float64 // at ranks[:len(values)]
+}
+
+func newQuantileStream(n int) *quantileStream {
+	q := &quantileStream{n: n}
+	// The ranks to keep are those quantilesAt reads.
+	quantilesAt(n, func(rank int) float64 {
+		q.ranks = append(q.ranks, rank)
+		return 0
+	})
+	slices.Sort(q.ranks)
+	q.ranks = slices.Compact(q.ranks)
+	return q
+}
+
+func (q *quantileStream) add(v float64) {
+	if len(q.values) < len(q.ranks) && q.ranks[len(q.values)] == q.seen {
+		q.values = append(q.values, v)
+	}
+	q.seen++
+}
+
+// quantiles returns the quantiles once the n values were given.
+func (q *quantileStream) quantiles() Quantiles {
+	at := func(rank int) float64 {
+		i, _ := slices.BinarySearch(q.ranks, rank)
+		return q.values[i]
+	}
+	return quantilesAt(q.n, at)
+}
