@@ -59,7 +59,7 @@ func (s *sorted[T]) spill() {
 		}
 		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) })
 	}
-	slices.SortFunc(s.held, s.compare)
+	sortParallel(s.held, s.compare)
 	first := s.n == len(s.held)
 	if !first && s.compare(s.largest, s.held[0]) <= 0 {
 		s.spilled.Append(s.held) // after every value spilled: one run
