@@ -488,16 +488,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			defer spill.Unlock()
 			ps.intervals.Write(rows)
 			ps.destinations.Write(dests)
-			// In runs of at most what is held.
-			run := make([]float64, 0, min(durs.len(), durs.limit))
-			durs.each(func(v *float64) bool {
-				if run = append(run, *v); len(run) == cap(run) {
-					ps.durations.Write(run)
-					run = run[:0]
-				}
-				return true
-			})
-			ps.durations.Write(run)
+			durs.writeTo(ps.durations)
 			return nil
 		})
 	})

@@ -117,6 +117,20 @@ func (s *sorted[T]) each(yield func(*T) bool) {
 	}
 }
 
+// writeTo writes the values in order to runs, in runs of at most what s
+// holds.
+func (s *sorted[T]) writeTo(runs *Runs[T]) {
+	run := make([]T, 0, min(s.n, s.limit))
+	s.each(func(v *T) bool {
+		if run = append(run, *v); len(run) == cap(run) {
+			runs.Write(run)
+			run = run[:0]
+		}
+		return true
+	})
+	runs.Write(run)
+}
+
 // Err returns the first error spilling the values or reading them back.
 func (s *sorted[T]) Err() error { return s.err }
 
