@@ -257,7 +257,12 @@ func TestReportReproduces(t *testing.T) {
 	}
 	cases = append(cases,
 		analysis{"generated", generated, nil},
-		analysis{"generated with targets", generated, []string{"--target", "192.0.2.0/24", "--target", "203.0.113.86"}})
+		analysis{"generated with targets", generated, []string{"--target", "192.0.2.0/24", "--target", "203.0.113.86"}},
+		// A part holds 1,365 flows: the flood's victim's (about 8,000) are
+		// read from disk.
+		analysis{"generated flood, 1 MiB", func(t *testing.T) string {
+			return generatedTrace(t, t.TempDir(), gen.Config{Seed: 22, Flows: 10000, Mix: "synflood"})
+		}, []string{"--memory-limit", "1", "--target", "203.0.113.0/24"}})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			trace := c.trace(t)
