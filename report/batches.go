@@ -86,81 +86,37 @@ func (ps *Parts) batchBuilder(b0 *builder, ds *Dataset, traffic []Traffic, fl []
 // batches describes.
 func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b *builder, fl flowSeq) error) error {
 	traffic := ds.Traffic
-	held := make([]destFlow, 0, all.limit) // whole groups, then the start of the current one
 	slices.SortStableFunc(traffic, func(x, y Traffic) int { return x.Dest.Compare(y.Dest) })
-	var (
-		first int               // where the current group starts in held
-		large *sorted[destFlow] // the current group, once it does not fit in held
-		last  destFlow          // the last flow read
-		err   error
-	)
-	// giveHeld gives the whole groups held, with the traffic of the
-	// destinations before below (every one left when nil).
-	giveHeld := func(below *Dest) {
-		n := len(traffic)
-		if below != nil {
-			n, _ = slices.BinarySearchFunc(traffic, *below, func(t Traffic, d Dest) int { return t.Dest.Compare(d) })
-		}
-		if first > 0 || n > 0 {
-			tr := slices.Clone(traffic[:n])
-			sortTraffic(tr)
-			b := ps.batchBuilder(b0, ds, tr, held[:first], nil)
-			err = cmp.Or(err, fn(b, heldFlows(b.fl)))
-		}
-		traffic = traffic[n:]
-		held = held[:copy(held, held[first:])]
-		first = 0
-	}
-	// giveLarge gives the current group, spilled, with its traffic: the
-	// traffic left starts with it, as giveHeld gave that before it.
-	giveLarge := func() {
-		d := last.dest()
+	// take removes the traffic of the destinations before below (every
+	// one left when nil) and returns it by window.
+	take := func(below func(d Dest) bool) []Traffic {
 		n := 0
-		for n < len(traffic) && traffic[n].Dest == d {
+		for n < len(traffic) && below(traffic[n].Dest) {
 			n++
 		}
 		tr := slices.Clone(traffic[:n])
 		sortTraffic(tr)
 		traffic = traffic[n:]
-		fl := flowSeq{large: large}
+		return tr
+	}
+	held := func(fl []destFlow, next *destFlow) error {
+		tr := take(func(d Dest) bool { return next == nil || d.Compare(next.dest()) < 0 })
+		if len(fl) == 0 && len(tr) == 0 {
+			return nil
+		}
+		b := ps.batchBuilder(b0, ds, tr, fl, nil)
+		return fn(b, heldFlows(b.fl))
+	}
+	large := func(group *sorted[destFlow], f *destFlow) error {
+		d := f.dest()
+		fl := flowSeq{large: group}
 		fl.largeDurations = sortedDurations(fl, ps.dir, ps.held())
-		b := ps.batchBuilder(b0, ds, tr, nil, &destGroup{d, fl})
-		err = cmp.Or(err, large.Err(), fl.largeDurations.Err(), fn(b, fl), large.Err(), fl.largeDurations.Err())
-		large.remove()
-		fl.largeDurations.remove()
-		large = nil
+		defer fl.largeDurations.remove()
+		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil, &destGroup{d, fl})
+		return cmp.Or(fl.largeDurations.Err(), fn(b, fl), fl.largeDurations.Err())
 	}
-	all.each(func(f *destFlow) bool {
-		if (len(held) > 0 || large != nil) && !f.sameDest(&last) {
-			if large != nil {
-				giveLarge()
-			}
-			first = len(held)
-		}
-		last = *f
-		if large == nil && len(held) == all.limit {
-			d := f.dest()
-			giveHeld(&d)
-			if len(held) == all.limit { // the group alone fills the memory: spill it
-				large = newSorted(ps.dir, "a destination's flows", ps.held(), compareBySource)
-				large.expect(all.limit)
-				for i := range held {
-					large.add(held[i])
-				}
-				held = held[:0]
-			}
-		}
-		if large != nil {
-			large.add(*f)
-		} else {
-			held = append(held, *f)
-		}
-		return err == nil
-	})
-	if large != nil {
-		giveLarge()
+	newGroup := func() *sorted[destFlow] {
+		return newSorted(ps.dir, "a destination's flows", ps.held(), compareBySource)
 	}
-	first = len(held)
-	giveHeld(nil)
-	return cmp.Or(err, all.Err())
+	return cutGroups(all, (*destFlow).sameDest, newGroup, held, large)
 }

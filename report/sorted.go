@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"unsafe"
@@ -165,6 +166,66 @@ func (s *sorted[T]) remove() {
 		s.spilled.Remove()
 		s.spilled = nil
 	}
+}
+
+// cutGroups reads the values of s in order, cut into groups by same, and
+// calls held with batches of whole groups that fit in what s holds, and
+// large with each group that alone does not, spilled in newGroup's order
+// (values come in s's order), with one of its values. next is the value
+// after a batch, nil after the last; held is also called, with no values,
+// before each large group. What held and large are given is valid during
+// the call.
+func cutGroups[T any](s *sorted[T], same func(a, b *T) bool, newGroup func() *sorted[T],
+	held func(batch []T, next *T) error, large func(group *sorted[T], v *T) error) error {
+	buf := make([]T, 0, s.limit) // whole groups, then the start of the current one
+	var (
+		first int        // where the current group starts in buf
+		group *sorted[T] // the current group, once it does not fit in buf
+		last  T          // the last value read
+		err   error
+	)
+	giveHeld := func(next *T) {
+		err = cmp.Or(err, held(buf[:first], next))
+		buf = buf[:copy(buf, buf[first:])]
+		first = 0
+	}
+	giveLarge := func() {
+		err = cmp.Or(err, group.Err(), large(group, &last), group.Err())
+		group.remove()
+		group = nil
+	}
+	s.each(func(v *T) bool {
+		if (len(buf) > 0 || group != nil) && !same(v, &last) {
+			if group != nil {
+				giveLarge()
+			}
+			first = len(buf)
+		}
+		last = *v
+		if group == nil && len(buf) == s.limit {
+			giveHeld(v)
+			if len(buf) == s.limit { // the group alone fills the memory: spill it
+				group = newGroup()
+				group.expect(s.limit)
+				for i := range buf {
+					group.add(buf[i])
+				}
+				buf = buf[:0]
+			}
+		}
+		if group != nil {
+			group.add(*v)
+		} else {
+			buf = append(buf, *v)
+		}
+		return err == nil
+	})
+	if group != nil {
+		giveLarge()
+	}
+	first = len(buf)
+	giveHeld(nil)
+	return cmp.Or(err, s.Err())
 }
 
 // flowSeq is a group of flows sorted by source address (one destination's,
