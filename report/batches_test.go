@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +16,8 @@ import (
 // TestPartsHeldBytes builds the report of attack traffic by parts holding
 // at most a few flows of a part at once, so that parts are cut into
 // batches and the flows of the flood's victim (1,900), their durations and
-// its rows' durations are put in order on disk, and checks that the
+// its rows' durations, and those of the scanners (150 and 70 flows), are
+// put in order on disk, and checks that the findings,
 // tables and the report are the ones Build makes with every flow in
 // memory, with the default timelines and with a prefix and an address.
 func TestPartsHeldBytes(t *testing.T) {
@@ -24,7 +26,8 @@ func TestPartsHeldBytes(t *testing.T) {
 	ds := dataset(t, iv.Seconds(), 60, fs...)
 	for _, opts := range []BuildOptions{{}, {Interval: 10 * time.Second,
 		Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}}} {
-		want := writeReport(t, build(t, ds, opts))
+		whole := build(t, ds, opts)
+		want := writeReport(t, whole)
 		flowBytes := sizeOf[destFlow]()
 		for _, held := range []int{0, 64 * flowBytes, 7 * flowBytes, 1} {
 			ps, err := NewParts(t.TempDir(), 2, int64(iv), opts)
@@ -43,6 +46,10 @@ func TestPartsHeldBytes(t *testing.T) {
 			}
 			got := writeReport(t, st)
 			ps.Remove()
+			// The findings' activity is only drawn: compare it here.
+			if !reflect.DeepEqual(st.Findings, whole.Findings) {
+				t.Errorf("targets %v, %d bytes held: findings differ from Build's", opts.Targets, held)
+			}
 			for name, data := range want {
 				if !bytes.Equal(got[name], data) {
 					t.Errorf("targets %v, %d bytes held: %s differs from Build's", opts.Targets, held, name)

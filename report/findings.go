@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 
@@ -409,12 +410,14 @@ func (b *builder) reflections(t Thresholds) []Finding {
 			continue
 		}
 		victim := k.victim
-		f.Activity = b.activity(a.idx, func(r *flows.Record) netip.AddrPort {
+		reflector := func(r *flows.Record) netip.AddrPort {
 			if r.SrcIP == victim {
 				return netip.AddrPortFrom(r.DstIP.Addr(), 0)
 			}
 			return netip.AddrPortFrom(r.SrcIP.Addr(), 0)
-		})
+		}
+		slices.SortStableFunc(a.idx, func(i, j int) int { return reflector(&b.ds.Flows[i]).Compare(reflector(&b.ds.Flows[j])) })
+		f.Activity = b.activity(b.flowsAt(a.idx), reflector)
 		out = append(out, *f)
 	}
 	slices.SortFunc(out, func(x, y Finding) int {
@@ -469,7 +472,7 @@ func (b *builder) scans(t Thresholds) []Finding {
 		}
 		return cmp.Or(cmp.Compare(x.port, y.port), cmp.Compare(x.i, y.i))
 	})
-	out = append(out, b.scanGroups(order(), PortScan, t.ScanPorts, t.ScanShare)...)
+	out = append(out, b.scanGroups(order(), PortScan, t)...)
 	// Host scans: by source, port, host.
 	sortParallel(keys, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
@@ -480,23 +483,14 @@ func (b *builder) scans(t Thresholds) []Finding {
 		}
 		return cmp.Or(x.dst.compare(y.dst), cmp.Compare(x.i, y.i))
 	})
-	out = append(out, b.scanGroups(order(), HostScan, t.ScanHosts, t.ScanShare)...)
+	out = append(out, b.scanGroups(order(), HostScan, t)...)
 	return out
 }
 
-// scanGroups walks idx, sorted by source, then by the group's key (host for
-// port scans, port for host scans), then by the counted item, and makes one
-// finding per source whose groups reach minCount distinct items with at
-// least share of their flows failed.
-func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) []Finding {
+// scanGroups walks idx, sorted by source, then in the order of kind's
+// groups (see scanOf), and makes one finding per source that scanned.
+func (b *builder) scanGroups(idx []int, kind Kind, t Thresholds) []Finding {
 	fl := b.ds.Flows
-	groupKey := func(r *flows.Record) netip.AddrPort {
-		if kind == PortScan {
-			return netip.AddrPortFrom(r.DstIP.Addr(), 0)
-		}
-		return netip.AddrPortFrom(netip.Addr{}, r.DstPort)
-	}
-	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), r.DstPort) }
 	var out []Finding
 	for s := 0; s < len(idx); {
 		src := fl[idx[s]].SrcIP
@@ -504,72 +498,167 @@ func (b *builder) scanGroups(idx []int, kind Kind, minCount int, share float64) 
 		for e < len(idx) && fl[idx[e]].SrcIP == src {
 			e++
 		}
-		f := Finding{Kind: kind, Host: src.Addr()}
-		var members []int
-		states := map[flows.State]uint64{}
-		for g := s; g < e; {
-			gk := groupKey(&fl[idx[g]])
-			h := g
-			var items, failed uint64
-			for ; h < e && groupKey(&fl[idx[h]]) == gk; h++ {
-				r := &fl[idx[h]]
-				if h == g || item(r) != item(&fl[idx[h-1]]) {
-					items++
-				}
-				if isFailedScan(r) {
-					failed++
-				}
-			}
-			n := uint64(h - g)
-			if items >= uint64(minCount) && float64(failed) >= share*float64(n) {
-				tg := ScanTarget{Count: items, Flows: n}
-				if kind == PortScan {
-					tg.Host = gk.Addr()
-				} else {
-					tg.Port = gk.Port()
-				}
-				f.Targets = append(f.Targets, tg)
-				f.Failed += failed
-				f.Peers += items
-				for _, i := range idx[g:h] {
-					r := &fl[i]
-					f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-					f.Flows++
-					states[r.State]++
-					members = append(members, i)
-				}
-			}
-			g = h
+		if f, ok := b.scanOf(kind, t, src, b.flowsAt(idx[s:e])); ok {
+			out = append(out, f)
 		}
 		s = e
-		if len(f.Targets) == 0 {
-			continue
-		}
-		for state, n := range states {
-			f.States = append(f.States, StateCount{Proto: protoTCP, State: state, Flows: n})
-		}
-		slices.SortFunc(f.States, func(x, y StateCount) int { return cmp.Compare(x.State, y.State) })
-		f.Activity = b.activity(members, item)
-		out = append(out, f)
 	}
 	return out
 }
 
+// spilledScans finds the scans of one source whose TCP flows are too many
+// to hold: g has them in the order of port scans (compareScanFlows), and
+// host scans read them sorted again on disk (compareScanPorts).
+func (b *builder) spilledScans(g *sorted[scanFlow], t Thresholds, dir string, heldBytes int) ([]Finding, error) {
+	if g.len() < min(t.ScanPorts, t.ScanHosts) { // as scans, which counts first
+		return nil, nil
+	}
+	var src flows.IP
+	g.each(func(sf *scanFlow) bool {
+		src = sf.SrcIP
+		return false
+	})
+	var out []Finding
+	if f, ok := b.scanOf(PortScan, t, src, scanRecords(g)); ok {
+		out = append(out, f)
+	}
+	byPort := newSorted(dir, "a scanner's flows by port", heldBytes, compareScanPorts)
+	defer byPort.remove()
+	byPort.expect(g.len())
+	g.each(func(sf *scanFlow) bool {
+		byPort.add(*sf)
+		return true
+	})
+	if f, ok := b.scanOf(HostScan, t, src, scanRecords(byPort)); ok {
+		out = append(out, f)
+	}
+	return out, cmp.Or(g.Err(), byPort.Err())
+}
+
+// scanRecords returns TCP flows read in order as records.
+func scanRecords(s *sorted[scanFlow]) iter.Seq[*flows.Record] {
+	return func(yield func(*flows.Record) bool) {
+		var r flows.Record
+		s.each(func(sf *scanFlow) bool {
+			r = sf.record()
+			return yield(&r)
+		})
+	}
+}
+
+// flowsAt returns the flows of the dataset at idx, in that order.
+func (b *builder) flowsAt(idx []int) iter.Seq[*flows.Record] {
+	return func(yield func(*flows.Record) bool) {
+		for _, i := range idx {
+			if !yield(&b.ds.Flows[i]) {
+				return
+			}
+		}
+	}
+}
+
+// scanOf makes the finding of kind of one source from its TCP flows, which
+// come, each time they are read, by group (host for port scans, port for
+// host scans), then by the counted item (port, host): it has one when
+// some groups reach the minimum count of distinct items with enough of
+// their flows failed.
+func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq[*flows.Record]) (Finding, bool) {
+	minCount := t.ScanPorts
+	groupKey := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), 0) }
+	if kind == HostScan {
+		minCount = t.ScanHosts
+		groupKey = func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(netip.Addr{}, r.DstPort) }
+	}
+	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), r.DstPort) }
+	f := Finding{Kind: kind, Host: src.Addr()}
+	members := map[netip.AddrPort]bool{} // the groups counted
+	states := map[flows.State]uint64{}
+	// The group being read.
+	var (
+		key                   netip.AddrPort
+		items, failed, n      uint64
+		lastItem              netip.AddrPort
+		groupStates           = map[flows.State]uint64{}
+		groupFirst, groupLast int64
+	)
+	endGroup := func() {
+		if n > 0 && items >= uint64(minCount) && float64(failed) >= t.ScanShare*float64(n) {
+			tg := ScanTarget{Count: items, Flows: n}
+			if kind == PortScan {
+				tg.Host = key.Addr()
+			} else {
+				tg.Port = key.Port()
+			}
+			f.Targets = append(f.Targets, tg)
+			f.Failed += failed
+			f.Peers += items
+			f.span(groupFirst, groupLast, f.Flows == 0)
+			f.Flows += n
+			for state, k := range groupStates {
+				states[state] += k
+			}
+			members[key] = true
+		}
+		items, failed, n = 0, 0, 0
+		clear(groupStates)
+	}
+	for r := range flowsOf {
+		if gk := groupKey(r); n == 0 || gk != key {
+			endGroup()
+			key = gk
+		}
+		if it := item(r); n == 0 || it != lastItem {
+			items++
+			lastItem = it
+		}
+		if isFailedScan(r) {
+			failed++
+		}
+		if n == 0 || r.FirstSeen < groupFirst {
+			groupFirst = r.FirstSeen
+		}
+		if n == 0 || r.LastSeen > groupLast {
+			groupLast = r.LastSeen
+		}
+		groupStates[r.State]++
+		n++
+	}
+	endGroup()
+	if len(f.Targets) == 0 {
+		return f, false
+	}
+	for state, k := range states {
+		f.States = append(f.States, StateCount{Proto: protoTCP, State: state, Flows: k})
+	}
+	slices.SortFunc(f.States, func(x, y StateCount) int { return cmp.Compare(x.State, y.State) })
+	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
+		for r := range flowsOf {
+			if members[groupKey(r)] && !yield(r) {
+				return
+			}
+		}
+	}, item)
+	return f, true
+}
+
 // activity computes a finding's flows per window, every window from the
-// first to the last, counting distinct peers of the active flows.
-func (b *builder) activity(idx []int, peer func(*flows.Record) netip.AddrPort) []Activity {
-	fl := b.ds.Flows
-	if len(idx) == 0 {
+// first to the last, counting distinct peers of the active flows. The
+// flows, read twice, come with the flows of each peer next to each other.
+func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Record) netip.AddrPort) []Activity {
+	spanOf := func(r *flows.Record) span {
+		end, _ := b.end(r.EndReason, r.LastSeen)
+		return span{floorDiv(r.FirstSeen, b.iv), floorDiv(end, b.iv)}
+	}
+	wins := coveredWindows(func(yield func(span) bool) {
+		for r := range flowsOf {
+			if !yield(spanOf(r)) {
+				return
+			}
+		}
+	}, true)
+	if len(wins) == 0 {
 		return nil
 	}
-	idx = slices.Clone(idx)
-	slices.SortStableFunc(idx, func(i, j int) int { return peer(&fl[i]).Compare(peer(&fl[j])) })
-	spans := make([]span, len(idx))
-	for k, i := range idx {
-		end, _ := b.end(fl[i].EndReason, fl[i].LastSeen)
-		spans[k] = span{floorDiv(fl[i].FirstSeen, b.iv), floorDiv(end, b.iv)}
-	}
-	wins := windowsOf(spans, true)
 	out := make([]Activity, len(wins))
 	last := make([]int, len(out))
 	for j, w := range wins {
@@ -577,11 +666,13 @@ func (b *builder) activity(idx []int, peer func(*flows.Record) netip.AddrPort) [
 		last[j] = -1
 	}
 	p := -1
-	for k, i := range idx {
-		if k == 0 || peer(&fl[i]) != peer(&fl[idx[k-1]]) {
+	var lastPeer netip.AddrPort
+	for r := range flowsOf {
+		if pr := peer(r); p < 0 || pr != lastPeer {
 			p++
+			lastPeer = pr
 		}
-		s := spans[k]
+		s := spanOf(r)
 		lo, _ := slices.BinarySearch(wins, s.first)
 		out[lo].New++
 		for j := lo; j < len(wins) && wins[j] <= s.last; j++ {

@@ -217,6 +217,27 @@ func scanFlowOf(r *flows.Record) scanFlow {
 		DstPort: r.DstPort, State: r.State, EndReason: r.EndReason}
 }
 
+// compareScanFlows orders TCP flows as port scans count them: by source,
+// host, port (and ID, for one order).
+func compareScanFlows(x, y scanFlow) int {
+	if c := x.SrcIP.Compare(y.SrcIP); c != 0 {
+		return c
+	}
+	if c := x.DstIP.Compare(y.DstIP); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.ID, y.ID))
+}
+
+// compareScanPorts orders one source's TCP flows as host scans count
+// them: by port, host (and ID).
+func compareScanPorts(x, y scanFlow) int {
+	if c := cmp.Compare(x.DstPort, y.DstPort); c != 0 {
+		return c
+	}
+	return cmp.Or(x.DstIP.Compare(y.DstIP), cmp.Compare(x.ID, y.ID))
+}
+
 // record is the TCP record with the fields of s; the others are zero.
 func (s *scanFlow) record() flows.Record {
 	return flows.Record{ID: s.ID, Proto: protoTCP, SrcIP: s.SrcIP, DstIP: s.DstIP, FirstSeen: s.FirstSeen,
@@ -404,21 +425,45 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 	}
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
-		scan := make([]flows.Record, 0, ps.count([]byte{roleScan}, part))
+		scan := newSorted(ps.dir, "a part's TCP flows by source", ps.held(), compareScanFlows)
+		defer scan.remove()
+		scan.expect(ps.count([]byte{roleScan}, part))
 		refl := make([]flows.Record, 0, ps.count([]byte{roleReflection}, part))
 		var sf scanFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
 				copy(valueBytes(&sf), value)
-				scan = append(scan, sf.record())
+				scan.add(sf)
 			} else {
 				refl = append(refl, flows.Record{})
 				copy(valueBytes(&refl[len(refl)-1]), value)
 			}
 		})
-		// Findings do not depend on the order of the flows: no sort.
-		found[part] = append(with(refl).reflections(t), with(scan).scans(t)...)
-		return err
+		if err != nil {
+			return err
+		}
+		found[part] = with(refl).reflections(t)
+		// Scans do not depend on the order of the flows, beyond their
+		// source's: a part's sources that fit are held, one whose flows
+		// alone do not is read from disk.
+		held := func(batch []scanFlow, _ *scanFlow) error {
+			recs := make([]flows.Record, len(batch))
+			for i := range batch {
+				recs[i] = batch[i].record()
+			}
+			found[part] = append(found[part], with(recs).scans(t)...)
+			return nil
+		}
+		if !scan.isSpilled() {
+			return held(scan.held, nil)
+		}
+		newGroup := func() *sorted[scanFlow] { return newSorted(ps.dir, "a scanner's flows", ps.held(), compareScanFlows) }
+		return cutGroups(scan, func(a, b *scanFlow) bool { return a.SrcIP == b.SrcIP }, newGroup, held,
+			func(g *sorted[scanFlow], _ *scanFlow) error {
+				fs, err := with(nil).spilledScans(g, t, ps.dir, ps.held())
+				found[part] = append(found[part], fs...)
+				return err
+			})
 	})
 	out := slices.Concat(found...)
 	slices.SortFunc(out, func(x, y Finding) int {
