@@ -143,7 +143,10 @@ func (t *Table) Add(p *reader.Packet) {
 		// The linger is over, or a new connection reuses the 5-tuple.
 		t.end(f, f.closedBy)
 		f = nil
-	case f.closedAt == 0 && p.Time-f.last >= t.idle:
+	case f.closedAt == 0 && (p.Time-f.last >= t.idle || f.first-p.Time >= t.idle):
+		// Silent for the idle timeout; or a packet that old when the
+		// capture's clock went back, which would stretch the flow over
+		// the years between.
 		t.end(f, EndIdle)
 		f = nil
 	}

@@ -195,6 +195,16 @@ func TestFlowEnds(t *testing.T) {
 			t.Fatalf("%+v", recs)
 		}
 	})
+	t.Run("a packet an idle timeout older than the flow starts another", func(t *testing.T) {
+		// The clock went back years (corpus/babel_update_oobr.pcap): one
+		// flow would span them, and the report's windows with it.
+		years := 68 * 365 * 24 * 3600.0
+		recs := run(t, Options{IdleTimeout: 5 * time.Second}, []pkt{tcp(years, true, S, 0), tcp(years-4, true, S, 0), tcp(0, true, S, 0)})
+		if len(recs) != 2 || recs[0].Packets[Fwd] != 2 || recs[0].EndReason != EndIdle || recs[1].Packets[Fwd] != 1 ||
+			recs[0].LastSeen-recs[0].FirstSeen != 4*sec {
+			t.Fatalf("%+v", recs)
+		}
+	})
 	t.Run("active timeout cuts and keeps orientation", func(t *testing.T) {
 		pkts := append([]pkt{}, closeSeq[:3]...)
 		for i := 1; i <= 25; i++ {

@@ -10,8 +10,9 @@ import (
 )
 
 // TestCorpus reads every capture of tcpdump's test suite (many link types,
-// tunnels, truncated and malformed packets): each must give outputs (status
-// 0, or 3 for damaged files) within a few seconds.
+// tunnels, truncated and malformed packets, clocks that jump by years):
+// each must give outputs and a report (status 0, or 3 for damaged files)
+// within a few seconds.
 func TestCorpus(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join(sharedDir(), "corpus", "*"))
 	if len(paths) == 0 {
@@ -24,7 +25,7 @@ func TestCorpus(t *testing.T) {
 	for _, p := range paths {
 		out := filepath.Join(t.TempDir(), "out")
 		start := time.Now()
-		code := run([]string{"analyze", "-q", "--no-report", "-o", out, p})
+		code := run([]string{"analyze", "-q", "--no-plots", "-o", out, p})
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("%s: took %v", filepath.Base(p), took)
 		}
@@ -39,8 +40,10 @@ func TestCorpus(t *testing.T) {
 		}
 		read += s.Packets.Read
 		unknownLink += s.Packets.UnknownLink
-		if _, err := os.Stat(filepath.Join(out, "flows.parquet")); err != nil {
-			t.Errorf("%s: no flows.parquet: %v", filepath.Base(p), err)
+		for _, name := range []string{report.FlowsFile, report.IntervalsFile, "report.md"} {
+			if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+				t.Errorf("%s: no %s: %v", filepath.Base(p), name, err)
+			}
 		}
 	}
 	t.Logf("%d files, %d frames, %d of an unknown link type", len(paths), read, unknownLink)
