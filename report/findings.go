@@ -346,79 +346,72 @@ func (t Thresholds) reflectionOf(r *flows.Record) (k reflectionKey, reflector fl
 	return k, reflector, in, true
 }
 
+// reflFlow is what reflections read of a candidate flow, oriented by
+// reflectionOf: its group, its reflector, its span and its traffic each
+// way (in: from the reflectors), in 88 bytes instead of a record's 144.
+type reflFlow struct {
+	Victim, Reflector     flows.IP
+	FirstSeen, LastSeen   int64
+	PacketsIn, PacketsOut uint64
+	BytesIn, BytesOut     uint64
+	SYNACKs               uint32
+	Port                  uint16
+	Kind                  Kind
+	EndReason             flows.EndReason
+}
+
+// reflFlowOf returns what reflections read of a record, if it may be part
+// of one.
+func (t Thresholds) reflFlowOf(r *flows.Record) (reflFlow, bool) {
+	k, reflector, in, ok := t.reflectionOf(r)
+	if !ok {
+		return reflFlow{}, false
+	}
+	return reflFlow{Victim: k.victim, Reflector: reflector, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
+		PacketsIn: r.Packets[in], PacketsOut: r.Packets[1-in], BytesIn: r.Bytes[in], BytesOut: r.Bytes[1-in],
+		SYNACKs: r.SYNACKs, Port: k.port, Kind: k.kind, EndReason: r.EndReason}, true
+}
+
+func (f *reflFlow) key() reflectionKey { return reflectionKey{f.Kind, f.Victim, f.Port} }
+
+// compareReflFlows orders candidate flows by group, then reflector.
+func compareReflFlows(x, y reflFlow) int {
+	return cmp.Or(cmp.Compare(x.Kind, y.Kind), x.Victim.Compare(y.Victim), cmp.Compare(x.Port, y.Port),
+		x.Reflector.Compare(y.Reflector))
+}
+
 // reflections finds UDP and SYN-ACK reflections. The flow model orients a
 // UDP flow from the side that sent first, unless that packet came from a
 // port below 1024 to one above, so the service side can be either end: it
 // is the end whose port is a service port (the responder's if both are).
 func (b *builder) reflections(t Thresholds) []Finding {
-	type acc struct {
-		f    Finding
-		idx  []int
-		refl []flows.IP
-	}
-	fl := b.ds.Flows
-	classify := t.reflectionOf
-	// Count the flows of each group first, and keep the flows of those
-	// that can have enough reflectors: most groups are one client's lookups.
-	counts := map[reflectionKey]int{}
-	for i := range fl {
-		if k, _, _, ok := classify(&fl[i]); ok {
-			counts[k]++
+	var cands []reflFlow
+	for i := range b.ds.Flows {
+		if f, ok := t.reflFlowOf(&b.ds.Flows[i]); ok {
+			cands = append(cands, f)
 		}
 	}
-	groups := map[reflectionKey]*acc{}
-	for i := range fl {
-		r := &fl[i]
-		k, reflector, in, ok := classify(r)
-		if !ok || counts[k] < t.ReflectSources {
-			continue
-		}
-		a := groups[k]
-		if a == nil {
-			a = &acc{f: Finding{Kind: k.kind, Host: k.victim.Addr(), Port: k.port}}
-			groups[k] = a
-		}
-		f := &a.f
-		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-		f.Flows++
-		f.PacketsIn += r.Packets[in]
-		f.BytesIn += r.Bytes[in]
-		f.PacketsOut += r.Packets[1-in]
-		f.BytesOut += r.Bytes[1-in]
-		f.SYNACKs += uint64(r.SYNACKs)
-		if r.Packets[1-in] == 0 {
-			f.Failed++
-		}
-		a.idx = append(a.idx, i)
-		a.refl = append(a.refl, reflector)
-	}
+	return b.reflectionsOf(cands, t)
+}
+
+// reflectionsOf finds the reflections among candidate flows, which it
+// sorts, by victim and port.
+func (b *builder) reflectionsOf(cands []reflFlow, t Thresholds) []Finding {
+	sortParallel(cands, compareReflFlows)
 	var out []Finding
-	for k, a := range groups {
-		f := &a.f
-		slices.SortFunc(a.refl, flows.IP.Compare)
-		f.Peers = uint64(len(slices.Compact(a.refl)))
-		evidence := f.PacketsIn
-		if k.kind == SYNACKReflection {
-			evidence = f.SYNACKs
-		} else {
-			f.SYNACKs = 0
+	for s := 0; s < len(cands); {
+		e := s + 1
+		for e < len(cands) && cands[e].key() == cands[s].key() {
+			e++
 		}
-		if f.Peers < uint64(t.ReflectSources) || evidence < uint64(t.ReflectPackets) {
-			continue
-		}
-		if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
-			continue
-		}
-		victim := k.victim
-		reflector := func(r *flows.Record) netip.AddrPort {
-			if r.SrcIP == victim {
-				return netip.AddrPortFrom(r.DstIP.Addr(), 0)
+		// A group of fewer flows has fewer reflectors: most groups are
+		// one client's lookups.
+		if e-s >= t.ReflectSources {
+			if f, ok := b.reflection(t, cands[s].key(), pointers(cands[s:e])); ok {
+				out = append(out, f)
 			}
-			return netip.AddrPortFrom(r.SrcIP.Addr(), 0)
 		}
-		slices.SortStableFunc(a.idx, func(i, j int) int { return reflector(&b.ds.Flows[i]).Compare(reflector(&b.ds.Flows[j])) })
-		f.Activity = b.activity(b.flowsAt(a.idx), reflector)
-		out = append(out, *f)
+		s = e
 	}
 	slices.SortFunc(out, func(x, y Finding) int {
 		if c := x.Host.Compare(y.Host); c != 0 {
@@ -427,6 +420,62 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		return cmp.Compare(x.Port, y.Port)
 	})
 	return out
+}
+
+// pointers returns the elements of s by pointer.
+func pointers[T any](s []T) iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		for i := range s {
+			if !yield(&s[i]) {
+				return
+			}
+		}
+	}
+}
+
+// reflection makes the finding of one group of candidate flows, which
+// come by reflector each time they are read, if it is a reflection.
+func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow]) (Finding, bool) {
+	f := Finding{Kind: k.kind, Host: k.victim.Addr(), Port: k.port}
+	var reflector flows.IP
+	for r := range group {
+		if f.Flows == 0 || r.Reflector != reflector {
+			f.Peers++
+			reflector = r.Reflector
+		}
+		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
+		f.Flows++
+		f.PacketsIn += r.PacketsIn
+		f.BytesIn += r.BytesIn
+		f.PacketsOut += r.PacketsOut
+		f.BytesOut += r.BytesOut
+		f.SYNACKs += uint64(r.SYNACKs)
+		if r.PacketsOut == 0 {
+			f.Failed++
+		}
+	}
+	evidence := f.PacketsIn
+	if k.kind == SYNACKReflection {
+		evidence = f.SYNACKs
+	} else {
+		f.SYNACKs = 0
+	}
+	if f.Peers < uint64(t.ReflectSources) || evidence < uint64(t.ReflectPackets) {
+		return f, false
+	}
+	if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
+		return f, false
+	}
+	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
+		var rec flows.Record
+		for r := range group {
+			rec = flows.Record{SrcIP: r.Reflector, DstIP: r.Victim, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, EndReason: r.EndReason}
+			if !yield(&rec) {
+				return
+			}
+		}
+	}, func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.SrcIP.Addr(), 0) })
+	return f, true
 }
 
 // scans finds port and host scans over TCP, one finding per source and kind.

@@ -196,8 +196,8 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
-	if k, _, _, ok := w.thresholds.reflectionOf(r); ok {
-		w.put(bySource, partOf(k.victim), roleReflection, valueBytes(r), nil)
+	if f, ok := w.thresholds.reflFlowOf(r); ok {
+		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
 }
 
@@ -215,6 +215,31 @@ type scanFlow struct {
 func scanFlowOf(r *flows.Record) scanFlow {
 	return scanFlow{ID: r.ID, SrcIP: r.SrcIP, DstIP: r.DstIP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
 		DstPort: r.DstPort, State: r.State, EndReason: r.EndReason}
+}
+
+// reflections finds the reflections of a part's candidates, those of a
+// victim and port whose flows alone do not fit in what a part holds read
+// from disk, and adds them to found.
+func (ps *Parts) reflections(b *builder, refl *sorted[reflFlow], t Thresholds, found *[]Finding) error {
+	held := func(batch []reflFlow, _ *reflFlow) error {
+		*found = append(*found, b.reflectionsOf(batch, t)...)
+		return nil
+	}
+	if !refl.isSpilled() {
+		return held(refl.held, nil)
+	}
+	newGroup := func() *sorted[reflFlow] {
+		return newSorted(ps.dir, "a victim's reflection candidates", ps.held(), compareReflFlows)
+	}
+	sameGroup := func(x, y *reflFlow) bool { return x.key() == y.key() }
+	return cutGroups(refl, sameGroup, newGroup, held, func(g *sorted[reflFlow], v *reflFlow) error {
+		if g.len() >= t.ReflectSources {
+			if f, ok := b.reflection(t, v.key(), g.each); ok {
+				*found = append(*found, f)
+			}
+		}
+		return nil
+	})
 }
 
 // compareScanFlows orders TCP flows as port scans count them: by source,
@@ -428,21 +453,26 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 		scan := newSorted(ps.dir, "a part's TCP flows by source", ps.held(), compareScanFlows)
 		defer scan.remove()
 		scan.expect(ps.count([]byte{roleScan}, part))
-		refl := make([]flows.Record, 0, ps.count([]byte{roleReflection}, part))
+		refl := newSorted(ps.dir, "a part's reflection candidates", ps.held(), compareReflFlows)
+		defer refl.remove()
+		refl.expect(ps.count([]byte{roleReflection}, part))
 		var sf scanFlow
+		var rf reflFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
 				copy(valueBytes(&sf), value)
 				scan.add(sf)
 			} else {
-				refl = append(refl, flows.Record{})
-				copy(valueBytes(&refl[len(refl)-1]), value)
+				copy(valueBytes(&rf), value)
+				refl.add(rf)
 			}
 		})
 		if err != nil {
 			return err
 		}
-		found[part] = with(refl).reflections(t)
+		if err := ps.reflections(b0, refl, t, &found[part]); err != nil {
+			return err
+		}
 		// Scans do not depend on the order of the flows, beyond their
 		// source's: a part's sources that fit are held, one whose flows
 		// alone do not is read from disk.
