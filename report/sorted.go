@@ -60,7 +60,7 @@ func (s *sorted[T]) spill() {
 		}
 		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) })
 	}
-	sortParallel(s.held, s.compare)
+	s.sortHeld()
 	first := s.n == len(s.held)
 	if !first && s.compare(s.largest, s.held[0]) <= 0 {
 		s.spilled.Append(s.held) // after every value spilled: one run
@@ -74,6 +74,16 @@ func (s *sorted[T]) spill() {
 	s.held = s.held[:0]
 }
 
+// sortHeld sorts the values held; durations (float64, in their natural
+// order) by the faster sort of ordered values.
+func (s *sorted[T]) sortHeld() {
+	if durs, ok := any(s.held).([]float64); ok {
+		slices.Sort(durs)
+		return
+	}
+	sortParallel(s.held, s.compare)
+}
+
 // len is how many values were added.
 func (s *sorted[T]) len() int { return s.n }
 
@@ -84,7 +94,7 @@ func (s *sorted[T]) isSpilled() bool { return s.spilled != nil }
 // value is valid during the call. An error reading the runs back ends the
 // sequence early and is kept (Err).
 func (s *sorted[T]) each(yield func(*T) bool) {
-	slices.SortFunc(s.held, s.compare) // sorted already after the first call: cheap
+	s.sortHeld() // sorted already after the first call: cheap
 	if s.spilled == nil {
 		for i := range s.held {
 			if !yield(&s.held[i]) {
