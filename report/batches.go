@@ -28,8 +28,7 @@ func (ps *Parts) held() int {
 func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool, fn func(b *builder, fl flowSeq) error) error {
 	all := newSorted(ps.dir, "a part's flows", ps.held(), compareByDestination)
 	defer all.remove()
-	// Make room for every flow at once when they fit.
-	all.held = make([]destFlow, 0, min(all.limit, ps.count([]byte{roleFlow, roleTraffic}, parts...)))
+	all.expect(ps.count([]byte{roleFlow, roleTraffic}, parts...))
 	ds, err := ps.read(s, parts, keep, all.add)
 	if err != nil {
 		return err

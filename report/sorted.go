@@ -12,10 +12,10 @@ import (
 const DefaultHeldBytes = 32 << 20
 
 // sorted puts values in order, in memory up to a bound and beyond it in
-// sorted runs on disk, merged as they are read: how the flows of a
-// destination with millions of them (a flood's victim), their durations
-// and its rows' durations are put in order in bounded memory. Values are
-// added, then read in order (each) as many times as needed.
+// sorted runs on disk, merged as they are read: how a part of the report
+// too large to hold (a flood's victim, a scanner, a reflection's victim)
+// and its durations are put in order in bounded memory. Values are added,
+// then read in order (each) as many times as needed.
 type sorted[T any] struct {
 	dir, what string
 	compare   func(a, b T) int
