@@ -302,8 +302,24 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
 		f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
 	}
-	f.Windows = b.destSeries(d)
+	f.Windows = b.denseRows(st, d)
 	return f, true
+}
+
+// denseRows returns every window of d from its first to its last: its
+// rows of st.Intervals when they have no gap (a flood's usually have
+// none), read again from its flows otherwise.
+func (b *builder) denseRows(st *Stats, d Dest) []Interval {
+	var rows []Interval
+	for i := range st.Intervals {
+		if st.Intervals[i].Dest == d {
+			rows = append(rows, st.Intervals[i])
+		}
+	}
+	if n := len(rows); n > 0 && rows[n-1].Start-rows[0].Start == int64(n-1)*b.iv {
+		return rows
+	}
+	return b.destSeries(d)
 }
 
 // span widens the finding's time span to a flow's.
