@@ -23,6 +23,7 @@ type sorted[T any] struct {
 	held      []T
 	spilled   *Runs[T] // nil until the first spill
 	largest   T        // of the values spilled
+	inOrder   bool     // held is sorted: reading needs no write
 	n         int
 	err       error // the first error spilling or reading back
 }
@@ -41,6 +42,7 @@ func (s *sorted[T]) expect(n int) {
 }
 
 func (s *sorted[T]) add(v T) {
+	s.inOrder = false
 	s.held = append(s.held, v)
 	s.n++
 	if len(s.held) >= s.limit {
@@ -77,11 +79,15 @@ func (s *sorted[T]) spill() {
 // sortHeld sorts the values held; durations (float64, in their natural
 // order) by the faster sort of ordered values.
 func (s *sorted[T]) sortHeld() {
-	if durs, ok := any(s.held).([]float64); ok {
-		slices.Sort(durs)
+	if s.inOrder {
 		return
 	}
-	sortParallel(s.held, s.compare)
+	if durs, ok := any(s.held).([]float64); ok {
+		slices.Sort(durs)
+	} else {
+		sortParallel(s.held, s.compare)
+	}
+	s.inOrder = true
 }
 
 // len is how many values were added.
@@ -94,7 +100,7 @@ func (s *sorted[T]) isSpilled() bool { return s.spilled != nil }
 // value is valid during the call. An error reading the runs back ends the
 // sequence early and is kept (Err).
 func (s *sorted[T]) each(yield func(*T) bool) {
-	s.sortHeld() // sorted already after the first call: cheap
+	s.sortHeld() // once: later reads, even concurrent ones, only read
 	if s.spilled == nil {
 		for i := range s.held {
 			if !yield(&s.held[i]) {

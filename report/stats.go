@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"flowstat/flows"
@@ -650,11 +651,18 @@ func (b *builder) byDestination(st *Stats) {
 	parallelFor((len(parts)+batch-1)/batch, func(n int) {
 		for i := n * batch; i < min((n+1)*batch, len(parts)); i++ {
 			p := &parts[i]
+			var whole sync.WaitGroup
+			if p.fl.large != nil { // read from disk: the row beside the windows
+				whole.Go(func() { st.Destinations[i] = b.whole(p.dest, p.fl, p.tr) })
+			}
 			rows[i] = b.series(p.fl, p.tr, false)
 			for j := range rows[i] {
 				rows[i][j].Dest = p.dest
 			}
-			st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
+			if p.fl.large == nil {
+				st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
+			}
+			whole.Wait()
 		}
 	})
 	nrows := 0
