@@ -20,17 +20,18 @@ import (
 )
 
 // Parts hold flow records spread over files on disk, so that the report is
-// built one part at a time (Parts.Build): its memory then depends on the
-// largest part and on the number of destinations, not on the length of the
-// trace. Each record goes to the part of its destination address as a
-// destFlow, with its per-window counts (its destination's rows, SYN floods,
+// built one part at a time (Parts.Build), holding at most HeldBytes of a
+// part's flows: its memory does not depend on the length of the trace.
+// Each record goes to the part of its destination address as a destFlow,
+// with its per-window counts (its destination's rows, SYN floods,
 // timelines and CDFs); TCP records also go to the part of their source as
-// a scanFlow (scans), and candidates for reflections, whole, to the part
-// of their victim. A part is read back and given to the code Build runs
-// (as destFlows for the statistics by destination, as records for the
-// findings), and the results are put together in the order Build gives
+// a scanFlow (scans), and candidates for reflections, as reflFlows, to the
+// part of their victim. A part is read back and given to the code Build
+// runs (as destFlows for the statistics by destination, as records for
+// the scans), in batches when it is too large to hold (see batches and
+// cutGroups), and the results are put together in the order Build gives
 // them: the report is the one Build makes from all the records at once
-// (TestReportReproduces).
+// (TestReportReproduces, TestPartsHeldBytes).
 type Parts struct {
 	dir      string
 	opts     BuildOptions
