@@ -624,18 +624,12 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	if err != nil {
 		return err
 	}
-	buf := make([]float64, 4096)
-	for {
-		n, err := m.Fill(buf)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-		for _, v := range buf[:n] {
-			all.add(v)
-		}
+	err = m.each(func(v *float64) bool {
+		all.add(*v)
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	ps.durations.Remove()
 	ps.durations = nil

@@ -306,6 +306,24 @@ func (m *Merger[T]) Fill(dst []T) (int, error) {
 	return n, nil
 }
 
+// each calls yield with the next values in order until the end or until
+// yield returns false, and returns the first error reading the runs. The
+// value is valid during the call.
+func (m *Merger[T]) each(yield func(*T) bool) error {
+	buf := make([]T, valuesPerBlock[T]())
+	for {
+		n, err := m.Fill(buf)
+		for i := range buf[:n] {
+			if !yield(&buf[i]) {
+				return nil
+			}
+		}
+		if n == 0 || err != nil {
+			return err
+		}
+	}
+}
+
 // mergeHeap orders the runs by their heads.
 type mergeHeap[T any] Merger[T]
 

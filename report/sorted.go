@@ -25,7 +25,7 @@ type sorted[T any] struct {
 	largest   T        // of the values spilled
 	inOrder   bool     // held is sorted: reading needs no write
 	n         int
-	err       error // the first error spilling or reading back
+	errs      firstError // spilling or reading back, which may be concurrent
 }
 
 // newSorted returns an empty sorted that spills to dir beyond heldBytes
@@ -52,12 +52,14 @@ func (s *sorted[T]) add(v T) {
 
 // spill writes the held values as a sorted run.
 func (s *sorted[T]) spill() {
-	if s.err != nil {
+	if s.Err() != nil {
 		s.held = s.held[:0]
 		return
 	}
 	if s.spilled == nil {
-		if s.spilled, s.err = NewRuns[T](s.dir, s.what); s.err != nil {
+		var err error
+		if s.spilled, err = NewRuns[T](s.dir, s.what); err != nil {
+			s.errs.keep(err)
 			return
 		}
 		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) })
@@ -72,7 +74,9 @@ func (s *sorted[T]) spill() {
 	if top := s.held[len(s.held)-1]; first || s.compare(top, s.largest) > 0 {
 		s.largest = top
 	}
-	s.err = s.spilled.Err()
+	if err := s.spilled.Err(); err != nil {
+		s.errs.keep(err)
+	}
 	s.held = s.held[:0]
 }
 
@@ -109,28 +113,15 @@ func (s *sorted[T]) each(yield func(*T) bool) {
 		}
 		return
 	}
-	if s.err != nil {
+	if s.Err() != nil {
 		return
 	}
 	m, err := NewMerger(func(a, b *T) int { return s.compare(*a, *b) }, []*Runs[T]{s.spilled}, s.held)
-	if err != nil {
-		s.err = err
-		return
+	if err == nil {
+		err = m.each(yield)
 	}
-	buf := make([]T, valuesPerBlock[T]())
-	for {
-		n, err := m.Fill(buf)
-		for i := range buf[:n] {
-			if !yield(&buf[i]) {
-				return
-			}
-		}
-		if err != nil {
-			s.err = err
-		}
-		if n == 0 || err != nil {
-			return
-		}
+	if err != nil {
+		s.errs.keep(err)
 	}
 }
 
@@ -149,7 +140,7 @@ func (s *sorted[T]) writeTo(runs *Runs[T]) {
 }
 
 // Err returns the first error spilling the values or reading them back.
-func (s *sorted[T]) Err() error { return s.err }
+func (s *sorted[T]) Err() error { return s.errs.get() }
 
 func sizeOf[T any]() int {
 	var zero T

@@ -788,21 +788,10 @@ func sortedDurations(fl flowSeq, dir string, heldBytes int) *sorted[float64] {
 	return durs
 }
 
-// release keeps the first error of s and deletes what it spilled.
-func (b *builder) release(s interface {
-	Err() error
-	remove()
-}) {
-	if err := s.Err(); err != nil {
-		b.errs.keep(err)
-	}
-	s.remove()
-}
-
 // quantilesOfSorted summarises durations put in order.
 func quantilesOfSorted(durs *sorted[float64]) Quantiles {
 	if !durs.isSpilled() {
-		slices.Sort(durs.held)
+		durs.sortHeld()
 		return QuantilesOf(durs.held)
 	}
 	q := newQuantileStream(durs.len())
@@ -976,7 +965,12 @@ func (b *builder) spilledRowDurations(rows []Interval, fl flowSeq, endedIn func(
 	durs := newSorted(b.dir, "a destination's flow durations by window", b.heldBytes, func(x, y rowDuration) int {
 		return cmp.Or(cmp.Compare(x.row, y.row), cmp.Compare(x.duration, y.duration))
 	})
-	defer b.release(durs)
+	defer func() {
+		if err := durs.Err(); err != nil {
+			b.errs.keep(err)
+		}
+		durs.remove()
+	}()
 	durs.expect(fl.len())
 	fl.all(func(r *destFlow) bool {
 		if j, ok := endedIn(r); ok {
