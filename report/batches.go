@@ -108,10 +108,10 @@ func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b 
 	}
 	large := func(group *sorted[destFlow], f *destFlow) error {
 		d := f.dest()
-		fl := flowSeq{large: group}
-		fl.largeDurations = sortedDurations(fl, ps.dir, ps.held())
+		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil, nil)
+		fl := b.tallied(group)
 		defer fl.largeDurations.remove()
-		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil, &destGroup{d, fl})
+		b.groups = []destGroup{{d, fl}}
 		return cmp.Or(fl.largeDurations.Err(), fn(b, fl), fl.largeDurations.Err())
 	}
 	newGroup := func() *sorted[destFlow] {

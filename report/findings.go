@@ -276,25 +276,16 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if d.Proto != protoTCP {
 		return Finding{}, false
 	}
-	f := Finding{Kind: SYNFlood, Dest: d, Host: d.IP, Port: d.Port, Total: uint64(g.flows.len())}
-	var lastSrc flows.IP
-	g.flows.all(func(r *destFlow) bool {
-		if r.State != flows.S0 && !r.HalfOpen {
+	tally := g.flows.tally
+	if tally == nil {
+		tally = &groupTally{}
+		g.flows.all(func(r *destFlow) bool {
+			tally.addToFlood(r)
 			return true
-		}
-		if f.Flows == 0 || r.SrcIP != lastSrc {
-			f.Peers++
-			lastSrc = r.SrcIP
-		}
-		if r.HalfOpen {
-			f.HalfOpen++
-		} else {
-			f.SYNOnly++
-		}
-		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-		f.Flows++
-		return true
-	})
+		})
+	}
+	f := tally.flood
+	f.Kind, f.Dest, f.Host, f.Port, f.Total = SYNFlood, d, d.IP, d.Port, uint64(g.flows.len())
 	if f.Flows < uint64(t.SYNFloodFlows) || f.Peers < uint64(t.SYNFloodSources) ||
 		float64(f.Flows) < t.SYNFloodShare*float64(f.Total) {
 		return Finding{}, false

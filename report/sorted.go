@@ -245,6 +245,9 @@ type flowSeq struct {
 	// The durations of large flows, in order: several statistics read
 	// them.
 	largeDurations *sorted[float64]
+	// What several statistics count of large flows, or nil: then each
+	// reads the flows.
+	tally *groupTally
 }
 
 func heldFlows(fl []destFlow) flowSeq { return flowSeq{held: fl} }

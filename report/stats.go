@@ -554,6 +554,12 @@ func (b *builder) totals(st *Stats) {
 
 // flowSpan sets the number of flows fl and the time span they cover.
 func (b *builder) flowSpan(st *Stats, fl flowSeq) {
+	if t := fl.tally; t != nil {
+		if st.Flows = t.row.Flows; st.Flows > 0 {
+			st.FirstSeen, st.LastSeen = t.row.FirstSeen, t.row.LastSeen
+		}
+		return
+	}
 	st.Flows = 0
 	fl.all(func(r *destFlow) bool {
 		if st.Flows == 0 || r.FirstSeen < st.FirstSeen {
@@ -728,42 +734,113 @@ func minBy[T any](a, b T, compare func(T, T) int) T {
 // whole computes one destination's row over the whole input. fl must be
 // sorted by source address.
 func (b *builder) whole(d Dest, fl flowSeq, traffic []*Traffic) Destination {
-	out := Destination{Dest: d}
+	tally := fl.tally
+	if tally == nil {
+		tally = &groupTally{}
+		fl.all(func(r *destFlow) bool {
+			tally.addToRow(b, r)
+			return true
+		})
+	}
+	out := tally.row
+	out.Dest = d
 	for _, t := range traffic {
 		out.Packets += t.Packets
 		out.Bytes += t.Bytes
 		out.SYNs += t.SYNs
 		out.SYNACKs += t.SYNACKs
 	}
-	var lastSrc flows.IP
-	fl.all(func(r *destFlow) bool {
-		if out.Flows == 0 || r.FirstSeen < out.FirstSeen {
-			out.FirstSeen = r.FirstSeen
-		}
-		if out.Flows == 0 || r.LastSeen > out.LastSeen {
-			out.LastSeen = r.LastSeen
-		}
-		if out.Flows == 0 || r.SrcIP != lastSrc {
-			out.Sources++
-			lastSrc = r.SrcIP
-		}
-		out.Flows++
-		out.New++
-		if r.HalfOpen {
-			out.HalfOpen++
-		}
-		if r.isS0() {
-			out.SYNOnly++
-		}
-		if _, ended := b.end(r.EndReason, r.LastSeen); ended {
-			out.Ended[r.Outcome]++
-		} else {
-			out.Ongoing++
-		}
-		return true
-	})
 	out.Durations = quantilesOfSorted(durations(fl))
 	return out
+}
+
+// groupTally is what one pass over a destination's flows, in source
+// order, counts for several statistics: its row (whole, without traffic
+// and durations), the flows' states, and a SYN flood's counts. A group
+// held in memory is read by each statistic that needs it; one read from
+// disk (a flood's victim) is tallied once, as its durations are sorted
+// (tallied), rather than read again by each.
+type groupTally struct {
+	row          Destination
+	lastEnd      int64 // when the last flow ended (end)
+	states       map[[2]uint8]uint64
+	flood        Finding // the counts of synFlood
+	lastSrc      flows.IP
+	lastFloodSrc flows.IP
+}
+
+// addToRow counts r in the destination's row.
+func (t *groupTally) addToRow(b *builder, r *destFlow) {
+	out := &t.row
+	if out.Flows == 0 || r.FirstSeen < out.FirstSeen {
+		out.FirstSeen = r.FirstSeen
+	}
+	if out.Flows == 0 || r.LastSeen > out.LastSeen {
+		out.LastSeen = r.LastSeen
+	}
+	if out.Flows == 0 || r.SrcIP != t.lastSrc {
+		out.Sources++
+		t.lastSrc = r.SrcIP
+	}
+	out.Flows++
+	out.New++
+	if r.HalfOpen {
+		out.HalfOpen++
+	}
+	if r.isS0() {
+		out.SYNOnly++
+	}
+	end, ended := b.end(r.EndReason, r.LastSeen)
+	if ended {
+		out.Ended[r.Outcome]++
+	} else {
+		out.Ongoing++
+	}
+	if out.Flows == 1 || end > t.lastEnd {
+		t.lastEnd = end
+	}
+}
+
+// addToStates counts r by protocol and state.
+func (t *groupTally) addToStates(r *destFlow) {
+	if t.states == nil {
+		t.states = map[[2]uint8]uint64{}
+	}
+	t.states[[2]uint8{r.Proto, uint8(r.State)}]++
+}
+
+// addToFlood counts r in a SYN flood to its destination if it is half
+// open or was never answered.
+func (t *groupTally) addToFlood(r *destFlow) {
+	if r.State != flows.S0 && !r.HalfOpen {
+		return
+	}
+	f := &t.flood
+	if f.Flows == 0 || r.SrcIP != t.lastFloodSrc {
+		f.Peers++
+		t.lastFloodSrc = r.SrcIP
+	}
+	if r.HalfOpen {
+		f.HalfOpen++
+	} else {
+		f.SYNOnly++
+	}
+	f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
+	f.Flows++
+}
+
+// tallied returns the flows of a destination too large to hold, read
+// from disk once for every statistic groupTally counts and for their
+// durations, sorted on disk.
+func (b *builder) tallied(group *sorted[destFlow]) flowSeq {
+	t := &groupTally{}
+	fl := flowSeq{large: group, tally: t}
+	fl.largeDurations = sortedDurations(fl, b.dir, b.heldBytes, func(r *destFlow) {
+		t.addToRow(b, r)
+		t.addToStates(r)
+		t.addToFlood(r)
+	})
+	return fl
 }
 
 // durations returns the durations of flows in order: those of a group
@@ -773,16 +850,19 @@ func durations(fl flowSeq) *sorted[float64] {
 	if fl.large != nil {
 		return fl.largeDurations
 	}
-	return sortedDurations(fl, "", math.MaxInt)
+	return sortedDurations(fl, "", math.MaxInt, nil)
 }
 
 // sortedDurations puts the durations of flows in order, spilled to dir
-// beyond heldBytes.
-func sortedDurations(fl flowSeq, dir string, heldBytes int) *sorted[float64] {
+// beyond heldBytes, and gives each flow to also, when not nil.
+func sortedDurations(fl flowSeq, dir string, heldBytes int, also func(*destFlow)) *sorted[float64] {
 	durs := newSorted(dir, "a destination's flow durations", heldBytes, cmp.Compare[float64])
 	durs.expect(fl.len())
 	fl.all(func(r *destFlow) bool {
 		durs.add(r.Duration())
+		if also != nil {
+			also(r)
+		}
 		return true
 	})
 	return durs
@@ -828,7 +908,19 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 			}
 		}
 	}
-	wins := coveredWindows(spans, dense)
+	var wins []int64
+	if t := fl.tally; t != nil && t.row.Flows > 0 {
+		// The flows' first and last windows are known from their tally:
+		// read them once less.
+		lo, hi := floorDiv(t.row.FirstSeen, iv), floorDiv(t.lastEnd, iv)
+		for _, tr := range traffic {
+			w := floorDiv(tr.Start, iv)
+			lo, hi = min(lo, w), max(hi, w)
+		}
+		wins = coveredWindowsIn(spans, lo, hi, dense)
+	} else {
+		wins = coveredWindows(spans, dense)
+	}
 	if len(wins) == 0 {
 		return nil
 	}
@@ -856,6 +948,11 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 	src := -1
 	var srcIP flows.IP
 	ended := 0
+	var spilled *sorted[rowDuration] // the durations of large flows, by row
+	if fl.large != nil {
+		spilled = b.rowDurations(fl.len())
+		defer spilled.remove()
+	}
 	fl.all(func(r *destFlow) bool {
 		if src < 0 || r.SrcIP != srcIP {
 			src++
@@ -878,6 +975,9 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 			hi = at(s.last)
 			rows[hi].Ended[r.Outcome]++
 			ended++
+			if spilled != nil {
+				spilled.add(rowDuration{int64(hi), r.Duration()})
+			}
 		}
 		ongoing[lo]++
 		ongoing[hi]--
@@ -903,17 +1003,16 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		row.SYNs += t.SYNs
 		row.SYNACKs += t.SYNACKs
 	}
-	endedIn := func(r *destFlow) (row int, ok bool) {
+	if spilled != nil {
+		b.setRowDurations(rows, spilled)
+		return rows
+	}
+	heldRowDurations(rows, fl, ended, func(r *destFlow) (row int, ok bool) {
 		if _, ok := b.end(r.EndReason, r.LastSeen); !ok {
 			return 0, false
 		}
 		return at(spanOf(r).last), true
-	}
-	if fl.large == nil {
-		heldRowDurations(rows, fl, ended, endedIn)
-	} else {
-		b.spilledRowDurations(rows, fl, endedIn)
-	}
+	})
 	return rows
 }
 
@@ -958,26 +1057,20 @@ type rowDuration struct {
 	duration float64
 }
 
-// spilledRowDurations sets each row's duration quantiles as
-// heldRowDurations does, for flows too many to hold: their durations are
-// put in order by row on disk and read back once.
-func (b *builder) spilledRowDurations(rows []Interval, fl flowSeq, endedIn func(*destFlow) (int, bool)) {
+// rowDurations returns an empty sorted for the durations of n flows too
+// many to hold by the rows they ended in (setRowDurations).
+func (b *builder) rowDurations(n int) *sorted[rowDuration] {
 	durs := newSorted(b.dir, "a destination's flow durations by window", b.heldBytes, func(x, y rowDuration) int {
 		return cmp.Or(cmp.Compare(x.row, y.row), cmp.Compare(x.duration, y.duration))
 	})
-	defer func() {
-		if err := durs.Err(); err != nil {
-			b.errs.keep(err)
-		}
-		durs.remove()
-	}()
-	durs.expect(fl.len())
-	fl.all(func(r *destFlow) bool {
-		if j, ok := endedIn(r); ok {
-			durs.add(rowDuration{int64(j), r.Duration()})
-		}
-		return true
-	})
+	durs.expect(n)
+	return durs
+}
+
+// setRowDurations sets each row's duration quantiles as heldRowDurations
+// does, for flows too many to hold: from their durations put in order by
+// row on disk.
+func (b *builder) setRowDurations(rows []Interval, durs *sorted[rowDuration]) {
 	row := -1
 	var q *quantileStream
 	durs.each(func(d *rowDuration) bool {
@@ -993,6 +1086,9 @@ func (b *builder) spilledRowDurations(rows []Interval, fl flowSeq, endedIn func(
 	})
 	if q != nil {
 		rows[row].Durations = q.quantiles()
+	}
+	if err := durs.Err(); err != nil {
+		b.errs.keep(err)
 	}
 }
 
@@ -1025,6 +1121,12 @@ func coveredWindows(spans iter.Seq[span], dense bool) []int64 {
 	if n == 0 {
 		return nil
 	}
+	return coveredWindowsIn(spans, lo, hi, dense)
+}
+
+// coveredWindowsIn is coveredWindows for spans whose windows are known to
+// lie from lo to hi, inclusive, and include both.
+func coveredWindowsIn(spans iter.Seq[span], lo, hi int64, dense bool) []int64 {
 	if hi-lo < maxDenseWindows {
 		// Spans starting and ending in each window, summed up.
 		cover := make([]int32, hi-lo+2)
@@ -1080,12 +1182,15 @@ func disjoint(spans []span) []span {
 
 // stateCounts counts the flows by protocol and state.
 func stateCounts(fl flowSeq) map[[2]uint8]uint64 {
-	counts := map[[2]uint8]uint64{}
+	if fl.tally != nil {
+		return fl.tally.states
+	}
+	var t groupTally
 	fl.all(func(r *destFlow) bool {
-		counts[[2]uint8{r.Proto, uint8(r.State)}]++
+		t.addToStates(r)
 		return true
 	})
-	return counts
+	return t.states
 }
 
 // statesOf lists counts by protocol and state.
