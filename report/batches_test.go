@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -11,17 +12,27 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"flowstat/flows"
 )
 
 // TestPartsHeldBytes builds the report of attack traffic by parts holding
 // at most a few flows of a part at once, so that parts are cut into
 // batches and the flows of the flood's victim (1,900), their durations and
-// its rows' durations, and those of the scanners (150 and 70 flows), are
+// its rows' durations, and those of the scanners (150, 70 and 120 flows), are
 // put in order on disk, and checks that the findings,
 // tables and the report are the ones Build makes with every flow in
 // memory, with the default timelines and with a prefix and an address.
+// A host scanner of two ports, one host after the other, is added: its
+// host scans are counted only with its flows sorted by port first.
 func TestPartsHeldBytes(t *testing.T) {
 	fs := attackFlows()
+	for i := range 120 {
+		s := 600 + float64(i)*0.1
+		fs = append(fs, flow{src: "10.66.0.3", dst: fmt.Sprintf("192.0.2.%d", 100+i/2), sport: 50002, dport: uint16(22 + i%2),
+			proto: 6, state: flows.S0, end: flows.EndEOF, flags: [2]uint8{tcpSYN, 0}, syns: 1,
+			pkts: []pkt{{s: s, fwd: true, syn: true}}})
+	}
 	iv := 5 * time.Second
 	ds := dataset(t, iv.Seconds(), 60, fs...)
 	for _, opts := range []BuildOptions{{}, {Interval: 10 * time.Second,
