@@ -742,19 +742,7 @@ func (w *windowWriter) write(j *windowJob) (string, *analysis, error) {
 func (w *windowWriter) summary(j *windowJob) report.Summary {
 	cfg := w.cfg
 	s := report.Summary{Tool: "flowstat", Version: version, Packets: j.counts}
-	s.Options = report.Options{
-		IntervalS:      cfg.interval.Seconds(),
-		IdleTimeoutS:   cfg.flowOpts.IdleTimeout.Seconds(),
-		ActiveTimeoutS: cfg.flowOpts.ActiveTimeout.Seconds(),
-		LingerS:        flows.DefaultLinger.Seconds(),
-		BPF:            cfg.bpf,
-		Workers:        cfg.workers,
-		MaxFlows:       cfg.flowOpts.MaxFlows,
-		Targets:        []string{},
-	}
-	for _, t := range cfg.targets {
-		s.Options.Targets = append(s.Options.Targets, t.String())
-	}
+	s.Options = summaryOptions(cfg.interval, cfg.flowOpts, cfg.bpf, cfg.workers, cfg.targets)
 	in := report.Input{Path: cfg.iface, Format: "live capture", LinkTypes: j.input.linkTypes,
 		Packets: j.input.packets, Bytes: j.input.bytes}
 	if in.LinkTypes == nil {

@@ -33,24 +33,31 @@ type analysis struct {
 }
 
 // analyze reads every trace through the filter, decoder and flow table.
+// summaryOptions is summary.json's record of the options that shaped the
+// flows and statistics, for analyze and live alike.
+func summaryOptions(interval time.Duration, fo flows.Options, bpf string, workers int, targets []netip.Prefix) report.Options {
+	o := report.Options{
+		IntervalS:      interval.Seconds(),
+		IdleTimeoutS:   fo.IdleTimeout.Seconds(),
+		ActiveTimeoutS: fo.ActiveTimeout.Seconds(),
+		LingerS:        flows.DefaultLinger.Seconds(),
+		BPF:            bpf,
+		Workers:        workers,
+		MaxFlows:       fo.MaxFlows,
+		Targets:        []string{},
+	}
+	for _, t := range targets {
+		o.Targets = append(o.Targets, t.String())
+	}
+	return o
+}
+
 func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *reader.Filter) (*analysis, error) {
 	started := time.Now()
 	res := &analysis{}
 	s := &res.summary
 	s.Tool, s.Version = "flowstat", version
-	s.Options = report.Options{
-		IntervalS:      cfg.interval.Seconds(),
-		IdleTimeoutS:   cfg.flowOpts.IdleTimeout.Seconds(),
-		ActiveTimeoutS: cfg.flowOpts.ActiveTimeout.Seconds(),
-		LingerS:        flows.DefaultLinger.Seconds(),
-		BPF:            cfg.bpf,
-		Workers:        cfg.workers,
-		MaxFlows:       cfg.flowOpts.MaxFlows,
-		Targets:        []string{},
-	}
-	for _, t := range cfg.targets {
-		s.Options.Targets = append(s.Options.Targets, t.String())
-	}
+	s.Options = summaryOptions(cfg.interval, cfg.flowOpts, cfg.bpf, cfg.workers, cfg.targets)
 
 	var counter reader.Counter
 	traces, err := openTraces(paths, cfg.inputs, &counter, s)
