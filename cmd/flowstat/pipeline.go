@@ -120,9 +120,12 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			return nil, err
 		}
 	}
-	if split != nil {
+	switch {
+	case split != nil:
 		err = readSplit(ctx, cfg, split, traces[0], filter, table, whole, bar)
-	} else {
+	case cfg.workers > 1:
+		err = readStream(ctx, cfg, traces, filter, table, whole, bar)
+	default:
 		err = readMerged(ctx, traces, table, whole, bar)
 	}
 	if err != nil {

@@ -95,6 +95,54 @@ func TestWorkersGiveIdenticalOutput(t *testing.T) {
 	}
 }
 
+// TestWorkersBehindStream reads inputs that are not split, compressed
+// ones and several merged by time, one of them damaged, with -j 1, 2, 3
+// and 8: with more than one worker their frames are decoded behind the
+// reading, in batches as small as one frame, and the flows, the counts,
+// the damage and the exit status must be those of one goroutine.
+func TestWorkersBehindStream(t *testing.T) {
+	dir := t.TempDir()
+	generated := generatedTrace(t, dir, gen.Config{Seed: 12, Flows: 3000, Mix: "default,synflood=10"})
+	compressed := filepath.Join(dir, "generated.pcap.gz")
+	writeGzip(t, generated, compressed)
+	inputs := map[string][]string{
+		"gzip":                      {compressed},
+		"three merged, one damaged": {compressed, "../../testdata/damaged/truncated.pcap.zst", "../../testdata/damaged/garbage-inserted.pcapng"},
+	}
+	defer func(bytes, frames int) { frameBatchBytes, frameBatchFrames = bytes, frames }(frameBatchBytes, frameBatchFrames)
+	for name, paths := range inputs {
+		t.Run(name, func(t *testing.T) {
+			var firstFlows []byte
+			var firstSummary *report.Summary
+			firstCode := -1
+			for _, run := range []struct{ j, frames int }{{1, 8192}, {2, 8192}, {3, 1}, {8, 100}} {
+				frameBatchFrames = run.frames
+				out := filepath.Join(t.TempDir(), fmt.Sprint(run.j))
+				code := analyzeInto(t, out, append([]string{"-j", fmt.Sprint(run.j), "--no-report"}, paths...)...)
+				flows, s := flowsAndSummary(t, out)
+				if firstCode < 0 {
+					firstFlows, firstSummary, firstCode = flows, s, code
+					if s.Packets.Read == 0 || (len(paths) > 1 && len(s.Damage) == 0) {
+						t.Fatalf("-j 1: %d packets read, damage %v", s.Packets.Read, s.Damage)
+					}
+					continue
+				}
+				if code != firstCode {
+					t.Errorf("-j %d: exit status %d, -j 1 gave %d", run.j, code, firstCode)
+				}
+				if !bytes.Equal(flows, firstFlows) {
+					t.Errorf("-j %d, batches of %d frames: flows.parquet differs from -j 1's", run.j, run.frames)
+				}
+				if s.Packets != firstSummary.Packets || !slices.Equal(s.Damage, firstSummary.Damage) ||
+					fmt.Sprint(s.Inputs) != fmt.Sprint(firstSummary.Inputs) {
+					t.Errorf("-j %d: counts %+v, damage %v, inputs %+v; -j 1 gave %+v, %v, %+v", run.j,
+						s.Packets, s.Damage, s.Inputs, firstSummary.Packets, firstSummary.Damage, firstSummary.Inputs)
+				}
+			}
+		})
+	}
+}
+
 // TestMaxFlows bounds the flow table far below the trace's concurrent
 // flows: flows are evicted and counted, and no packet is lost.
 func TestMaxFlows(t *testing.T) {
