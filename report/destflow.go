@@ -2,6 +2,8 @@ package report
 
 import (
 	"cmp"
+	"encoding/binary"
+	"math"
 
 	"flowstat/flows"
 )
@@ -59,7 +61,47 @@ func sortBySource(fl []destFlow) { sortParallel(fl, compareBySource) }
 func compareBySource(x, y destFlow) int { return x.SrcIP.Compare(y.SrcIP) }
 
 // sortByDestination puts flows in destination order, then source order.
-func sortByDestination(fl []destFlow) { sortParallel(fl, compareByDestination) }
+// Flows between IPv4 addresses, most of them in most traces, are sorted by
+// 16-byte keys and then moved into place once, before the IPv6 ones, which
+// are sorted after them: comparing and moving the 64-byte flows themselves
+// took about twice as long.
+func sortByDestination(fl []destFlow) {
+	type key struct {
+		dst uint64 // address, port and protocol, in compareByDestination's order
+		src uint32
+		at  int32
+	}
+	ipv6 := key{dst: math.MaxUint64, src: math.MaxUint32} // after every IPv4 key
+	keys := make([]key, len(fl))
+	n6 := 0
+	for i := range fl {
+		f := &fl[i]
+		switch {
+		case f.DstIP.BitLen() == 32 && f.SrcIP.BitLen() == 32:
+			d, s := f.DstIP.Bytes16(), f.SrcIP.Bytes16()
+			keys[i] = key{uint64(binary.BigEndian.Uint32(d[12:]))<<32 | uint64(f.DstPort)<<16 | uint64(f.Proto)<<8,
+				binary.BigEndian.Uint32(s[12:]), int32(i)}
+		case f.DstIP.BitLen() == 128:
+			keys[i], keys[i].at = ipv6, int32(i)
+			n6++
+		default: // no address: such flows would sort first
+			sortParallel(fl, compareByDestination)
+			return
+		}
+	}
+	sortParallel(keys, func(x, y key) int {
+		if x.dst != y.dst {
+			return cmp.Compare(x.dst, y.dst)
+		}
+		return cmp.Compare(x.src, y.src)
+	})
+	from := make([]int32, len(keys))
+	for i := range keys {
+		from[i] = keys[i].at
+	}
+	moveInto(fl, from)
+	sortParallel(fl[len(fl)-n6:], compareByDestination)
+}
 
 func compareByDestination(x, y destFlow) int {
 	// Not cmp.Or: it would compare the sources of every pair.

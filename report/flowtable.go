@@ -68,22 +68,31 @@ func SortFlows(recs []flows.Record) {
 	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.id, b.id))
 	})
-	// Position i takes the record at keys[i].i; -1 marks a placed one.
-	for start := range keys {
-		if keys[start].i < 0 || int(keys[start].i) == start {
+	from := make([]int32, len(keys))
+	for i := range keys {
+		from[i] = keys[i].i
+	}
+	moveInto(recs, from)
+}
+
+// moveInto puts s[from[i]] at position i for every i, following the
+// permutation's cycles so that each element moves once; from is used up.
+func moveInto[T any](s []T, from []int32) {
+	for start := range from {
+		if from[start] < 0 || int(from[start]) == start {
 			continue
 		}
-		held := recs[start]
+		held := s[start]
 		at := start
 		for {
-			from := int(keys[at].i)
-			keys[at].i = -1
-			if from == start {
-				recs[at] = held
+			next := int(from[at])
+			from[at] = -1 // placed
+			if next == start {
+				s[at] = held
 				break
 			}
-			recs[at] = recs[from]
-			at = from
+			s[at] = s[next]
+			at = next
 		}
 	}
 }
