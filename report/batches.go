@@ -27,6 +27,7 @@ func (ps *Parts) held() int {
 // one batch. fn must not keep b.fl.
 func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool, fn func(b *builder, fl flowSeq) error) error {
 	all := newSorted(ps.dir, "a part's flows", ps.held(), compareByDestination)
+	all.sortBy = sortByDestination
 	defer all.remove()
 	all.expect(ps.count([]byte{roleFlow, roleTraffic}, parts...))
 	ds, err := ps.read(s, parts, keep, all.add)
