@@ -32,7 +32,6 @@ type analysis struct {
 	summary report.Summary
 }
 
-// analyze reads every trace through the filter, decoder and flow table.
 // summaryOptions is summary.json's record of the options that shaped the
 // flows and statistics, for analyze and live alike.
 func summaryOptions(interval time.Duration, fo flows.Options, bpf string, workers int, targets []netip.Prefix) report.Options {
@@ -52,6 +51,7 @@ func summaryOptions(interval time.Duration, fo flows.Options, bpf string, worker
 	return o
 }
 
+// analyze reads every trace through the filter, decoder and flow table.
 func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *reader.Filter) (*analysis, error) {
 	started := time.Now()
 	res := &analysis{}
