@@ -383,8 +383,17 @@ func (f *reflFlow) key() reflectionKey { return reflectionKey{f.Kind, f.Victim, 
 
 // compareReflFlows orders candidate flows by group, then reflector.
 func compareReflFlows(x, y reflFlow) int {
-	return cmp.Or(cmp.Compare(x.Kind, y.Kind), x.Victim.Compare(y.Victim), cmp.Compare(x.Port, y.Port),
-		x.Reflector.Compare(y.Reflector))
+	// Not cmp.Or: it would compare the reflectors of every pair.
+	if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
+		return c
+	}
+	if c := x.Victim.Compare(y.Victim); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Port, y.Port); c != 0 {
+		return c
+	}
+	return x.Reflector.Compare(y.Reflector)
 }
 
 // reflections finds UDP and SYN-ACK reflections. The flow model orients a

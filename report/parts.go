@@ -786,5 +786,8 @@ func compareDests(a, b *intervalRow) int {
 
 // compareRows orders rows as Stats.Intervals: by start, then destination.
 func compareRows(a, b *intervalRow) int {
-	return cmp.Or(cmp.Compare(a.Start, b.Start), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+	if c := cmp.Compare(a.Start, b.Start); c != 0 {
+		return c // not cmp.Or: it would compare the addresses of every pair
+	}
+	return compareDests(a, b)
 }
