@@ -111,9 +111,9 @@ func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b 
 		d := f.dest()
 		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil, nil)
 		fl := b.tallied(group)
-		defer fl.largeDurations.remove()
+		defer fl.counted.remove()
 		b.groups = []destGroup{{d, fl}}
-		return cmp.Or(fl.largeDurations.Err(), fn(b, fl), fl.largeDurations.Err())
+		return cmp.Or(fn(b, fl), fl.counted.err())
 	}
 	newGroup := func() *sorted[destFlow] {
 		return newSorted(ps.dir, "a destination's flows", ps.held(), compareBySource)

@@ -276,7 +276,7 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if d.Proto != protoTCP {
 		return Finding{}, false
 	}
-	tally := g.flows.tally
+	tally := g.flows.tally()
 	if tally == nil {
 		tally = &groupTally{}
 		g.flows.all(func(r *destFlow) bool {

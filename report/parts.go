@@ -531,8 +531,8 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	err = ps.eachPart(func(part int) error {
 		return ps.batches(b0, s, []int{part}, nil, func(b *builder, fl flowSeq) error {
 			res := result{}
+			b.byDestination(&res.totals) // first: it reads a large group's flows on two cores
 			b.flowSpan(&res.totals, fl)
-			b.byDestination(&res.totals)
 			res.rates, res.states = b.trafficSums(), stateCounts(fl)
 			res.floods = b.synFloods(&res.totals, st.Thresholds)
 			// The top destinations are among those of the parts: compute

@@ -245,12 +245,49 @@ func cutGroups[T any](s *sorted[T], same func(a, b *T) bool, newGroup func() *so
 type flowSeq struct {
 	held  []destFlow
 	large *sorted[destFlow] // instead of held, when not nil
-	// The durations of large flows, in order: several statistics read
-	// them.
-	largeDurations *sorted[float64]
-	// What several statistics count of large flows, or nil: then each
-	// reads the flows.
-	tally *groupTally
+	// What a pass over large flows counts for several statistics, or nil:
+	// then each reads the flows.
+	counted *largeCounts
+}
+
+// largeCounts is what one pass over a group of large flows counts (a
+// groupTally) and their durations, in order: made once, by the first
+// statistic that needs them, while others may read the flows at the same
+// time (see tallied).
+type largeCounts struct {
+	once      sync.Once
+	count     func(*largeCounts)
+	tally     groupTally
+	durations *sorted[float64]
+}
+
+func (c *largeCounts) get() *largeCounts {
+	c.once.Do(func() { c.count(c) })
+	return c
+}
+
+// tally returns what the pass over large flows counted, or nil for held
+// flows.
+func (s flowSeq) tally() *groupTally {
+	if s.counted == nil {
+		return nil
+	}
+	return &s.counted.get().tally
+}
+
+// remove deletes the durations spilled, if they were counted.
+func (c *largeCounts) remove() {
+	if c.durations != nil {
+		c.durations.remove()
+	}
+}
+
+// err returns the error of spilling or reading the durations, if any.
+func (c *largeCounts) err() error {
+	if c.durations != nil {
+		return c.durations.Err()
+	}
+	return nil
 }
 
 func heldFlows(fl []destFlow) flowSeq { return flowSeq{held: fl} }

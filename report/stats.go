@@ -554,7 +554,7 @@ func (b *builder) totals(st *Stats) {
 
 // flowSpan sets the number of flows fl and the time span they cover.
 func (b *builder) flowSpan(st *Stats, fl flowSeq) {
-	if t := fl.tally; t != nil {
+	if t := fl.tally(); t != nil {
 		if st.Flows = t.row.Flows; st.Flows > 0 {
 			st.FirstSeen, st.LastSeen = t.row.FirstSeen, t.row.LastSeen
 		}
@@ -734,7 +734,7 @@ func minBy[T any](a, b T, compare func(T, T) int) T {
 // whole computes one destination's row over the whole input. fl must be
 // sorted by source address.
 func (b *builder) whole(d Dest, fl flowSeq, traffic []*Traffic) Destination {
-	tally := fl.tally
+	tally := fl.tally()
 	if tally == nil {
 		tally = &groupTally{}
 		fl.all(func(r *destFlow) bool {
@@ -762,7 +762,6 @@ func (b *builder) whole(d Dest, fl flowSeq, traffic []*Traffic) Destination {
 // (tallied), rather than read again by each.
 type groupTally struct {
 	row          Destination
-	lastEnd      int64 // when the last flow ended (end)
 	states       map[[2]uint8]uint64
 	flood        Finding // the counts of synFlood
 	lastSrc      flows.IP
@@ -790,14 +789,10 @@ func (t *groupTally) addToRow(b *builder, r *destFlow) {
 	if r.isS0() {
 		out.SYNOnly++
 	}
-	end, ended := b.end(r.EndReason, r.LastSeen)
-	if ended {
+	if _, ended := b.end(r.EndReason, r.LastSeen); ended {
 		out.Ended[r.Outcome]++
 	} else {
 		out.Ongoing++
-	}
-	if out.Flows == 1 || end > t.lastEnd {
-		t.lastEnd = end
 	}
 }
 
@@ -831,15 +826,19 @@ func (t *groupTally) addToFlood(r *destFlow) {
 
 // tallied returns the flows of a destination too large to hold, read
 // from disk once for every statistic groupTally counts and for their
-// durations, sorted on disk.
+// durations, sorted on disk: when whole first needs them, while series
+// reads the flows on another core.
 func (b *builder) tallied(group *sorted[destFlow]) flowSeq {
-	t := &groupTally{}
-	fl := flowSeq{large: group, tally: t}
-	fl.largeDurations = sortedDurations(fl, b.dir, b.heldBytes, func(r *destFlow) {
-		t.addToRow(b, r)
-		t.addToStates(r)
-		t.addToFlood(r)
-	})
+	group.sortHeld() // now: the goroutines that read it later only read
+	fl := flowSeq{large: group}
+	fl.counted = &largeCounts{count: func(c *largeCounts) {
+		t := &c.tally
+		c.durations = sortedDurations(fl, b.dir, b.heldBytes, func(r *destFlow) {
+			t.addToRow(b, r)
+			t.addToStates(r)
+			t.addToFlood(r)
+		})
+	}}
 	return fl
 }
 
@@ -847,8 +846,8 @@ func (b *builder) tallied(group *sorted[destFlow]) flowSeq {
 // held in memory are put in order in memory, those of large flows were
 // (largeDurations).
 func durations(fl flowSeq) *sorted[float64] {
-	if fl.large != nil {
-		return fl.largeDurations
+	if fl.counted != nil {
+		return fl.counted.get().durations
 	}
 	return sortedDurations(fl, "", math.MaxInt, nil)
 }
@@ -908,19 +907,7 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 			}
 		}
 	}
-	var wins []int64
-	if t := fl.tally; t != nil && t.row.Flows > 0 {
-		// The flows' first and last windows are known from their tally:
-		// read them once less.
-		lo, hi := floorDiv(t.row.FirstSeen, iv), floorDiv(t.lastEnd, iv)
-		for _, tr := range traffic {
-			w := floorDiv(tr.Start, iv)
-			lo, hi = min(lo, w), max(hi, w)
-		}
-		wins = coveredWindowsIn(spans, lo, hi, dense)
-	} else {
-		wins = coveredWindows(spans, dense)
-	}
+	wins := coveredWindows(spans, dense)
 	if len(wins) == 0 {
 		return nil
 	}
@@ -1121,12 +1108,6 @@ func coveredWindows(spans iter.Seq[span], dense bool) []int64 {
 	if n == 0 {
 		return nil
 	}
-	return coveredWindowsIn(spans, lo, hi, dense)
-}
-
-// coveredWindowsIn is coveredWindows for spans whose windows are known to
-// lie from lo to hi, inclusive, and include both.
-func coveredWindowsIn(spans iter.Seq[span], lo, hi int64, dense bool) []int64 {
 	if hi-lo < maxDenseWindows {
 		// Spans starting and ending in each window, summed up.
 		cover := make([]int32, hi-lo+2)
@@ -1182,8 +1163,8 @@ func disjoint(spans []span) []span {
 
 // stateCounts counts the flows by protocol and state.
 func stateCounts(fl flowSeq) map[[2]uint8]uint64 {
-	if fl.tally != nil {
-		return fl.tally.states
+	if t := fl.tally(); t != nil {
+		return t.states
 	}
 	var t groupTally
 	fl.all(func(r *destFlow) bool {
