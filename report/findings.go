@@ -331,30 +331,8 @@ type reflectionKey struct {
 	port   uint16
 }
 
-// reflectionOf returns the group of a flow that may be part of a
-// reflection, its reflector and the reflectors' direction. It runs for
-// every flow that ends, so it keeps addresses as they are in the record.
-func (t Thresholds) reflectionOf(r *flows.Record) (k reflectionKey, reflector flows.IP, in int, ok bool) {
-	in = flows.Rev
-	switch {
-	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
-		k, reflector = reflectionKey{Reflection, r.SrcIP, r.DstPort}, r.DstIP
-	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
-		k, reflector, in = reflectionKey{Reflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
-	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
-		if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
-			k, reflector = reflectionKey{SYNACKReflection, r.SrcIP, r.DstPort}, r.DstIP
-		} else {
-			k, reflector, in = reflectionKey{SYNACKReflection, r.DstIP, r.SrcPort}, r.SrcIP, flows.Fwd
-		}
-	default:
-		return k, reflector, in, false
-	}
-	return k, reflector, in, true
-}
-
 // reflFlow is what reflections read of a candidate flow, oriented by
-// reflectionOf: its group, its reflector, its span and its traffic each
+// reflFlowOf: its group, its reflector, its span and its traffic each
 // way (in: from the reflectors), in 88 bytes instead of a record's 144.
 type reflFlow struct {
 	Victim, Reflector     flows.IP
@@ -367,16 +345,29 @@ type reflFlow struct {
 	EndReason             flows.EndReason
 }
 
-// reflFlowOf returns what reflections read of a record, if it may be part
-// of one.
-func (t Thresholds) reflFlowOf(r *flows.Record) (reflFlow, bool) {
-	k, reflector, in, ok := t.reflectionOf(r)
-	if !ok {
-		return reflFlow{}, false
+// reflFlowOf fills f with what reflections read of a record, if it may be
+// part of one: its group (kind, victim, service port), its reflector and
+// its traffic each way. It runs for every flow that ends, so it writes
+// into f rather than return structs the caller copies.
+func (t *Thresholds) reflFlowOf(r *flows.Record, f *reflFlow) bool {
+	in := flows.Rev // the reflectors' direction
+	switch {
+	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
+		f.Kind, f.Victim, f.Port, f.Reflector = Reflection, r.SrcIP, r.DstPort, r.DstIP
+	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
+		f.Kind, f.Victim, f.Port, f.Reflector, in = Reflection, r.DstIP, r.SrcPort, r.SrcIP, flows.Fwd
+	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
+		if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
+			f.Kind, f.Victim, f.Port, f.Reflector = SYNACKReflection, r.SrcIP, r.DstPort, r.DstIP
+		} else {
+			f.Kind, f.Victim, f.Port, f.Reflector, in = SYNACKReflection, r.DstIP, r.SrcPort, r.SrcIP, flows.Fwd
+		}
+	default:
+		return false
 	}
-	return reflFlow{Victim: k.victim, Reflector: reflector, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
-		PacketsIn: r.Packets[in], PacketsOut: r.Packets[1-in], BytesIn: r.Bytes[in], BytesOut: r.Bytes[1-in],
-		SYNACKs: r.SYNACKs, Port: k.port, Kind: k.kind, EndReason: r.EndReason}, true
+	f.FirstSeen, f.LastSeen, f.SYNACKs, f.EndReason = r.FirstSeen, r.LastSeen, r.SYNACKs, r.EndReason
+	f.PacketsIn, f.PacketsOut, f.BytesIn, f.BytesOut = r.Packets[in], r.Packets[1-in], r.Bytes[in], r.Bytes[1-in]
+	return true
 }
 
 func (f *reflFlow) key() reflectionKey { return reflectionKey{f.Kind, f.Victim, f.Port} }
@@ -402,8 +393,9 @@ func compareReflFlows(x, y reflFlow) int {
 // is the end whose port is a service port (the responder's if both are).
 func (b *builder) reflections(t Thresholds) []Finding {
 	var cands []reflFlow
+	var f reflFlow
 	for i := range b.ds.Flows {
-		if f, ok := t.reflFlowOf(&b.ds.Flows[i]); ok {
+		if t.reflFlowOf(&b.ds.Flows[i], &f) {
 			cands = append(cands, f)
 		}
 	}

@@ -197,7 +197,8 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
-	if f, ok := w.thresholds.reflFlowOf(r); ok {
+	var f reflFlow
+	if w.thresholds.reflFlowOf(r, &f) {
 		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
 }
