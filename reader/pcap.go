@@ -33,6 +33,7 @@ type pcapReader struct {
 	path     string
 	win      *window
 	order    binary.ByteOrder
+	big      bool // order is big-endian: see u32
 	nano     bool
 	snaplen  int
 	linkType int
@@ -75,14 +76,15 @@ func (r *pcapReader) parseHeader(hdr []byte) bool {
 	default:
 		return false
 	}
-	r.snaplen = int(r.order.Uint32(hdr[16:20]))
+	r.big = r.order == binary.BigEndian
+	r.snaplen = int(r.u32(hdr[16:20]))
 	r.limit, r.fracMax = r.recordLimit(), 1_000_000
 	if r.nano {
 		r.fracMax = 1_000_000_000
 	}
 	// The link type is the low 16 bits; the upper ones say whether frames
 	// end in a frame check sequence (libpcap's LT_LINKTYPE).
-	r.linkType = int(r.order.Uint32(hdr[20:24]) & 0xFFFF)
+	r.linkType = int(r.u32(hdr[20:24]) & 0xFFFF)
 	return true
 }
 
@@ -204,9 +206,19 @@ func (r *pcapReader) concatenated() error {
 	return nil
 }
 
+// u32 reads a field in the trace's byte order. r.order.Uint32 is an
+// interface call that is not inlined: the few of each record cost 3 % of
+// the CPU on the benchmark trace.
+func (r *pcapReader) u32(b []byte) uint32 {
+	if r.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
 func (r *pcapReader) timestamp(hdr []byte) int64 {
-	sec := int64(r.order.Uint32(hdr[0:4]))
-	frac := int64(r.order.Uint32(hdr[4:8]))
+	sec := int64(r.u32(hdr[0:4]))
+	frac := int64(r.u32(hdr[4:8]))
 	if !r.nano {
 		frac *= 1000
 	}
@@ -232,21 +244,21 @@ func (r *pcapReader) recordLimit() int {
 // trace whose writer leaves such odd headers, strict is loose: the times of
 // a chain then tell headers from other bytes.
 func (r *pcapReader) plausible(hdr []byte, strict bool) (capLen, wireLen int, ok bool) {
-	capLen = int(r.order.Uint32(hdr[8:12]))
-	wireLen = int(r.order.Uint32(hdr[12:16]))
+	capLen = int(r.u32(hdr[8:12]))
+	wireLen = int(r.u32(hdr[12:16]))
 	if capLen > r.limit || capLen == 0 && wireLen == 0 {
 		return capLen, wireLen, false
 	}
 	if !strict || r.odd {
 		return capLen, wireLen, true
 	}
-	frac := r.order.Uint32(hdr[4:8])
+	frac := r.u32(hdr[4:8])
 	return capLen, wireLen, frac < r.fracMax && wireLen >= capLen && wireLen <= 1<<24
 }
 
 // implausible says why plausible rejected a header, for the damage report.
 func (r *pcapReader) implausible(hdr []byte) error {
-	capLen := r.order.Uint32(hdr[8:12])
+	capLen := r.u32(hdr[8:12])
 	if capLen == 0 {
 		return fmt.Errorf("%w: zero lengths (zeroed bytes)", ErrBadRecord)
 	}

@@ -302,6 +302,7 @@ func (r *pcapReader) setState(s ReaderState) {
 	p := s.pcap
 	r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime =
 		p.order, p.nano, p.snaplen, p.linkType, p.limit, p.fracMax, p.odd, p.lastTime
+	r.big = r.order == binary.BigEndian
 }
 
 func (r *pcapngReader) window() *window       { return r.win }

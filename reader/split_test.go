@@ -139,9 +139,15 @@ func gunzipTo(t *testing.T, src string) string {
 // damaged regions, and requires the frames and damages of one pass.
 func TestSplitMatchesSequential(t *testing.T) {
 	paths, _ := filepath.Glob("../testdata/damaged/*.pcap*")
-	// In these two, every 1000 bytes hold the start of a record.
+	// In these, every 1000 bytes hold the start of a record; the third is
+	// big-endian, with nanosecond times.
+	var frames []testFrame
+	for range 200 {
+		frames = append(frames, sampleFrames(LinkEthernet)...)
+	}
 	smallRecords := []string{gunzipTo(t, "../testdata/sample.pcap.gz"),
-		writeTemp(t, "sample.pcapng", writePcapng(binary.LittleEndian, pcapngFrames(600)))}
+		writeTemp(t, "sample.pcapng", writePcapng(binary.LittleEndian, pcapngFrames(600))),
+		writeTemp(t, "big-endian.pcap", writePcap(binary.BigEndian, true, LinkEthernet, frames))}
 	paths = append(paths, smallRecords...)
 	if real, _ := filepath.Glob("../../shared/traces/real/*.pcap*"); len(real) > 0 {
 		paths = append(paths, real...)
