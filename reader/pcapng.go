@@ -52,7 +52,7 @@ type iface struct {
 type pcapngReader struct {
 	path     string
 	win      *window
-	order    binary.ByteOrder
+	order    byteOrder
 	ifaces   []iface
 	lastTime int64
 	done     bool // reading ended at damage; Next returns io.EOF from now on
@@ -80,14 +80,14 @@ func newPcapngReader(path string, win *window, damages *[]Damage, unknown *int) 
 
 // sectionOrder reads the byte order of a section header block from its
 // byte-order magic; hdr holds at least its first 12 bytes.
-func sectionOrder(hdr []byte) (binary.ByteOrder, bool) {
+func sectionOrder(hdr []byte) (byteOrder, bool) {
 	switch binary.LittleEndian.Uint32(hdr[8:12]) {
 	case byteOrderMagic:
-		return binary.LittleEndian, true
+		return littleEndian, true
 	case 0x4D3C2B1A:
-		return binary.BigEndian, true
+		return bigEndian, true
 	}
-	return nil, false
+	return byteOrder{}, false
 }
 
 func (r *pcapngReader) format() string { return "pcapng" }

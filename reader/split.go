@@ -52,7 +52,7 @@ type ReaderState struct {
 }
 
 type pcapState struct {
-	order    binary.ByteOrder
+	order    byteOrder
 	nano     bool
 	snaplen  int
 	linkType int
@@ -63,7 +63,7 @@ type pcapState struct {
 }
 
 type pcapngState struct {
-	order    binary.ByteOrder
+	order    byteOrder
 	ifaces   []iface
 	lastTime int64
 }
@@ -302,7 +302,6 @@ func (r *pcapReader) setState(s ReaderState) {
 	p := s.pcap
 	r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime =
 		p.order, p.nano, p.snaplen, p.linkType, p.limit, p.fracMax, p.odd, p.lastTime
-	r.big = r.order == binary.BigEndian
 }
 
 func (r *pcapngReader) window() *window       { return r.win }
