@@ -38,7 +38,7 @@ func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlo
 		return err
 	}
 	if !all.isSpilled() {
-		b := ps.batchBuilder(b0, ds, ds.Traffic, all.held, nil)
+		b := ps.batchBuilder(b0, ds, ds.Traffic, all.held)
 		return fn(b, heldFlows(b.fl))
 	}
 	return ps.cut(b0, ds, all, fn)
@@ -69,15 +69,11 @@ func (ps *Parts) read(s Summary, parts []int, keep func(*destFlow) bool, add fun
 	return NewDatasetWithTraffic(nil, tc, s)
 }
 
-// batchBuilder returns a builder of flows fl, or of one group of spilled
-// flows, and traffic, a dataset's.
-func (ps *Parts) batchBuilder(b0 *builder, ds *Dataset, traffic []Traffic, fl []destFlow, large *destGroup) *builder {
+// batchBuilder returns a builder of flows fl and traffic, a dataset's.
+func (ps *Parts) batchBuilder(b0 *builder, ds *Dataset, traffic []Traffic, fl []destFlow) *builder {
 	b := *b0
 	b.ds = &Dataset{Summary: ds.Summary, Interval: ds.Interval, Traffic: traffic}
 	b.fl, b.groups = fl, nil
-	if large != nil {
-		b.groups = []destGroup{*large}
-	}
 	b.dir, b.heldBytes = ps.dir, ps.held()
 	return &b
 }
@@ -104,12 +100,12 @@ func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b 
 		if len(fl) == 0 && len(tr) == 0 {
 			return nil
 		}
-		b := ps.batchBuilder(b0, ds, tr, fl, nil)
+		b := ps.batchBuilder(b0, ds, tr, fl)
 		return fn(b, heldFlows(b.fl))
 	}
 	large := func(group *sorted[destFlow], f *destFlow) error {
 		d := f.dest()
-		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil, nil)
+		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil)
 		fl := b.tallied(group)
 		defer fl.counted.remove()
 		b.groups = []destGroup{{d, fl}}

@@ -711,7 +711,7 @@ func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []in
 	if err != nil {
 		return nil, err
 	}
-	b := ps.batchBuilder(b0, ds, ds.Traffic, nil, nil)
+	b := ps.batchBuilder(b0, ds, ds.Traffic, nil)
 	rows := b.series(flowSeq{large: fl}, b.traffic(func(Dest) bool { return true }), true)
 	return rows, fl.Err()
 }

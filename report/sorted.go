@@ -81,15 +81,12 @@ func (s *sorted[T]) spill() {
 	s.held = s.held[:0]
 }
 
-// sortHeld sorts the values held; durations (float64, in their natural
-// order) by the faster sort of ordered values.
+// sortHeld sorts the values held, with sortBy when set.
 func (s *sorted[T]) sortHeld() {
 	if s.inOrder {
 		return
 	}
-	if durs, ok := any(s.held).([]float64); ok {
-		slices.Sort(durs)
-	} else if s.sortBy != nil {
+	if s.sortBy != nil {
 		s.sortBy(s.held)
 	} else {
 		sortParallel(s.held, s.compare)
