@@ -166,14 +166,14 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 	grid.Vertical.Color = color.Gray{Y: 225}
 	grid.Horizontal.Color = color.Gray{Y: 225}
 	p.Add(grid)
-	for i, l := range pn.Lines {
+	for _, l := range pn.Lines {
 		if len(l.X) != len(l.Y) || len(l.X) == 0 {
 			return nil, 0, fmt.Errorf("line %q has %d x and %d y values", l.Name, len(l.X), len(l.Y))
 		}
-		xys := make(plotter.XYs, len(l.X))
-		for j := range l.X {
-			xys[j] = plotter.XY{X: l.X[j], Y: l.Y[j]}
-		}
+	}
+	lo, hi := xRange(pn.Lines)
+	for i, l := range pn.Lines {
+		xys := points(l, pn.XAxis == report.TimeAxis, lo, hi)
 		line, err := plotter.NewLine(xys)
 		if err != nil {
 			return nil, 0, fmt.Errorf("line %q: %w", l.Name, err)
@@ -191,7 +191,13 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 		if i >= len(palette) {
 			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		}
-		p.Add(line)
+		// Stroked in pieces: the rasterizer's cost grows with the square
+		// of the points of one path that cross a row of pixels.
+		for start := 0; start == 0 || start < len(xys)-1; start += strokePoints {
+			piece := *line
+			piece.XYs = xys[start:min(start+strokePoints+1, len(xys))]
+			p.Add(&piece)
+		}
 		if l.Name != "" {
 			p.Legend.Add(l.Name, line)
 		}
@@ -221,6 +227,68 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 		p.Y.Tick.Marker = countTicks{}
 	}
 	return p, panelHeight, nil
+}
+
+// strokePoints is how many segments of a line are stroked at once.
+var strokePoints = 64
+
+// timeColumns is how many spans of a time axis a line keeps at most four
+// points of (see points): twice the pixels of the figure's width.
+var timeColumns = 2 * int(width/vg.Inch*dpi)
+
+// points returns the points of l to draw. A line over time with more than
+// four points per span of timeColumns equal spans of [lo, hi] keeps, of
+// each span, its first, lowest, highest and last points (M4: Jugel et
+// al., VLDB 2014), which draw the same line, peaks included, at this
+// width: the rasterizer's cost grows faster than the points (a week in
+// 60 s windows, 10,080 points a line, took 17 s to draw; a day in 1 s
+// windows far more).
+func points(l report.Line, overTime bool, lo, hi float64) plotter.XYs {
+	n := len(l.X)
+	if !overTime || n <= 4*timeColumns || hi <= lo || !slices.IsSorted(l.X) {
+		xys := make(plotter.XYs, n)
+		for j := range l.X {
+			xys[j] = plotter.XY{X: l.X[j], Y: l.Y[j]}
+		}
+		return xys
+	}
+	column := func(x float64) int { return min(int((x-lo)/(hi-lo)*float64(timeColumns)), timeColumns-1) }
+	xys := make(plotter.XYs, 0, 4*timeColumns)
+	keep := func(first, low, high, last int) {
+		kept := [4]int{first, low, high, last}
+		slices.Sort(kept[:])
+		for k, j := range kept {
+			if k == 0 || j != kept[k-1] {
+				xys = append(xys, plotter.XY{X: l.X[j], Y: l.Y[j]})
+			}
+		}
+	}
+	first, low, high, c := 0, 0, 0, column(l.X[0])
+	for j := 1; j < n; j++ {
+		if cj := column(l.X[j]); cj != c {
+			keep(first, low, high, j-1)
+			first, low, high, c = j, j, j, cj
+			continue
+		}
+		if l.Y[j] < l.Y[low] {
+			low = j
+		}
+		if l.Y[j] > l.Y[high] {
+			high = j
+		}
+	}
+	keep(first, low, high, n-1)
+	return xys
+}
+
+// xRange returns the lowest and highest x of lines, so that every line of
+// a panel is cut into the same spans.
+func xRange(lines []report.Line) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, l := range lines {
+		lo, hi = min(lo, slices.Min(l.X)), max(hi, slices.Max(l.X))
+	}
+	return lo, hi
 }
 
 // bars draws a horizontal bar chart, first bar on top, each with its note.
