@@ -529,9 +529,26 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	results := make([][]result, numParts) // of each batch of each part
 	var spill sync.Mutex
+	// The rows of destinations as byDestination gives them out (see
+	// builder.rowsOut), or in order already (one slice).
+	writeRows := func(rows [][]Interval) {
+		if len(rows) == 1 {
+			spill.Lock()
+			defer spill.Unlock()
+			ps.intervals.WriteEach(len(rows[0]), func(i int) intervalRow { return intervalRowOf(&rows[0][i]) })
+			return
+		}
+		order := windowOrder(rows)
+		spill.Lock()
+		defer spill.Unlock()
+		ps.intervals.WriteEach(len(order), func(i int) intervalRow {
+			return intervalRowOf(&rows[order[i].dest][order[i].row])
+		})
+	}
 	err = ps.eachPart(func(part int) error {
 		return ps.batches(b0, s, []int{part}, nil, func(b *builder, fl flowSeq) error {
 			res := result{}
+			b.rowsOut = writeRows
 			b.byDestination(&res.totals) // first: it reads a large group's flows on two cores
 			b.flowSpan(&res.totals, fl)
 			res.rates, res.states = b.trafficSums(), stateCounts(fl)
@@ -547,10 +564,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 					res.dests = append(res.dests, v)
 				}
 			}
-			rows := make([]intervalRow, len(res.totals.Intervals))
-			for i := range rows {
-				rows[i] = intervalRowOf(&res.totals.Intervals[i])
-			}
+			writeRows([][]Interval{res.totals.Intervals})
 			res.totals.Intervals = nil
 			// Every destination goes to destinations.parquet from the spilled
 			// rows; only those the report may name stay in memory.
@@ -563,7 +577,6 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			results[part] = append(results[part], res)
 			spill.Lock()
 			defer spill.Unlock()
-			ps.intervals.Write(rows)
 			ps.destinations.Write(dests)
 			durs.writeTo(ps.durations)
 			return nil

@@ -61,10 +61,35 @@ func bytesOf[T any](s []T) []byte {
 
 // Write appends a run, which must be sorted in the order it will be merged in.
 func (r *Runs[T]) Write(sorted []T) {
-	blocks, ok := r.writeBlocks(sorted)
-	if !ok {
-		return
+	if blocks, ok := r.writeBlocks(sorted); ok {
+		r.addRun(blocks)
 	}
+}
+
+// WriteEach appends a run of n values, value(i) the i-th in the order it
+// will be merged in, a block at a time: the run is never in memory whole.
+func (r *Runs[T]) WriteEach(n int, value func(i int) T) {
+	buf := make([]T, min(n, valuesPerBlock[T]()))
+	var blocks []packedBlock
+	for start := 0; start < n; start += len(buf) {
+		block := buf[:min(len(buf), n-start)]
+		for i := range block {
+			block[i] = value(start + i)
+		}
+		written, ok := r.writeBlocks(block)
+		if !ok {
+			return
+		}
+		blocks = append(blocks, written...)
+	}
+	if len(blocks) > 0 {
+		r.addRun(blocks)
+	}
+}
+
+// addRun adds the blocks of a run written, and merges the last runs when
+// they are many (MergeAsWritten).
+func (r *Runs[T]) addRun(blocks []packedBlock) {
 	r.runs = append(r.runs, blocks)
 	r.levels = append(r.levels, 0)
 	for r.compare != nil && r.err == nil && r.sameLevelAtEnd() >= r.fanIn {

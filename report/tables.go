@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
@@ -178,10 +177,13 @@ func writeTable(path string, schema *arrow.Schema, n int, row func(*array.Record
 }
 
 // writeBatches writes the row groups that fill appends to a builder, until
-// it returns false, atomically.
+// it returns false, atomically. Each row group's buffers are those of the
+// one before, grown by the same steps: fresh ones, for the millions of
+// rows of a long trace in short windows, were gigabytes of garbage.
 func writeBatches(path string, schema *arrow.Schema, fill func(*array.RecordBuilder) (bool, error)) error {
+	pool := newBufferPool()
 	return writePipelined(path, schema, func() (arrow.Record, error) {
-		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		b := array.NewRecordBuilder(pool, schema)
 		defer b.Release()
 		if more, err := fill(b); err != nil || !more {
 			return nil, err
