@@ -183,9 +183,16 @@ func (s *Sharded) Close() Stats {
 		}
 	}
 	s.wg.Wait()
+	// Each table ends its flows on a goroutine of its own, as it ended
+	// them while processing: a capture that stops during a flood or a
+	// scan leaves millions open.
+	var flushing sync.WaitGroup
+	for _, sh := range s.shards {
+		flushing.Go(func() { sh.table.Flush(s.now) })
+	}
+	flushing.Wait()
 	st := Stats{OutOfOrder: s.stats.OutOfOrder}
 	for _, sh := range s.shards {
-		sh.table.Flush(s.now)
 		ts := sh.table.Stats()
 		st.ICMPErrors += ts.ICMPErrors
 		st.Fragments += ts.Fragments
