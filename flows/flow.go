@@ -18,19 +18,41 @@ const (
 const histLetters = "SHADFR"
 
 // flow is the table's entry for one flow: counters per side (A, B of its
-// Key), decided on orientation only when the flow ends.
+// Key), decided on orientation only when the flow ends. Its fields are in
+// order of size, 8-byte ones first, so that none is padded: the table
+// holds every open flow, millions during a flood or a scan (272 bytes
+// each; 304 in the order of meaning).
 type flow struct {
-	key   Key
-	echo  bool // ICMP echo: ports are identifier and 0 in both directions
 	first int64
 	last  int64
 
 	packets [2]uint64
 	bytes   [2]uint64
-	flags   [2]uint8
+
+	firstSYN [2]int64 // time of each side's first SYN without ACK
+	firstHS  [2]int64 // and first SYN-ACK
+
+	closedAt int64 // time of the closing FIN or RST; 0 while open
+
+	// Per-interval counts. Most flows span one or two intervals, which fit
+	// inline; longer ones move to the table's overflow map.
+	win [2]windowCount
+
 	syns    uint32
 	synacks uint32
 	rsts    uint32
+
+	// The flow's own slab index; flows hold no pointer, so the garbage
+	// collector never scans the table.
+	self int32
+	gen  uint32 // incremented each time the entry is reused
+
+	key        Key
+	firstPorts [2]uint16 // source and destination port of the first packet
+	seen       uint16    // bit per event already in history
+
+	echo  bool // ICMP echo: ports are identifier and 0 in both directions
+	flags [2]uint8
 
 	// What each side sent, for the state and the orientation.
 	sawSYN     [2]bool // SYN without ACK
@@ -38,35 +60,21 @@ type flow struct {
 	sawFIN     [2]bool
 	sawRST     [2]bool
 	sawACK     [2]bool // any packet with the ACK flag
-	firstSYN   [2]int64
-	firstHS    [2]int64  // first SYN-ACK
-	synSide    int8      // side of the first SYN without ACK, -1 if none
-	synackSide int8      // side of the first SYN-ACK, -1 if none
-	rstSide    int8      // side of the first RST, -1 if none
-	firstSide  int8      // side of the first packet
-	echoReq    int8      // side of the first ICMP echo request, -1 if none
-	firstPorts [2]uint16 // source and destination port of the first packet
+	synSide    int8    // side of the first SYN without ACK, -1 if none
+	synackSide int8    // side of the first SYN-ACK, -1 if none
+	rstSide    int8    // side of the first RST, -1 if none
+	firstSide  int8    // side of the first packet
+	echoReq    int8    // side of the first ICMP echo request, -1 if none
 	// fixedOrig is the originator side inherited from the record an active
 	// timeout cut, or -1.
 	fixedOrig int8
 
 	history  [2 * numHist]uint8 // events in order of first occurrence: side*numHist + letter
 	nHistory uint8
-	seen     uint16 // bit per event already in history
 
-	closedAt int64 // time of the closing FIN or RST; 0 while open
 	closedBy EndReason
-
-	// Per-interval counts. Most flows span one or two intervals, which fit
-	// inline; longer ones move to the table's overflow map.
-	win  [2]windowCount
-	nWin uint8 // windows in win, or overflowWindows
-
-	// The flow's own slab index; flows hold no pointer, so the garbage
-	// collector never scans the table.
-	self int32
-	gen  uint32 // incremented each time the entry is reused
-	live bool
+	nWin     uint8 // windows in win, or overflowWindows
+	live     bool
 }
 
 const overflowWindows = 255
