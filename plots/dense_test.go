@@ -90,8 +90,8 @@ func TestPointsKeepEachSpansExtremes(t *testing.T) {
 	}
 }
 
-// Drawing a dense line in pieces and from the points points keeps looks
-// the same as drawing every point in one stroke, which takes seconds.
+// A dense line drawn in pieces, or from the points that points keeps,
+// looks the same as every point drawn in one stroke (which takes seconds).
 func TestDenseLinesDrawTheSame(t *testing.T) {
 	fig := denseFigure(3000)
 	got, err := Render(fig)
