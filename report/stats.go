@@ -658,14 +658,17 @@ func (b *builder) byDestination(st *Stats) {
 	// concurrently, in batches of destinations.
 	st.Destinations = make([]Destination, len(parts))
 	rows := make([][]Interval, len(parts))
-	const batch = 256
-	chunk := destinationsPerChunk
+	// A chunk of destinations at a time, as many as made about maxRows
+	// rows in the chunk before (a destination's rows are its windows: in
+	// windows of 10 ms, thousands each), shared out among the cores.
 	maxRows := max(1, b.heldBytes/sizeOf[Interval]())
+	chunk := min(64, destinationsPerChunk)
 	given, held := 0, 0 // rows[:given] went to rowsOut; held rows after
-	for start := 0; start < len(parts); start += chunk {
+	for start := 0; start < len(parts); {
 		end := min(start+chunk, len(parts))
-		parallelFor((end-start+batch-1)/batch, func(n int) {
-			for i := start + n*batch; i < min(start+(n+1)*batch, end); i++ {
+		per := min(256, (end-start+workers()-1)/workers()) // destinations a task
+		parallelFor((end-start+per-1)/per, func(n int) {
+			for i := start + n*per; i < min(start+(n+1)*per, end); i++ {
 				p := &parts[i]
 				var whole sync.WaitGroup
 				if p.fl.large != nil { // read from disk: the row beside the windows
@@ -681,14 +684,18 @@ func (b *builder) byDestination(st *Stats) {
 				whole.Wait()
 			}
 		})
+		made := 0
 		for _, ws := range rows[start:end] {
-			held += len(ws)
+			made += len(ws)
 		}
+		held += made
 		if b.rowsOut != nil && held > maxRows {
 			b.rowsOut(rows[given:end])
 			clear(rows[given:end])
 			given, held = end, 0
 		}
+		chunk = max(1, min(destinationsPerChunk, maxRows*(end-start)/max(made, 1)))
+		start = end
 	}
 	if given == 0 {
 		st.Intervals = inWindowOrder(rows)
@@ -697,9 +704,9 @@ func (b *builder) byDestination(st *Stats) {
 	}
 }
 
-// destinationsPerChunk is how many destinations' rows byDestination makes
-// before it may give them out. A variable for tests.
-var destinationsPerChunk = 1024
+// destinationsPerChunk is the most destinations whose rows byDestination
+// makes before it may give them out. A variable for tests.
+var destinationsPerChunk = 4096
 
 // inWindowOrder returns the rows of destinations (see windowOrder) as one
 // slice in the order of Stats.Intervals.
@@ -981,15 +988,29 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 	for j, w := range wins {
 		rows[j].Start, rows[j].End = w*iv, (w+1)*iv
 	}
-	// Flows at each window's end, as differences to sum up.
+	// Flows in each window, and flows at each window's end, as
+	// differences to sum up: a flow adds one from its first row to its
+	// last, a source one over the union of its flows' rows. Counting
+	// window by window cost a flow's span in windows, thousands in
+	// windows of 10 ms.
+	active := make([]int64, n+1)
+	sources := make([]int64, n+1)
 	ongoing := make([]int64, n+1)
 	halfOpen := make([]int64, n+1)
 	synOnly := make([]int64, n+1)
-	lastSrc := make([]int, n)
-	for j := range lastSrc {
-		lastSrc[j] = -1
+	var srcRows []span // of the flows of srcIP, as rows
+	addSource := func() {
+		slices.SortFunc(srcRows, func(x, y span) int { return cmp.Compare(x.first, y.first) })
+		for k := 0; k < len(srcRows); {
+			union := srcRows[k]
+			for k++; k < len(srcRows) && srcRows[k].first <= union.last; k++ {
+				union.last = max(union.last, srcRows[k].last)
+			}
+			sources[union.first]++
+			sources[union.last+1]--
+		}
+		srcRows = srcRows[:0]
 	}
-	src := -1
 	var srcIP flows.IP
 	ended := 0
 	var spilled *sorted[rowDuration] // the durations of large flows, by row
@@ -998,25 +1019,22 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		defer spilled.remove()
 	}
 	fl.all(func(r *destFlow) bool {
-		if src < 0 || r.SrcIP != srcIP {
-			src++
-			srcIP = r.SrcIP
+		if len(srcRows) > 0 && r.SrcIP != srcIP {
+			addSource()
 		}
+		srcIP = r.SrcIP
 		s := spanOf(r)
-		lo := at(s.first)
+		// Every window of a flow's span is a row: the flow covers it.
+		lo, last := at(s.first), at(s.last)
 		rows[lo].New++
-		for j := lo; j < n && wins[j] <= s.last; j++ {
-			rows[j].Flows++
-			if lastSrc[j] != src {
-				lastSrc[j] = src
-				rows[j].Sources++
-			}
-		}
+		active[lo]++
+		active[last+1]--
+		srcRows = append(srcRows, span{int64(lo), int64(last)})
 		// A flow is open at the end of the windows before the one it
 		// ended in; one that never ended is open at every later end.
 		hi := n
 		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
-			hi = at(s.last)
+			hi = last
 			rows[hi].Ended[r.Outcome]++
 			ended++
 			if spilled != nil {
@@ -1035,9 +1053,12 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		}
 		return true
 	})
-	var on, ho, so int64
+	addSource()
+	var fs, ss, on, ho, so int64
 	for j := range rows {
+		fs, ss = fs+active[j], ss+sources[j]
 		on, ho, so = on+ongoing[j], ho+halfOpen[j], so+synOnly[j]
+		rows[j].Flows, rows[j].Sources = uint64(fs), uint64(ss)
 		rows[j].Ongoing, rows[j].HalfOpen, rows[j].SYNOnly = uint64(on), uint64(ho), uint64(so)
 	}
 	for _, t := range traffic {
