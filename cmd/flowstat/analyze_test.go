@@ -3,15 +3,21 @@ package main
 import (
 	"compress/gzip"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+
+	"flowstat/flows"
+	"flowstat/report"
 )
 
 // realTrace returns the path of a public trace in ../shared/traces/real,
@@ -352,4 +358,31 @@ func writeGzip(t *testing.T, from, to string) {
 	}
 	zw.Close()
 	out.Close()
+}
+
+// Windows much shorter than the idle timeout make every idle flow count
+// in that many windows: analyze says so, on stderr and in summary.json.
+func TestShortWindowsWarning(t *testing.T) {
+	if w := shortWindowsWarning(time.Second, flows.DefaultIdleTimeout); w != "" {
+		t.Errorf("1 s windows against 60 s: %q, want no warning", w)
+	}
+	w := shortWindowsWarning(100*time.Millisecond, flows.DefaultIdleTimeout)
+	if !strings.Contains(w, "600 windows") || !strings.Contains(w, "--idle-timeout") {
+		t.Errorf("100 ms windows against 60 s: %q", w)
+	}
+	out := t.TempDir()
+	if code := analyzeInto(t, out, "-i", "0.1", "../../testdata/sample.pcap.gz"); code != exitOK {
+		t.Fatalf("exit status %d", code)
+	}
+	var s report.Summary
+	data, err := os.ReadFile(filepath.Join(out, report.SummaryFile))
+	if err == nil {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(s.Warnings, w) {
+		t.Errorf("summary.json warnings %q lack %q", s.Warnings, w)
+	}
 }
