@@ -998,16 +998,15 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 	ongoing := make([]int64, n+1)
 	halfOpen := make([]int64, n+1)
 	synOnly := make([]int64, n+1)
-	var srcRows []span // of the flows of srcIP, as rows
+	// The rows of the flows of srcIP, merged whenever they are many: one
+	// source's flows to a destination can be millions, their union is at
+	// most its rows.
+	var srcRows []span
+	mergeAt := 1 << 16
 	addSource := func() {
-		slices.SortFunc(srcRows, func(x, y span) int { return cmp.Compare(x.first, y.first) })
-		for k := 0; k < len(srcRows); {
-			union := srcRows[k]
-			for k++; k < len(srcRows) && srcRows[k].first <= union.last; k++ {
-				union.last = max(union.last, srcRows[k].last)
-			}
-			sources[union.first]++
-			sources[union.last+1]--
+		for _, u := range disjoint(srcRows) {
+			sources[u.first]++
+			sources[u.last+1]--
 		}
 		srcRows = srcRows[:0]
 	}
@@ -1029,7 +1028,10 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		rows[lo].New++
 		active[lo]++
 		active[last+1]--
-		srcRows = append(srcRows, span{int64(lo), int64(last)})
+		if srcRows = append(srcRows, span{int64(lo), int64(last)}); len(srcRows) >= mergeAt {
+			srcRows = disjoint(srcRows)
+			mergeAt = max(mergeAt, 2*len(srcRows))
+		}
 		// A flow is open at the end of the windows before the one it
 		// ended in; one that never ended is open at every later end.
 		hi := n
