@@ -43,17 +43,34 @@ func createLockedTemp(dir, pattern string) (*os.File, error) {
 // holds locked. It returns how many it deleted.
 func RemoveStale(dir string) int {
 	removed := 0
-	for _, d := range []string{dir, filepath.Join(dir, PlotsDir)} {
-		for _, pattern := range staleFiles {
-			names, _ := filepath.Glob(filepath.Join(d, pattern))
-			for _, name := range names {
-				if removeUnlocked(name) {
-					removed++
-				}
-			}
+	for _, name := range temporaryFiles(dir) {
+		if removeUnlocked(name) {
+			removed++
 		}
 	}
 	return removed
+}
+
+// temporaryFiles returns the files in dir and its plots that staleFiles
+// names.
+func temporaryFiles(dir string) []string {
+	var all []string
+	for _, d := range []string{dir, filepath.Join(dir, PlotsDir)} {
+		for _, pattern := range staleFiles {
+			names, _ := filepath.Glob(filepath.Join(d, pattern))
+			all = append(all, names...)
+		}
+	}
+	return all
+}
+
+// RemoveTemporary deletes the temporary files in dir and its plots, those
+// of this run too, locked or not: for a run that stops while it writes
+// (on Linux an open file can be deleted; its writer goes on into the void).
+func RemoveTemporary(dir string) {
+	for _, name := range temporaryFiles(dir) {
+		os.Remove(name)
+	}
 }
 
 // removeUnlocked deletes a regular file if no process holds it locked.

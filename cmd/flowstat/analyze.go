@@ -221,8 +221,21 @@ func runAnalyze(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeOutputs(cfg, res); err != nil {
-		return err
+	// Writing the outputs can take minutes (a long trace in short
+	// windows): an interruption then ends the run at once. Each output
+	// goes to a temporary file renamed into place, so none is half
+	// written; the temporary and spilled files are deleted here, under
+	// the writing, which stops with the process.
+	written := make(chan error, 1)
+	go func() { written <- writeOutputs(cfg, res) }()
+	select {
+	case err := <-written:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		report.RemoveTemporary(cfg.out)
+		return fmt.Errorf("%w while writing the outputs: those in %s are each complete or absent", errInterrupted, cfg.out)
 	}
 	if !cfg.quiet {
 		printResult(cfg, res)

@@ -109,7 +109,11 @@ func exitStatus(err error) int {
 		fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
 		return exitDamaged
 	case errors.Is(err, errInterrupted):
-		fmt.Fprintln(os.Stderr, "flowstat: interrupted; no output was written")
+		if err == errInterrupted {
+			fmt.Fprintln(os.Stderr, "flowstat: interrupted; no output was written")
+		} else {
+			fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
+		}
 		return exitInterrupted
 	}
 	fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)

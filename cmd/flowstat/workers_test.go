@@ -300,6 +300,52 @@ func TestAnalyzeInterrupted(t *testing.T) {
 	}
 }
 
+// TestAnalyzeInterruptedWriting stops analyze with SIGINT once it writes
+// its outputs (windows of 10 ms make that long): it exits 130 at once,
+// says so, and leaves no temporary or spilled file, only outputs written
+// whole, if any.
+func TestAnalyzeInterruptedWriting(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	trace := generatedTrace(t, t.TempDir(), gen.Config{Seed: 17, Flows: 50000, Mix: "bench"})
+	var stderr bytes.Buffer
+	cmd := exec.Command(flowstatBinary(t), "analyze", "-q", "-i", "0.01", "-o", out, trace)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if tmp, _ := filepath.Glob(filepath.Join(out, "*.parquet.tmp-*")); len(tmp) > 0 {
+			break // writing flows.parquet: the reading is over
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("analyze wrote no output in 30 s")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit status %d (%v), want %d: did it finish before the signal? stderr:\n%s", code, err, exitInterrupted, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "while writing the outputs") {
+		t.Errorf("stderr does not say what was interrupted:\n%s", stderr.String())
+	}
+	left, _ := filepath.Glob(filepath.Join(out, "*"))
+	hidden, _ := filepath.Glob(filepath.Join(out, ".*"))
+	for _, name := range append(left, hidden...) {
+		base := filepath.Base(name)
+		switch {
+		case strings.Contains(base, ".tmp"):
+			t.Errorf("left behind: %s", base)
+		case strings.HasSuffix(base, ".parquet"):
+			data, err := os.ReadFile(name)
+			if err != nil || !bytes.HasPrefix(data, []byte("PAR1")) || !bytes.HasSuffix(data, []byte("PAR1")) {
+				t.Errorf("%s is not a whole Parquet file (%d bytes, %v)", base, len(data), err)
+			}
+		}
+	}
+}
+
 // TestProgressBars draws the reading bar and the report's bar when asked
 // to, each ending at its total, and nothing with --progress never.
 func TestProgressBars(t *testing.T) {
