@@ -529,21 +529,18 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	results := make([][]result, numParts) // of each batch of each part
 	var spill sync.Mutex
-	// The rows of destinations as byDestination gives them out (see
-	// builder.rowsOut), or in order already (one slice).
-	writeRows := func(rows [][]Interval) {
-		if len(rows) == 1 {
-			spill.Lock()
-			defer spill.Unlock()
-			ps.intervals.WriteEach(len(rows[0]), func(i int) intervalRow { return intervalRowOf(&rows[0][i]) })
-			return
-		}
-		order := windowOrder(rows)
+	// writeInOrder writes n rows, row(i) the i-th in Stats.Intervals'
+	// order, as one run.
+	writeInOrder := func(n int, row func(i int) *Interval) {
 		spill.Lock()
 		defer spill.Unlock()
-		ps.intervals.WriteEach(len(order), func(i int) intervalRow {
-			return intervalRowOf(&rows[order[i].dest][order[i].row])
-		})
+		ps.intervals.WriteEach(n, func(i int) intervalRow { return intervalRowOf(row(i)) })
+	}
+	// writeRows writes the rows of destinations as byDestination gives
+	// them out (see builder.rowsOut).
+	writeRows := func(rows [][]Interval) {
+		order := windowOrder(rows)
+		writeInOrder(len(order), func(i int) *Interval { return &rows[order[i].dest][order[i].row] })
 	}
 	err = ps.eachPart(func(part int) error {
 		return ps.batches(b0, s, []int{part}, nil, func(b *builder, fl flowSeq) error {
@@ -564,7 +561,8 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 					res.dests = append(res.dests, v)
 				}
 			}
-			writeRows([][]Interval{res.totals.Intervals})
+			held := res.totals.Intervals // in order, when none was given out
+			writeInOrder(len(held), func(i int) *Interval { return &held[i] })
 			res.totals.Intervals = nil
 			// Every destination goes to destinations.parquet from the spilled
 			// rows; only those the report may name stay in memory.
