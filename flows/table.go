@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"iter"
 	"time"
 
 	"flowstat/reader"
@@ -134,7 +135,7 @@ func (t *Table) Add(p *reader.Packet) {
 	echo := (p.Proto == reader.ProtoICMP || p.Proto == reader.ProtoICMPv6) && p.DstPort == 0 && isEchoType(p)
 	k, s := keyOf(p, echo)
 	var f *flow
-	if i, ok := t.flows.get(&k); ok {
+	if i, ok := t.flows.get(&k, t.keyAt); ok {
 		f = t.at(i)
 	}
 	switch {
@@ -177,6 +178,22 @@ const chunkBits = 12
 // at returns the flow at slab index i.
 func (t *Table) at(i int32) *flow { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
+func (t *Table) keyAt(i int32) *Key { return &t.at(i).key }
+
+// liveFlows yields the slab index of every flow in the table, in slab
+// order; flows may be ended meanwhile.
+func (t *Table) liveFlows() iter.Seq[int32] {
+	return func(yield func(int32) bool) {
+		for _, chunk := range t.chunks {
+			for j := range chunk {
+				if chunk[j].live && !yield(chunk[j].self) {
+					return
+				}
+			}
+		}
+	}
+}
+
 func isEchoType(p *reader.Packet) bool {
 	if p.Proto == reader.ProtoICMP {
 		return p.ICMPType == 8 || p.ICMPType == 0
@@ -199,7 +216,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 	t.free = t.free[:len(t.free)-1]
 	f := t.at(i)
 	f.reset(k, echo, p.Time, s, p)
-	t.flows.set(&k, i)
+	t.flows.add(&k, i)
 	t.wheel.schedule(f, t.deadline(f))
 	return f
 }
@@ -237,7 +254,7 @@ func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 // end emits a flow's record and recycles its entry.
 func (t *Table) end(f *flow, reason EndReason) {
 	f.live = false
-	t.flows.remove(&f.key)
+	t.flows.remove(&f.key, f.self)
 	var ws []Window
 	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
@@ -257,7 +274,7 @@ func (t *Table) end(f *flow, reason EndReason) {
 // seen itself.
 func (t *Table) Flush(now int64) {
 	now = max(now, t.now)
-	for i := range t.flows.all() {
+	for i := range t.liveFlows() {
 		f := t.at(i)
 		switch {
 		case f.closedAt != 0:
@@ -349,7 +366,7 @@ func (t *Table) expireFragments(now int64) {
 // next one under the same ID. Closed flows waiting out their linger end
 // now, as they would at the end of input.
 func (t *Table) Checkpoint() {
-	for i := range t.flows.all() {
+	for i := range t.liveFlows() {
 		f := t.at(i)
 		if f.closedAt != 0 {
 			t.end(f, f.closedBy)
