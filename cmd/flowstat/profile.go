@@ -5,15 +5,28 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 )
 
-// startProfiles writes a CPU profile to $FLOWSTAT_CPUPROFILE and, at the
-// end, a heap profile to $FLOWSTAT_MEMPROFILE, for docs/performance.md. The
-// returned function stops them.
+// startProfiles writes a CPU profile to $FLOWSTAT_CPUPROFILE, an execution
+// trace to $FLOWSTAT_TRACE (where goroutines wait: go tool trace
+// -pprof=sync) and, at the end, a heap profile to $FLOWSTAT_MEMPROFILE, for
+// docs/performance.md. The returned function stops them.
 func startProfiles() func() {
 	cpu, mem := os.Getenv("FLOWSTAT_CPUPROFILE"), os.Getenv("FLOWSTAT_MEMPROFILE")
-	var cpuFile *os.File
+	var cpuFile, traceFile *os.File
+	if path := os.Getenv("FLOWSTAT_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "flowstat: cannot write the execution trace: %v\n", err)
+		} else {
+			traceFile = f
+		}
+	}
 	if cpu != "" {
 		f, err := os.Create(cpu)
 		if err == nil {
@@ -26,6 +39,10 @@ func startProfiles() func() {
 		}
 	}
 	return func() {
+		if traceFile != nil {
+			trace.Stop()
+			traceFile.Close()
+		}
 		if cpuFile != nil {
 			pprof.StopCPUProfile()
 			cpuFile.Close()
