@@ -35,10 +35,6 @@ func TestPartsHeldBytes(t *testing.T) {
 	}
 	iv := 5 * time.Second
 	ds := dataset(t, iv.Seconds(), 60, fs...)
-	// Rows are given out a few destinations at a time, some left at the
-	// end, when a part holds few (see builder.rowsOut).
-	defer func(n int) { destinationsPerChunk = n }(destinationsPerChunk)
-	destinationsPerChunk = 3
 	for _, opts := range []BuildOptions{{}, {Interval: 10 * time.Second,
 		Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}}} {
 		whole := build(t, ds, opts)

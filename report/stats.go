@@ -655,58 +655,87 @@ func (b *builder) byDestination(st *Stats) {
 		ti = tj
 	}
 	// Each destination's rows depend on its own flows only: compute them
-	// concurrently, in batches of destinations.
+	// concurrently, a few destinations a task.
 	st.Destinations = make([]Destination, len(parts))
 	rows := make([][]Interval, len(parts))
-	// A chunk of destinations at a time, as many as made about maxRows
-	// rows in the chunk before (a destination's rows are its windows: in
-	// windows of 10 ms, thousands each), shared out among the cores.
-	maxRows := max(1, b.heldBytes/sizeOf[Interval]())
-	chunk := min(64, destinationsPerChunk)
-	given, held := 0, 0 // rows[:given] went to rowsOut; held rows after
-	for start := 0; start < len(parts); {
-		end := min(start+chunk, len(parts))
-		per := min(256, (end-start+workers()-1)/workers()) // destinations a task
-		parallelFor((end-start+per-1)/per, func(n int) {
-			for i := start + n*per; i < min(start+(n+1)*per, end); i++ {
-				p := &parts[i]
-				var whole sync.WaitGroup
-				if p.fl.large != nil { // read from disk: the row beside the windows
-					whole.Go(func() { st.Destinations[i] = b.whole(p.dest, p.fl, p.tr) })
-				}
-				rows[i] = b.series(p.fl, p.tr, false)
-				for j := range rows[i] {
-					rows[i][j].Dest = p.dest
-				}
-				if p.fl.large == nil {
-					st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
-				}
-				whole.Wait()
+	held := &heldRows{rows: rows, max: max(1, b.heldBytes/sizeOf[Interval]()), out: b.rowsOut}
+	per := max(1, min(256, len(parts)/(8*workers()))) // destinations a task
+	parallelFor((len(parts)+per-1)/per, func(n int) {
+		for i := n * per; i < min((n+1)*per, len(parts)); i++ {
+			p := &parts[i]
+			var whole sync.WaitGroup
+			if p.fl.large != nil { // read from disk: the row beside the windows
+				whole.Go(func() { st.Destinations[i] = b.whole(p.dest, p.fl, p.tr) })
 			}
-		})
-		made := 0
-		for _, ws := range rows[start:end] {
-			made += len(ws)
+			rows[i] = b.series(p.fl, p.tr, false)
+			for j := range rows[i] {
+				rows[i][j].Dest = p.dest
+			}
+			if p.fl.large == nil {
+				st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
+			}
+			whole.Wait()
+			held.keep(i)
 		}
-		held += made
-		if b.rowsOut != nil && held > maxRows {
-			b.rowsOut(rows[given:end])
-			clear(rows[given:end])
-			given, held = end, 0
-		}
-		chunk = max(1, min(destinationsPerChunk, maxRows*(end-start)/max(made, 1)))
-		start = end
-	}
-	if given == 0 {
+	})
+	if held.gave {
+		held.giveOut()
+	} else {
 		st.Intervals = inWindowOrder(rows)
-	} else if held > 0 {
-		b.rowsOut(rows[given:])
 	}
 }
 
-// destinationsPerChunk is the most destinations whose rows byDestination
-// makes before it may give them out. A variable for tests.
-var destinationsPerChunk = 4096
+// heldRows gives the rows of a builder's destinations out (rowsOut)
+// whenever more than max of them are made and held, from the goroutine
+// that made the last: a part in short windows can make millions of rows,
+// as a destination active all along has a row for each window. Held
+// memory is then max rows, plus those of the destinations being made.
+type heldRows struct {
+	rows  [][]Interval // by destination; nil once given out
+	max   int
+	out   func([][]Interval) // nil: every row is held
+	mu    sync.Mutex
+	dests []int // whose rows are made and held
+	n     int   // rows held
+	gave  bool  // some rows were given out
+}
+
+// keep holds the rows of destination i, made, and gives out those held
+// when they are too many.
+func (h *heldRows) keep(i int) {
+	if h.out == nil {
+		return
+	}
+	h.mu.Lock()
+	h.dests = append(h.dests, i)
+	h.n += len(h.rows[i])
+	if h.n <= h.max {
+		h.mu.Unlock()
+		return
+	}
+	batch := h.take()
+	h.mu.Unlock()
+	h.out(batch)
+}
+
+// giveOut gives out the rows held.
+func (h *heldRows) giveOut() {
+	if batch := h.take(); len(batch) > 0 {
+		h.out(batch)
+	}
+}
+
+// take removes the rows held and returns them in destination order, as
+// rowsOut expects them. The caller holds h.mu, or no rows are being made.
+func (h *heldRows) take() [][]Interval {
+	slices.Sort(h.dests)
+	batch := make([][]Interval, len(h.dests))
+	for k, i := range h.dests {
+		batch[k], h.rows[i] = h.rows[i], nil
+	}
+	h.dests, h.n, h.gave = h.dests[:0], 0, true
+	return batch
+}
 
 // inWindowOrder returns the rows of destinations (see windowOrder) as one
 // slice in the order of Stats.Intervals.
