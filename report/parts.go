@@ -521,14 +521,16 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	type result struct {
 		totals Stats // flows, first and last seen, destinations
-		rates  map[int64]Rate
-		states map[[2]uint8]uint64
 		floods []Finding
 		dests  []netip.Addr // victims among the destination addresses
 		cdfs   []destCDF    // of the part's top destinations by flows
 	}
 	results := make([][]result, numParts) // of each batch of each part
-	var spill sync.Mutex
+	// The traffic by window and the flows by state are summed as parts
+	// end: a part's rates have a row per window, and kept for every part
+	// until the end they grew with the trace in short windows.
+	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
+	var sumsMu, spill sync.Mutex
 	// writeInOrder writes n rows, row(i) the i-th in Stats.Intervals'
 	// order, as one run.
 	writeInOrder := func(n int, row func(i int) *Interval) {
@@ -548,7 +550,13 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			b.rowsOut = writeRows
 			b.byDestination(&res.totals) // first: it reads a large group's flows on two cores
 			b.flowSpan(&res.totals, fl)
-			res.rates, res.states = b.trafficSums(), stateCounts(fl)
+			partStates := stateCounts(fl)
+			sumsMu.Lock()
+			b.addTraffic(sums)
+			for k, n := range partStates {
+				states[k] += n
+			}
+			sumsMu.Unlock()
 			res.floods = b.synFloods(&res.totals, st.Thresholds)
 			// The top destinations are among those of the parts: compute
 			// their CDFs now rather than read their parts again.
@@ -586,7 +594,6 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	if err := b0.errs.get(); err != nil {
 		return err
 	}
-	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
 	dests := 0
 	for _, res := range slices.Concat(results...) {
 		dests += len(res.totals.Destinations)
@@ -601,15 +608,6 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 				st.LastSeen = t.LastSeen
 			}
 			st.Flows += t.Flows
-		}
-		for w, r := range res.rates {
-			sum := sums[w]
-			sum.Packets += r.Packets
-			sum.Bytes += r.Bytes
-			sums[w] = sum
-		}
-		for k, n := range res.states {
-			states[k] += n
 		}
 		st.Destinations = append(st.Destinations, res.totals.Destinations...)
 		st.Findings = append(st.Findings, res.floods...)

@@ -582,6 +582,12 @@ func (b *builder) flowSpan(st *Stats, fl flowSeq) {
 // divided by the interval).
 func (b *builder) trafficSums() map[int64]Rate {
 	sums := map[int64]Rate{}
+	b.addTraffic(sums)
+	return sums
+}
+
+// addTraffic adds the packets and bytes of b's traffic to sums, by window.
+func (b *builder) addTraffic(sums map[int64]Rate) {
 	for _, t := range b.ds.Traffic {
 		w := floorDiv(t.Start, b.iv)
 		r := sums[w]
@@ -589,7 +595,6 @@ func (b *builder) trafficSums() map[int64]Rate {
 		r.Bytes += t.Bytes
 		sums[w] = r
 	}
-	return sums
 }
 
 // setRates sets the rates of every window from the first to the last with
