@@ -65,7 +65,7 @@ func (x *flowIndex) get(k *Key, keyAt func(int32) *Key) (int32, bool) {
 		if s.at == 0 {
 			return 0, false
 		}
-		if s.hash == h && *keyAt(s.at-1) == *k {
+		if s.hash == h && *keyAt(s.at - 1) == *k {
 			return s.at - 1, true
 		}
 	}
