@@ -8,11 +8,11 @@ import (
 
 // flowIndex finds a flow's slab index by its key: an open-addressing
 // table of 8-byte slots, a 32-bit hash of the key and the flow's index,
-// probed linearly. The key itself is compared in the flow's entry, which
-// the packet updates next anyway. Against a Go map of keys, this saved
-// about a third of the index's cost per packet (one cache line probed
-// instead of a group's control word, then its keys), and a flow is
-// removed by its slab index, without comparing keys.
+// probed linearly and at most 3/4 full. The key itself is compared in the
+// flow's entry, which the packet updates next anyway, and a flow is
+// removed by its slab index, without comparing keys. A Go map of keys
+// probes a group's control word, then its keys, and probes again to
+// delete: BenchmarkTableAdd took 240 ns a packet with it, 165 with this.
 //
 // Deleting shifts the slots after the deleted one back (Knuth's
 // Algorithm R), so that no tombstone lengthens later probes. The hash is
@@ -57,7 +57,8 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// get returns the slab index of the flow with key k, whose key at returns.
+// get returns the slab index of the flow with key k; keyAt returns the key
+// of the flow at a slab index.
 func (x *flowIndex) get(k *Key, keyAt func(int32) *Key) (int32, bool) {
 	h := x.hash(k)
 	for p := h & x.mask; ; p = (p + 1) & x.mask {
