@@ -61,6 +61,33 @@ func TestRunsMerge(t *testing.T) {
 	}
 }
 
+// TestMergerRunCounts merges one run, a few and many, some empty, with
+// ties: the merge order must not depend on how many runs there are.
+func TestMergerRunCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100} {
+		var all []float64
+		in := make([][]float64, k)
+		for i := range in {
+			for range rng.IntN(40) {
+				in[i] = append(in[i], float64(rng.IntN(50)))
+			}
+			slices.Sort(in[i])
+			all = append(all, in[i]...)
+		}
+		slices.Sort(all)
+		m, err := NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, nil, in...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float64, len(all)+1)
+		n, err := m.Fill(got)
+		if err != nil || !slices.Equal(got[:n], all) {
+			t.Fatalf("%d runs: merged %d values (error %v), want the %d sorted ones", k, n, err, len(all))
+		}
+	}
+}
+
 // TestRunsDamaged damages a spill file: reading it back must fail with
 // the file named, whatever byte was hit, never give other values.
 func TestRunsDamaged(t *testing.T) {
@@ -205,5 +232,38 @@ func BenchmarkRuns(b *testing.B) {
 			}
 		}
 		runs.Remove()
+	}
+}
+
+// BenchmarkMergeMany merges 512 runs of interval rows held in memory, as
+// intervals.parquet's final merge does from thousands in short windows:
+// the cost is the comparisons per value.
+func BenchmarkMergeMany(b *testing.B) {
+	const runs, perRun = 512, 512
+	rng := rand.New(rand.NewPCG(1, 2))
+	in := make([][]intervalRow, runs)
+	for i := range in {
+		ip := flows.IPOf(netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)}))
+		start := int64(rng.IntN(1000))
+		for j := range perRun {
+			in[i] = append(in[i], intervalRow{Start: start + int64(j)*int64(1+rng.IntN(3)), IP: ip, Port: 80, Proto: protoTCP})
+		}
+	}
+	out := make([]intervalRow, 4096)
+	b.SetBytes(runs * perRun * int64(unsafe.Sizeof(intervalRow{})))
+	for b.Loop() {
+		m, err := NewMerger(compareRows, nil, in...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			k, err := m.Fill(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if k == 0 {
+				break
+			}
+		}
 	}
 }
