@@ -672,10 +672,16 @@ func (b *builder) byDestination(st *Stats) {
 			if p.fl.large != nil { // read from disk: the row beside the windows
 				whole.Go(func() { st.Destinations[i] = b.whole(p.dest, p.fl, p.tr) })
 			}
-			rows[i] = b.series(p.fl, p.tr, false)
-			for j := range rows[i] {
-				rows[i][j].Dest = p.dest
-			}
+			b.seriesEach(p.fl, p.tr, false, held.pieceRows(), func(piece []Interval, whole bool) {
+				for j := range piece {
+					piece[j].Dest = p.dest
+				}
+				if whole {
+					rows[i] = piece
+				} else {
+					held.giveAlone(piece)
+				}
+			})
 			if p.fl.large == nil {
 				st.Destinations[i] = b.whole(p.dest, p.fl, p.tr)
 			}
@@ -721,6 +727,24 @@ func (h *heldRows) keep(i int) {
 	batch := h.take()
 	h.mu.Unlock()
 	h.out(batch)
+}
+
+// pieceRows is how many rows of one destination may be made at once: no
+// more than may be held, when rows can be given out.
+func (h *heldRows) pieceRows() int {
+	if h.out == nil {
+		return math.MaxInt
+	}
+	return h.max
+}
+
+// giveAlone gives out a piece of one destination's rows (seriesEach), made
+// beside the rows held.
+func (h *heldRows) giveAlone(piece []Interval) {
+	h.mu.Lock()
+	h.gave = true
+	h.mu.Unlock()
+	h.out([][]Interval{piece})
 }
 
 // giveOut gives out the rows held.
@@ -988,6 +1012,17 @@ func quantilesOfSorted(durs *sorted[float64]) Quantiles {
 // keeps only the durations of the flows that ended (8 bytes each), and
 // computes a flow's windows again from the flow when it needs them.
 func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval {
+	var rows []Interval
+	b.seriesEach(fl, traffic, dense, math.MaxInt, func(piece []Interval, _ bool) { rows = piece })
+	return rows
+}
+
+// seriesEach computes series' rows a piece of at most maxRows rows at a
+// time, reading the flows again for each, and gives each piece to emit,
+// in window order, with whether it is the whole series. A destination
+// active all along a long trace in short windows has a row per window:
+// pieces bound what its rows take.
+func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows int, emit func(rows []Interval, whole bool)) {
 	iv := b.iv
 	spanOf := func(r *destFlow) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
@@ -1006,11 +1041,8 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		}
 	}
 	wins := coveredWindows(spans, dense)
-	if len(wins) == 0 {
-		return nil
-	}
 	n := len(wins)
-	contiguous := wins[n-1]-wins[0] == int64(n-1)
+	contiguous := n > 0 && wins[n-1]-wins[0] == int64(n-1)
 	at := func(w int64) int {
 		if contiguous {
 			return int(w - wins[0])
@@ -1018,20 +1050,40 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		j, _ := slices.BinarySearch(wins, w)
 		return j
 	}
-	rows := make([]Interval, n)
-	for j, w := range wins {
-		rows[j].Start, rows[j].End = w*iv, (w+1)*iv
+	for first := 0; first < n; first += maxRows {
+		last := min(n, first+maxRows) // rows [first, last) of wins
+		emit(b.seriesPiece(fl, traffic, wins, first, last, spanOf, at), first == 0 && last == n)
+	}
+}
+
+// seriesPiece computes rows [first, last) of the series of windows wins,
+// from every flow and the traffic: what a flow adds to rows outside the
+// piece is left out.
+func (b *builder) seriesPiece(fl flowSeq, traffic []*Traffic, wins []int64, first, last int,
+	spanOf func(*destFlow) span, at func(int64) int) []Interval {
+	n := len(wins)
+	rows := make([]Interval, last-first)
+	for j := range rows {
+		w := wins[first+j]
+		rows[j].Start, rows[j].End = w*b.iv, (w+1)*b.iv
 	}
 	// Flows in each window, and flows at each window's end, as
 	// differences to sum up: a flow adds one from its first row to its
 	// last, a source one over the union of its flows' rows. Counting
 	// window by window cost a flow's span in windows, thousands in
-	// windows of 10 ms.
-	active := make([]int64, n+1)
-	sources := make([]int64, n+1)
-	ongoing := make([]int64, n+1)
-	halfOpen := make([]int64, n+1)
-	synOnly := make([]int64, n+1)
+	// windows of 10 ms. Rows are counted from first: add(d, lo, hi) adds
+	// one to the rows [lo, hi) of the piece.
+	active := make([]int64, len(rows)+1)
+	sources := make([]int64, len(rows)+1)
+	ongoing := make([]int64, len(rows)+1)
+	halfOpen := make([]int64, len(rows)+1)
+	synOnly := make([]int64, len(rows)+1)
+	add := func(d []int64, lo, hi int) {
+		if lo, hi = max(lo, first), min(hi, last); lo < hi {
+			d[lo-first]++
+			d[hi-first]--
+		}
+	}
 	// The rows of the flows of srcIP, merged whenever they are many: one
 	// source's flows to a destination can be millions, their union is at
 	// most its rows.
@@ -1039,8 +1091,7 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 	mergeAt := 1 << 16
 	addSource := func() {
 		for _, u := range disjoint(srcRows) {
-			sources[u.first]++
-			sources[u.last+1]--
+			add(sources, int(u.first), int(u.last)+1)
 		}
 		srcRows = srcRows[:0]
 	}
@@ -1051,6 +1102,7 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		spilled = b.rowDurations(fl.len())
 		defer spilled.remove()
 	}
+	in := func(j int) bool { return first <= j && j < last }
 	fl.all(func(r *destFlow) bool {
 		if len(srcRows) > 0 && r.SrcIP != srcIP {
 			addSource()
@@ -1058,34 +1110,36 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		srcIP = r.SrcIP
 		s := spanOf(r)
 		// Every window of a flow's span is a row: the flow covers it.
-		lo, last := at(s.first), at(s.last)
-		rows[lo].New++
-		active[lo]++
-		active[last+1]--
-		if srcRows = append(srcRows, span{int64(lo), int64(last)}); len(srcRows) >= mergeAt {
-			srcRows = disjoint(srcRows)
-			mergeAt = max(mergeAt, 2*len(srcRows))
+		lo, end := at(s.first), at(s.last)
+		if in(lo) {
+			rows[lo-first].New++
+		}
+		add(active, lo, end+1)
+		if max(lo, first) <= min(end, last-1) {
+			if srcRows = append(srcRows, span{int64(max(lo, first)), int64(min(end, last-1))}); len(srcRows) >= mergeAt {
+				srcRows = disjoint(srcRows)
+				mergeAt = max(mergeAt, 2*len(srcRows))
+			}
 		}
 		// A flow is open at the end of the windows before the one it
 		// ended in; one that never ended is open at every later end.
 		hi := n
 		if _, ok := b.end(r.EndReason, r.LastSeen); ok {
-			hi = last
-			rows[hi].Ended[r.Outcome]++
-			ended++
-			if spilled != nil {
-				spilled.add(rowDuration{int64(hi), r.Duration()})
+			hi = end
+			if in(hi) {
+				rows[hi-first].Ended[r.Outcome]++
+				ended++
+				if spilled != nil {
+					spilled.add(rowDuration{int64(hi - first), r.Duration()})
+				}
 			}
 		}
-		ongoing[lo]++
-		ongoing[hi]--
+		add(ongoing, lo, hi)
 		if r.HalfOpen {
-			halfOpen[lo]++
-			halfOpen[hi]--
+			add(halfOpen, lo, hi)
 		}
 		if r.isS0() {
-			synOnly[lo]++
-			synOnly[hi]--
+			add(synOnly, lo, hi)
 		}
 		return true
 	})
@@ -1098,11 +1152,13 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		rows[j].Ongoing, rows[j].HalfOpen, rows[j].SYNOnly = uint64(on), uint64(ho), uint64(so)
 	}
 	for _, t := range traffic {
-		row := &rows[at(floorDiv(t.Start, iv))]
-		row.Packets += t.Packets
-		row.Bytes += t.Bytes
-		row.SYNs += t.SYNs
-		row.SYNACKs += t.SYNACKs
+		if j := at(floorDiv(t.Start, b.iv)); in(j) {
+			row := &rows[j-first]
+			row.Packets += t.Packets
+			row.Bytes += t.Bytes
+			row.SYNs += t.SYNs
+			row.SYNACKs += t.SYNACKs
+		}
 	}
 	if spilled != nil {
 		b.setRowDurations(rows, spilled)
@@ -1112,7 +1168,10 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 		if _, ok := b.end(r.EndReason, r.LastSeen); !ok {
 			return 0, false
 		}
-		return at(spanOf(r).last), true
+		if j := at(spanOf(r).last); in(j) {
+			return j - first, true
+		}
+		return 0, false
 	})
 	return rows
 }
