@@ -700,7 +700,8 @@ func (b *builder) byDestination(st *Stats) {
 // whenever more than max of them are made and held, from the goroutine
 // that made the last: a part in short windows can make millions of rows,
 // as a destination active all along has a row for each window. Held
-// memory is then max rows, plus those of the destinations being made.
+// memory is then max rows, plus a piece of at most max rows for each
+// destination being made (seriesEach, pieceRows).
 type heldRows struct {
 	rows  [][]Interval // by destination; nil once given out
 	max   int
