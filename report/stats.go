@@ -672,11 +672,11 @@ func (b *builder) byDestination(st *Stats) {
 			if p.fl.large != nil { // read from disk: the row beside the windows
 				whole.Go(func() { st.Destinations[i] = b.whole(p.dest, p.fl, p.tr) })
 			}
-			b.seriesEach(p.fl, p.tr, false, held.pieceRows(), func(piece []Interval, whole bool) {
+			b.seriesEach(p.fl, p.tr, false, held.pieceRows(), func(piece []Interval, all bool) {
 				for j := range piece {
 					piece[j].Dest = p.dest
 				}
-				if whole {
+				if all { // the rule: the destination's rows, held
 					rows[i] = piece
 				} else {
 					held.giveAlone(piece)
@@ -1020,10 +1020,10 @@ func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval 
 
 // seriesEach computes series' rows a piece of at most maxRows rows at a
 // time, reading the flows again for each, and gives each piece to emit,
-// in window order, with whether it is the whole series. A destination
+// in window order, with whether it is all of the series. A destination
 // active all along a long trace in short windows has a row per window:
 // pieces bound what its rows take.
-func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows int, emit func(rows []Interval, whole bool)) {
+func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows int, emit func(rows []Interval, all bool)) {
 	iv := b.iv
 	spanOf := func(r *destFlow) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
