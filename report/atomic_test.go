@@ -184,3 +184,30 @@ func TestAtomicMode(t *testing.T) {
 		t.Errorf("mode %v, want -rw-r--r--", info.Mode())
 	}
 }
+
+// TestRemoveTemporaryStopsNewFiles: once a stopping run's temporary files
+// are deleted, a goroutine still writing creates no new one there (it
+// would be left behind), while other directories are not affected.
+func TestRemoveTemporaryStopsNewFiles(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	runs, err := NewRuns[float64](dir, "durations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runs.Remove()
+	RemoveTemporary(dir)
+	if left := temporaryFiles(dir); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := NewRuns[float64](dir, "durations"); !errors.Is(err, errStopping) {
+		t.Errorf("a spill file created in a stopped run's directory: %v", err)
+	}
+	if _, err := CreateParquet(filepath.Join(dir, PlotsDir, "x.parquet"), IntervalSchema); !errors.Is(err, errStopping) {
+		t.Errorf("a file created in a stopped run's plots: %v", err)
+	}
+	r, err := NewRuns[float64](other, "durations")
+	if err != nil {
+		t.Fatalf("another directory: %v", err)
+	}
+	r.Remove()
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/klauspost/compress/s2"
@@ -23,9 +24,25 @@ import (
 // (WriteFileAtomic).
 var staleFiles = []string{".flowstat-*.tmp", "*.parquet.tmp-*", ".*.tmp-*"}
 
+// stopping holds the directories of runs that are stopping
+// (RemoveTemporary): a temporary file created in one once its files were
+// deleted, by a goroutine still writing, would be left behind, so none is.
+var stopping struct {
+	sync.Mutex
+	dirs map[string]bool
+}
+
+// errStopping is what creating a temporary file returns once its run stops.
+var errStopping = errors.New("the run is stopping")
+
 // createLockedTemp creates a file in dir, named after pattern as
 // os.CreateTemp does, and locks it for as long as it is open.
 func createLockedTemp(dir, pattern string) (*os.File, error) {
+	stopping.Lock()
+	defer stopping.Unlock()
+	if stopping.dirs[filepath.Clean(dir)] {
+		return nil, errStopping
+	}
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, err
@@ -67,7 +84,15 @@ func temporaryFiles(dir string) []string {
 // RemoveTemporary deletes the temporary files in dir and its plots, those
 // of this run too, locked or not: for a run that stops while it writes
 // (on Linux an open file can be deleted; its writer goes on into the void).
+// No temporary file is created there afterwards.
 func RemoveTemporary(dir string) {
+	stopping.Lock()
+	defer stopping.Unlock()
+	if stopping.dirs == nil {
+		stopping.dirs = map[string]bool{}
+	}
+	stopping.dirs[filepath.Clean(dir)] = true
+	stopping.dirs[filepath.Join(dir, PlotsDir)] = true
 	for _, name := range temporaryFiles(dir) {
 		os.Remove(name)
 	}
