@@ -527,7 +527,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	results := make([][]result, numParts) // of each batch of each part
 	// The traffic by window and the flows by state are summed as parts
-	// end: a part's rates have a row per window, and kept for every part
+	// end: a part's rates have an entry per window, and kept for every part
 	// until the end they grew with the trace in short windows.
 	sums, states := map[int64]Rate{}, map[[2]uint8]uint64{}
 	var sumsMu, spill sync.Mutex
