@@ -222,15 +222,7 @@ func BenchmarkRuns(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			k, err := m.Fill(out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if k == 0 {
-				break
-			}
-		}
+		drain(b, m, out)
 		runs.Remove()
 	}
 }
@@ -256,14 +248,19 @@ func BenchmarkMergeMany(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			k, err := m.Fill(out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if k == 0 {
-				break
-			}
+		drain(b, m, out)
+	}
+}
+
+// drain reads every value of m, a buffer at a time.
+func drain[T any](tb testing.TB, m *Merger[T], buf []T) {
+	for {
+		n, err := m.Fill(buf)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if n == 0 {
+			return
 		}
 	}
 }

@@ -15,29 +15,8 @@ import (
 // docs/performance.md. The returned function stops them.
 func startProfiles() func() {
 	cpu, mem := os.Getenv("FLOWSTAT_CPUPROFILE"), os.Getenv("FLOWSTAT_MEMPROFILE")
-	var cpuFile, traceFile *os.File
-	if path := os.Getenv("FLOWSTAT_TRACE"); path != "" {
-		f, err := os.Create(path)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "flowstat: cannot write the execution trace: %v\n", err)
-		} else {
-			traceFile = f
-		}
-	}
-	if cpu != "" {
-		f, err := os.Create(cpu)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "flowstat: cannot write the CPU profile: %v\n", err)
-		} else {
-			cpuFile = f
-		}
-	}
+	traceFile := startTo(os.Getenv("FLOWSTAT_TRACE"), "execution trace", func(f *os.File) error { return trace.Start(f) })
+	cpuFile := startTo(cpu, "CPU profile", func(f *os.File) error { return pprof.StartCPUProfile(f) })
 	return func() {
 		if traceFile != nil {
 			trace.Stop()
@@ -70,4 +49,23 @@ func phase(name string) func() {
 	}
 	start := time.Now()
 	return func() { fmt.Fprintf(os.Stderr, "phase %-14s %6.2f s\n", name, time.Since(start).Seconds()) }
+}
+
+// startTo creates path, when set, and starts writing what into it; it
+// returns the file, or nil after saying on stderr why it cannot.
+func startTo(path, what string, start func(*os.File) error) *os.File {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "flowstat: cannot write the %s: %v\n", what, err)
+		return nil
+	}
+	return f
 }
