@@ -17,9 +17,9 @@ import (
 type Runs[T any] struct {
 	f    *os.File
 	out  blockWriter
-	what string          // what the values are, for errors
-	runs [][]packedBlock // the blocks of each run
-	err  error           // the first write error; reported when the runs are read
+	what string    // what the values are, for errors
+	runs []runSpan // where each run is in f
+	err  error     // the first write error; reported when the runs are read
 
 	// With compare set, runs are merged as they are written (see
 	// MergeAsWritten): levels[i] is how many merges run i's values went
@@ -29,6 +29,10 @@ type Runs[T any] struct {
 	fanIn   int
 }
 
+// runSpan is where a run's blocks are, one after the other, each behind
+// its header (blockWriter.writeFramed): 16 bytes a run, however long.
+type runSpan struct{ start, end int64 }
+
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
 // output directory: the system's temporary directory may be memory.
 func NewRuns[T any](dir, what string) (*Runs[T], error) {
@@ -36,21 +40,24 @@ func NewRuns[T any](dir, what string) (*Runs[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}
-	return &Runs[T]{f: f, out: newBlockWriter(f), what: what, fanIn: mergeFanIn}, nil
+	return &Runs[T]{f: f, out: newBlockWriter(f), what: what}, nil
 }
 
-// mergeFanIn is how many runs MergeAsWritten merges at once.
-const mergeFanIn = 128
-
 // MergeAsWritten makes Write merge the last runs into one whenever there
-// are mergeFanIn of them of the same level, in the order of compare, as
-// an external sort does. Merging every run at the end keeps a block of
-// each in memory, which for a long trace's records would grow with its
-// length; merged as they come, they stay fewer than mergeFanIn per level
-// (a level per 128 times more values), at the cost of writing each value
-// once more per level. The space of merged runs is given back to the file
-// system where it can punch holes.
-func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int) { r.compare = compare }
+// are fanIn of them of the same level, in the order of compare, as an
+// external sort does. Merging every run at the end keeps a block of each
+// in memory (32 KiB and its compressed bytes), which for a long trace
+// would grow with its length; merged as they come, they stay fewer than
+// fanIn per level (a level per fanIn times more values), at the cost of
+// writing each value once more per level. The space of merged runs is
+// given back to the file system where it can punch holes.
+func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int, fanIn int) {
+	r.compare, r.fanIn = compare, max(2, fanIn)
+}
+
+// FanIn is the fan-in of MergeAsWritten for flow records: merging 128
+// runs keeps a block of each, 4 MiB.
+const FanIn = 128
 
 func bytesOf[T any](s []T) []byte {
 	if len(s) == 0 {
@@ -61,16 +68,19 @@ func bytesOf[T any](s []T) []byte {
 
 // Write appends a run, which must be sorted in the order it will be merged in.
 func (r *Runs[T]) Write(sorted []T) {
-	if blocks, ok := r.writeBlocks(sorted); ok {
-		r.addRun(blocks)
+	if span, ok := r.writeBlocks(sorted); ok {
+		r.addRun(span)
 	}
 }
 
 // WriteEach appends a run of n values, value(i) the i-th in the order it
 // will be merged in, a block at a time: the run is never in memory whole.
 func (r *Runs[T]) WriteEach(n int, value func(i int) T) {
+	if n == 0 {
+		return
+	}
 	buf := make([]T, min(n, valuesPerBlock[T]()))
-	var blocks []packedBlock
+	run := runSpan{start: r.out.size}
 	for start := 0; start < n; start += len(buf) {
 		block := buf[:min(len(buf), n-start)]
 		for i := range block {
@@ -80,17 +90,15 @@ func (r *Runs[T]) WriteEach(n int, value func(i int) T) {
 		if !ok {
 			return
 		}
-		blocks = append(blocks, written...)
+		run.end = written.end
 	}
-	if len(blocks) > 0 {
-		r.addRun(blocks)
-	}
+	r.addRun(run)
 }
 
-// addRun adds the blocks of a run written, and merges the last runs when
-// they are many (MergeAsWritten).
-func (r *Runs[T]) addRun(blocks []packedBlock) {
-	r.runs = append(r.runs, blocks)
+// addRun adds a run written, and merges the last runs when they are many
+// (MergeAsWritten).
+func (r *Runs[T]) addRun(run runSpan) {
+	r.runs = append(r.runs, run)
 	r.levels = append(r.levels, 0)
 	for r.compare != nil && r.err == nil && r.sameLevelAtEnd() >= r.fanIn {
 		r.mergeLast(r.fanIn)
@@ -101,37 +109,37 @@ func (r *Runs[T]) addRun(blocks []packedBlock) {
 // order: values that arrive in order stay one run, read back without
 // merging.
 func (r *Runs[T]) Append(sorted []T) {
-	if len(r.runs) == 0 {
-		r.Write(sorted)
-		return
-	}
-	if blocks, ok := r.writeBlocks(sorted); ok {
-		r.runs[len(r.runs)-1] = append(r.runs[len(r.runs)-1], blocks...)
+	span, ok := r.writeBlocks(sorted)
+	switch {
+	case !ok:
+	case len(r.runs) > 0 && r.runs[len(r.runs)-1].end == span.start:
+		r.runs[len(r.runs)-1].end = span.end
+	default: // the first run (or, were the last not at the end, a new one)
+		r.addRun(span)
 	}
 }
 
-// writeBlocks writes values in blocks and returns them, or false after an
-// error.
-func (r *Runs[T]) writeBlocks(sorted []T) ([]packedBlock, bool) {
+// writeBlocks writes values in blocks at the end of the file and says
+// where, or false after an error.
+func (r *Runs[T]) writeBlocks(sorted []T) (runSpan, bool) {
 	if r.err != nil || len(sorted) == 0 {
-		return nil, false
+		return runSpan{}, false
 	}
-	var blocks []packedBlock
+	span := runSpan{start: r.out.size}
 	for rest := sorted; len(rest) > 0; {
 		n := min(len(rest), valuesPerBlock[T]())
-		blk, err := r.out.write(bytesOf(rest[:n]))
-		if err != nil {
+		if err := r.out.writeFramed(bytesOf(rest[:n])); err != nil {
 			r.fail(err)
-			return nil, false
+			return runSpan{}, false
 		}
-		blocks = append(blocks, blk)
 		rest = rest[n:]
 	}
 	if err := r.out.flush(); err != nil {
 		r.fail(err)
-		return nil, false
+		return runSpan{}, false
 	}
-	return blocks, true
+	span.end = r.out.size
+	return span, true
 }
 
 // sameLevelAtEnd is how many runs at the end share the last one's level.
@@ -148,14 +156,14 @@ func (r *Runs[T]) sameLevelAtEnd() int {
 func (r *Runs[T]) mergeLast(n int) {
 	first := len(r.runs) - n
 	m := &Merger[T]{compare: r.compare}
-	for _, blocks := range r.runs[first:] {
-		if err := m.add(&runReader[T]{f: r.f, what: r.what, blocks: blocks, pos: -1}); err != nil {
+	for _, run := range r.runs[first:] {
+		if err := m.add(r.reader(run)); err != nil {
 			r.err = err
 			return
 		}
 	}
 	heap.Init((*mergeHeap[T])(m))
-	var merged []packedBlock
+	merged := runSpan{start: r.out.size}
 	buf := make([]T, valuesPerBlock[T]())
 	for {
 		k, err := m.Fill(buf)
@@ -166,35 +174,32 @@ func (r *Runs[T]) mergeLast(n int) {
 		if k == 0 {
 			break
 		}
-		blk, err := r.out.write(bytesOf(buf[:k]))
-		if err != nil {
+		if err := r.out.writeFramed(bytesOf(buf[:k])); err != nil {
 			r.fail(err)
 			return
 		}
-		merged = append(merged, blk)
 	}
 	if err := r.out.flush(); err != nil {
 		r.fail(err)
 		return
 	}
-	for _, blocks := range r.runs[first:] {
-		punchHole(r.f, blocks) // the space is only lent back
+	merged.end = r.out.size
+	for _, run := range r.runs[first:] {
+		punchHole(r.f, run.start, run.end) // the space is only lent back
 	}
 	level := r.levels[first] + 1
 	r.runs = append(r.runs[:first], merged)
 	r.levels = append(r.levels[:first], level)
 }
 
-// punchHole gives the space of a run's blocks, written one after the
-// other, back to the file system; where it cannot (an error), the file
-// keeps it.
-func punchHole(f *os.File, blocks []packedBlock) error {
-	if len(blocks) == 0 {
+// punchHole gives the space from start to end back to the file system;
+// where it cannot (an error), the file keeps it.
+func punchHole(f *os.File, start, end int64) error {
+	if end <= start {
 		return nil
 	}
 	const punchHole, keepSize = 0x02, 0x01 // FALLOC_FL_PUNCH_HOLE, FALLOC_FL_KEEP_SIZE
-	start, last := blocks[0].offset, blocks[len(blocks)-1]
-	return syscall.Fallocate(int(f.Fd()), punchHole|keepSize, start, last.offset+int64(last.size)-start)
+	return syscall.Fallocate(int(f.Fd()), punchHole|keepSize, start, end-start)
 }
 
 func (r *Runs[T]) fail(err error) {
@@ -232,13 +237,17 @@ func valuesPerBlock[T any]() int {
 	return max(1, runBlockBytes/int(unsafe.Sizeof(zero)))
 }
 
+// reader reads a run back from its first value.
+func (r *Runs[T]) reader(run runSpan) *runReader[T] {
+	return &runReader[T]{f: r.f, what: r.what, blocks: framedReader{at: run.start, end: run.end}, pos: -1}
+}
+
 // runReader reads one sorted run, a block at a time from a file, or from
 // memory when f is nil (buf is then the run, pos its first value).
 type runReader[T any] struct {
 	f      *os.File
 	what   string
-	blocks []packedBlock // not yet read from f
-	br     blockReader
+	blocks framedReader // what is not yet read from f
 	buf    []T
 	pos    int
 }
@@ -250,18 +259,23 @@ func (r *runReader[T]) next() (bool, error) {
 	if r.pos++; r.pos < len(r.buf) {
 		return true, nil
 	}
-	if r.f == nil || len(r.blocks) == 0 {
+	if r.f == nil || !r.blocks.more() {
 		return false, nil
 	}
-	blk := r.blocks[0]
-	r.blocks = r.blocks[1:]
-	var zero T
-	n := int(blk.raw) / int(unsafe.Sizeof(zero))
-	if cap(r.buf) < n {
-		r.buf = make([]T, n)
+	size := int(unsafe.Sizeof(*new(T)))
+	blk, err := r.blocks.next(r.f, valuesPerBlock[T]()*size)
+	if err == nil && (blk.raw == 0 || blk.raw%int32(size) != 0) {
+		err = errors.New("a block's header is not what was written (damaged file?)")
 	}
-	r.buf = r.buf[:n]
-	if err := r.br.read(r.f, blk, bytesOf(r.buf)); err != nil {
+	if err == nil {
+		n := int(blk.raw) / size
+		if cap(r.buf) < n {
+			r.buf = make([]T, n)
+		}
+		r.buf = r.buf[:n]
+		err = r.blocks.read(r.f, blk, bytesOf(r.buf))
+	}
+	if err != nil {
 		return false, fmt.Errorf("cannot read %s back from %s: %w", r.what, r.f.Name(), err)
 	}
 	r.pos = 0
@@ -285,8 +299,8 @@ func NewMerger[T any](compare func(a, b *T) int, spilled []*Runs[T], inMemory ..
 		if rs.err != nil {
 			return nil, rs.err
 		}
-		for _, blocks := range rs.runs {
-			if err := m.add(&runReader[T]{f: rs.f, what: rs.what, blocks: blocks, pos: -1}); err != nil {
+		for _, run := range rs.runs {
+			if err := m.add(rs.reader(run)); err != nil {
 				return nil, err
 			}
 		}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -89,13 +90,23 @@ func TestMergerRunCounts(t *testing.T) {
 }
 
 // TestRunsDamaged damages a spill file: reading it back must fail with
-// the file named, whatever byte was hit, never give other values.
+// the file named, whatever byte was hit (a block's header: its size,
+// size decompressed or checksum; its bytes), never give other values.
 func TestRunsDamaged(t *testing.T) {
 	run := make([]float64, 3*runBlockBytes/8)
 	for i := range run {
 		run[i] = float64(i)
 	}
-	for _, at := range []int64{0, 100, 30_000, -1} {
+	// Bytes of the first block's header and of its bytes, of the second's
+	// header (read with the first block), and the file's last byte.
+	second := func(data []byte) int64 { return frameBytes + int64(binary.LittleEndian.Uint32(data)) }
+	for _, hit := range []func(data []byte) int64{
+		func([]byte) int64 { return 0 }, func([]byte) int64 { return 5 }, func([]byte) int64 { return 9 },
+		func([]byte) int64 { return 100 },
+		func(data []byte) int64 { return second(data) + 1 }, func(data []byte) int64 { return second(data) + 6 },
+		func([]byte) int64 { return 30_000 },
+		func(data []byte) int64 { return int64(len(data)) - 1 },
+	} {
 		runs, err := NewRuns[float64](t.TempDir(), "durations")
 		if err != nil {
 			t.Fatal(err)
@@ -106,9 +117,7 @@ func TestRunsDamaged(t *testing.T) {
 		if err != nil || len(data) < 30_001 {
 			t.Fatalf("spill file of %d bytes: %v", len(data), err)
 		}
-		if at < 0 {
-			at = int64(len(data)) - 1
-		}
+		at := hit(data)
 		if _, err := runs.f.WriteAt([]byte{data[at] ^ 0x55}, at); err != nil {
 			t.Fatal(err)
 		}
@@ -140,8 +149,7 @@ func TestRunsMergeAsWritten(t *testing.T) {
 	}
 	defer runs.Remove()
 	const fanIn = 4
-	runs.fanIn = fanIn
-	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) })
+	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) }, fanIn)
 	var all []uint64
 	const written = 150
 	for range written {
@@ -172,7 +180,7 @@ func TestRunsMergeAsWritten(t *testing.T) {
 	}
 	probe.Write(make([]byte, 8192))
 	defer probe.Close()
-	if err := punchHole(probe, []packedBlock{{offset: 0, size: 4096}}); err != nil {
+	if err := punchHole(probe, 0, 4096); err != nil {
 		t.Logf("%s cannot punch holes (%v): the merged runs keep their space", runs.f.Name(), err)
 	} else if st.Blocks*512 > fi.Size()/2 {
 		t.Errorf("%d of the file's %d bytes allocated, want the merged runs' space given back", st.Blocks*512, fi.Size())

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"os"
@@ -152,6 +153,25 @@ func (bw *blockWriter) write(raw []byte) (packedBlock, error) {
 	return blk, err
 }
 
+// writeFramed writes raw compressed behind a header of frameBytes that
+// says what packedBlock does but the offset: a run's blocks follow one
+// another in the file, so where a run starts and ends is all that needs
+// to be kept of it in memory, however long it is.
+func (bw *blockWriter) writeFramed(raw []byte) error {
+	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
+	var header [frameBytes]byte
+	binary.LittleEndian.PutUint32(header[0:], uint32(len(bw.packed)))
+	binary.LittleEndian.PutUint32(header[4:], uint32(len(raw)))
+	binary.LittleEndian.PutUint32(header[8:], crc32.Checksum(raw, castagnoli))
+	bw.out.Write(header[:])
+	_, err := bw.out.Write(bw.packed)
+	bw.size += frameBytes + int64(len(bw.packed))
+	return err
+}
+
+// frameBytes is the size of the header before each block of a run.
+const frameBytes = 12
+
 // blockReader reads compressed blocks back.
 type blockReader struct {
 	packed []byte
@@ -160,13 +180,70 @@ type blockReader struct {
 // read reads blk from f and decompresses it into dst, which must hold
 // blk.raw bytes.
 func (br *blockReader) read(f *os.File, blk packedBlock, dst []byte) error {
-	br.packed = slices.Grow(br.packed[:0], int(blk.size))[:blk.size]
+	_, err := br.readAndPeek(f, blk, dst, 0)
+	return err
+}
+
+// readAndPeek reads blk as read does, and the peek bytes that follow it in
+// the file in the same system call, which it returns.
+func (br *blockReader) readAndPeek(f *os.File, blk packedBlock, dst []byte, peek int) ([]byte, error) {
+	br.packed = slices.Grow(br.packed[:0], int(blk.size)+peek)[:int(blk.size)+peek]
 	if _, err := f.ReadAt(br.packed, blk.offset); err != nil {
-		return err
+		return nil, err
 	}
-	got, err := s2.Decode(dst, br.packed)
+	got, err := s2.Decode(dst, br.packed[:blk.size])
 	if err == nil && (len(got) != len(dst) || len(got) > 0 && &got[0] != &dst[0] || crc32.Checksum(got, castagnoli) != blk.sum) {
 		err = errors.New("a block is not what was written (damaged file?)")
+	}
+	return br.packed[blk.size:], err
+}
+
+// framedReader reads the blocks of a run written by writeFramed, from
+// offset at to end: a block and the header of the next in one system
+// call.
+type framedReader struct {
+	blockReader
+	at, end int64
+	header  []byte // of the block at at, when read with the one before
+}
+
+// more reports whether blocks are left to read.
+func (fr *framedReader) more() bool { return fr.at < fr.end }
+
+// next reads the header of the next block and says where the block is;
+// maxRaw bounds its size once decompressed, so that a damaged header
+// cannot ask for more memory than a block takes.
+func (fr *framedReader) next(f *os.File, maxRaw int) (packedBlock, error) {
+	if fr.header == nil {
+		fr.header = make([]byte, frameBytes)
+		if _, err := f.ReadAt(fr.header, fr.at); err != nil {
+			return packedBlock{}, err
+		}
+	}
+	blk := packedBlock{
+		offset: fr.at + frameBytes,
+		size:   int32(binary.LittleEndian.Uint32(fr.header[0:])),
+		raw:    int32(binary.LittleEndian.Uint32(fr.header[4:])),
+		sum:    binary.LittleEndian.Uint32(fr.header[8:]),
+	}
+	if blk.size < 0 || int64(blk.size) > fr.end-blk.offset || blk.raw < 0 || int(blk.raw) > maxRaw {
+		return packedBlock{}, errors.New("a block's header is not what was written (damaged file?)")
+	}
+	return blk, nil
+}
+
+// read reads the block next returned into dst, which must hold blk.raw
+// bytes, and moves to the next.
+func (fr *framedReader) read(f *os.File, blk packedBlock, dst []byte) error {
+	fr.at = blk.offset + int64(blk.size)
+	peek := 0
+	if fr.more() {
+		peek = frameBytes
+	}
+	header, err := fr.readAndPeek(f, blk, dst, peek)
+	fr.header = nil
+	if peek > 0 {
+		fr.header = header
 	}
 	return err
 }
