@@ -183,9 +183,9 @@ type Finding struct {
 	PacketsOut, BytesOut uint64
 	// States counts a scan's flows by state.
 	States []StateCount
-	// Windows are a SYN flood's destination, every window from its first
-	// to its last; Activity is the same for the other kinds.
-	Windows  []Interval
+	// Series are a SYN flood's destination's windows, from its first to
+	// its last; Activity is every window of the other kinds.
+	Series   Series
 	Activity []Activity
 	// Figure is the plot that shows the finding, "" if there is none.
 	Figure string
@@ -293,24 +293,33 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
 		f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
 	}
-	f.Windows = b.denseRows(st, d)
+	f.Series = b.denseSeries(st, d)
 	return f, true
 }
 
-// denseRows returns every window of d from its first to its last: its
-// rows of st.Intervals when they have no gap (a flood's usually have
-// none), read again from its flows otherwise.
-func (b *builder) denseRows(st *Stats, d Dest) []Interval {
-	var rows []Interval
+// denseSeries returns the series of d: from its rows of st.Intervals when
+// they have no gap (a flood's usually have none), read again from its
+// flows otherwise.
+func (b *builder) denseSeries(st *Stats, d Dest) Series {
+	n, first, last := 0, int64(0), int64(0)
 	for i := range st.Intervals {
-		if st.Intervals[i].Dest == d {
-			rows = append(rows, st.Intervals[i])
+		if w := &st.Intervals[i]; w.Dest == d {
+			if n == 0 {
+				first = w.Start
+			}
+			n, last = n+1, w.Start
 		}
 	}
-	if n := len(rows); n > 0 && rows[n-1].Start-rows[0].Start == int64(n-1)*b.iv {
-		return rows
+	if n == 0 || last-first != int64(n-1)*b.iv {
+		return b.destSeries(d)
 	}
-	return b.destSeries(d)
+	var s Series
+	for i := range st.Intervals {
+		if st.Intervals[i].Dest == d {
+			s.add(&st.Intervals[i])
+		}
+	}
+	return s
 }
 
 // span widens the finding's time span to a flow's.

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -379,20 +378,10 @@ func (m *md) timeline() {
 		tl := &st.Timelines[i]
 		m.p("### %s", tl.Name)
 		m.p("")
-		var rows []Interval
-		for _, w := range tl.Windows {
-			if w.Packets > 0 || w.Flows > 0 {
-				rows = append(rows, w)
-			}
-		}
-		if len(rows) > maxTimelineRows {
-			m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", maxTimelineRows, len(rows))
+		rows := tl.Series.Busiest
+		if tl.Series.Busy > len(rows) {
+			m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", len(rows), tl.Series.Busy)
 			m.p("")
-			busiest := slices.Clone(rows)
-			slices.SortStableFunc(busiest, func(x, y Interval) int { return cmp.Compare(y.Packets, x.Packets) })
-			busiest = busiest[:maxTimelineRows]
-			slices.SortFunc(busiest, func(x, y Interval) int { return cmp.Compare(x.Start, y.Start) })
-			rows = busiest
 		}
 		t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open",
 			"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50")

@@ -681,16 +681,16 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 		flood := slices.IndexFunc(st.Findings, func(f Finding) bool { return f.Kind == SYNFlood && f.Dest == t.dest })
 		switch {
 		case !t.prefix.IsValid() && flood >= 0: // computed with the finding
-			st.Timelines[k].Windows = st.Findings[flood].Windows
+			st.Timelines[k].Series = st.Findings[flood].Series
 		case !t.prefix.IsValid():
-			need(t.dest, func(b *builder) { st.Timelines[k].Windows = b.destSeries(t.dest) })
+			need(t.dest, func(b *builder) { st.Timelines[k].Series = b.destSeries(t.dest) })
 		default: // a prefix's flows are in every part, an address's in one
 			parts := everyPart()
 			if t.prefix.IsSingleIP() {
 				parts = []int{partOf(flows.IPOf(t.prefix.Addr()))}
 			}
 			var err error
-			if st.Timelines[k].Windows, err = ps.prefixSeries(b0, s, t.prefix, parts); err != nil {
+			if st.Timelines[k].Series, err = ps.prefixSeries(b0, s, t.prefix, parts); err != nil {
 				return err
 			}
 		}
@@ -717,19 +717,19 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	return cmp.Or(errors.Join(errs...), b0.errs.get())
 }
 
-// prefixSeries returns every window of the destinations whose address is
-// in p, together, from the flows of parts: they are put in order by
-// source, on disk beyond what is held.
-func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []int) ([]Interval, error) {
+// prefixSeries returns the series of the destinations whose address is in
+// p, together, from the flows of parts: they are put in order by source,
+// on disk beyond what is held.
+func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []int) (Series, error) {
 	fl := newSorted(ps.dir, "a prefix's flows", ps.held(), compareBySource)
 	defer fl.remove()
 	ds, err := ps.read(s, parts, func(d *destFlow) bool { return p.Contains(d.DstIP.Addr()) }, fl.add)
 	if err != nil {
-		return nil, err
+		return Series{}, err
 	}
 	b := ps.batchBuilder(b0, ds, ds.Traffic, nil)
-	rows := b.series(flowSeq{large: fl}, b.traffic(func(Dest) bool { return true }), true)
-	return rows, fl.Err()
+	series := b.seriesOf(Dest{}, flowSeq{large: fl}, b.traffic(func(Dest) bool { return true }))
+	return series, fl.Err()
 }
 
 func everyPart() []int {

@@ -361,9 +361,9 @@ const MaxCDFPoints = 200
 // Timeline is the per-window breakdown of one target: a destination, or
 // every destination in a prefix given with --target.
 type Timeline struct {
-	Name    string
-	Windows []Interval // every window from the target's first to its last
-	Figure  string     // handshake plot, "" when there is none
+	Name   string
+	Series Series // the target's windows, from its first to its last
+	Figure string // handshake plot, "" when there is none
 }
 
 // BuildOptions are the report's settings. The zero value works: see
@@ -468,7 +468,7 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 		return nil, err
 	}
 	for _, t := range targets {
-		st.Timelines = append(st.Timelines, Timeline{Name: t.name, Windows: b.targetSeries(t)})
+		st.Timelines = append(st.Timelines, Timeline{Name: t.name, Series: b.targetSeries(t)})
 	}
 	if !opts.NoPlots {
 		st.Figures = figures(st)
@@ -1004,25 +1004,18 @@ func quantilesOfSorted(durs *sorted[float64]) Quantiles {
 	return q.quantiles()
 }
 
-// series computes the per-window breakdown of the flows fl, sorted by
-// source address, and their traffic. With dense, every window from the
-// first to the last is returned; otherwise only those in which a flow was
-// active or packets were seen.
+// seriesEach computes the per-window breakdown of the flows fl, sorted
+// by source address, and their traffic, a piece of at most maxRows rows
+// at a time, reading the flows again for each, and gives each piece to
+// emit, in window order, with whether it is all of the series. With
+// dense, every window from the first to the last has a row; otherwise
+// only those in which a flow was active or packets were seen. A
+// destination active all along a long trace in short windows has a row
+// per window: pieces bound what its rows take.
 //
-// A flood's victim can have millions of flows: besides the rows, series
+// A flood's victim can have millions of flows: besides the rows, a piece
 // keeps only the durations of the flows that ended (8 bytes each), and
 // computes a flow's windows again from the flow when it needs them.
-func (b *builder) series(fl flowSeq, traffic []*Traffic, dense bool) []Interval {
-	var rows []Interval
-	b.seriesEach(fl, traffic, dense, math.MaxInt, func(piece []Interval, _ bool) { rows = piece })
-	return rows
-}
-
-// seriesEach computes series' rows a piece of at most maxRows rows at a
-// time, reading the flows again for each, and gives each piece to emit,
-// in window order, with whether it is all of the series. A destination
-// active all along a long trace in short windows has a row per window:
-// pieces bound what its rows take.
 func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows int, emit func(rows []Interval, all bool)) {
 	iv := b.iv
 	spanOf := func(r *destFlow) span {
@@ -1536,18 +1529,17 @@ func prefixName(p netip.Prefix) string {
 	return p.String()
 }
 
-// targetSeries returns every window of a timeline's target, from the first
-// to the last.
-func (b *builder) targetSeries(t timelineTarget) []Interval {
+// targetSeries returns the series of a timeline's target.
+func (b *builder) targetSeries(t timelineTarget) Series {
 	if t.prefix.IsValid() {
 		return b.prefixSeries(t.prefix)
 	}
 	return b.destSeries(t.dest)
 }
 
-// prefixSeries returns every window of the destinations whose address is
-// in p, together, from the first to the last.
-func (b *builder) prefixSeries(p netip.Prefix) []Interval {
+// prefixSeries returns the series of the destinations whose address is in
+// p, together.
+func (b *builder) prefixSeries(p netip.Prefix) Series {
 	var fl []destFlow
 	for i := range b.fl {
 		if p.Contains(b.fl[i].DstIP.Addr()) {
@@ -1556,7 +1548,7 @@ func (b *builder) prefixSeries(p netip.Prefix) []Interval {
 	}
 	// One source address is one source across destinations.
 	sortBySource(fl)
-	return b.series(heldFlows(fl), b.traffic(func(d Dest) bool { return p.Contains(d.IP) }), true)
+	return b.seriesOf(Dest{}, heldFlows(fl), b.traffic(func(d Dest) bool { return p.Contains(d.IP) }))
 }
 
 // traffic returns the traffic to the destinations keep accepts.
@@ -1570,13 +1562,9 @@ func (b *builder) traffic(keep func(Dest) bool) []*Traffic {
 	return tr
 }
 
-// destSeries returns every window of one destination, from its first to its last.
-func (b *builder) destSeries(d Dest) []Interval {
-	rows := b.series(b.destFlows(d), b.traffic(func(e Dest) bool { return e == d }), true)
-	for i := range rows {
-		rows[i].Dest = d
-	}
-	return rows
+// destSeries returns the series of one destination.
+func (b *builder) destSeries(d Dest) Series {
+	return b.seriesOf(d, b.destFlows(d), b.traffic(func(e Dest) bool { return e == d }))
 }
 
 // destFlows returns the flows to d sorted by source address: a group when
@@ -1704,7 +1692,7 @@ func figures(st *Stats) []Figure {
 		var f Figure
 		var ok bool
 		if fd.Kind == SYNFlood {
-			f, ok = handshakeFigure(st, fd.Dest.String(), fd.Windows)
+			f, ok = handshakeFigure(st, fd.Dest.String(), &fd.Series)
 		} else {
 			f, ok = activityFigure(st, i+1, fd)
 		}
@@ -1714,7 +1702,7 @@ func figures(st *Stats) []Figure {
 	}
 	for i := range st.Timelines {
 		tl := &st.Timelines[i]
-		if f, ok := handshakeFigure(st, tl.Name, tl.Windows); ok {
+		if f, ok := handshakeFigure(st, tl.Name, &tl.Series); ok {
 			tl.Figure = add(f)
 		}
 	}
@@ -1729,8 +1717,8 @@ func closeSteps(l *Line, x float64) {
 }
 
 // handshakeFigure plots SYNs, SYN-ACKs and half-open flows of one target.
-func handshakeFigure(st *Stats, name string, ws []Interval) (Figure, bool) {
-	if len(ws) < minSeriesWindows {
+func handshakeFigure(st *Stats, name string, s *Series) (Figure, bool) {
+	if s.Windows < minSeriesWindows {
 		return Figure{}, false
 	}
 	lines := []Line{
@@ -1739,26 +1727,30 @@ func handshakeFigure(st *Stats, name string, ws []Interval) (Figure, bool) {
 		{Name: "half-open flows at window end", Step: true},
 		{Name: "SYN-only (S0) flows at window end", Step: true},
 	}
-	for _, w := range ws {
-		x := float64(w.Start) / 1e9
-		for i, v := range []uint64{w.SYNs, w.SYNACKs, w.HalfOpen, w.SYNOnly} {
+	for _, p := range s.Handshake {
+		x := float64(p.Start) / 1e9
+		for i, v := range []uint64{p.SYNs, p.SYNACKs, p.HalfOpen, p.SYNOnly} {
 			lines[i].X, lines[i].Y = append(lines[i].X, x), append(lines[i].Y, float64(v))
 		}
 	}
 	var kept []Line
 	for _, l := range lines {
 		if slices.ContainsFunc(l.Y, func(v float64) bool { return v != 0 }) {
-			closeSteps(&l, float64(ws[len(ws)-1].End)/1e9)
+			closeSteps(&l, float64(s.End)/1e9)
 			kept = append(kept, l)
 		}
 	}
 	if len(kept) == 0 {
 		return Figure{}, false
 	}
+	xLabel := timeLabel(s.Handshake[0].Start)
+	if s.PerPoint > 1 {
+		xLabel += fmt.Sprintf("; a point is the highest of %d windows", s.PerPoint)
+	}
 	return Figure{
 		File:  PlotsDir + "/handshake-" + slug(name) + ".png",
 		Title: "SYN, SYN-ACK and half-open: " + name,
-		Panels: []Panel{{XLabel: timeLabel(ws[0].Start),
+		Panels: []Panel{{XLabel: xLabel,
 			YLabel: "packets or flows per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: kept}},
 	}, true
 }

@@ -493,7 +493,7 @@ func TestSparseWindows(t *testing.T) {
 	if len(st.Rates) != 4 {
 		t.Errorf("%d rates, want 4", len(st.Rates))
 	}
-	if len(st.Timelines) != 1 || len(st.Timelines[0].Windows) != 4 {
+	if len(st.Timelines) != 1 || st.Timelines[0].Series.Windows != 4 {
 		t.Errorf("timelines = %+v, want one of 4 windows", st.Timelines)
 	}
 	if len(st.Intervals) != 4 {
