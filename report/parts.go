@@ -516,13 +516,6 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	if ps.destinations, err = NewRuns[intervalRow](ps.dir, "destination rows"); err != nil {
 		return err
 	}
-	// Short windows make thousands of runs of interval rows (a part's
-	// rows are given out HeldBytes at a time): merged as they come, the
-	// final merge keeps fewer blocks in memory. A default run writes a run
-	// per part, which the fan-in leaves alone.
-	const rowsFanIn = 2 * numParts
-	ps.intervals.MergeAsWritten(compareRows, rowsFanIn)
-	ps.destinations.MergeAsWritten(compareDests, rowsFanIn)
 	if ps.durations, err = NewRuns[float64](ps.dir, "flow durations"); err != nil {
 		return err
 	}

@@ -40,24 +40,22 @@ func NewRuns[T any](dir, what string) (*Runs[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}
-	return &Runs[T]{f: f, out: newBlockWriter(f), what: what}, nil
+	return &Runs[T]{f: f, out: newBlockWriter(f), what: what, fanIn: mergeFanIn}, nil
 }
+
+// mergeFanIn is how many runs MergeAsWritten merges at once: merging 128
+// runs keeps a block of each, 4 MiB.
+const mergeFanIn = 128
 
 // MergeAsWritten makes Write merge the last runs into one whenever there
-// are fanIn of them of the same level, in the order of compare, as an
-// external sort does. Merging every run at the end keeps a block of each
-// in memory (32 KiB and its compressed bytes), which for a long trace
-// would grow with its length; merged as they come, they stay fewer than
-// fanIn per level (a level per fanIn times more values), at the cost of
-// writing each value once more per level. The space of merged runs is
-// given back to the file system where it can punch holes.
-func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int, fanIn int) {
-	r.compare, r.fanIn = compare, max(2, fanIn)
-}
-
-// FanIn is the fan-in of MergeAsWritten for flow records: merging 128
-// runs keeps a block of each, 4 MiB.
-const FanIn = 128
+// are mergeFanIn of them of the same level, in the order of compare, as
+// an external sort does. Merging every run at the end keeps a block of
+// each in memory, which for a long trace's records would grow with its
+// length; merged as they come, they stay fewer than mergeFanIn per level
+// (a level per 128 times more values), at the cost of writing each value
+// once more per level. The space of merged runs is given back to the file
+// system where it can punch holes.
+func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int) { r.compare = compare }
 
 func bytesOf[T any](s []T) []byte {
 	if len(s) == 0 {

@@ -149,7 +149,8 @@ func TestRunsMergeAsWritten(t *testing.T) {
 	}
 	defer runs.Remove()
 	const fanIn = 4
-	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) }, fanIn)
+	runs.fanIn = fanIn
+	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) })
 	var all []uint64
 	const written = 150
 	for range written {

@@ -63,7 +63,7 @@ func (s *sorted[T]) spill() {
 			s.errs.keep(err)
 			return
 		}
-		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) }, FanIn)
+		s.spilled.MergeAsWritten(func(a, b *T) int { return s.compare(*a, *b) })
 	}
 	s.sortHeld()
 	first := s.n == len(s.held)

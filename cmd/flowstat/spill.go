@@ -15,7 +15,7 @@ import (
 func newSpill(dir string) (*report.Runs[flows.Record], error) {
 	runs, err := report.NewRuns[flows.Record](dir, "flow records")
 	if err == nil {
-		runs.MergeAsWritten(report.CompareFlows, report.FanIn)
+		runs.MergeAsWritten(report.CompareFlows)
 	}
 	return runs, err
 }
