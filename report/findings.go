@@ -184,9 +184,9 @@ type Finding struct {
 	// States counts a scan's flows by state.
 	States []StateCount
 	// Series are a SYN flood's destination's windows, from its first to
-	// its last; Activity is every window of the other kinds.
+	// its last; Activity is the same for the other kinds.
 	Series   Series
-	Activity []Activity
+	Activity Activity
 	// Figure is the plot that shows the finding, "" if there is none.
 	Figure string
 }
@@ -197,14 +197,6 @@ type ScanTarget struct {
 	Port  uint16
 	Count uint64 // ports of the host, or hosts on the port
 	Flows uint64
-}
-
-// Activity is a finding's flows in one window.
-type Activity struct {
-	Start  int64
-	New    uint64 // flows whose first packet is in the window
-	Active uint64 // flows active in the window
-	Peers  uint64 // distinct peers (see Finding.Peers) of the active flows
 }
 
 // Where names a finding's target for people: the destination, the victim
@@ -710,7 +702,7 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 // activity computes a finding's flows per window, every window from the
 // first to the last, counting distinct peers of the active flows. The
 // flows, read twice, come with the flows of each peer next to each other.
-func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Record) netip.AddrPort) []Activity {
+func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Record) netip.AddrPort) Activity {
 	spanOf := func(r *flows.Record) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
 		return span{floorDiv(r.FirstSeen, b.iv), floorDiv(end, b.iv)}
@@ -723,9 +715,9 @@ func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Rec
 		}
 	}, true)
 	if len(wins) == 0 {
-		return nil
+		return Activity{}
 	}
-	out := make([]Activity, len(wins))
+	out := make([]ActivityPoint, len(wins))
 	last := make([]int, len(out))
 	for j, w := range wins {
 		out[j].Start = w * b.iv
@@ -750,5 +742,5 @@ func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Rec
 			}
 		}
 	}
-	return out
+	return activityOf(out, (wins[len(wins)-1]+1)*b.iv)
 }

@@ -1,6 +1,9 @@
 package report
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Series is what the report shows of one target's windows from its first
 // to its last (a SYN flood's destination, a timeline's target): how many
@@ -43,11 +46,10 @@ func (s *Series) add(w *Interval) {
 	p := HandshakePoint{w.Start, w.SYNs, w.SYNACKs, w.HalfOpen, w.SYNOnly}
 	if s.Windows%s.PerPoint != 0 {
 		last := &s.Handshake[len(s.Handshake)-1]
-		last.SYNs, last.SYNACKs = max(last.SYNs, p.SYNs), max(last.SYNACKs, p.SYNACKs)
-		last.HalfOpen, last.SYNOnly = max(last.HalfOpen, p.HalfOpen), max(last.SYNOnly, p.SYNOnly)
+		*last = higherHandshake(*last, p)
 	} else {
 		if len(s.Handshake) == 2*maxFigurePoints {
-			s.pairPoints()
+			s.Handshake, s.PerPoint = inPairs(s.Handshake, higherHandshake), 2*s.PerPoint
 		}
 		s.Handshake = append(s.Handshake, p)
 	}
@@ -59,15 +61,59 @@ func (s *Series) add(w *Interval) {
 	}
 }
 
-// pairPoints makes each two points of the figure one.
-func (s *Series) pairPoints() {
-	for i := 0; i < len(s.Handshake)/2; i++ {
-		a, b := s.Handshake[2*i], s.Handshake[2*i+1]
-		s.Handshake[i] = HandshakePoint{a.Start, max(a.SYNs, b.SYNs), max(a.SYNACKs, b.SYNACKs),
-			max(a.HalfOpen, b.HalfOpen), max(a.SYNOnly, b.SYNOnly)}
+// inPairs makes each two points of a figure one, in place; an odd last
+// point stays as it is.
+func inPairs[P any](points []P, merge func(a, b P) P) []P {
+	n := len(points)
+	for i := range n / 2 {
+		points[i] = merge(points[2*i], points[2*i+1])
 	}
-	s.Handshake = s.Handshake[:len(s.Handshake)/2]
-	s.PerPoint *= 2
+	if n%2 == 1 {
+		points[n/2] = points[n-1]
+	}
+	return points[:(n+1)/2]
+}
+
+// higherHandshake is the point from a's start with the higher of each count.
+func higherHandshake(a, b HandshakePoint) HandshakePoint {
+	return HandshakePoint{a.Start, max(a.SYNs, b.SYNs), max(a.SYNACKs, b.SYNACKs), max(a.HalfOpen, b.HalfOpen), max(a.SYNOnly, b.SYNOnly)}
+}
+
+// Activity is a reflection's or a scan's flows by window, from the first
+// to the last: a point per window, or past 2*maxFigurePoints windows per
+// PerPoint windows, each count the highest of theirs (as in Series).
+type Activity struct {
+	Points   []ActivityPoint
+	PerPoint int
+	Windows  int
+	End      int64 // of the last window
+}
+
+// ActivityPoint is a finding's flows in a window, or in PerPoint windows
+// from Start.
+type ActivityPoint struct {
+	Start  int64
+	New    uint64 // flows whose first packet is in the window
+	Active uint64 // flows active in the window
+	Peers  uint64 // distinct peers (see Finding.Peers) of the active flows
+}
+
+// higherActivity is the point from a's start with the higher of each count.
+func higherActivity(a, b ActivityPoint) ActivityPoint {
+	return ActivityPoint{a.Start, max(a.New, b.New), max(a.Active, b.Active), max(a.Peers, b.Peers)}
+}
+
+// activityOf keeps the points of a figure of every window's activity,
+// paired past 2*maxFigurePoints; end is the last window's end.
+func activityOf(points []ActivityPoint, end int64) Activity {
+	a := Activity{Points: points, PerPoint: 1, Windows: len(points), End: end}
+	if len(points) > 2*maxFigurePoints {
+		for len(a.Points) > 2*maxFigurePoints {
+			a.Points, a.PerPoint = inPairs(a.Points, higherActivity), 2*a.PerPoint
+		}
+		a.Points = slices.Clone(a.Points) // not the whole series' array
+	}
+	return a
 }
 
 // keepIfBusiest keeps a busy window among the busiest: windows come in

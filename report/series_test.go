@@ -79,3 +79,33 @@ func mapped[T, U any](s []T, f func(T) U) []U {
 	}
 	return out
 }
+
+// TestActivityBounded pairs the activity of long findings: each point is
+// the highest of its windows, PerPoint of them from its start.
+func TestActivityBounded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 2 * maxFigurePoints, 2*maxFigurePoints + 1, 4*maxFigurePoints + 1, 9*maxFigurePoints + 7} {
+		ps := make([]ActivityPoint, n)
+		for i := range ps {
+			ps[i] = ActivityPoint{int64(i) * 10, rng.Uint64N(100), rng.Uint64N(100), uint64(n - i)}
+		}
+		whole := slices.Clone(ps)
+		a := activityOf(ps, int64(n)*10)
+		if a.Windows != n || a.End != int64(n)*10 || len(a.Points) > 2*maxFigurePoints || n > 2*maxFigurePoints && len(a.Points) <= maxFigurePoints {
+			t.Fatalf("%d windows: %d points of %d, %d windows, end %d", n, len(a.Points), a.PerPoint, a.Windows, a.End)
+		}
+		if len(a.Points) != (n+a.PerPoint-1)/a.PerPoint {
+			t.Fatalf("%d windows: %d points of %d", n, len(a.Points), a.PerPoint)
+		}
+		for i, p := range a.Points {
+			of := whole[i*a.PerPoint : min(n, (i+1)*a.PerPoint)]
+			want := of[0]
+			for _, q := range of[1:] {
+				want = higherActivity(want, q)
+			}
+			if p != want {
+				t.Fatalf("%d windows, %d a point: point %d is %+v, want %+v", n, a.PerPoint, i, p, want)
+			}
+		}
+	}
+}

@@ -1743,21 +1743,27 @@ func handshakeFigure(st *Stats, name string, s *Series) (Figure, bool) {
 	if len(kept) == 0 {
 		return Figure{}, false
 	}
-	xLabel := timeLabel(s.Handshake[0].Start)
-	if s.PerPoint > 1 {
-		xLabel += fmt.Sprintf("; a point is the highest of %d windows", s.PerPoint)
-	}
 	return Figure{
 		File:  PlotsDir + "/handshake-" + slug(name) + ".png",
 		Title: "SYN, SYN-ACK and half-open: " + name,
-		Panels: []Panel{{XLabel: xLabel,
+		Panels: []Panel{{XLabel: pointsLabel(s.Handshake[0].Start, s.PerPoint),
 			YLabel: "packets or flows per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: kept}},
 	}, true
 }
 
+// pointsLabel is the time axis of a figure from start, whose points are
+// the highest of perPoint windows each.
+func pointsLabel(start int64, perPoint int) string {
+	if perPoint > 1 {
+		return timeLabel(start) + fmt.Sprintf("; a point is the highest of %d windows", perPoint)
+	}
+	return timeLabel(start)
+}
+
 // activityFigure plots a reflection's or a scan's flows per window.
 func activityFigure(st *Stats, n int, f *Finding) (Figure, bool) {
-	if len(f.Activity) < minSeriesWindows {
+	a := &f.Activity
+	if a.Windows < minSeriesWindows {
 		return Figure{}, false
 	}
 	peers := "reflectors active"
@@ -1765,19 +1771,19 @@ func activityFigure(st *Stats, n int, f *Finding) (Figure, bool) {
 		peers = "host:port pairs probed"
 	}
 	lines := []Line{{Name: "flows started", Step: true}, {Name: "flows active", Step: true}, {Name: peers, Step: true}}
-	for _, a := range f.Activity {
-		x := float64(a.Start) / 1e9
-		for i, v := range []uint64{a.New, a.Active, a.Peers} {
+	for _, p := range a.Points {
+		x := float64(p.Start) / 1e9
+		for i, v := range []uint64{p.New, p.Active, p.Peers} {
 			lines[i].X, lines[i].Y = append(lines[i].X, x), append(lines[i].Y, float64(v))
 		}
 	}
 	for i := range lines {
-		closeSteps(&lines[i], float64(f.Activity[len(f.Activity)-1].Start+st.Interval)/1e9)
+		closeSteps(&lines[i], float64(a.End)/1e9)
 	}
 	return Figure{
 		File:  fmt.Sprintf("%s/finding-%d.png", PlotsDir, n),
 		Title: fmt.Sprintf("Finding %d, %s: %s", n, f.Kind, f.Where()),
-		Panels: []Panel{{XLabel: timeLabel(f.Activity[0].Start),
+		Panels: []Panel{{XLabel: pointsLabel(a.Points[0].Start, a.PerPoint),
 			YLabel: "flows or peers per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: lines}},
 	}, true
 }
