@@ -163,7 +163,7 @@ func (bw *blockWriter) writeFramed(raw []byte) error {
 	binary.LittleEndian.PutUint32(header[0:], uint32(len(bw.packed)))
 	binary.LittleEndian.PutUint32(header[4:], uint32(len(raw)))
 	binary.LittleEndian.PutUint32(header[8:], crc32.Checksum(raw, castagnoli))
-	bw.out.Write(header[:])
+	bw.out.Write(header[:]) // an error sticks: the next Write returns it
 	_, err := bw.out.Write(bw.packed)
 	bw.size += frameBytes + int64(len(bw.packed))
 	return err
