@@ -9,34 +9,59 @@ import (
 // interfaces that overlap in time, or rotated files given in any order, read
 // as one. Frames of equal time come in input order. Within one trace, frames
 // keep the order they have in the file, even when their times go backwards.
+//
+// Only the inputs the merge has reached are open. The others are parked
+// (Trace.Park) once their first frame is read, whose time orders them, and
+// opened again when that frame's turn comes; an input is closed as soon as
+// it ends. An archive of rotated files holds one or two of them at a time,
+// however many there are, where each compressed input held megabytes of
+// buffers and a file descriptor.
 type Merge struct {
 	traces  []*Trace
 	frames  []Frame
 	pending int // input whose frame was handed out last and must advance, or -1
 	order   inputHeap
 	err     error
+	failed  int // the input err came from
 }
 
 // NewMerge starts a merge over traces; input i of the frames returned is
 // traces[i].
 func NewMerge(traces []*Trace) *Merge {
-	m := &Merge{traces: traces, frames: make([]Frame, len(traces)), pending: -1}
+	n := len(traces)
+	m := &Merge{traces: traces, frames: make([]Frame, n), pending: -1}
 	m.order = inputHeap{frames: m.frames}
-	for i := range traces {
-		m.advance(i)
+	for i, t := range traces {
+		if err := t.unpark(); err != nil {
+			m.err, m.failed = err, i
+			return m
+		}
+		if m.advance(i) && n > 1 {
+			t.Park()
+			m.frames[i].Data = nil // its buffer goes; its time stays, to order it
+		}
 	}
 	return m
 }
 
 // Next returns the next frame and the index of its input. The frame is valid
-// until the next call. It returns io.EOF when every input is exhausted.
+// until the next call. It returns io.EOF when every input is exhausted; on
+// any other error, the index is that of the input that failed.
 func (m *Merge) Next() (*Frame, int, error) {
 	if m.pending >= 0 {
 		m.advance(m.pending)
 		m.pending = -1
 	}
+	for m.err == nil && m.order.Len() > 0 && m.traces[m.order.inputs[0]].parked {
+		i := heap.Pop(&m.order).(int)
+		if err := m.traces[i].unpark(); err != nil {
+			m.err, m.failed = err, i
+			break
+		}
+		m.advance(i) // the first frame again, in its place again
+	}
 	if m.err != nil {
-		return nil, 0, m.err
+		return nil, m.failed, m.err
 	}
 	if m.order.Len() == 0 {
 		return nil, 0, io.EOF
@@ -52,16 +77,22 @@ func (m *Merge) Next() (*Frame, int, error) {
 	return &m.frames[i], i, nil
 }
 
-func (m *Merge) advance(i int) {
+// advance reads input i's next frame and puts the input in order by it,
+// and reports whether there was one. An input that ends is closed.
+func (m *Merge) advance(i int) bool {
 	err := m.traces[i].Next(&m.frames[i])
 	switch {
 	case err == nil && m.order.Len() == 0:
 		m.order.inputs = append(m.order.inputs, i) // a heap of one
 	case err == nil:
 		heap.Push(&m.order, i)
-	case err != io.EOF:
-		m.err = err
+	case err == io.EOF:
+		m.traces[i].Close()
+		m.frames[i] = Frame{} // nor keep its last buffer
+	default:
+		m.err, m.failed = err, i
 	}
+	return err == nil
 }
 
 // inputHeap orders input indexes by the time of their current frame.

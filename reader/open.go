@@ -3,12 +3,14 @@ package reader
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -25,6 +27,12 @@ type Trace struct {
 
 	records recordReader
 	closers []io.Closer
+
+	// What reopening a parked trace needs (see Park).
+	parked  bool
+	file    string   // the path opened; "" for standard input
+	counter *Counter // where the bytes read from disk are counted
+	counted atomic.Int64
 }
 
 type recordReader interface {
@@ -37,7 +45,8 @@ type recordReader interface {
 // they are skipped and listed in Damages.
 func (t *Trace) Next(f *Frame) error { return t.records.Next(f) }
 
-// Close releases the file and decompressor.
+// Close releases the file, the decompressor and the buffers; reading
+// after it fails. Closing again does nothing.
 func (t *Trace) Close() error {
 	var first error
 	for i := len(t.closers) - 1; i >= 0; i-- {
@@ -45,7 +54,63 @@ func (t *Trace) Close() error {
 			first = err
 		}
 	}
+	t.closers, t.records = nil, closedTrace{}
 	return first
+}
+
+// closedTrace is what a closed trace reads.
+type closedTrace struct{}
+
+var errClosed = errors.New("trace is closed")
+
+func (closedTrace) Next(*Frame) error { return errClosed }
+func (closedTrace) format() string    { return "" }
+
+// Park closes a trace that is a file and forgets what reading it found, as
+// if it had not been read, until a Merge opens it again at its start when
+// its turn comes. Several traces opened before they are merged are parked,
+// so that rotated files hold a file and its buffers (megabytes for a
+// compressed one) only while they are read. Standard input and pipes, which
+// cannot be read again, stay open.
+func (t *Trace) Park() {
+	if t.file == "" || t.parked {
+		return
+	}
+	t.Close()
+	t.parked, t.Damages, t.UnknownBlocks = true, nil, 0
+	if t.counter != nil {
+		t.counter.n.Add(-t.counted.Swap(0))
+	}
+}
+
+// unpark opens a parked trace again at its start.
+func (t *Trace) unpark() error {
+	if !t.parked {
+		return nil
+	}
+	t.parked = false
+	f, err := os.Open(t.file)
+	if errors.Is(err, syscall.EMFILE) {
+		return fmt.Errorf("cannot open it when its turn came: %w: more traces overlap in time than a process may open files; raise the limit (ulimit -n) or merge some first (mergecap)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open it when its turn came: %w", err)
+	}
+	t.closers = append(t.closers, f)
+	if err := t.open(t.countBytes(f)); err != nil {
+		t.Close()
+		return err
+	}
+	return nil
+}
+
+// countBytes counts what is read from raw for the trace, and in its
+// counter when it has one.
+func (t *Trace) countBytes(raw io.Reader) io.Reader {
+	if t.counter == nil {
+		return raw
+	}
+	return countingReader{raw, t.counter, &t.counted}
 }
 
 // Counter counts bytes as they are read from disk, before decompression, so
@@ -57,13 +122,15 @@ type Counter struct{ n atomic.Int64 }
 func (c *Counter) Load() int64 { return c.n.Load() }
 
 type countingReader struct {
-	r io.Reader
-	c *Counter
+	r     io.Reader
+	c     *Counter
+	trace *atomic.Int64 // the trace's own count, taken back when it is parked
 }
 
 func (cr countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.c.n.Add(int64(n))
+	cr.trace.Add(int64(n))
 	return n, err
 }
 
@@ -76,7 +143,7 @@ var (
 // and format by magic bytes. Bytes read from disk are added to counter when
 // it is not nil.
 func Open(path string, counter *Counter) (*Trace, error) {
-	t := &Trace{Path: path}
+	t := &Trace{Path: path, counter: counter}
 	var raw io.Reader
 	if path == "-" {
 		raw = os.Stdin
@@ -88,11 +155,11 @@ func Open(path string, counter *Counter) (*Trace, error) {
 		}
 		t.closers = append(t.closers, f)
 		raw = f
+		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+			t.file = path // not a pipe: it can be read again
+		}
 	}
-	if counter != nil {
-		raw = countingReader{raw, counter}
-	}
-	if err := t.open(raw); err != nil {
+	if err := t.open(t.countBytes(raw)); err != nil {
 		t.Close()
 		return nil, err
 	}

@@ -2,12 +2,15 @@ package reader
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -304,5 +307,152 @@ func TestFilter(t *testing.T) {
 	yes.WireLen, no.WireLen, raw.WireLen = len(yes.Data), len(no.Data), len(raw.Data)
 	if !f.Match(&yes) || f.Match(&no) || !f.Match(&raw) {
 		t.Errorf("match: %v %v %v", f.Match(&yes), f.Match(&no), f.Match(&raw))
+	}
+}
+
+// TestMergeParksInputs merges rotated traces, some compressed, some
+// damaged, given newest first: the frames come in time order (ties in input
+// order), at most two inputs are open at a time, each ends closed, every
+// byte is counted once, and damage met before a parked input's first frame
+// is listed once. An input closed, or parked, keeps no buffer.
+func TestMergeParksInputs(t *testing.T) {
+	const files = 12
+	start := int64(1_600_000_000_000_000_000)
+	type frameOf struct {
+		f     testFrame
+		input int
+	}
+	var want []frameOf
+	paths := make([]string, files)
+	var size int64
+	for k := range files {
+		n := 5
+		if k%3 == 0 {
+			n = 3000 // decompressed past the read-ahead's first block
+		}
+		frames := make([]testFrame, n)
+		for i := range frames {
+			data := ether(etherIPv4, nil, ipv4TCP("10.0.0.1", "10.0.0.2", uint16(1000+i), 80, SYN, 40))
+			// File k's last frame has file k+1's first time: a tie.
+			frames[i] = testFrame{time: start + int64(i)*1000, link: LinkEthernet, data: data}
+		}
+		start = frames[n-1].time
+		input := files - 1 - k // given newest first
+		var b []byte
+		switch k % 4 {
+		case 0:
+			b = gzipped(writePcap(binary.LittleEndian, false, LinkEthernet, frames))
+		case 1:
+			b = writePcap(binary.BigEndian, true, LinkEthernet, frames)
+			if k == 5 { // garbage before the first record
+				b = slices.Concat(b[:24], bytes.Repeat([]byte{0xFF}, 29), b[24:])
+			}
+		case 2:
+			b = zstded(writePcapng(binary.LittleEndian, frames))
+		case 3:
+			b = writePcap(binary.LittleEndian, false, LinkEthernet, frames)
+			if k == 7 { // and after it
+				at := 24 + 16 + len(frames[0].data)
+				b = slices.Concat(b[:at], bytes.Repeat([]byte{0xFF}, 31), b[at:])
+			}
+		}
+		paths[input] = writeTemp(t, fmt.Sprintf("r%02d.pcap", k), b)
+		size += int64(len(b))
+		for _, f := range frames {
+			want = append(want, frameOf{f, input})
+		}
+	}
+	slices.SortStableFunc(want, func(a, b frameOf) int {
+		return cmp.Or(cmp.Compare(a.f.time, b.f.time), cmp.Compare(a.input, b.input))
+	})
+
+	var counter Counter
+	traces := make([]*Trace, files)
+	for i, p := range paths {
+		var err error
+		if traces[i], err = Open(p, &counter); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewMerge(traces)
+	var got []testFrame
+	var inputs []int
+	mostOpen := 0
+	for {
+		f, in, err := m.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, testFrame{f.Time, f.LinkType, append([]byte(nil), f.Data...)})
+		inputs = append(inputs, in)
+		open := 0
+		for i, tr := range traces {
+			if tr.closers != nil {
+				open++
+			} else if i != in && m.frames[i].Data != nil {
+				t.Fatalf("closed input %d still holds a frame's buffer", i)
+			}
+		}
+		mostOpen = max(mostOpen, open)
+	}
+	wantFrames := make([]testFrame, len(want))
+	for i, w := range want {
+		wantFrames[i] = w.f
+		if inputs[i] != w.input {
+			t.Fatalf("frame %d from input %d, want %d", i, inputs[i], w.input)
+		}
+	}
+	sameFrames(t, got, wantFrames)
+	if mostOpen > 2 {
+		t.Errorf("%d inputs open at once, want at most 2", mostOpen)
+	}
+	for i, tr := range traces {
+		if tr.closers != nil {
+			t.Errorf("input %d is still open after its end", i)
+		}
+		if wantDamage := i == files-1-5 || i == files-1-7; (len(tr.Damages) == 1) != wantDamage || len(tr.Damages) > 1 {
+			t.Errorf("input %d: damages %v", i, tr.Damages)
+		}
+	}
+	if counter.Load() != size {
+		t.Errorf("counted %d bytes, the files have %d", counter.Load(), size)
+	}
+}
+
+// TestMergeNamesInputThatFails: an input that cannot be opened again when
+// its turn comes is the one the error names.
+func TestMergeNamesInputThatFails(t *testing.T) {
+	early, late := sampleFrames(LinkEthernet), sampleFrames(LinkEthernet)
+	for i := range late {
+		late[i].time += 1e12
+	}
+	pe := writeTemp(t, "early.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, early))
+	pl := writeTemp(t, "late.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, late))
+	var traces []*Trace
+	for _, p := range []string{pe, pl} {
+		tr, err := Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		traces = append(traces, tr)
+	}
+	m := NewMerge(traces)
+	if err := os.Remove(pl); err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	for {
+		_, in, err := m.Next()
+		if err == nil {
+			read++
+			continue
+		}
+		if err == io.EOF || in != 1 || !errors.Is(err, os.ErrNotExist) || read != len(early) {
+			t.Fatalf("after %d frames: input %d, %v", read, in, err)
+		}
+		break
 	}
 }

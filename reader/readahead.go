@@ -7,15 +7,20 @@ import (
 
 // readAhead reads from r in its own goroutine, a few blocks ahead of the
 // consumer, so that decompressing a trace runs beside decoding it instead
-// of before each frame.
+// of before each frame. Its first, small block is read in the consumer's
+// goroutine and the goroutine starts only when more is wanted: a merge
+// opens every input to learn when it starts, and closes those that start
+// later (see Merge), which would otherwise decompress megabytes of each.
 type readAhead struct {
-	blocks chan block
-	free   chan []byte
-	stop   chan struct{}
-	done   chan struct{} // closed when fill returns
-	cur    block
-	off    int
-	err    error
+	src     io.Reader
+	started bool // fill was started
+	blocks  chan block
+	free    chan []byte
+	stop    chan struct{}
+	done    chan struct{} // closed when fill returns
+	cur     block
+	off     int
+	err     error
 }
 
 type block struct {
@@ -24,18 +29,19 @@ type block struct {
 }
 
 const (
+	readAheadFirst = 64 << 10
 	readAheadBlock = 1 << 20
 	readAheadDepth = 4
 )
 
 func newReadAhead(r io.Reader) *readAhead {
 	ra := &readAhead{
+		src:    r,
 		blocks: make(chan block, readAheadDepth),
 		free:   make(chan []byte, readAheadDepth+2),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	go ra.fill(r)
 	return ra
 }
 
@@ -49,19 +55,25 @@ func (ra *readAhead) fill(r io.Reader) {
 		default:
 			buf = make([]byte, readAheadBlock)
 		}
-		n, err := io.ReadFull(r, buf[:readAheadBlock])
-		if err == io.ErrUnexpectedEOF {
-			err = io.EOF
-		}
+		b := readBlock(r, buf)
 		select {
-		case ra.blocks <- block{buf[:n], err}:
+		case ra.blocks <- b:
 		case <-ra.stop:
 			return
 		}
-		if err != nil {
+		if b.err != nil {
 			return
 		}
 	}
+}
+
+// readBlock fills buf from r; a short last block ends with io.EOF.
+func readBlock(r io.Reader, buf []byte) block {
+	n, err := io.ReadFull(r, buf)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return block{buf[:n], err}
 }
 
 func (ra *readAhead) Read(p []byte) (int, error) {
@@ -69,7 +81,16 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 		if ra.err != nil {
 			return 0, ra.err
 		}
-		if ra.cur.data != nil {
+		if ra.cur.data == nil {
+			ra.cur = readBlock(ra.src, make([]byte, readAheadFirst))
+			ra.off, ra.err = 0, ra.cur.err
+			continue
+		}
+		if !ra.started {
+			ra.started = true
+			go ra.fill(ra.src)
+		}
+		if cap(ra.cur.data) == readAheadBlock {
 			select {
 			case ra.free <- ra.cur.data[:cap(ra.cur.data)]:
 			default:
@@ -94,6 +115,9 @@ func (ra *readAhead) Close() error {
 	case <-ra.stop:
 	default:
 		close(ra.stop)
+	}
+	if !ra.started {
+		return nil
 	}
 	select {
 	case <-ra.done:

@@ -270,6 +270,9 @@ func openTraces(paths, named []string, counter *reader.Counter, s *report.Summar
 	for _, p := range paths {
 		t, err := reader.Open(p, counter)
 		if err == nil {
+			if len(paths) > 1 {
+				t.Park() // until the merge reaches it: see reader.Merge
+			}
 			traces = append(traces, t)
 			continue
 		}
