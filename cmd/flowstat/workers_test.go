@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -140,6 +141,63 @@ func TestWorkersBehindStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRotatedFilesReadAsOne cuts a trace into rotated files, as tcpdump
+// -C does, compresses some and gives them newest first: with -j 1 and 2
+// every table is byte for byte the whole trace's, and the packets counted
+// the same. The merge reads them one at a time (reader.Merge parks them).
+func TestRotatedFilesReadAsOne(t *testing.T) {
+	dir := t.TempDir()
+	whole := generatedTrace(t, dir, gen.Config{Seed: 13, Flows: 3000, Mix: "default,synflood=10"})
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record boundaries of the classic pcap the generator writes.
+	const header = 24
+	var starts []int
+	for at := header; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
+		starts = append(starts, at)
+	}
+	const files = 7
+	var parts []string
+	for k := files - 1; k >= 0; k-- {
+		from, to := starts[k*len(starts)/files], len(data)
+		if k < files-1 {
+			to = starts[(k+1)*len(starts)/files]
+		}
+		path := filepath.Join(dir, fmt.Sprintf("part%d.pcap", k))
+		if err := os.WriteFile(path, slices.Concat(data[:header], data[from:to]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if k%3 == 1 {
+			writeGzip(t, path, path+".gz")
+			path += ".gz"
+		}
+		parts = append(parts, path)
+	}
+	wholeOut := filepath.Join(dir, "whole")
+	if code := analyzeInto(t, wholeOut, "-j", "1", whole); code != exitOK {
+		t.Fatalf("whole trace: exit status %d", code)
+	}
+	_, want := flowsAndSummary(t, wholeOut)
+	for _, j := range []string{"1", "2"} {
+		out := filepath.Join(dir, "parts"+j)
+		if code := analyzeInto(t, out, append([]string{"-j", j}, parts...)...); code != exitOK {
+			t.Fatalf("-j %s: exit status %d", j, code)
+		}
+		for _, table := range []string{report.FlowsFile, "intervals.parquet", "destinations.parquet", "cdf.parquet"} {
+			a, errA := os.ReadFile(filepath.Join(wholeOut, table))
+			b, errB := os.ReadFile(filepath.Join(out, table))
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				t.Errorf("-j %s: %s differs from the whole trace's (%v, %v)", j, table, errA, errB)
+			}
+		}
+		if _, s := flowsAndSummary(t, out); s.Packets != want.Packets || len(s.Inputs) != files {
+			t.Errorf("-j %s: packets %+v from %d inputs; the whole trace %+v", j, s.Packets, len(s.Inputs), want.Packets)
+		}
 	}
 }
 
