@@ -32,11 +32,7 @@ func NewMerge(traces []*Trace) *Merge {
 	m := &Merge{traces: traces, frames: make([]Frame, n), pending: -1}
 	m.order = inputHeap{frames: m.frames}
 	for i, t := range traces {
-		if err := t.unpark(); err != nil {
-			m.err, m.failed = err, i
-			return m
-		}
-		if m.advance(i) && n > 1 {
+		if m.unpark(i) && m.advance(i) && n > 1 {
 			t.Park()
 			m.frames[i].Data = nil // its buffer goes; its time stays, to order it
 		}
@@ -53,12 +49,9 @@ func (m *Merge) Next() (*Frame, int, error) {
 		m.pending = -1
 	}
 	for m.err == nil && m.order.Len() > 0 && m.traces[m.order.inputs[0]].parked {
-		i := heap.Pop(&m.order).(int)
-		if err := m.traces[i].unpark(); err != nil {
-			m.err, m.failed = err, i
-			break
+		if i := heap.Pop(&m.order).(int); m.unpark(i) {
+			m.advance(i) // the first frame again, in its place again
 		}
-		m.advance(i) // the first frame again, in its place again
 	}
 	if m.err != nil {
 		return nil, m.failed, m.err
@@ -75,6 +68,27 @@ func (m *Merge) Next() (*Frame, int, error) {
 	}
 	m.pending = i
 	return &m.frames[i], i, nil
+}
+
+// unpark opens input i again, if it is parked, and reports whether it can
+// be read. A file that is gone or is no trace any more by then is damage
+// at its start, as a truncated one is past its end, and the others are
+// read; only a lack of file descriptors, which would lose every input
+// after it, stops the merge.
+func (m *Merge) unpark(i int) bool {
+	t := m.traces[i]
+	err := t.unpark()
+	switch {
+	case err == nil:
+		return true
+	case tooManyOpen(err):
+		m.err, m.failed = err, i
+	default:
+		t.Damages = append(t.Damages, newDamage(t.Path, 0, 0, err))
+		t.Close()
+	}
+	m.frames[i] = Frame{}
+	return false
 }
 
 // advance reads input i's next frame and puts the input in order by it,

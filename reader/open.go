@@ -90,18 +90,22 @@ func (t *Trace) unpark() error {
 	}
 	t.parked = false
 	f, err := os.Open(t.file)
-	if errors.Is(err, syscall.EMFILE) {
-		return fmt.Errorf("cannot open it when its turn came: %w: more traces overlap in time than a process may open files; raise the limit (ulimit -n) or merge some first (mergecap)", err)
+	if tooManyOpen(err) {
+		return fmt.Errorf("could not be opened when its turn came: %w: more traces overlap in time than a process may open files; raise the limit (ulimit -n) or merge some first (mergecap)", err)
 	}
 	if err != nil {
-		return fmt.Errorf("cannot open it when its turn came: %w", err)
+		return fmt.Errorf("could not be opened when its turn came: %w", err)
 	}
 	t.closers = append(t.closers, f)
 	if err := t.open(t.countBytes(f)); err != nil {
 		t.Close()
-		return err
+		return fmt.Errorf("changed before its turn came: %w", err)
 	}
 	return nil
+}
+
+func tooManyOpen(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // countBytes counts what is read from raw for the trace, and in its

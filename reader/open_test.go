@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -422,37 +424,87 @@ func TestMergeParksInputs(t *testing.T) {
 	}
 }
 
-// TestMergeNamesInputThatFails: an input that cannot be opened again when
-// its turn comes is the one the error names.
-func TestMergeNamesInputThatFails(t *testing.T) {
+// TestMergeInputGone: an input deleted, or replaced by something else,
+// before its turn is damage at its start, and the others are read; one
+// that cannot be opened for lack of file descriptors stops the merge, and
+// the error names it.
+func TestMergeInputGone(t *testing.T) {
 	early, late := sampleFrames(LinkEthernet), sampleFrames(LinkEthernet)
 	for i := range late {
 		late[i].time += 1e12
 	}
-	pe := writeTemp(t, "early.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, early))
-	pl := writeTemp(t, "late.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, late))
-	var traces []*Trace
-	for _, p := range []string{pe, pl} {
-		tr, err := Open(p, nil)
+	open := func(t *testing.T) []*Trace {
+		pe := writeTemp(t, "early.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, early))
+		pl := writeTemp(t, "late.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, late))
+		var traces []*Trace
+		for _, p := range []string{pe, pl} {
+			tr, err := Open(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			traces = append(traces, tr)
+		}
+		return traces
+	}
+	readAll := func(m *Merge) (read, failed int, err error) {
+		for {
+			_, in, err := m.Next()
+			if err != nil {
+				return read, in, err
+			}
+			read++
+		}
+	}
+	for name, change := range map[string]func(path string) error{
+		"deleted":  os.Remove,
+		"replaced": func(path string) error { return os.WriteFile(path, []byte("not a trace any more"), 0o644) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			traces := open(t)
+			m := NewMerge(traces)
+			if err := change(traces[1].Path); err != nil {
+				t.Fatal(err)
+			}
+			read, _, err := readAll(m)
+			d := traces[1].Damages
+			if err != io.EOF || read != len(early) || len(d) != 1 || d[0].Offset != 0 || len(traces[0].Damages) != 0 {
+				t.Fatalf("read %d frames, %v; damages %v", read, err, d)
+			}
+		})
+	}
+	t.Run("too many open files", func(t *testing.T) {
+		both := sampleFrames(LinkEthernet) // overlapping: open at once
+		for i := range both {
+			both[i].time += 500_000_000
+		}
+		traces := open(t)
+		traces[1].Close()
+		p := writeTemp(t, "overlapping.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, both))
+		var err error
+		if traces[1], err = Open(p, nil); err != nil {
+			t.Fatal(err)
+		}
+		m := NewMerge(traces)
+		// Room for one more file: the lowest descriptor free now.
+		probe, err := os.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		traces = append(traces, tr)
-	}
-	m := NewMerge(traces)
-	if err := os.Remove(pl); err != nil {
-		t.Fatal(err)
-	}
-	read := 0
-	for {
-		_, in, err := m.Next()
-		if err == nil {
-			read++
-			continue
+		free := probe.Fd()
+		probe.Close()
+		var saved syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+			t.Fatal(err)
 		}
-		if err == io.EOF || in != 1 || !errors.Is(err, os.ErrNotExist) || read != len(early) {
-			t.Fatalf("after %d frames: input %d, %v", read, in, err)
+		lower := saved
+		lower.Cur = uint64(free) + 1
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lower); err != nil {
+			t.Skipf("cannot lower the file limit: %v", err)
 		}
-		break
-	}
+		read, failed, err := readAll(m)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &saved)
+		if read != 1 || failed != 1 || !tooManyOpen(err) || !strings.Contains(err.Error(), "ulimit -n") {
+			t.Fatalf("read %d frames, then input %d: %v", read, failed, err)
+		}
+	})
 }
