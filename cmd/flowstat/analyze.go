@@ -78,7 +78,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
 	var maxFlows int
-	fs.IntVar(&maxFlows, "max-flows", 0, "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; default unbounded). Records then depend on -j")
+	fs.IntVar(&maxFlows, "max-flows", defaultMaxFlows(), "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; the default is what 60% of this machine's memory holds; 0: unbounded). Records depend on -j once flows are evicted")
 	fs.IntVar(&cfg.memoryMiB, "memory-limit", defaultMemoryMiB, "soft limit on memory, in `MiB`: collect garbage more often to stay below it, and pass it only when the open flows and records need more (0: no limit); the report holds a twelfth of it of one destination's flows and sorts the rest on disk")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")

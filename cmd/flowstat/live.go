@@ -111,7 +111,7 @@ func parseLiveFlags(args []string) (*liveConfig, error) {
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
 	fs.IntVarP(&cfg.workers, "workers", "j", 1, "flow table workers (`N`); capture, decoding and writing have their own")
 	var maxFlows int
-	fs.IntVar(&maxFlows, "max-flows", 0, "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; default unbounded)")
+	fs.IntVar(&maxFlows, "max-flows", defaultMaxFlows(), "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; the default is what 60% of this machine's memory holds; 0: unbounded)")
 	fs.IntVar(&cfg.capture.Snaplen, "snaplen", reader.DefaultSnaplen, "keep at most `BYTES` of each frame")
 	fs.IntVar(&bufferMiB, "buffer", reader.DefaultBufferSize>>20, "kernel capture buffer in `MIB`; raise it when the kernel drops packets")
 	fs.BoolVar(&noPromisc, "no-promisc", false, "leave the interface out of promiscuous mode")

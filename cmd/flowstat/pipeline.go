@@ -166,6 +166,12 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	for i := range tallies {
 		tallies[i].AddTo(&s.Flows)
 	}
+	if w := evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.flowOpts.MaxFlows); w != "" {
+		s.Warnings = append(s.Warnings, w)
+		if !cfg.quiet {
+			fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w)
+		}
+	}
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
@@ -187,6 +193,17 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		s.PacketsPS = float64(c.Read) / s.ElapsedS
 	}
 	return res, nil
+}
+
+// evictedWarning tells what evicting flows did to the results, and what
+// to change, when a full flow table evicted some.
+func evictedWarning(evicted uint64, maxFlows int) string {
+	if evicted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the flow table was full (--max-flows %d): %d flows were ended early as evicted; "+
+		"one seen again continues in a new record, so counts of flows and sources are upper bounds and depend on -j. "+
+		"Raise --max-flows (0: no bound) if memory allows, or shorten --idle-timeout", maxFlows, evicted)
 }
 
 // stopped returns why the reading must stop, if it must: errInterrupted

@@ -214,6 +214,9 @@ func TestMaxFlows(t *testing.T) {
 	if code := analyzeInto(t, whole, "--no-report", trace); code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
+	if _, s := flowsAndSummary(t, whole); s.Flows.ByEnd["evicted"] != 0 || len(s.Warnings) != 0 || s.Options.MaxFlows != defaultMaxFlows() {
+		t.Errorf("by default: %d flows evicted, warnings %q, max_flows %d", s.Flows.ByEnd["evicted"], s.Warnings, s.Options.MaxFlows)
+	}
 	for _, j := range []string{"1", "2"} {
 		out := filepath.Join(dir, "bounded-"+j)
 		if code := analyzeInto(t, out, "-j", j, "--max-flows", "50", trace); code != exitOK {
@@ -226,6 +229,11 @@ func TestMaxFlows(t *testing.T) {
 		evicted := s.Flows.ByEnd["evicted"]
 		if evicted == 0 || s.Options.MaxFlows != 50 {
 			t.Errorf("-j %s: %d flows evicted, max_flows %d in summary.json", j, evicted, s.Options.MaxFlows)
+		}
+		if !slices.ContainsFunc(s.Warnings, func(w string) bool {
+			return strings.Contains(w, fmt.Sprintf("%d flows were ended early", evicted))
+		}) {
+			t.Errorf("-j %s: no warning of the evicted flows in %q", j, s.Warnings)
 		}
 		if n := queryInt(t, db, fmt.Sprintf("SELECT count(*) FROM '%s/flows.parquet' WHERE end_reason = 'evicted'", out)); uint64(n) != evicted {
 			t.Errorf("-j %s: %d evicted rows, summary.json says %d", j, n, evicted)
