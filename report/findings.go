@@ -496,9 +496,16 @@ func (b *builder) scans(t Thresholds) []Finding {
 		port     uint16
 		i        int32
 	}
-	// A source with fewer TCP flows than the smaller of the two counts
-	// (ports, hosts) cannot be a scanner: counting first keeps the sorts
-	// to the few that may be (a spoofed flood has one flow per source).
+	// Only a group that reaches its threshold counts in a finding (see
+	// scanOf): a source's flows to one host, for a port scan, or to one
+	// port, for a host scan. Counting the groups first keeps the sorts to
+	// the flows that may be in one: a spoofed flood has one flow per
+	// source, clients a few per host and port.
+	type hostGroup struct{ src, dst flows.IP }
+	type portGroup struct {
+		src  flows.IP
+		port uint16
+	}
 	perSource := make(map[flows.IP]int32)
 	for i := range fl {
 		if fl[i].Proto == protoTCP {
@@ -506,14 +513,29 @@ func (b *builder) scans(t Thresholds) []Finding {
 		}
 	}
 	minFlows := int32(min(t.ScanPorts, t.ScanHosts))
-	var keys []key
+	perHost, perPort := map[hostGroup]int32{}, map[portGroup]int32{}
 	for i := range fl {
-		if fl[i].Proto == protoTCP && perSource[fl[i].SrcIP] >= minFlows {
-			keys = append(keys, key{addrKeyOf(fl[i].SrcIP), addrKeyOf(fl[i].DstIP), fl[i].DstPort, int32(i)})
+		if r := &fl[i]; r.Proto == protoTCP && perSource[r.SrcIP] >= minFlows {
+			perHost[hostGroup{r.SrcIP, r.DstIP}]++
+			perPort[portGroup{r.SrcIP, r.DstPort}]++
 		}
 	}
-	idx := make([]int, len(keys))
-	order := func() []int {
+	var byHost, byPort []key
+	for i := range fl {
+		r := &fl[i]
+		if r.Proto != protoTCP || perSource[r.SrcIP] < minFlows {
+			continue
+		}
+		k := key{addrKeyOf(r.SrcIP), addrKeyOf(r.DstIP), r.DstPort, int32(i)}
+		if perHost[hostGroup{r.SrcIP, r.DstIP}] >= int32(t.ScanPorts) {
+			byHost = append(byHost, k)
+		}
+		if perPort[portGroup{r.SrcIP, r.DstPort}] >= int32(t.ScanHosts) {
+			byPort = append(byPort, k)
+		}
+	}
+	order := func(keys []key) []int {
+		idx := make([]int, len(keys))
 		for k := range keys {
 			idx[k] = int(keys[k].i)
 		}
@@ -521,7 +543,7 @@ func (b *builder) scans(t Thresholds) []Finding {
 	}
 	var out []Finding
 	// Port scans: by source, host, port.
-	sortParallel(keys, func(x, y key) int {
+	sortParallel(byHost, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
@@ -530,9 +552,9 @@ func (b *builder) scans(t Thresholds) []Finding {
 		}
 		return cmp.Or(cmp.Compare(x.port, y.port), cmp.Compare(x.i, y.i))
 	})
-	out = append(out, b.scanGroups(order(), PortScan, t)...)
+	out = append(out, b.scanGroups(order(byHost), PortScan, t)...)
 	// Host scans: by source, port, host.
-	sortParallel(keys, func(x, y key) int {
+	sortParallel(byPort, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
@@ -541,7 +563,7 @@ func (b *builder) scans(t Thresholds) []Finding {
 		}
 		return cmp.Or(x.dst.compare(y.dst), cmp.Compare(x.i, y.i))
 	})
-	out = append(out, b.scanGroups(order(), HostScan, t)...)
+	out = append(out, b.scanGroups(order(byPort), HostScan, t)...)
 	return out
 }
 
