@@ -3,7 +3,9 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"iter"
+	"math/bits"
 	"net/netip"
 	"slices"
 
@@ -500,37 +502,41 @@ func (b *builder) scans(t Thresholds) []Finding {
 	// scanOf): a source's flows to one host, for a port scan, or to one
 	// port, for a host scan. Counting the groups first keeps the sorts to
 	// the flows that may be in one: a spoofed flood has one flow per
-	// source, clients a few per host and port.
+	// source, clients a few per host and port. The counts are of hash
+	// buckets (at most 4 M: 32 MB), which a group may share but never
+	// undercount: a flow kept in vain is only sorted, and scanOf counts
+	// exactly.
 	type hostGroup struct{ src, dst flows.IP }
 	type portGroup struct {
 		src  flows.IP
 		port uint16
 	}
-	perSource := make(map[flows.IP]int32)
-	for i := range fl {
-		if fl[i].Proto == protoTCP {
-			perSource[fl[i].SrcIP]++
-		}
+	buckets := 1 << bits.Len(uint(min(2*len(fl), 1<<21)))
+	perHost, perPort := make([]uint32, buckets), make([]uint32, buckets)
+	seed := maphash.MakeSeed()
+	hostOf := func(r *flows.Record) uint64 {
+		return maphash.Comparable(seed, hostGroup{r.SrcIP, r.DstIP}) & uint64(buckets-1)
 	}
-	minFlows := int32(min(t.ScanPorts, t.ScanHosts))
-	perHost, perPort := map[hostGroup]int32{}, map[portGroup]int32{}
+	portOf := func(r *flows.Record) uint64 {
+		return maphash.Comparable(seed, portGroup{r.SrcIP, r.DstPort}) & uint64(buckets-1)
+	}
 	for i := range fl {
-		if r := &fl[i]; r.Proto == protoTCP && perSource[r.SrcIP] >= minFlows {
-			perHost[hostGroup{r.SrcIP, r.DstIP}]++
-			perPort[portGroup{r.SrcIP, r.DstPort}]++
+		if r := &fl[i]; r.Proto == protoTCP {
+			perHost[hostOf(r)]++
+			perPort[portOf(r)]++
 		}
 	}
 	var byHost, byPort []key
 	for i := range fl {
 		r := &fl[i]
-		if r.Proto != protoTCP || perSource[r.SrcIP] < minFlows {
+		if r.Proto != protoTCP {
 			continue
 		}
 		k := key{addrKeyOf(r.SrcIP), addrKeyOf(r.DstIP), r.DstPort, int32(i)}
-		if perHost[hostGroup{r.SrcIP, r.DstIP}] >= int32(t.ScanPorts) {
+		if perHost[hostOf(r)] >= uint32(t.ScanPorts) {
 			byHost = append(byHost, k)
 		}
-		if perPort[portGroup{r.SrcIP, r.DstPort}] >= int32(t.ScanHosts) {
+		if perPort[portOf(r)] >= uint32(t.ScanHosts) {
 			byPort = append(byPort, k)
 		}
 	}
