@@ -73,12 +73,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	s := &res.summary
 	s.Tool, s.Version = "flowstat", version
 	s.Options = summaryOptions(cfg.interval, cfg.flowOpts, cfg.bpf, cfg.workers, cfg.targets)
-	if w := shortWindowsWarning(cfg.interval, cfg.flowOpts.IdleTimeout); w != "" {
-		s.Warnings = append(s.Warnings, w)
-		if !cfg.quiet {
-			fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w)
-		}
-	}
+	warn(cfg, s, shortWindowsWarning(cfg.interval, cfg.flowOpts.IdleTimeout))
 
 	var counter reader.Counter
 	traces, err := openTraces(paths, cfg.inputs, &counter, s)
@@ -166,12 +161,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	for i := range tallies {
 		tallies[i].AddTo(&s.Flows)
 	}
-	if w := evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.flowOpts.MaxFlows); w != "" {
-		s.Warnings = append(s.Warnings, w)
-		if !cfg.quiet {
-			fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w)
-		}
-	}
+	warn(cfg, s, evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.flowOpts.MaxFlows))
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
@@ -193,6 +183,18 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 		s.PacketsPS = float64(c.Read) / s.ElapsedS
 	}
 	return res, nil
+}
+
+// warn adds w, unless empty, to the summary's warnings and says it on
+// stderr unless quiet.
+func warn(cfg *analyzeConfig, s *report.Summary, w string) {
+	if w == "" {
+		return
+	}
+	s.Warnings = append(s.Warnings, w)
+	if !cfg.quiet {
+		fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w)
+	}
 }
 
 // evictedWarning tells what evicting flows did to the results, and what
