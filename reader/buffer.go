@@ -16,6 +16,7 @@ type window struct {
 	end    int   // end of valid data in buf
 	offset int64 // stream offset of buf[start]
 	err    error // sticky error from r (io.EOF at the end)
+	limit  int   // the size buf grows to, unless a record needs more
 }
 
 // A window starts small, as most traces in a directory of captures are,
@@ -26,7 +27,7 @@ const (
 )
 
 func newWindow(r io.Reader) *window {
-	return &window{r: r, buf: make([]byte, initialWindowSize)}
+	return &window{r: r, buf: make([]byte, initialWindowSize), limit: windowSize}
 }
 
 // peek returns the next n bytes without consuming them. The slice is valid
@@ -57,9 +58,9 @@ func (w *window) peek(n int) ([]byte, error) {
 }
 
 // compact moves the unconsumed bytes to the front, growing the buffer when
-// n bytes would not fit or it is still smaller than windowSize.
+// n bytes would not fit or it is still smaller than its limit.
 func (w *window) compact(n int) {
-	if size := max(n, min(2*len(w.buf), windowSize)); size > len(w.buf) {
+	if size := max(n, min(2*len(w.buf), w.limit)); size > len(w.buf) {
 		grown := make([]byte, size)
 		copy(grown, w.buf[w.start:w.end])
 		w.buf = grown

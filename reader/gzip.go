@@ -66,16 +66,14 @@ type gzipReader struct {
 	member bool // inside a member: its end has not been seen
 }
 
-const gzipInput = 256 << 10
-
 var errGzipHeader = errors.New("invalid gzip header")
 
-func newGzipReader(src io.Reader) (*gzipReader, error) {
+func newGzipReader(src io.Reader, inSize int) (*gzipReader, error) {
 	state := C.new_gzip_state()
 	if state == nil {
 		return nil, errors.New("cannot allocate a gzip decoder")
 	}
-	z := &gzipReader{src: src, in: make([]byte, 0, gzipInput), state: state}
+	z := &gzipReader{src: src, in: make([]byte, 0, inSize), state: state}
 	if err := z.startMember(); err != nil {
 		z.Close()
 		if err == io.EOF {

@@ -29,7 +29,9 @@ type Trace struct {
 	closers []io.Closer
 
 	// What reopening a parked trace needs (see Park).
-	parked  bool
+	parked bool
+	lean   bool // read through leanBuffers
+
 	file    string   // the path opened; "" for standard input
 	counter *Counter // where the bytes read from disk are counted
 	counted atomic.Int64
@@ -57,6 +59,8 @@ func (t *Trace) Close() error {
 	t.closers, t.records = nil, closedTrace{}
 	return first
 }
+
+func (t *Trace) closed() bool { _, ok := t.records.(closedTrace); return ok }
 
 // closedTrace is what a closed trace reads.
 type closedTrace struct{}
@@ -170,18 +174,39 @@ func Open(path string, counter *Counter) (*Trace, error) {
 	return t, nil
 }
 
+// buffers sizes what an open trace reads through.
+type buffers struct {
+	file   int // buffered reading of the file
+	gzipIn int // compressed bytes gzip reads at a time
+	ahead  int // a read-ahead block of decompressed bytes
+	depth  int // how many blocks are read ahead
+	window int // the most a window grows to
+}
+
+// fullBuffers hold 1.3 MiB for a trace, 6.5 for a compressed one;
+// leanBuffers, for the inputs a merge opens while many others are open
+// (see Merge), under half a MiB.
+var (
+	fullBuffers = buffers{file: 256 << 10, gzipIn: 256 << 10, ahead: 1 << 20, depth: 4, window: windowSize}
+	leanBuffers = buffers{file: 64 << 10, gzipIn: 64 << 10, ahead: 256 << 10, depth: 1, window: initialWindowSize}
+)
+
 func (t *Trace) open(raw io.Reader) error {
-	buffered := bufio.NewReaderSize(raw, 256<<10)
+	b := fullBuffers
+	if t.lean {
+		b = leanBuffers
+	}
+	buffered := bufio.NewReaderSize(raw, b.file)
 	magic, _ := buffered.Peek(4)
 	var stream io.Reader = buffered
 	switch {
 	case hasPrefix(magic, gzipMagic):
-		zr, err := newGzipReader(buffered)
+		zr, err := newGzipReader(buffered, b.gzipIn)
 		if err != nil {
 			return fmt.Errorf("%s: %w (gzip): %w", t.Path, ErrCompressed, err)
 		}
 		t.closers = append(t.closers, zr)
-		ra := newReadAhead(decompressor{zr, "gzip"})
+		ra := newReadAhead(decompressor{zr, "gzip"}, b.ahead, b.depth)
 		t.Compression, stream = "gzip", ra
 		t.closers = append(t.closers, ra)
 	case hasPrefix(magic, zstdMagic):
@@ -190,11 +215,12 @@ func (t *Trace) open(raw io.Reader) error {
 			return fmt.Errorf("%s: %w (zstd): %w", t.Path, ErrCompressed, err)
 		}
 		t.closers = append(t.closers, closerFunc(func() error { zr.Close(); return nil }))
-		ra := newReadAhead(decompressor{zr, "zstd"})
+		ra := newReadAhead(decompressor{zr, "zstd"}, b.ahead, b.depth)
 		t.Compression, stream = "zstd", ra
 		t.closers = append(t.closers, ra)
 	}
 	win := newWindow(stream)
+	win.limit = b.window
 	head, err := win.peek(4)
 	switch {
 	case err == io.EOF:

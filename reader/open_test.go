@@ -508,3 +508,66 @@ func TestMergeInputGone(t *testing.T) {
 		}
 	})
 }
+
+// TestMergeLeanBuffers merges twelve traces that overlap in time, some
+// compressed, one with a frame near the lean window's size: all are open
+// at once, the four opened after the first eight read through lean
+// buffers, and the frames come as from full ones.
+func TestMergeLeanBuffers(t *testing.T) {
+	const inputs = 12
+	type frameOf struct {
+		f     testFrame
+		input int
+	}
+	var want []frameOf
+	traces := make([]*Trace, inputs)
+	for in := range inputs {
+		var frames []testFrame
+		for i := range 200 {
+			data := ether(etherIPv4, nil, ipv4TCP("10.0.0.1", "10.0.0.2", uint16(1000+i), 80, SYN, 40))
+			if in == inputs-1 && i == 100 {
+				data = append(data, make([]byte, 60_000)...)
+			}
+			frames = append(frames, testFrame{time: 1_600_000_000_000_000_000 + int64(i*inputs+in)*1000, link: LinkEthernet, data: data})
+			want = append(want, frameOf{frames[i], in})
+		}
+		b := writePcap(binary.LittleEndian, false, LinkEthernet, frames)
+		if in%3 == 0 {
+			b = gzipped(b)
+		}
+		var err error
+		if traces[in], err = Open(writeTemp(t, fmt.Sprintf("i%02d.pcap", in), b), nil); err != nil {
+			t.Fatal(err)
+		}
+		traces[in].Park()
+	}
+	slices.SortStableFunc(want, func(a, b frameOf) int { return cmp.Compare(a.f.time, b.f.time) })
+	m := NewMerge(traces)
+	var got []testFrame
+	for i := 0; ; i++ {
+		f, in, err := m.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in != want[i].input {
+			t.Fatalf("frame %d from input %d, want %d", i, in, want[i].input)
+		}
+		got = append(got, testFrame{f.Time, f.LinkType, append([]byte(nil), f.Data...)})
+	}
+	wantFrames := make([]testFrame, len(want))
+	for i, w := range want {
+		wantFrames[i] = w.f
+	}
+	sameFrames(t, got, wantFrames)
+	for in, tr := range traces {
+		if tr.lean != (in >= fullyBuffered) {
+			t.Errorf("input %d: lean %v", in, tr.lean)
+		}
+	}
+	if m.open != 0 {
+		t.Errorf("%d inputs counted open after the end", m.open)
+	}
+}

@@ -13,6 +13,7 @@ import (
 // later (see Merge), which would otherwise decompress megabytes of each.
 type readAhead struct {
 	src     io.Reader
+	size    int  // of a block
 	started bool // fill was started
 	blocks  chan block
 	free    chan []byte
@@ -28,17 +29,15 @@ type block struct {
 	err  error
 }
 
-const (
-	readAheadFirst = 64 << 10
-	readAheadBlock = 1 << 20
-	readAheadDepth = 4
-)
+const readAheadFirst = 64 << 10
 
-func newReadAhead(r io.Reader) *readAhead {
+// newReadAhead reads blocks of size bytes, depth ahead.
+func newReadAhead(r io.Reader, size, depth int) *readAhead {
 	ra := &readAhead{
 		src:    r,
-		blocks: make(chan block, readAheadDepth),
-		free:   make(chan []byte, readAheadDepth+2),
+		size:   size,
+		blocks: make(chan block, depth),
+		free:   make(chan []byte, depth+2),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -53,7 +52,7 @@ func (ra *readAhead) fill(r io.Reader) {
 		select {
 		case buf = <-ra.free:
 		default:
-			buf = make([]byte, readAheadBlock)
+			buf = make([]byte, ra.size)
 		}
 		b := readBlock(r, buf)
 		select {
@@ -90,7 +89,7 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 			ra.started = true
 			go ra.fill(ra.src)
 		}
-		if cap(ra.cur.data) == readAheadBlock {
+		if cap(ra.cur.data) == ra.size {
 			select {
 			case ra.free <- ra.cur.data[:cap(ra.cur.data)]:
 			default:
