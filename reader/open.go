@@ -29,9 +29,8 @@ type Trace struct {
 	closers []io.Closer
 
 	// What reopening a parked trace needs (see Park).
-	parked bool
-	lean   bool // read through leanBuffers
-
+	parked  bool
+	lean    bool     // read through leanBuffers
 	file    string   // the path opened; "" for standard input
 	counter *Counter // where the bytes read from disk are counted
 	counted atomic.Int64
