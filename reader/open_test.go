@@ -316,7 +316,8 @@ func TestFilter(t *testing.T) {
 // damaged, given newest first: the frames come in time order (ties in input
 // order), at most two inputs are open at a time, each ends closed, every
 // byte is counted once, and damage met before a parked input's first frame
-// is listed once. An input closed, or parked, keeps no buffer.
+// is listed once. An input closed, or parked, keeps no buffer, nor a place
+// in the heap.
 func TestMergeParksInputs(t *testing.T) {
 	const files = 12
 	start := int64(1_600_000_000_000_000_000)
@@ -399,6 +400,9 @@ func TestMergeParksInputs(t *testing.T) {
 			}
 		}
 		mostOpen = max(mostOpen, open)
+		if m.order.Len() > open {
+			t.Fatalf("%d inputs in the heap, %d open: parked ones wait apart", m.order.Len(), open)
+		}
 	}
 	wantFrames := make([]testFrame, len(want))
 	for i, w := range want {
