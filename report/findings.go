@@ -295,23 +295,19 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 // they have no gap (a flood's usually have none), read again from its
 // flows otherwise.
 func (b *builder) denseSeries(st *Stats, d Dest) Series {
-	n, first, last := 0, int64(0), int64(0)
+	var s Series
+	var first, last int64
 	for i := range st.Intervals {
 		if w := &st.Intervals[i]; w.Dest == d {
-			if n == 0 {
+			if s.Windows == 0 {
 				first = w.Start
 			}
-			n, last = n+1, w.Start
+			last = w.Start
+			s.add(w)
 		}
 	}
-	if n == 0 || last-first != int64(n-1)*b.iv {
+	if s.Windows == 0 || last-first != int64(s.Windows-1)*b.iv {
 		return b.destSeries(d)
-	}
-	var s Series
-	for i := range st.Intervals {
-		if st.Intervals[i].Dest == d {
-			s.add(&st.Intervals[i])
-		}
 	}
 	return s
 }
