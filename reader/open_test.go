@@ -149,6 +149,20 @@ func readAll(t *testing.T, path string) (*Trace, []testFrame) {
 	return tr, got
 }
 
+// openAll opens the traces at paths, in order.
+func openAll(t *testing.T, paths ...string) []*Trace {
+	t.Helper()
+	var traces []*Trace
+	for _, p := range paths {
+		tr, err := Open(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		traces = append(traces, tr)
+	}
+	return traces
+}
+
 func sameFrames(t *testing.T, got, want []testFrame) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -262,15 +276,7 @@ func TestMergeOrdersByTime(t *testing.T) {
 	}
 	pa := writeTemp(t, "a.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, a))
 	pb := writeTemp(t, "b.pcap", writePcap(binary.BigEndian, true, LinkEthernet, b))
-	var traces []*Trace
-	for _, p := range []string{pb, pa} {
-		tr, err := Open(p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		traces = append(traces, tr)
-	}
-	m := NewMerge(traces)
+	m := NewMerge(openAll(t, pb, pa))
 	var last int64
 	var inputs []int
 	for {
@@ -440,15 +446,7 @@ func TestMergeInputGone(t *testing.T) {
 	open := func(t *testing.T) []*Trace {
 		pe := writeTemp(t, "early.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, early))
 		pl := writeTemp(t, "late.pcap", writePcap(binary.LittleEndian, false, LinkEthernet, late))
-		var traces []*Trace
-		for _, p := range []string{pe, pl} {
-			tr, err := Open(p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			traces = append(traces, tr)
-		}
-		return traces
+		return openAll(t, pe, pl)
 	}
 	readAll := func(m *Merge) (read, failed int, err error) {
 		for {
