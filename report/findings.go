@@ -516,10 +516,12 @@ func (b *builder) scans(t Thresholds) []Finding {
 	portOf := func(r *flows.Record) uint64 {
 		return maphash.Comparable(seed, portGroup{r.SrcIP, r.DstPort}) & uint64(buckets-1)
 	}
+	bucketsOf := make([][2]uint32, len(fl)) // each flow's, hashed once
 	for i := range fl {
 		if r := &fl[i]; r.Proto == protoTCP {
-			perHost[hostOf(r)]++
-			perPort[portOf(r)]++
+			bucketsOf[i] = [2]uint32{uint32(hostOf(r)), uint32(portOf(r))}
+			perHost[bucketsOf[i][0]]++
+			perPort[bucketsOf[i][1]]++
 		}
 	}
 	var byHost, byPort []key
@@ -529,10 +531,10 @@ func (b *builder) scans(t Thresholds) []Finding {
 			continue
 		}
 		k := key{addrKeyOf(r.SrcIP), addrKeyOf(r.DstIP), r.DstPort, int32(i)}
-		if perHost[hostOf(r)] >= uint32(t.ScanPorts) {
+		if perHost[bucketsOf[i][0]] >= uint32(t.ScanPorts) {
 			byHost = append(byHost, k)
 		}
-		if perPort[portOf(r)] >= uint32(t.ScanHosts) {
+		if perPort[bucketsOf[i][1]] >= uint32(t.ScanHosts) {
 			byPort = append(byPort, k)
 		}
 	}
