@@ -121,25 +121,34 @@ func zstdSmallBlocks(b []byte) []byte {
 func TestDamagedCompressed(t *testing.T) {
 	// Enough frames for several compressed blocks, of which a cut stream
 	// keeps some.
-	var eth []testFrame
-	for i := 0; i < 20; i++ {
-		eth = append(eth, sampleFrames(LinkEthernet)...)
-	}
+	eth := repeatFrames(20)
 	whole := writePcap(binary.LittleEndian, false, LinkEthernet, eth)
+	// lz4 blocks are at least 64 KiB of the trace (8 MiB in the legacy
+	// format, which TestOpenFormats reads).
+	big := repeatFrames(1000)
+	wholeBig := writePcap(binary.LittleEndian, false, LinkEthernet, big)
+	bz, _ := bzip2Frames(t)
 	for _, tc := range []struct {
-		name string
-		data []byte
+		name   string
+		data   []byte
+		frames []testFrame
 	}{
-		{"gzip", gzipped(whole)},
-		{"zstd", zstdSmallBlocks(whole)},
-		{"gzip pcapng", gzipped(writePcapng(binary.LittleEndian, eth))},
+		{"gzip", gzipped(whole), eth},
+		{"zstd", zstdSmallBlocks(whole), eth},
+		{"gzip pcapng", gzipped(writePcapng(binary.LittleEndian, big)), big},
+		{"xz", xzed(whole), eth},
+		{"bzip2", bz, big},
+		{"lz4", lz4ed(wholeBig, false), big},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, got := readAll(t, writeTemp(t, "c", tc.data[:len(tc.data)-6]))
-			if len(got) == 0 || len(got) > len(eth) {
-				t.Errorf("read %d frames", len(got))
+			// Cut in the middle: what the blocks before the cut hold is read.
+			tr, got := readAll(t, writeTemp(t, "c", tc.data[:len(tc.data)*6/10]))
+			if len(got) == 0 || len(got) >= len(tc.frames) {
+				t.Errorf("read %d frames of %d", len(got), len(tc.frames))
 			}
-			if len(tr.Damages) != 1 || !errors.Is(tr.Damages[0], ErrCompressed) || !strings.Contains(tr.Damages[0].Reason, tc.name[:4]) {
+			sameFrames(t, got, tc.frames[:len(got)])
+			kind, _, _ := strings.Cut(tc.name, " ")
+			if len(tr.Damages) != 1 || !errors.Is(tr.Damages[0], ErrCompressed) || !strings.Contains(tr.Damages[0].Reason, "("+kind+")") {
 				t.Errorf("damages %v", tr.Damages)
 			}
 		})
@@ -203,4 +212,13 @@ func TestDamagedPcapng(t *testing.T) {
 			}
 		})
 	}
+}
+
+// repeatFrames returns n copies of sampleFrames(LinkEthernet).
+func repeatFrames(n int) []testFrame {
+	var frames []testFrame
+	for i := 0; i < n; i++ {
+		frames = append(frames, sampleFrames(LinkEthernet)...)
+	}
+	return frames
 }

@@ -3,10 +3,10 @@
 //
 // It takes classic pcap (micro- and nanosecond, both byte orders) and pcapng
 // (several interfaces, link types and timestamp resolutions), either of them
-// optionally compressed with gzip or zstd, detecting every format by its magic
-// bytes. Several inputs are merged in timestamp order. Decode turns one frame
-// of a supported link type into a Packet: addresses, ports, TCP flags, IP
-// length and fragment details, without allocating.
+// optionally compressed with gzip, zstd, xz, bzip2 or lz4, detecting every
+// format by its magic bytes. Several inputs are merged in timestamp order.
+// Decode turns one frame of a supported link type into a Packet: addresses,
+// ports, TCP flags, IP length and fragment details, without allocating.
 //
 // A large uncompressed file can be read in chunks on several goroutines
 // (SplitTrace, ReadSplit) with exactly the records of one sequential pass;

@@ -11,15 +11,13 @@ import (
 	"sort"
 	"sync/atomic"
 	"syscall"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Trace is one opened input.
 type Trace struct {
 	Path        string
 	Format      string // "pcap", "pcap-ns" or "pcapng"
-	Compression string // "", "gzip" or "zstd"
+	Compression string // "" or a compression's name: "gzip", "zstd", "xz", "bzip2", "lz4"
 	Damages     []Damage
 	// UnknownBlocks counts pcapng blocks of types the specification does
 	// not define, which are skipped.
@@ -141,11 +139,6 @@ func (cr countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var (
-	gzipMagic = []byte{0x1f, 0x8b}
-	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-)
-
 // Open opens one trace file ("-" is standard input), detecting compression
 // and format by magic bytes. Bytes read from disk are added to counter when
 // it is not nil.
@@ -196,27 +189,13 @@ func (t *Trace) open(raw io.Reader) error {
 		b = leanBuffers
 	}
 	buffered := bufio.NewReaderSize(raw, b.file)
-	magic, _ := buffered.Peek(4)
+	magic, _ := buffered.Peek(longestMagic)
 	var stream io.Reader = buffered
-	switch {
-	case hasPrefix(magic, gzipMagic):
-		zr, err := newGzipReader(buffered, b.gzipIn)
-		if err != nil {
-			return fmt.Errorf("%s: %w (gzip): %w", t.Path, ErrCompressed, err)
+	if c := compressionOf(magic); c != nil {
+		var err error
+		if stream, err = t.decompress(c, buffered, b); err != nil {
+			return err
 		}
-		t.closers = append(t.closers, zr)
-		ra := newReadAhead(decompressor{zr, "gzip"}, b.ahead, b.depth)
-		t.Compression, stream = "gzip", ra
-		t.closers = append(t.closers, ra)
-	case hasPrefix(magic, zstdMagic):
-		zr, err := zstd.NewReader(buffered, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return fmt.Errorf("%s: %w (zstd): %w", t.Path, ErrCompressed, err)
-		}
-		t.closers = append(t.closers, closerFunc(func() error { zr.Close(); return nil }))
-		ra := newReadAhead(decompressor{zr, "zstd"}, b.ahead, b.depth)
-		t.Compression, stream = "zstd", ra
-		t.closers = append(t.closers, ra)
 	}
 	win := newWindow(stream)
 	win.limit = b.window
@@ -243,31 +222,14 @@ func (t *Trace) open(raw io.Reader) error {
 		}
 		t.records = r
 	default:
+		if hint := archiveHint(magic, t.Path); hint != "" {
+			return fmt.Errorf("%s: %w (%s)", t.Path, ErrBadMagic, hint)
+		}
 		return fmt.Errorf("%s: %w (first bytes % x)", t.Path, ErrBadMagic, head)
 	}
 	t.Format = t.records.format()
 	return nil
 }
-
-// decompressor marks a decompressing reader's errors as damage to the
-// compressed stream, so that a cut gzip or zstd file is reported as such and
-// not as a trace cut before it was compressed.
-type decompressor struct {
-	r    io.Reader
-	kind string
-}
-
-func (d decompressor) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("%w (%s): %w", ErrCompressed, d.kind, err)
-	}
-	return n, err
-}
-
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
 
 func hasPrefix(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
 )
 
 type testFrame struct {
@@ -188,7 +190,46 @@ func zstded(b []byte) []byte {
 	return w.EncodeAll(b, nil)
 }
 
+// xzed compresses b in xz blocks of 4 KiB, so that a cut stream still
+// holds whole blocks to decompress.
+func xzed(b []byte) []byte {
+	var buf bytes.Buffer
+	w, err := xz.WriterConfig{BlockSize: 4 << 10}.NewWriter(&buf)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// lz4ed compresses b in the lz4 frame format, or in lz4 -l's legacy one,
+// in blocks of 64 KiB.
+func lz4ed(b []byte, legacy bool) []byte {
+	var buf bytes.Buffer
+	w := lz4.NewWriter(&buf)
+	if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.LegacyOption(legacy)); err != nil {
+		panic(err)
+	}
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// bzip2Frames is testdata/frames1000.pcap.bz2, made by `bzip2 -1` (Go has
+// no bzip2 encoder) of repeatFrames(1000) written as a little-endian
+// pcap: three bzip2 blocks.
+func bzip2Frames(t *testing.T) ([]byte, []testFrame) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/frames1000.pcap.bz2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, repeatFrames(1000)
+}
+
 func TestOpenFormats(t *testing.T) {
+	bz, bzFrames := bzip2Frames(t)
 	eth := sampleFrames(LinkEthernet)
 	mixed := append(sampleFrames(LinkEthernet)[:2], sampleFrames(LinkRaw)[2:]...)
 	mixed[3].time += 789 // nanosecond detail that only if_tsresol 9 keeps
@@ -205,6 +246,10 @@ func TestOpenFormats(t *testing.T) {
 		{"pcapng big-endian", "pcapng", "", writePcapng(binary.BigEndian, mixed), mixed},
 		{"gzip pcap", "pcap", "gzip", gzipped(writePcap(binary.LittleEndian, false, LinkEthernet, eth)), eth},
 		{"zstd pcapng", "pcapng", "zstd", zstded(writePcapng(binary.LittleEndian, mixed)), mixed},
+		{"xz pcapng", "pcapng", "xz", xzed(writePcapng(binary.LittleEndian, mixed)), mixed},
+		{"bzip2 pcap", "pcap", "bzip2", bz, bzFrames},
+		{"lz4 pcapng", "pcapng", "lz4", lz4ed(writePcapng(binary.LittleEndian, mixed), false), mixed},
+		{"lz4 legacy pcap", "pcap", "lz4", lz4ed(writePcap(binary.LittleEndian, false, LinkEthernet, eth), true), eth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,16 +267,21 @@ func TestOpenFormats(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
-	for name, data := range map[string][]byte{
-		"empty":     nil,
-		"text":      []byte("this is not a capture\n"),
-		"short":     {0xd4, 0xc3},
-		"bad magic": bytes.Repeat([]byte{0xAB}, 100),
+	for name, tc := range map[string]struct {
+		data []byte
+		hint string // what the error must say
+	}{
+		"empty":     {nil, "the file is empty"},
+		"text":      {[]byte("this is not a capture\n"), "first bytes 74 68 69 73"},
+		"short":     {[]byte{0xd4, 0xc3}, "2 bytes long"},
+		"bad magic": {bytes.Repeat([]byte{0xAB}, 100), "first bytes ab ab ab ab"},
+		"zip":       {append([]byte("PK\x03\x04"), make([]byte, 60)...), "a zip archive: extract the trace, e.g. `unzip -p "},
+		".Z":        {append([]byte{0x1f, 0x9d, 0x90}, make([]byte, 60)...), "`gzip -dc "},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Open(writeTemp(t, "x.pcap", data), nil)
-			if !errors.Is(err, ErrBadMagic) {
-				t.Errorf("error %v, want ErrBadMagic", err)
+			_, err := Open(writeTemp(t, "x.pcap", tc.data), nil)
+			if !errors.Is(err, ErrBadMagic) || !strings.Contains(err.Error(), tc.hint) {
+				t.Errorf("error %v, want ErrBadMagic saying %q", err, tc.hint)
 			}
 		})
 	}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building flowstat needs beside Go: a C compiler (cgo), g++
 # (the DuckDB test driver links libstdc++), libpcap's headers (BPF
-# filters and live capture) and ISA-L's (gzip input, four times faster than
-# pure Go). Sourced by demo.sh and test.sh.
+# filters and live capture), ISA-L's (gzip input, four times faster than
+# pure Go), liblzma's and libbz2's (xz and bzip2 input, 1.5 to 2 times
+# faster than pure Go). Sourced by demo.sh and test.sh.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,8 @@ command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 [ -f /usr/include/pcap/pcap.h ] || [ -f /usr/include/pcap.h ] || missing+=(libpcap-dev)
 [ -f /usr/include/isa-l/igzip_lib.h ] || missing+=(libisal-dev)
+[ -f /usr/include/lzma.h ] || missing+=(liblzma-dev)
+[ -f /usr/include/bzlib.h ] || missing+=(libbz2-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -34,8 +34,8 @@ Reads packet traces and writes, into the output directory:
   cdf.parquet           duration CDFs, overall and per top destination
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
 
-TRACE is a pcap or pcapng file, optionally gzip- or zstd-compressed (formats are
-detected from the content, not the name), a directory (every trace in it), or -
+TRACE is a pcap or pcapng file, optionally compressed with gzip, zstd, xz,
+bzip2 or lz4 (formats are detected from the content, not the name), a directory (every trace in it), or -
 for standard input. Several traces are merged in timestamp order.
 
 Flags:

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
 
 	"flowstat/flows"
 	"flowstat/report"
@@ -247,11 +249,14 @@ func TestInputsAndFilters(t *testing.T) {
 	}
 	want := flowsOf(base)
 
-	gz := filepath.Join(t.TempDir(), "trace.pcap") // misleading name on purpose
+	// Misleading names on purpose.
+	gz, xzed, lz4ed := filepath.Join(t.TempDir(), "trace.pcap"), filepath.Join(t.TempDir(), "trace.gz"), filepath.Join(t.TempDir(), "trace.xz")
 	writeGzip(t, trace, gz)
+	writeCompressed(t, trace, xzed, func(w io.Writer) io.WriteCloser { zw, _ := xz.NewWriter(w); return zw })
+	writeCompressed(t, trace, lz4ed, func(w io.Writer) io.WriteCloser { return lz4.NewWriter(w) })
 	inDir := t.TempDir()
 	copyFile(t, trace, filepath.Join(inDir, "a.pcapng"))
-	for name, args := range map[string][]string{"gzip": {gz}, "directory": {inDir}, "stdin": {"-"}} {
+	for name, args := range map[string][]string{"gzip": {gz}, "xz": {xzed}, "lz4": {lz4ed}, "directory": {inDir}, "stdin": {"-"}} {
 		t.Run(name, func(t *testing.T) {
 			out := t.TempDir()
 			if name == "stdin" {
@@ -343,6 +348,13 @@ func copyFile(t *testing.T, from, to string) {
 
 func writeGzip(t *testing.T, from, to string) {
 	t.Helper()
+	writeCompressed(t, from, to, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
+}
+
+// writeCompressed writes the file from to the file to through the
+// compressor newWriter makes.
+func writeCompressed(t *testing.T, from, to string, newWriter func(io.Writer) io.WriteCloser) {
+	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
 		t.Fatal(err)
@@ -352,11 +364,13 @@ func writeGzip(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zw := gzip.NewWriter(out)
+	zw := newWriter(out)
 	if _, err := io.Copy(zw, in); err != nil {
 		t.Fatal(err)
 	}
-	zw.Close()
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	out.Close()
 }
 

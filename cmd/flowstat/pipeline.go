@@ -300,7 +300,7 @@ func openTraces(paths, named []string, counter *reader.Counter, s *report.Summar
 				t.Close()
 			}
 			if errors.Is(err, reader.ErrBadMagic) {
-				return nil, usagef("%v: give pcap or pcapng traces, optionally gzip- or zstd-compressed", err)
+				return nil, usagef("%v: give pcap or pcapng traces, optionally compressed (gzip, zstd, xz, bzip2, lz4)", err)
 			}
 			return nil, usageError{err}
 		}
