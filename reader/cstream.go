@@ -23,23 +23,28 @@ type cDecoder interface {
 // (ulikunitz/xz, 10 minutes when read 32 KiB at a time), bzip2 28 s
 // against 42 (compress/bzip2).
 type cStream struct {
-	src    io.Reader
-	in     []byte // compressed bytes read from src, in[off:] not yet used
-	off    int
-	srcErr error // from src, once in is used up
-	ended  bool  // the last stream ended and no other follows
+	compressedInput
+	ended bool // the last stream ended and no other follows
 
 	mu  sync.Mutex // Close may run while Read is blocked on src
 	dec cDecoder   // nil once closed
 }
 
 func newCStream(src io.Reader, dec cDecoder, inSize int) *cStream {
-	return &cStream{src: src, in: make([]byte, 0, inSize), dec: dec}
+	return &cStream{compressedInput: compressedInput{src: src, in: make([]byte, 0, inSize)}, dec: dec}
+}
+
+// compressedInput is what a decompressor has read of its source.
+type compressedInput struct {
+	src    io.Reader
+	in     []byte // compressed bytes read from src, in[off:] not yet used
+	off    int
+	srcErr error // from src, once in is used up
 }
 
 // fill reads more compressed bytes when those read are used up; the error
 // from src is kept until then.
-func (z *cStream) fill() {
+func (z *compressedInput) fill() {
 	if z.off < len(z.in) || z.srcErr != nil {
 		return
 	}

@@ -56,10 +56,7 @@ import (
 // times gzip's (`igzip -dc` 1.9 s, `gzip -dc` 7.3 s), which matters
 // because decompression is the one stream every other stage waits on.
 type gzipReader struct {
-	src    io.Reader
-	in     []byte // compressed bytes read from src, in[off:] not yet used
-	off    int
-	srcErr error // from src, once in is used up
+	compressedInput
 
 	mu     sync.Mutex // Close may run while Read is blocked on src
 	state  *C.struct_inflate_state
@@ -73,7 +70,7 @@ func newGzipReader(src io.Reader, inSize int) (*gzipReader, error) {
 	if state == nil {
 		return nil, errors.New("cannot allocate a gzip decoder")
 	}
-	z := &gzipReader{src: src, in: make([]byte, 0, inSize), state: state}
+	z := &gzipReader{compressedInput: compressedInput{src: src, in: make([]byte, 0, inSize)}, state: state}
 	if err := z.startMember(); err != nil {
 		z.Close()
 		if err == io.EOF {
@@ -82,20 +79,6 @@ func newGzipReader(src io.Reader, inSize int) (*gzipReader, error) {
 		return nil, err
 	}
 	return z, nil
-}
-
-// fill reads more compressed bytes when those read are used up; the error
-// from src is kept until then.
-func (z *gzipReader) fill() {
-	if z.off < len(z.in) || z.srcErr != nil {
-		return
-	}
-	n, err := z.src.Read(z.in[:cap(z.in)])
-	z.in, z.off = z.in[:n], 0
-	if n == 0 && err == nil {
-		err = io.ErrNoProgress
-	}
-	z.srcErr = err
 }
 
 // startMember checks that the next bytes begin a gzip member, as the
