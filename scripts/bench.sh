@@ -4,7 +4,10 @@
 # noisy machine affects them alike. Prints median wall time, the ratio to
 # flowstat and peak RSS.
 #
-#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L]
+#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C]
+#
+# -C adds xz, bzip2 and lz4 input beside gzip and zstd (compressing the
+# trace with xz and bzip2 takes a few minutes, once).
 #
 # Then, unless -L, it measures memory against trace length: flowstat on the
 # trace and on one twice as long at the same rate (generated once too).
@@ -14,11 +17,11 @@
 # WORKDIR (default bench-work/, ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=3 flows=2000000 work=bench-work lengths=1
-while getopts "r:f:d:L" opt; do
+rounds=3 flows=2000000 work=bench-work lengths=1 more=0
+while getopts "r:f:d:LC" opt; do
   case $opt in
-    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;; L) lengths=0 ;;
-    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L]" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;; L) lengths=0 ;; C) more=1 ;;
+    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C]" >&2; exit 2 ;;
   esac
 done
 source scripts/deps.sh
@@ -29,6 +32,11 @@ command -v argus >/dev/null || need+=(argus-server)
 [ -x /usr/bin/time ] || need+=(time)
 command -v zstd >/dev/null || need+=(zstd)
 command -v igzip >/dev/null || need+=(isal)
+if [ "$more" = 1 ]; then
+  command -v xz >/dev/null || need+=(xz-utils)
+  command -v bzip2 >/dev/null || need+=(bzip2)
+  command -v lz4 >/dev/null || need+=(lz4)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} ..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -59,6 +67,21 @@ tools=(
   "flowstat (zstd input)|$work/flowstat analyze -q -o $work/out-fs $trace.zst"
   "zstd -dc (alone)|zstd -q -dc $trace.zst"
 )
+if [ "$more" = 1 ]; then
+  # xz in blocks (-T0), as xz 5.6 and later write by default.
+  [ -s "$trace.xz" ] || xz -1 -T0 -c < "$trace" > "$trace.xz"
+  [ -s "$trace.bz2" ] || bzip2 -1 -c < "$trace" > "$trace.bz2"
+  [ -s "$trace.lz4" ] || lz4 -q -1 -c < "$trace" > "$trace.lz4"
+  tools+=(
+    "flowstat (xz input)|$work/flowstat analyze -q -o $work/out-fs $trace.xz"
+    "xz -dc (alone)|xz -dc $trace.xz"
+    "xz -T0 -dc (alone)|xz -T0 -dc $trace.xz"
+    "flowstat (bzip2 input)|$work/flowstat analyze -q -o $work/out-fs $trace.bz2"
+    "bzip2 -dc (alone)|bzip2 -dc $trace.bz2"
+    "flowstat (lz4 input)|$work/flowstat analyze -q -o $work/out-fs $trace.lz4"
+    "lz4 -dc (alone)|lz4 -dc $trace.lz4"
+  )
+fi
 results="$work/results.tsv"
 : > "$results"
 for ((r = 1; r <= rounds; r++)); do
