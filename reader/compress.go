@@ -15,48 +15,36 @@ import (
 type compression struct {
 	name  string
 	magic []byte
-	// open starts decompressing src; close, when not nil, frees what the
-	// decoder holds.
-	open func(src io.Reader, b buffers) (r io.Reader, close func(), err error)
+	// open starts decompressing src; the reader it returns is closed
+	// with the trace when it is an io.Closer.
+	open func(src io.Reader, b buffers) (io.Reader, error)
 }
 
 var compressions = []compression{
-	{"gzip", []byte{0x1f, 0x8b}, func(src io.Reader, b buffers) (io.Reader, func(), error) {
+	{"gzip", []byte{0x1f, 0x8b}, func(src io.Reader, b buffers) (io.Reader, error) {
 		// ISA-L (gzip.go): four times faster than compress/gzip.
-		zr, err := newGzipReader(src, b.gzipIn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() { zr.Close() }, nil
+		return newGzipReader(src, b.compressedIn)
 	}},
-	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, func(src io.Reader, _ buffers) (io.Reader, func(), error) {
+	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, func(src io.Reader, _ buffers) (io.Reader, error) {
 		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, zr.Close, nil
+		return zstdReader{zr}, err
 	}},
-	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}, func(src io.Reader, b buffers) (io.Reader, func(), error) {
-		zr, err := newXZReader(src, b.gzipIn, runtime.GOMAXPROCS(0))
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() { zr.Close() }, nil
+	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}, func(src io.Reader, b buffers) (io.Reader, error) {
+		return newXZReader(src, b.compressedIn, runtime.GOMAXPROCS(0))
 	}},
-	{"bzip2", []byte("BZh"), func(src io.Reader, b buffers) (io.Reader, func(), error) {
-		zr, err := newBzip2Reader(src, b.gzipIn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return zr, func() { zr.Close() }, nil
+	{"bzip2", []byte("BZh"), func(src io.Reader, b buffers) (io.Reader, error) {
+		return newBzip2Reader(src, b.compressedIn)
 	}},
 	{"lz4", []byte{0x04, 0x22, 0x4d, 0x18}, openLZ4},
 	{"lz4", []byte{0x02, 0x21, 0x4c, 0x18}, openLZ4}, // lz4 -l, the legacy frame
 }
 
-func openLZ4(src io.Reader, _ buffers) (io.Reader, func(), error) {
-	return lz4.NewReader(src), nil, nil
-}
+func openLZ4(src io.Reader, _ buffers) (io.Reader, error) { return lz4.NewReader(src), nil }
+
+// zstdReader is an io.Closer: zstd's Close returns nothing.
+type zstdReader struct{ *zstd.Decoder }
+
+func (z zstdReader) Close() error { z.Decoder.Close(); return nil }
 
 // archives are formats a trace may come in that flowstat does not read,
 // with what reads them.
@@ -97,12 +85,12 @@ func compressionOf(b []byte) *compression {
 // decompress wraps src in c's decoder, read ahead in a goroutine of its
 // own, and adds to t what closes them.
 func (t *Trace) decompress(c *compression, src io.Reader, b buffers) (io.Reader, error) {
-	zr, closeDecoder, err := c.open(src, b)
+	zr, err := c.open(src, b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (%s): %w", t.Path, ErrCompressed, c.name, err)
 	}
-	if closeDecoder != nil {
-		t.closers = append(t.closers, closerFunc(func() error { closeDecoder(); return nil }))
+	if closer, ok := zr.(io.Closer); ok {
+		t.closers = append(t.closers, closer)
 	}
 	ra := newReadAhead(decompressor{zr, c.name}, b.ahead, b.depth)
 	t.closers = append(t.closers, ra)

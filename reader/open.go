@@ -168,19 +168,19 @@ func Open(path string, counter *Counter) (*Trace, error) {
 
 // buffers sizes what an open trace reads through.
 type buffers struct {
-	file   int // buffered reading of the file
-	gzipIn int // compressed bytes gzip reads at a time
-	ahead  int // a read-ahead block of decompressed bytes
-	depth  int // how many blocks are read ahead
-	window int // the most a window grows to
+	file         int // buffered reading of the file
+	compressedIn int // compressed bytes a decompressor reads at a time
+	ahead        int // a read-ahead block of decompressed bytes
+	depth        int // how many blocks are read ahead
+	window       int // the most a window grows to
 }
 
 // fullBuffers hold 1.3 MiB for a trace, 6.5 for a compressed one;
 // leanBuffers, for the inputs a merge opens while many others are open
 // (see Merge), under half a MiB.
 var (
-	fullBuffers = buffers{file: 256 << 10, gzipIn: 256 << 10, ahead: 1 << 20, depth: 4, window: windowSize}
-	leanBuffers = buffers{file: 64 << 10, gzipIn: 64 << 10, ahead: 256 << 10, depth: 1, window: initialWindowSize}
+	fullBuffers = buffers{file: 256 << 10, compressedIn: 256 << 10, ahead: 1 << 20, depth: 4, window: windowSize}
+	leanBuffers = buffers{file: 64 << 10, compressedIn: 64 << 10, ahead: 256 << 10, depth: 1, window: initialWindowSize}
 )
 
 func (t *Trace) open(raw io.Reader) error {
