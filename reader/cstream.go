@@ -68,22 +68,19 @@ func (z *cStream) Read(p []byte) (int, error) {
 		if final && z.srcErr != io.EOF {
 			return 0, z.srcErr
 		}
-		z.mu.Lock()
-		if z.dec == nil {
-			z.mu.Unlock()
-			return 0, errDecoderClosed
-		}
-		used, n, end, err := z.dec.decode(z.in[z.off:], p, final)
+		used, n, end, err := z.decode(p, final)
 		z.off += used
 		if err == nil && end {
 			z.fill() // another stream may begin in the next read
-			if z.off < len(z.in) {
-				err = z.dec.restart()
-			} else if z.ended = true; z.srcErr != io.EOF {
-				err = z.srcErr
+			switch {
+			case z.off < len(z.in):
+				err = z.restart()
+			case z.srcErr == io.EOF:
+				z.ended = true
+			default:
+				z.ended, err = true, z.srcErr
 			}
 		}
-		z.mu.Unlock()
 		switch {
 		case n > 0 || err != nil:
 			return n, err
@@ -96,6 +93,26 @@ func (z *cStream) Read(p []byte) (int, error) {
 		}
 	}
 	return 0, io.EOF
+}
+
+// decode and restart call the decoder under the lock that Close takes,
+// but never while src is read.
+func (z *cStream) decode(p []byte, final bool) (used, written int, end bool, err error) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.dec == nil {
+		return 0, 0, false, errDecoderClosed
+	}
+	return z.dec.decode(z.in[z.off:], p, final)
+}
+
+func (z *cStream) restart() error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.dec == nil {
+		return errDecoderClosed
+	}
+	return z.dec.restart()
 }
 
 // Close frees the decoder; it does not close src.

@@ -222,3 +222,33 @@ func repeatFrames(n int) []testFrame {
 	}
 	return frames
 }
+
+// TestCompressedStreams reads files of several compressed streams one
+// after the other, as bzip2 -dc and xz -dc do (pbzip2 writes a stream per
+// block), and reports what follows the last stream that is not one.
+func TestCompressedStreams(t *testing.T) {
+	bz, big := bzip2Frames(t)
+	bigLen := int64(len(writePcap(binary.LittleEndian, false, LinkEthernet, big)))
+	eth := sampleFrames(LinkEthernet)
+	small := writePcap(binary.LittleEndian, false, LinkEthernet, eth)
+	garbage := []byte("this is not compressed")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		frames []testFrame
+		damage []wantDamage
+	}{
+		// Two traces in one file: the second's header is damage, its records are read.
+		{"bzip2 twice", cat(bz, bz), append(append([]testFrame{}, big...), big...), []wantDamage{{bigLen, 24, ErrConcatenated, ""}}},
+		{"bzip2 then garbage", cat(bz, garbage), big, []wantDamage{{bigLen, 0, ErrCompressed, "(bzip2): not bzip2 data"}}},
+		{"xz twice", cat(xzed(small), xzed(small)), append(append([]testFrame{}, eth...), eth...), []wantDamage{{int64(len(small)), 24, ErrConcatenated, ""}}},
+		{"xz then garbage", cat(xzed(small), garbage), eth, []wantDamage{{int64(len(small)), 0, ErrCompressed, "(xz): corrupt xz data"}}}, // liblzma: garbage where a stream may begin
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, got := readAll(t, writeTemp(t, "s", tc.data))
+			sameFrames(t, got, tc.frames)
+			checkDamages(t, tr.Damages, tc.damage)
+		})
+	}
+}
