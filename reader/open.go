@@ -143,6 +143,20 @@ func (cr countingReader) Read(p []byte) (int, error) {
 // and format by magic bytes. Bytes read from disk are added to counter when
 // it is not nil.
 func Open(path string, counter *Counter) (*Trace, error) {
+	return openTrace(path, counter, false)
+}
+
+// OpenParked opens a trace to learn that it is one, and parks it until a
+// Merge reads it (see Park). It reads through lean buffers, as it reads no
+// more than the trace's first bytes: full ones are megabytes to allocate
+// for each of what may be thousands of files (599 small gzipped files:
+// 0.92 to 0.97 s instead of 0.98 to 1.11). Standard input and pipes,
+// which are never parked, are opened as Open does.
+func OpenParked(path string, counter *Counter) (*Trace, error) {
+	return openTrace(path, counter, true)
+}
+
+func openTrace(path string, counter *Counter, park bool) (*Trace, error) {
 	t := &Trace{Path: path, counter: counter}
 	var raw io.Reader
 	if path == "-" {
@@ -159,9 +173,13 @@ func Open(path string, counter *Counter) (*Trace, error) {
 			t.file = path // not a pipe: it can be read again
 		}
 	}
+	t.lean = park && t.file != ""
 	if err := t.open(t.countBytes(raw)); err != nil {
 		t.Close()
 		return nil, err
+	}
+	if park {
+		t.Park()
 	}
 	return t, nil
 }

@@ -623,3 +623,57 @@ func TestMergeLeanBuffers(t *testing.T) {
 		t.Errorf("%d inputs counted open after the end", m.open)
 	}
 }
+
+// TestOpenParked: a file is checked through lean buffers and parked, and
+// a merge reads it whole; a pipe, which cannot be read again, stays open
+// with full buffers.
+func TestOpenParked(t *testing.T) {
+	eth := sampleFrames(LinkEthernet)
+	data := gzipped(writePcap(binary.LittleEndian, false, LinkEthernet, eth))
+	var counter Counter
+	tr, err := OpenParked(writeTemp(t, "a.pcap.gz", data), &counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.parked || counter.n.Load() != 0 {
+		t.Fatalf("parked %v, %d bytes counted", tr.parked, counter.n.Load())
+	}
+	sameFrames(t, mergeAll(t, NewMerge([]*Trace{tr})), eth)
+
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no named pipes here: %v", err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			f.Write(data)
+			f.Close()
+		}
+	}()
+	tr, err = OpenParked(fifo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if tr.parked || tr.lean {
+		t.Fatalf("a pipe: parked %v, lean %v", tr.parked, tr.lean)
+	}
+	sameFrames(t, mergeAll(t, NewMerge([]*Trace{tr})), eth)
+}
+
+// mergeAll reads every frame m gives.
+func mergeAll(t *testing.T, m *Merge) []testFrame {
+	t.Helper()
+	var got []testFrame
+	for {
+		f, _, err := m.Next()
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, testFrame{f.Time, f.LinkType, append([]byte(nil), f.Data...)})
+	}
+}

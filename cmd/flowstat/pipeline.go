@@ -287,11 +287,12 @@ func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
 func openTraces(paths, named []string, counter *reader.Counter, s *report.Summary) ([]*reader.Trace, error) {
 	var traces []*reader.Trace
 	for _, p := range paths {
-		t, err := reader.Open(p, counter)
+		open := reader.Open
+		if len(paths) > 1 {
+			open = reader.OpenParked // until the merge reaches it: see reader.Merge
+		}
+		t, err := open(p, counter)
 		if err == nil {
-			if len(paths) > 1 {
-				t.Park() // until the merge reaches it: see reader.Merge
-			}
 			traces = append(traces, t)
 			continue
 		}
