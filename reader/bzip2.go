@@ -55,11 +55,19 @@ import (
 type bzip2Decoder struct{ s *C.bz_stream }
 
 func newBzip2Reader(src io.Reader, inSize int) (*cStream, error) {
+	dec, err := newBzip2Decoder()
+	if err != nil {
+		return nil, err
+	}
+	return newCStream(src, dec, inSize), nil
+}
+
+func newBzip2Decoder() (bzip2Decoder, error) {
 	s := C.new_bzip2()
 	if s == nil {
-		return nil, errors.New("cannot start a bzip2 decoder")
+		return bzip2Decoder{}, errors.New("cannot start a bzip2 decoder")
 	}
-	return newCStream(src, bzip2Decoder{s}, inSize), nil
+	return bzip2Decoder{s}, nil
 }
 
 func (d bzip2Decoder) decode(in, out []byte, _ bool) (used, written int, end bool, err error) {

@@ -33,6 +33,9 @@ var compressions = []compression{
 		return newXZReader(src, b.compressedIn, runtime.GOMAXPROCS(0))
 	}},
 	{"bzip2", []byte("BZh"), func(src io.Reader, b buffers) (io.Reader, error) {
+		if workers := runtime.GOMAXPROCS(0); workers > 1 {
+			return newBzip2Parallel(src, b.compressedIn, workers)
+		}
 		return newBzip2Reader(src, b.compressedIn)
 	}},
 	{"lz4", []byte{0x04, 0x22, 0x4d, 0x18}, openLZ4},
