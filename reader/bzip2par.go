@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -320,7 +321,7 @@ func decodeBzBlocks(dec bzip2Decoder, out []byte, blocks ...*bzBlock) ([]byte, e
 	used := 0
 	for {
 		if len(out) == cap(out) {
-			out = append(out, make([]byte, max(cap(out), 1<<20))...)[:len(out)]
+			out = slices.Grow(out, max(cap(out), 1<<20))
 		}
 		u, n, end, err := dec.decode(in[used:], out[len(out):cap(out)], true)
 		used += u
