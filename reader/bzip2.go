@@ -81,9 +81,9 @@ func (d bzip2Decoder) decode(in, out []byte, _ bool) (used, written int, end boo
 	case C.BZ_STREAM_END:
 		end = true
 	case C.BZ_DATA_ERROR_MAGIC:
-		err = errors.New("not bzip2 data")
+		err = errNotBzip2
 	case C.BZ_DATA_ERROR:
-		err = errors.New("corrupt bzip2 data")
+		err = errCorruptBzip2
 	case C.BZ_MEM_ERROR:
 		err = errors.New("out of memory decompressing bzip2")
 	default:
