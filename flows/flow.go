@@ -20,8 +20,8 @@ const histLetters = "SHADFR"
 // flow is the table's entry for one flow: counters per side (A, B of its
 // Key), decided on orientation only when the flow ends. Its fields are in
 // order of size, 8-byte ones first, so that none is padded: the table
-// holds every open flow, millions during a flood or a scan (232 bytes
-// each; 264 in the order of meaning).
+// holds every open flow, millions during a flood or a scan (200 bytes
+// each).
 type flow struct {
 	first int64
 	last  int64
@@ -34,14 +34,8 @@ type flow struct {
 
 	closedAt int64 // time of the closing FIN or RST; 0 while open
 
-	// Per-interval counts. Most flows, and every flow of a flood, span
-	// one interval, which fits inline; longer ones move to the table's
-	// overflow map. A second inline interval cost a 10 M-SYN flood 450 MB
-	// and saved nothing measurable on flows that span two.
-	win [1]windowCount
-
-	syns    uint32
-	synacks uint32
+	syns    [2]uint32 // SYN without ACK, by side
+	synacks [2]uint32
 	rsts    uint32
 
 	// The flow's own slab index; flows hold no pointer, so the garbage
@@ -75,7 +69,7 @@ type flow struct {
 	nHistory uint8
 
 	closedBy EndReason
-	nWin     uint8 // windows in win, or overflowWindows
+	nWin     uint8 // 0 without intervals, 1 in one interval, or overflowWindows (windows.go)
 	live     bool
 }
 
@@ -124,7 +118,7 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 	syn, ack := fl&reader.SYN != 0, fl&reader.ACK != 0
 	switch {
 	case syn && !ack:
-		f.syns++
+		f.syns[s]++
 		if !f.sawSYN[s] {
 			f.sawSYN[s] = true
 			f.firstSYN[s] = p.Time
@@ -134,7 +128,7 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		}
 		f.mark(s, histSYN)
 	case syn && ack:
-		f.synacks++
+		f.synacks[s]++
 		if !f.sawSYNACK[s] {
 			f.sawSYNACK[s] = true
 			f.firstHS[s] = p.Time
@@ -300,8 +294,8 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		Packets:   [2]uint64{f.packets[o], f.packets[r]},
 		Bytes:     [2]uint64{f.bytes[o], f.bytes[r]},
 		TCPFlags:  [2]uint8{f.flags[o], f.flags[r]},
-		SYNs:      f.syns,
-		SYNACKs:   f.synacks,
+		SYNs:      f.syns[0] + f.syns[1],
+		SYNACKs:   f.synacks[0] + f.synacks[1],
 		RSTs:      f.rsts,
 		State:     f.state(o),
 		EndReason: reason,

@@ -71,7 +71,8 @@ type Table struct {
 	chunks   [][]flow
 	free     []int32
 	wheel    wheel
-	overflow map[int32][]windowCount // per-interval counts of flows spanning many intervals
+	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
+	oneWindow [1]windowCount          // those of a flow in one interval, made from its totals
 	scratch  []Window                // windows of the record being emitted
 	rec      Record                  // the record being emitted: emit's pointer must not allocate
 
@@ -157,10 +158,10 @@ func (t *Table) Add(p *reader.Packet) {
 	if f == nil {
 		f = t.newFlow(k, echo, p, s)
 	}
-	f.add(p, s)
 	if t.window > 0 {
 		t.addWindow(f, p, s)
 	}
+	f.add(p, s)
 	if early.waiting > 0 {
 		t.addEarlyFragments(f, s, early.waiting, early.waitingBytes)
 	}

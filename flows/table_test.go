@@ -3,6 +3,7 @@ package flows
 import (
 	"cmp"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -335,6 +336,58 @@ func TestWindows(t *testing.T) {
 	want := []Window{{Start: start, Packets: 3, Bytes: 120, SYNs: 1, SYNACKs: 1}, {Start: start + 20*sec, Packets: 1, Bytes: 100}}
 	if len(recs) != 1 || !slices.Equal(windows[0], want) {
 		t.Fatalf("windows %+v, want %+v", windows, want)
+	}
+}
+
+// TestWindowsMatchPackets holds a flow's per-interval counts to a count of
+// its packets by interval, over random packets that go back in time across
+// interval boundaries: a flow in one interval has its counts made from its
+// totals, one that reaches another keeps them per interval.
+func TestWindowsMatchPackets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	flagsOf := []uint8{S, SA, A, PA}
+	for round := range 300 {
+		interval := []time.Duration{time.Second, 10 * time.Second}[round%2]
+		pkts := []pkt{tcp(rng.Float64()*30, true, S, 0)}
+		for range rng.IntN(12) {
+			at := pkts[len(pkts)-1].at + rng.Float64()*4 - 1.5 // sometimes earlier than the one before
+			pkts = append(pkts, tcp(max(at, 0), rng.IntN(2) == 0, flagsOf[rng.IntN(len(flagsOf))], uint32(rng.IntN(3))*100))
+		}
+		recs, windows := runWindows(t, Options{Interval: interval}, pkts)
+		if len(recs) != 1 {
+			t.Fatalf("round %d: %d records, want 1", round, len(recs))
+		}
+		byStart := map[int64]*Window{}
+		var want []Window
+		var syns uint32
+		for _, p := range pkts {
+			at := t0 + int64(p.at*float64(sec))
+			start := at - at%int64(interval)
+			w := byStart[start]
+			if w == nil {
+				want = append(want, Window{Start: start})
+				w = &Window{Start: start}
+				byStart[start] = w
+			}
+			w.Packets++
+			w.Bytes += uint64(40 + p.payload)
+			if p.flags == S {
+				syns++
+			}
+			if p.flags == S && p.fromCli { // the client is the originator: its first packet is a SYN
+				w.SYNs++
+			}
+			if p.flags == SA && !p.fromCli {
+				w.SYNACKs++
+			}
+		}
+		for i := range want {
+			want[i] = *byStart[want[i].Start]
+		}
+		slices.SortFunc(want, func(a, b Window) int { return cmp.Compare(a.Start, b.Start) })
+		if !slices.Equal(windows[0], want) || recs[0].SYNs != syns {
+			t.Fatalf("round %d, packets %+v:\nwindows %+v\nwant    %+v (SYNs %d, want %d)", round, pkts, windows[0], want, recs[0].SYNs, syns)
+		}
 	}
 }
 
