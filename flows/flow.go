@@ -29,7 +29,7 @@ type flow struct {
 	packets [2]uint64
 	bytes   [2]uint64
 
-	firstSYN [2]int64 // time of each side's first SYN without ACK
+	firstSYN [2]int64 // time of each side's first SYN without ACK in this record
 	firstHS  [2]int64 // and first SYN-ACK
 
 	closedAt int64 // time of the closing FIN or RST; 0 while open
@@ -119,8 +119,8 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 	switch {
 	case syn && !ack:
 		f.syns[s]++
-		if !f.sawSYN[s] {
-			f.sawSYN[s] = true
+		f.sawSYN[s] = true
+		if !f.saw(s, histSYN) {
 			f.firstSYN[s] = p.Time
 		}
 		if f.synSide < 0 {
@@ -129,8 +129,8 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		f.mark(s, histSYN)
 	case syn && ack:
 		f.synacks[s]++
-		if !f.sawSYNACK[s] {
-			f.sawSYNACK[s] = true
+		f.sawSYNACK[s] = true
+		if !f.saw(s, histSYNACK) {
 			f.firstHS[s] = p.Time
 		}
 		if f.synackSide < 0 {
@@ -161,12 +161,17 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 	}
 }
 
+// saw reports whether side s sent the history event in this record. Unlike
+// sawSYN and the like, which a record cut at the active timeout carries to
+// the next, it starts empty in every record.
+func (f *flow) saw(s side, letter int) bool { return f.seen&(1<<(s*numHist+letter)) != 0 }
+
 // mark appends a history event the first time it happens.
 func (f *flow) mark(s side, letter int) {
-	ev := s*numHist + letter
-	if f.seen&(1<<ev) != 0 {
+	if f.saw(s, letter) {
 		return
 	}
+	ev := s*numHist + letter
 	f.seen |= 1 << ev
 	f.history[f.nHistory] = uint8(ev)
 	f.nHistory++
@@ -314,7 +319,7 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		rec.SrcPort, rec.DstPort = k.APort, 0
 	}
 	rec.HandshakeRTT = -1
-	if f.sawSYN[o] && f.sawSYNACK[r] {
+	if f.saw(o, histSYN) && f.saw(r, histSYNACK) { // in this record: a cut one's continuation did not see them
 		rec.HandshakeRTT = f.firstHS[r] - f.firstSYN[o]
 	}
 	if k.Proto == reader.ProtoTCP {

@@ -223,6 +223,10 @@ func TestFlowEnds(t *testing.T) {
 		if recs[0].EndReason != EndActive || recs[2].EndReason != EndEOF {
 			t.Errorf("end reasons %v %v", recs[0].EndReason, recs[2].EndReason)
 		}
+		// The handshake is in the first piece: the others did not see it.
+		if got := []int64{recs[0].HandshakeRTT, recs[1].HandshakeRTT, recs[2].HandshakeRTT}; !slices.Equal(got, []int64{sec / 10, -1, -1}) {
+			t.Errorf("handshake RTTs %v, want [%d -1 -1]", got, sec/10)
+		}
 		var total uint64
 		for _, r := range recs {
 			total += r.Packets[Fwd] + r.Packets[Rev]
