@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -16,7 +17,8 @@ import (
 // header, the block, an end marker and the block's CRC, which is a
 // one-block stream's), as bzip2recover cuts a file, on as many goroutines
 // as there are cores: bzip2 decodes at about 40 MB/s on one core, the
-// slowest input by far.
+// slowest input by far. Each block's CRC is checked by libbz2, and the
+// stream's, which combines them, as the blocks are read in order.
 const (
 	bzBlockMagic = 0x314159265359
 	bzEndMagic   = 0x177245385090
@@ -46,6 +48,9 @@ func bits48(b []byte, at int) uint64 {
 	return binary.BigEndian.Uint64(w[:]) << (at % 8) >> 16
 }
 
+// bzCRCAt returns the CRC that follows the magic at bit at of b.
+func bzCRCAt(b []byte, at int) uint32 { return uint32(bits48(b, at+bzMagicBits) >> 16) }
+
 // bzSplitter finds the blocks of the bzip2 streams read from src.
 type bzSplitter struct {
 	src    io.Reader
@@ -53,6 +58,7 @@ type bzSplitter struct {
 	pos    int    // bit offset in buf where the next item (header or magic) is
 	header bool   // a stream header is expected at pos
 	level  byte   // the current stream's block size digit
+	blocks int    // blocks found in the current stream
 	srcErr error
 	readSz int
 }
@@ -65,6 +71,10 @@ type bzBlock struct {
 	cut     bool
 	level   byte  // its stream's block size digit, which bounds the block
 	err     error // instead of a block: what the input held there
+
+	crc        uint32 // the CRC of its bytes, as its header says
+	endsStream bool   // an end marker follows it,
+	streamCRC  uint32 // with the CRC it says the stream's blocks combine to
 
 	out  []byte
 	dErr error
@@ -139,6 +149,7 @@ func (s *bzSplitter) next() (*bzBlock, error) {
 			s.level = s.buf[at+3]
 			s.pos += 32
 			s.header = false
+			s.blocks = 0
 		}
 		if !s.need(bzMagicBits) {
 			return &bzBlock{err: s.readErr()}, nil
@@ -147,6 +158,9 @@ func (s *bzSplitter) next() (*bzBlock, error) {
 		case bzEndMagic:
 			if !s.need(bzTailBits) {
 				return &bzBlock{err: s.readErr()}, nil
+			}
+			if s.blocks == 0 && bzCRCAt(s.buf, s.pos) != 0 { // an empty stream's blocks combine to 0
+				return &bzBlock{err: errCorruptBzip2}, nil
 			}
 			s.pos = (s.pos + bzTailBits + 7) &^ 7
 			s.header = true
@@ -159,8 +173,12 @@ func (s *bzSplitter) next() (*bzBlock, error) {
 		if !found && s.srcErr == nil {
 			return &bzBlock{err: errCorruptBzip2}, nil // longer than any block
 		}
-		b := &bzBlock{from: s.pos % 8, cut: !found, level: s.level}
+		b := &bzBlock{from: s.pos % 8, cut: !found, level: s.level, crc: bzCRCAt(s.buf, s.pos)}
 		b.n = end - s.pos
+		if found && bits48(s.buf, end) == bzEndMagic { // blockEnd read its CRC
+			b.endsStream, b.streamCRC = true, bzCRCAt(s.buf, end)
+		}
+		s.blocks++
 		b.data = append([]byte(nil), s.buf[s.pos/8:(end+7)/8]...)
 		s.pos = end
 		if !found {
@@ -304,9 +322,8 @@ func bzStream(blocks ...*bzBlock) ([]byte, int) {
 		// Cut short, as it was in the file: libbz2 says where it ends.
 		return w.b, tail
 	}
-	crc := bits48(blocks[0].data, blocks[0].from+bzMagicBits) >> 16
 	w.write(bzEndMagic, bzMagicBits)
-	w.write(crc, 32)
+	w.write(uint64(blocks[0].crc), 32)
 	return w.b, tail
 }
 
@@ -357,6 +374,8 @@ type bzip2Parallel struct {
 	out   []byte      // what is left to read of the current block
 	spent []byte      // its array
 	err   error
+
+	streamCRC uint32 // the CRCs of the stream's blocks read so far, combined
 }
 
 func newBzip2Parallel(src io.Reader, inSize, workers int) (*bzip2Parallel, error) {
@@ -400,15 +419,32 @@ func (z *bzip2Parallel) nextBlock() ([]byte, error) {
 	case b.err != nil:
 		return nil, b.err
 	case b.dErr == nil:
-		return b.out, nil
+		return b.out, z.combine(b, b)
 	case !b.cut:
 		if rest := z.take(); rest != nil && rest.err == nil {
 			if out, err := z.decode(b, rest); err == nil {
-				return out, nil
+				return out, z.combine(b, rest)
 			}
 		}
 	}
 	return b.out, b.dErr
+}
+
+// combine adds the CRC of a block read whole (first, or first and the
+// rest of it, last) to its stream's, and checks the stream's at its end
+// as bzip2 does: what a block holds is checked by its own CRC, this says
+// that no block was lost or repeated.
+func (z *bzip2Parallel) combine(first, last *bzBlock) error {
+	z.streamCRC = bits.RotateLeft32(z.streamCRC, 1) ^ first.crc
+	if !last.endsStream {
+		return nil
+	}
+	ok := z.streamCRC == last.streamCRC
+	z.streamCRC = 0
+	if !ok {
+		return errCorruptBzip2
+	}
+	return nil
 }
 
 // recycle keeps a block's array for another, when there is room; an

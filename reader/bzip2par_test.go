@@ -67,17 +67,40 @@ func TestBzip2Parallel(t *testing.T) {
 		t.Fatalf("random220k: %d bytes, %v", len(got), err)
 	}
 	for name, in := range map[string][]byte{
-		"three blocks":        random,
-		"two streams":         cat(random, frames),
-		"garbage after":       cat(frames, []byte("not bzip2")),
-		"a few bytes after":   cat(frames, []byte("BZ")),
-		"an empty stream":     cat([]byte("BZh9\x17\x72\x45\x38\x50\x90\x00\x00\x00\x00"), frames),
-		"not bzip2 at all":    []byte("BZh9 and then nothing of bzip2 at all"),
-		"header only":         []byte("BZh9"),
-		"another header only": cat(frames, []byte("BZh9")),
-		"no block ends":       cat(random[:4+6], bytes.Repeat([]byte{0x55}, 9<<20)),
+		"three blocks":                random,
+		"two streams":                 cat(random, frames),
+		"garbage after":               cat(frames, []byte("not bzip2")),
+		"a few bytes after":           cat(frames, []byte("BZ")),
+		"an empty stream":             cat([]byte("BZh9\x17\x72\x45\x38\x50\x90\x00\x00\x00\x00"), frames),
+		"an empty stream's CRC not 0": cat([]byte("BZh9\x17\x72\x45\x38\x50\x90\x00\x00\x01\x00"), frames),
+		"not bzip2 at all":            []byte("BZh9 and then nothing of bzip2 at all"),
+		"header only":                 []byte("BZh9"),
+		"another header only":         cat(frames, []byte("BZh9")),
+		"no block ends":               cat(random[:4+6], bytes.Repeat([]byte{0x55}, 9<<20)),
 	} {
 		same(t, name, in, true)
+	}
+	// The stream's CRC combines its blocks': every bit of it flipped, in
+	// the last stream and in the first of two, is found at its end, after
+	// every byte.
+	endMarker := func(b []byte) int {
+		for at := len(b)*8 - bzTailBits; at >= 0; at-- {
+			if bits48(b, at) == bzEndMagic {
+				return at
+			}
+		}
+		t.Fatal("no end marker")
+		return 0
+	}
+	for bit := range 32 {
+		for _, in := range [][]byte{bytes.Clone(random), cat(random, frames)} {
+			at := endMarker(random) + bzMagicBits + bit
+			in[at/8] ^= 0x80 >> (at % 8)
+			same(t, "stream CRC flipped", in, true)
+			if _, err := readBzip2(t, bytes.NewReader(in), true); err != errCorruptBzip2 {
+				t.Fatalf("stream CRC's bit %d flipped: %v", bit, err)
+			}
+		}
 	}
 	for cut := 1; cut < len(random); cut += 331 {
 		same(t, "cut", random[:cut], true)
@@ -112,7 +135,7 @@ func TestBzip2FalseMagic(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := whole.from + whole.n/2 + 3
-	first := &bzBlock{data: whole.data, from: whole.from, n: cut - whole.from, level: whole.level}
+	first := &bzBlock{data: whole.data, from: whole.from, n: cut - whole.from, level: whole.level, crc: whole.crc}
 	rest := &bzBlock{data: whole.data[cut/8:], from: cut % 8, n: whole.n - first.n, level: whole.level}
 	if _, err := decodeBzBlocks(dec, nil, first); err == nil {
 		t.Fatal("half a block decompressed")
