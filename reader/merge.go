@@ -13,7 +13,8 @@ import (
 // keep the order they have in the file, even when their times go backwards.
 //
 // Only the inputs the merge has reached are open. The others are parked
-// (Trace.Park) once their first frame is read, whose time orders them, and
+// (Trace.Park) once their first frame is read (by OpenParked, or here),
+// whose time orders them, and
 // opened again when that frame's turn comes; an input is closed as soon as
 // it ends. An archive of rotated files holds one or two of them at a time,
 // however many there are, where each compressed input held megabytes of
@@ -45,6 +46,11 @@ func NewMerge(traces []*Trace) *Merge {
 	m := &Merge{traces: traces, frames: make([]Frame, n), pending: -1}
 	m.order = inputHeap{frames: m.frames}
 	for i, t := range traces {
+		if t.parked && t.hasFirst {
+			m.frames[i].Time = t.first
+			m.parked = append(m.parked, i)
+			continue
+		}
 		if t.parked || !t.closed() {
 			m.open++
 		}

@@ -640,6 +640,27 @@ func TestOpenParked(t *testing.T) {
 	}
 	sameFrames(t, mergeAll(t, NewMerge([]*Trace{tr})), eth)
 
+	// OpenParked read the first frame's time: the merge opens nothing
+	// before an input's turn, so an input gone by then is found gone then.
+	a, err := OpenParked(writeTemp(t, "a.pcap.gz", data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := writeTemp(t, "gone.pcap.gz", data)
+	b, err := OpenParked(gone, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(gone)
+	m := NewMerge([]*Trace{a, b})
+	if len(b.Damages) != 0 {
+		t.Fatalf("the merge opened an input before its turn: %v", b.Damages)
+	}
+	sameFrames(t, mergeAll(t, m), eth)
+	if len(b.Damages) != 1 || b.Damages[0].Offset != 0 {
+		t.Fatalf("an input gone before its turn: damages %+v", b.Damages)
+	}
+
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("no named pipes here: %v", err)
