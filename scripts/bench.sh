@@ -4,8 +4,10 @@
 # noisy machine affects them alike. Prints median wall time, the ratio to
 # flowstat and peak RSS.
 #
-#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C]
+#   scripts/bench.sh [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C] [-T]
 #
+# -T leaves out tshark, which takes about 3 minutes and 8 GB a round on the
+# default trace (it keeps every frame).
 # -C adds xz, bzip2 and lz4 input beside gzip and zstd (compressing the
 # trace with xz and bzip2 takes a few minutes, once).
 #
@@ -17,11 +19,11 @@
 # WORKDIR (default bench-work/, ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=3 flows=2000000 work=bench-work lengths=1 more=0
-while getopts "r:f:d:LC" opt; do
+rounds=3 flows=2000000 work=bench-work lengths=1 more=0 tshark=1
+while getopts "r:f:d:LCT" opt; do
   case $opt in
-    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;; L) lengths=0 ;; C) more=1 ;;
-    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C]" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;; f) flows=$OPTARG ;; d) work=$OPTARG ;; L) lengths=0 ;; C) more=1 ;; T) tshark=0 ;;
+    *) echo "usage: $0 [-r ROUNDS] [-f FLOWS] [-d WORKDIR] [-L] [-C] [-T]" >&2; exit 2 ;;
   esac
 done
 source scripts/deps.sh
@@ -32,6 +34,7 @@ command -v argus >/dev/null || need+=(argus-server)
 [ -x /usr/bin/time ] || need+=(time)
 command -v zstd >/dev/null || need+=(zstd)
 command -v igzip >/dev/null || need+=(isal)
+[ "$tshark" = 0 ] || command -v tshark >/dev/null || need+=(tshark)
 if [ "$more" = 1 ]; then
   command -v xz >/dev/null || need+=(xz-utils)
   command -v bzip2 >/dev/null || need+=(bzip2)
@@ -61,6 +64,12 @@ tools=(
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
+)
+if [ "$tshark" = 1 ]; then
+  # Wireshark's conversation tables: its flows, without TCP states.
+  tools+=("tshark -z conv|tshark -n -q -r $trace -z conv,tcp -z conv,udp")
+fi
+tools+=(
   "flowstat (gzip input)|$work/flowstat analyze -q -o $work/out-fs $trace.gz"
   "gzip -dc (alone)|gzip -dc $trace.gz"
   "igzip -dc (alone)|igzip -dc $trace.gz"
