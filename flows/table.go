@@ -67,14 +67,14 @@ type Table struct {
 
 	// Flows live in a slab of fixed-size chunks (so they never move) and
 	// are found by index; neither the index nor the slab holds a pointer.
-	flows    flowIndex
-	chunks   [][]flow
-	free     []int32
-	wheel    wheel
+	flows     flowIndex
+	chunks    [][]flow
+	free      []int32
+	wheel     wheel
 	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
 	oneWindow [1]windowCount          // those of a flow in one interval, made from its totals
-	scratch  []Window                // windows of the record being emitted
-	rec      Record                  // the record being emitted: emit's pointer must not allocate
+	scratch   []Window                // windows of the record being emitted
+	rec       Record                  // the record being emitted: emit's pointer must not allocate
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
