@@ -10,9 +10,9 @@ import "flowstat/reader"
 // totals at that moment. Keeping one interval inline cost a 10 M-SYN flood
 // 320 MB of RSS (40 bytes a flow), and two 770 MB.
 
-// windowsOf returns a flow's per-interval counts, in time order. A flow
-// of one interval has them made from its totals, in memory of the table's
-// that the next call reuses.
+// windowsOf returns a flow's per-interval counts, in time order. Those of
+// a flow in one interval are made from its totals into the table's
+// oneWindow, which the next call overwrites.
 func (t *Table) windowsOf(f *flow) []windowCount {
 	switch f.nWin {
 	case 0:
