@@ -567,3 +567,65 @@ func TestAddBatchEqualsAdd(t *testing.T) {
 		t.Errorf("batched: %d records, stats %+v; one by one: %d records, stats %+v", len(batched), st2, len(one), st1)
 	}
 }
+
+// TestSlabBeyondTheHeap grows a table past its chunks in the Go heap into
+// mapped memory (slab.go), ends half its flows as idle so that their
+// entries are reused, flushes it (which unmaps that memory) and uses it
+// again: every flow has one record, with its own packets.
+func TestSlabBeyondTheHeap(t *testing.T) {
+	const n = 3 * heapChunks << chunkBits // flows at once: 8 chunks in mappings
+	server := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	recs := map[netip.Addr]Record{}
+	tab := New(Options{IdleTimeout: 10 * time.Second}, func(r *Record, _ []Window) {
+		dst := r.DstIP.Addr()
+		if _, dup := recs[dst]; dup {
+			t.Fatalf("two records for %v: %+v and %+v", dst, recs[dst], *r)
+		}
+		recs[dst] = *r
+	})
+	send := func(at float64, i int, count int) {
+		for range count {
+			p := udp(at, client, 50000, server(i), 53)
+			tab.Add(&p)
+		}
+	}
+	for round, at := range []float64{0, 100} {
+		clear(recs)
+		for i := range n {
+			send(at, i, 1+i%3)
+		}
+		if tab.Len() != n {
+			t.Fatalf("round %d: the table holds %d flows, want %d", round, tab.Len(), n)
+		}
+		// The even flows send again; the odd ones are idle from at+10 and
+		// reclaimed once packet time passes at+20: new flows (n and
+		// above) take their entries.
+		for i := 0; i < n; i += 2 {
+			send(at+5, i, 1)
+			send(at+12, i, 1)
+		}
+		for i := n; i < n+n/2; i++ {
+			send(at+21, i, 1)
+		}
+		if tab.Len() != n {
+			t.Fatalf("round %d: the table holds %d flows after reuse, want %d", round, tab.Len(), n)
+		}
+		tab.Flush(tab.Now())
+		if tab.Len() != 0 || len(recs) != n+n/2 {
+			t.Fatalf("round %d: %d flows left after Flush, %d records, want 0 and %d", round, tab.Len(), len(recs), n+n/2)
+		}
+		for i := range n + n/2 {
+			want := uint64(1)
+			switch {
+			case i < n && i%2 == 0:
+				want = uint64(1+i%3) + 2
+			case i < n:
+				want = uint64(1 + i%3)
+			}
+			r := recs[server(i)]
+			if r.Packets[Fwd] != want || r.Packets[Rev] != 0 || r.SrcPort != 50000 {
+				t.Fatalf("round %d: flow %d: record %+v, want %d packets from port 50000", round, i, r, want)
+			}
+		}
+	}
+}

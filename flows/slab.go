@@ -1,0 +1,85 @@
+package flows
+
+import (
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// A table's first chunks come from the Go heap; a table that grows past
+// them (a flood, a scan: millions of open flows) takes the rest from
+// anonymous mappings outside it, which the kernel may back with 2 MiB
+// pages (MADV_HUGEPAGE; transparent huge pages are "madvise" on most
+// distributions, and Go's heap never asks for them). Fresh memory is
+// expensive on a virtual machine: first touching 2.8 GB took 11 s of 4 KiB
+// page faults on the development machine, 6 s in huge pages, and a flood's
+// slab is all fresh memory. Flows hold no pointer, so memory the collector
+// does not know is safe for them.
+
+// heapChunks is how many chunks a table takes from the Go heap: 3 MiB,
+// 16 k flows. Small tables (tests, short traces, live windows) thus cost no
+// system call and no huge page.
+const heapChunks = 4
+
+// slabMappingBytes is the size of each mapping of the slab: 81 chunks.
+const slabMappingBytes = 64 << 20
+
+const chunkBytes = int(unsafe.Sizeof(flow{})) << chunkBits
+
+// mapping is zeroed memory outside the Go heap. free unmaps it; a mapping
+// dropped without free is unmapped when the collector finds it unreachable.
+type mapping struct {
+	bytes   []byte
+	cleanup runtime.Cleanup
+}
+
+// mapMemory returns a mapping of size bytes, or nil if the system refuses
+// one (the caller then uses the Go heap, which says so as it always did).
+func mapMemory(size int) *mapping {
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return nil
+	}
+	_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE) // without it, 4 KiB pages
+	m := &mapping{bytes: b}
+	m.cleanup = runtime.AddCleanup(m, func(b []byte) { _ = syscall.Munmap(b) }, b)
+	return m
+}
+
+func (m *mapping) free() {
+	m.cleanup.Stop()
+	_ = syscall.Munmap(m.bytes)
+	m.bytes = nil
+}
+
+// slabMemory provides the slab's chunks.
+type slabMemory struct {
+	mappings []*mapping
+	rest     []byte // unused part of the last mapping
+}
+
+// chunk returns the next chunk of a slab that holds n already, zeroed.
+func (m *slabMemory) chunk(n int) []flow {
+	if n < heapChunks {
+		return make([]flow, 1<<chunkBits)
+	}
+	if len(m.rest) < chunkBytes {
+		mm := mapMemory(slabMappingBytes)
+		if mm == nil {
+			return make([]flow, 1<<chunkBits)
+		}
+		m.mappings = append(m.mappings, mm)
+		m.rest = mm.bytes
+	}
+	c := unsafe.Slice((*flow)(unsafe.Pointer(unsafe.SliceData(m.rest))), 1<<chunkBits)
+	m.rest = m.rest[chunkBytes:]
+	return c
+}
+
+// release unmaps the slab's mappings: no chunk from them may be used after.
+func (m *slabMemory) release() {
+	for _, mm := range m.mappings {
+		mm.free()
+	}
+	m.mappings, m.rest = nil, nil
+}
