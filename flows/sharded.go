@@ -172,8 +172,10 @@ func shardOf(p *reader.Packet, n int) int {
 }
 
 // Close processes what is pending, ends every flow as the end of input
-// does, and returns the tables' combined counts.
-func (s *Sharded) Close() Stats {
+// does, and returns the tables' combined counts. ending, when not nil, is
+// told how many flows are left open before they are ended: millions
+// after a flood, which take seconds.
+func (s *Sharded) Close(ending func(open int)) Stats {
 	for _, sh := range s.shards {
 		if sh.in != nil {
 			if len(sh.batch) > 0 {
@@ -183,6 +185,13 @@ func (s *Sharded) Close() Stats {
 		}
 	}
 	s.wg.Wait()
+	if ending != nil {
+		open := 0
+		for _, sh := range s.shards {
+			open += sh.table.Len()
+		}
+		ending(open)
+	}
 	// Each table ends its flows on a goroutine of its own, as it ended
 	// them while processing: a capture that stops during a flood or a
 	// scan leaves millions open.

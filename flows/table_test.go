@@ -438,7 +438,7 @@ func TestCheckpoint(t *testing.T) {
 			add(1, true, A)
 			add(2, true, FA)
 			add(2.1, false, FA)
-			sh.Close()
+			sh.Close(nil)
 			if len(recs) != 2 {
 				t.Fatalf("got %d records: %+v", len(recs), recs)
 			}
@@ -539,7 +539,7 @@ func TestAddBatchEqualsAdd(t *testing.T) {
 		var recs []Record
 		sh := NewSharded(3, Options{}, func(_ int, r *Record, _ []Window) { mu.Lock(); recs = append(recs, *r); mu.Unlock() })
 		feed(sh)
-		st := sh.Close()
+		st := sh.Close(nil)
 		slices.SortFunc(recs, func(a, b Record) int { return cmp.Or(cmp.Compare(a.FirstSeen, b.FirstSeen), cmp.Compare(a.ID, b.ID)) })
 		return recs, st
 	}

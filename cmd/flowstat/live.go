@@ -497,7 +497,7 @@ func (c *capturer) rotate(next time.Time) {
 
 // close writes the last window, cut short at the current time.
 func (c *capturer) close() {
-	c.table.Close()
+	c.table.Close(nil)
 	c.submit(c.cfg.clock())
 }
 

@@ -114,9 +114,22 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	// run has failed, however much of the trace is left.
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
+	// ending draws the flows ended at the end of input, when many are
+	// open; each shard counts its own (in a cache line of its own) and
+	// draws them 4096 at a time.
+	var ending *stepProgress
+	ended := make([]struct {
+		n int
+		_ [56]byte
+	}, cfg.workers)
 	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
 		perShard[shard].add(r)
 		tallies[shard].Count(r)
+		if ending != nil {
+			if ended[shard].n++; ended[shard].n%4096 == 0 {
+				ending.add(4096)
+			}
+		}
 		err := perShard[shard].spill.Err()
 		if res.parts != nil {
 			res.parts.Writer(shard).Add(r, windows)
@@ -131,7 +144,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	var split *reader.Split
 	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" {
 		if split, err = reader.SplitTrace(paths[0], splitChunkSize, &counter); err != nil {
-			table.Close()
+			table.Close(nil)
 			removeFiles()
 			return nil, err
 		}
@@ -146,7 +159,7 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	}
 	if err != nil {
 		bar.finish(whole.counts.Read)
-		table.Close()
+		table.Close(nil)
 		removeFiles()
 		return nil, err
 	}
@@ -154,9 +167,14 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	*c = whole.counts
 	endRead()
 	endClose := phase("close")
-	ts := table.Close()
+	ts := table.Close(func(open int) {
+		bar.finish(c.Read)
+		if open >= endingShown {
+			ending = newStepProgress(cfg, fmt.Sprintf("ending the %s flows still open", humanCount(float64(open))), open)
+		}
+	})
+	ending.finish()
 	endClose()
-	bar.finish(c.Read)
 	res.spilled = perShard
 	for i := range tallies {
 		tallies[i].AddTo(&s.Flows)
@@ -184,6 +202,11 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	}
 	return res, nil
 }
+
+// endingShown is how many flows open at the end of input take long
+// enough to end for a bar (the 10 M of a flood take some 5 s). A
+// variable for tests.
+var endingShown = 1 << 20
 
 // warn adds w, unless empty, to the summary's warnings and says it on
 // stderr unless quiet.
@@ -425,13 +448,16 @@ func setSpan(s *report.Summary) {
 func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 	// flows.parquet and the report only read the records: write the one
 	// while building the other, each on its own core.
+	bar := newOutputProgress(cfg, res.summary.Flows.Total)
 	flowsDone := make(chan error, 1)
 	go func() {
 		defer phase("flows.parquet")()
-		flowsDone <- writeFlows(filepath.Join(cfg.out, report.FlowsFile), res)
+		flowsDone <- writeFlows(filepath.Join(cfg.out, report.FlowsFile), res, bar)
 	}()
-	err := writeReport(cfg, res)
-	if ferr := <-flowsDone; ferr != nil {
+	err := writeReport(cfg, res, bar)
+	ferr := <-flowsDone
+	bar.finish()
+	if ferr != nil {
 		return ferr
 	}
 	if err != nil {
@@ -442,7 +468,7 @@ func writeOutputs(cfg *analyzeConfig, res *analysis) error {
 
 // writeFlows writes flows.parquet from the records, or from the runs they
 // were spilled in.
-func writeFlows(path string, res *analysis) error {
+func writeFlows(path string, res *analysis, bar *outputProgress) error {
 	if res.spilled == nil {
 		return report.WriteFlows(path, res.records)
 	}
@@ -452,8 +478,11 @@ func writeFlows(path string, res *analysis) error {
 		return err
 	}
 	buf := make([]flows.Record, report.RowGroupRows)
+	var rows int64
 	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
+		bar.wroteRows(rows) // those given before, now written
 		n, err := merge.Fill(buf)
+		rows += int64(n)
 		return buf[:n], err
 	})
 }
@@ -461,7 +490,7 @@ func writeFlows(path string, res *analysis) error {
 // writeReport builds the report from the records' parts, or from the
 // records and their traffic, and the summary, and writes its tables,
 // Markdown and plots.
-func writeReport(cfg *analyzeConfig, res *analysis) error {
+func writeReport(cfg *analyzeConfig, res *analysis, bar *outputProgress) error {
 	if res.parts != nil {
 		defer res.parts.Remove()
 	}
@@ -476,12 +505,11 @@ func writeReport(cfg *analyzeConfig, res *analysis) error {
 		return report.Build(ds, reportOptions(cfg))
 	}
 	if res.parts != nil {
-		build = func() (*report.Stats, error) {
-			bar := newStepProgress(cfg, "building the report (parts)", res.parts.Steps())
-			res.parts.Progress = func(done, _ int) { bar.set(done) }
-			defer bar.finish()
-			return res.parts.Build(res.summary)
-		}
+		// The report's files are its last step.
+		steps := res.parts.Steps() + 1
+		res.parts.Progress = func(done, _ int) { bar.built(done, steps) }
+		build = func() (*report.Stats, error) { return res.parts.Build(res.summary) }
+		defer bar.built(steps, steps)
 	}
 	_, err := renderReport(cfg.out, build, cfg.noPlots)
 	return err

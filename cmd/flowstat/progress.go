@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -35,7 +36,7 @@ func newProgress(cfg *analyzeConfig, paths []string, counter *reader.Counter) *p
 		}
 		total += info.Size()
 	}
-	p.bar = newBar(total, "reading", progressbar.OptionShowBytes(true))
+	p.bar = newBar(total, "reading", progressbar.OptionShowCount(), progressbar.OptionShowBytes(true))
 	return p
 }
 
@@ -52,7 +53,6 @@ func newBar(total int64, description string, more ...progressbar.Option) *progre
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(200 * time.Millisecond),
-		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionFullWidth(),
 		progressbar.OptionSetDescription(description),
@@ -100,14 +100,82 @@ func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
 	return &stepProgress{newBar(int64(total), what)}
 }
 
-// set is safe for concurrent use.
+// set and add are safe for concurrent use.
 func (p *stepProgress) set(done int) {
 	if p != nil {
 		p.bar.Set(done)
 	}
 }
 
+func (p *stepProgress) add(done int) {
+	if p != nil {
+		p.bar.Add(done)
+	}
+}
+
 func (p *stepProgress) finish() {
+	if p != nil {
+		p.bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+// outputProgress draws one bar while flows.parquet is written and the
+// report built beside it (flows.parquet alone with --no-report). Each
+// takes about as long as the other, so each has half the bar: the rows
+// written of the flows, and the report's steps, the last of them its
+// files. Its methods do nothing on a nil *outputProgress.
+type outputProgress struct {
+	bar          *progressbar.ProgressBar
+	flows        int64
+	noReport     bool
+	mu           sync.Mutex
+	rows, report int64 // per mille of the bar
+}
+
+func newOutputProgress(cfg *analyzeConfig, flows uint64) *outputProgress {
+	if !showProgress(cfg) || flows == 0 {
+		return nil
+	}
+	what := "writing flows.parquet and the report"
+	if cfg.noReport {
+		what = "writing flows.parquet"
+	}
+	return &outputProgress{bar: newBar(1000, what), flows: int64(flows), noReport: cfg.noReport}
+}
+
+// share is the bar's per mille for done of total of one of its parts.
+func (p *outputProgress) share(done, total int64) int64 {
+	part := int64(500)
+	if p.noReport {
+		part = 1000
+	}
+	return part * min(done, total) / max(total, 1)
+}
+
+// wroteRows counts rows written to flows.parquet (written so far in all).
+func (p *outputProgress) wroteRows(rows int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rows = p.share(rows, p.flows)
+	p.bar.Set64(p.rows + p.report)
+}
+
+// built counts the report's steps done, of total.
+func (p *outputProgress) built(done, total int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.report = p.share(int64(done), int64(total))
+	p.bar.Set64(p.rows + p.report)
+}
+
+func (p *outputProgress) finish() {
 	if p != nil {
 		p.bar.Finish()
 		fmt.Fprintln(os.Stderr)

@@ -412,19 +412,27 @@ func TestAnalyzeInterruptedWriting(t *testing.T) {
 	}
 }
 
-// TestProgressBars draws the reading bar and the report's bar when asked
-// to, each ending at its total, and nothing with --progress never.
+// TestProgressBars draws the reading bar, the bar of the flows ended at
+// the end of input (when many are open: here, any) and the outputs' bar
+// when asked to, each ending at its total, and nothing with --progress
+// never.
 func TestProgressBars(t *testing.T) {
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 16, Flows: 2000})
+	defer func(n int) { endingShown = n }(endingShown)
+	endingShown = 1
 	code, stderr := runCaptured(t, "analyze", "--progress", "always", "-o", filepath.Join(dir, "a"), trace)
 	if code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
-	for _, want := range []string{"packets/s 100%", "building the report (parts) 100%", "(512/512)"} {
+	for _, want := range []string{"packets/s 100%", "flows still open 100%", "writing flows.parquet and the report 100%"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr has no %q:\n%s", want, stderr)
 		}
+	}
+	code, stderr = runCaptured(t, "analyze", "--progress", "always", "--no-report", "-o", filepath.Join(dir, "n"), trace)
+	if code != exitOK || !strings.Contains(stderr, "writing flows.parquet 100%") {
+		t.Errorf("--no-report: exit status %d, stderr:\n%s", code, stderr)
 	}
 	code, stderr = runCaptured(t, "analyze", "--progress", "never", "-o", filepath.Join(dir, "b"), trace)
 	if code != exitOK || strings.Contains(stderr, "%") {
