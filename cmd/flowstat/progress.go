@@ -88,9 +88,9 @@ func (p *progress) finish(packets uint64) {
 	}
 }
 
-// stepProgress draws a bar of steps, such as the report's parts, on
-// stderr when the reading bar would be drawn. Its methods do nothing on a
-// nil *stepProgress.
+// stepProgress draws a bar of steps, such as the flows ended at the end
+// of input, on stderr when the reading bar would be drawn. Its methods do
+// nothing on a nil *stepProgress.
 type stepProgress struct{ bar *progressbar.ProgressBar }
 
 func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
@@ -100,13 +100,7 @@ func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
 	return &stepProgress{newBar(int64(total), what)}
 }
 
-// set and add are safe for concurrent use.
-func (p *stepProgress) set(done int) {
-	if p != nil {
-		p.bar.Set(done)
-	}
-}
-
+// add is safe for concurrent use.
 func (p *stepProgress) add(done int) {
 	if p != nil {
 		p.bar.Add(done)
