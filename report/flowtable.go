@@ -3,10 +3,10 @@ package report
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
 )
@@ -105,54 +105,92 @@ func CompareFlows(a, b *flows.Record) int {
 	return cmp.Compare(a.ID, b.ID)
 }
 
-// FlowBatch builds the Arrow record batch of flows.parquet for recs. The
-// caller releases it.
-func FlowBatch(recs []flows.Record) arrow.Record {
-	return flowBatch(memory.DefaultAllocator, recs)
+// flowRow is a row of flows.parquet. Its tags give FlowSchema's Parquet
+// schema (TestFlowRowSchema), so that parquet-go writes its fields
+// straight into typed column buffers, without the Arrow arrays and the
+// parquet.Values the other tables go through (docs/performance.md, "What
+// was tried": a third less time a row).
+type flowRow struct {
+	ID           uint64   `parquet:"flow_id,delta"`
+	Proto        uint8    `parquet:"proto"`
+	IPVersion    uint8    `parquet:"ip_version"`
+	VLAN         uint16   `parquet:"vlan"`
+	SrcIP        string   `parquet:"src_ip"`
+	SrcPort      uint16   `parquet:"src_port"`
+	DstIP        string   `parquet:"dst_ip"`
+	DstPort      uint16   `parquet:"dst_port"`
+	FirstSeen    int64    `parquet:"first_seen,timestamp(nanosecond),delta"`
+	LastSeen     int64    `parquet:"last_seen,timestamp(nanosecond),delta"`
+	Duration     float64  `parquet:"duration_s"`
+	PacketsFwd   uint64   `parquet:"packets_fwd"`
+	PacketsRev   uint64   `parquet:"packets_rev"`
+	BytesFwd     uint64   `parquet:"bytes_fwd"`
+	BytesRev     uint64   `parquet:"bytes_rev"`
+	TCPFlagsFwd  uint8    `parquet:"tcp_flags_fwd"`
+	TCPFlagsRev  uint8    `parquet:"tcp_flags_rev"`
+	SYNs         uint32   `parquet:"syn_packets"`
+	SYNACKs      uint32   `parquet:"synack_packets"`
+	RSTs         uint32   `parquet:"rst_packets"`
+	HandshakeRTT *float64 `parquet:"handshake_rtt_s,optional"`
+	State        string   `parquet:"state,dict"`
+	HalfOpen     bool     `parquet:"half_open"`
+	History      string   `parquet:"history"`
+	EndReason    string   `parquet:"end_reason,dict"`
 }
 
-func flowBatch(mem memory.Allocator, recs []flows.Record) arrow.Record {
-	b := array.NewRecordBuilder(mem, FlowSchema)
-	defer b.Release()
-	b.Reserve(len(recs))
-	col := func(i int) array.Builder { return b.Field(i) }
-	var text []byte // addresses and histories are written through it, not as new strings
+// flowRows makes rows of flows.parquet a few thousand at a time, in the
+// same memory each time: rows hold strings, which the collector scans,
+// and a row group's worth of them (30 MB) cost more in page faults and
+// scanning than making them. Their strings point into text, their RTTs
+// into rtts.
+type flowRows struct {
+	rows []flowRow
+	text []byte
+	ends [][3]int // where each row's source, destination and history end in text
+	rtts []float64
+}
+
+// flowRowsAtOnce is how many rows are made and handed to parquet-go at once.
+const flowRowsAtOnce = 4096
+
+// fill makes the rows of recs, at most flowRowsAtOnce of them.
+func (b *flowRows) fill(recs []flows.Record) {
+	b.rows, b.ends, b.rtts = b.rows[:0], b.ends[:0], b.rtts[:0]
+	b.text = b.text[:0]
 	for i := range recs {
 		r := &recs[i]
-		col(0).(*array.Uint64Builder).UnsafeAppend(r.ID)
-		col(1).(*array.Uint8Builder).UnsafeAppend(r.Proto)
-		col(2).(*array.Uint8Builder).UnsafeAppend(r.IPVersion)
-		col(3).(*array.Uint16Builder).UnsafeAppend(r.VLAN)
-		text = r.SrcIP.Addr().AppendTo(text[:0])
-		col(4).(*array.StringBuilder).BinaryBuilder.Append(text)
-		col(5).(*array.Uint16Builder).UnsafeAppend(r.SrcPort)
-		text = r.DstIP.Addr().AppendTo(text[:0])
-		col(6).(*array.StringBuilder).BinaryBuilder.Append(text)
-		col(7).(*array.Uint16Builder).UnsafeAppend(r.DstPort)
-		col(8).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.FirstSeen))
-		col(9).(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(r.LastSeen))
-		col(10).(*array.Float64Builder).UnsafeAppend(r.Duration())
-		col(11).(*array.Uint64Builder).UnsafeAppend(r.Packets[flows.Fwd])
-		col(12).(*array.Uint64Builder).UnsafeAppend(r.Packets[flows.Rev])
-		col(13).(*array.Uint64Builder).UnsafeAppend(r.Bytes[flows.Fwd])
-		col(14).(*array.Uint64Builder).UnsafeAppend(r.Bytes[flows.Rev])
-		col(15).(*array.Uint8Builder).UnsafeAppend(r.TCPFlags[flows.Fwd])
-		col(16).(*array.Uint8Builder).UnsafeAppend(r.TCPFlags[flows.Rev])
-		col(17).(*array.Uint32Builder).UnsafeAppend(r.SYNs)
-		col(18).(*array.Uint32Builder).UnsafeAppend(r.SYNACKs)
-		col(19).(*array.Uint32Builder).UnsafeAppend(r.RSTs)
-		if r.HandshakeRTT >= 0 {
-			col(20).(*array.Float64Builder).Append(float64(r.HandshakeRTT) / 1e9)
-		} else {
-			col(20).(*array.Float64Builder).AppendNull()
-		}
-		col(21).(*array.StringBuilder).Append(r.State.String())
-		col(22).(*array.BooleanBuilder).Append(r.HalfOpen)
-		text = r.History.AppendTo(text[:0])
-		col(23).(*array.StringBuilder).BinaryBuilder.Append(text)
-		col(24).(*array.StringBuilder).Append(r.EndReason.String())
+		b.text = r.SrcIP.Addr().AppendTo(b.text)
+		src := len(b.text)
+		b.text = r.DstIP.Addr().AppendTo(b.text)
+		dst := len(b.text)
+		b.text = r.History.AppendTo(b.text)
+		b.ends = append(b.ends, [3]int{src, dst, len(b.text)})
+		b.rtts = append(b.rtts, float64(r.HandshakeRTT)/1e9)
 	}
-	return b.NewRecord()
+	// The strings are taken once text has stopped growing.
+	start := 0
+	for i := range recs {
+		r, e := &recs[i], b.ends[i]
+		row := flowRow{
+			ID: r.ID, Proto: r.Proto, IPVersion: r.IPVersion, VLAN: r.VLAN,
+			SrcIP: b.str(start, e[0]), SrcPort: r.SrcPort, DstIP: b.str(e[0], e[1]), DstPort: r.DstPort,
+			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Duration: r.Duration(),
+			PacketsFwd: r.Packets[flows.Fwd], PacketsRev: r.Packets[flows.Rev],
+			BytesFwd: r.Bytes[flows.Fwd], BytesRev: r.Bytes[flows.Rev],
+			TCPFlagsFwd: r.TCPFlags[flows.Fwd], TCPFlagsRev: r.TCPFlags[flows.Rev],
+			SYNs: r.SYNs, SYNACKs: r.SYNACKs, RSTs: r.RSTs,
+			State: r.State.String(), HalfOpen: r.HalfOpen, History: b.str(e[1], e[2]), EndReason: r.EndReason.String(),
+		}
+		if r.HandshakeRTT >= 0 {
+			row.HandshakeRTT = &b.rtts[i]
+		}
+		b.rows = append(b.rows, row)
+		start = e[2]
+	}
+}
+
+func (b *flowRows) str(from, to int) string {
+	return unsafe.String(unsafe.SliceData(b.text[from:to]), to-from)
 }
 
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
@@ -169,15 +207,43 @@ func WriteFlows(path string, recs []flows.Record) error {
 // WriteFlowsFrom writes the records next returns, in SortFlows order, to
 // path as flows.parquet, atomically: a row group per call, until it
 // returns none. Its records need stay valid only until the next call.
-// Building a batch and encoding the previous one overlap: they take about
-// the same time.
+// Merging the next batch (next, then a copy of its records) and encoding
+// the previous one overlap.
 func WriteFlowsFrom(path string, next func() ([]flows.Record, error)) error {
-	pool := newBufferPool()
-	return writePipelined(path, FlowSchema, func() (arrow.Record, error) {
+	w, config, err := createParquetFile(path, FlowSchema)
+	if err != nil {
+		return err
+	}
+	rows := parquet.NewGenericWriter[flowRow](w.file, config)
+	w.footer = rows
+	// next's records are copied, into one of two arrays: one filled while
+	// the other is written (see pipelined).
+	var batches [2][]flows.Record
+	made := 0
+	var chunk flowRows
+	err = pipelined(func() (*[]flows.Record, error) {
 		recs, err := next()
 		if err != nil || len(recs) == 0 {
 			return nil, err
 		}
-		return flowBatch(pool, recs), nil
-	})
+		b := &batches[made%2]
+		made++
+		*b = append((*b)[:0], recs...)
+		return b, nil
+	}, func(recs *[]flows.Record) error {
+		return w.writeWith(func() error {
+			for part := range slices.Chunk(*recs, flowRowsAtOnce) {
+				chunk.fill(part)
+				if _, err := rows.Write(chunk.rows); err != nil {
+					return err
+				}
+			}
+			return rows.Flush()
+		})
+	}, func(*[]flows.Record) {})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
 }

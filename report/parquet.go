@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ type ParquetWriter struct {
 	file    *os.File
 	columns []parquetColumn
 	pw      *parquet.Writer
+	footer  io.Closer       // pw, or the writer of rows that writes the file instead (writeWith)
 	values  []parquet.Value // scratch buffer reused for every column chunk
 	err     error           // first write error; the writer is unusable once set
 	done    bool            // set by Close or Abort
@@ -62,12 +64,25 @@ type parquetColumn struct {
 // "dictionary" is written with RLE dictionary encoding. Nullable fields become
 // optional columns.
 func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
+	w, config, err := createParquetFile(path, schema)
+	if err != nil {
+		return nil, err
+	}
+	w.pw = parquet.NewWriter(w.file, config)
+	w.footer = w.pw
+	return w, nil
+}
+
+// createParquetFile does what CreateParquet does but for making the
+// parquet-go writer: it returns that writer's configuration, and the
+// caller sets pw or footer.
+func createParquetFile(path string, schema *arrow.Schema) (*ParquetWriter, *parquet.WriterConfig, error) {
 	if schema == nil || schema.NumFields() == 0 {
-		return nil, errors.New("cannot create parquet schema: no fields")
+		return nil, nil, errors.New("cannot create parquet schema: no fields")
 	}
 	root, columns, err := parquetSchemaOf(schema)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create parquet schema: %w", err)
+		return nil, nil, fmt.Errorf("cannot create parquet schema: %w", err)
 	}
 
 	dir, base := filepath.Split(path)
@@ -76,7 +91,7 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	}
 	f, err := createLockedTemp(dir, base+".tmp-*")
 	if err != nil {
-		return nil, writeError(path, err)
+		return nil, nil, writeError(path, err)
 	}
 	w := &ParquetWriter{
 		path:    path,
@@ -93,10 +108,9 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	)
 	if err != nil {
 		w.removeTemp()
-		return nil, fmt.Errorf("cannot configure parquet writer: %w", err)
+		return nil, nil, fmt.Errorf("cannot configure parquet writer: %w", err)
 	}
-	w.pw = parquet.NewWriter(f, config)
-	return w, nil
+	return w, config, nil
 }
 
 // Write writes rec as one row group.
@@ -105,12 +119,17 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 // after Write returns. An empty record writes nothing. Any error is fatal:
 // the temporary file is removed and later calls fail.
 func (w *ParquetWriter) Write(rec arrow.Record) error {
+	return w.writeWith(func() error { return w.write(rec) })
+}
+
+// writeWith writes a row group with write, under Write's rules.
+func (w *ParquetWriter) writeWith(write func() error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return fmt.Errorf("cannot write record: %w", err)
 	}
-	if err := w.write(rec); err != nil {
+	if err := write(); err != nil {
 		w.fail(err)
 		if isIOError(err) {
 			return writeError(w.path, err)
@@ -192,7 +211,7 @@ func (w *ParquetWriter) removeTemp() {
 
 // finish writes the footer, syncs the temporary file and renames it into place.
 func (w *ParquetWriter) finish() error {
-	if err := w.pw.Close(); err != nil {
+	if err := w.footer.Close(); err != nil {
 		return fmt.Errorf("cannot write parquet footer: %w", err)
 	}
 	if err := w.file.Chmod(0o644); err != nil {

@@ -201,44 +201,54 @@ func writePipelined(path string, schema *arrow.Schema, next func() (arrow.Record
 	if err != nil {
 		return err
 	}
-	// Unbuffered: one batch is built while one is encoded, no third waits
-	// between them (a flows.parquet batch is about 30 MB).
-	batches := make(chan arrow.Record)
+	err = pipelined(func() (arrow.Record, error) { return next() },
+		func(batch arrow.Record) error { defer batch.Release(); return w.Write(batch) },
+		arrow.Record.Release)
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
+// pipelined hands the batches next makes, on a goroutine of its own, to
+// write, until next returns a nil batch or an error, or write an error
+// (the first error is returned). The channel between them is unbuffered:
+// one batch is made while one is written and no third waits (a
+// flows.parquet batch is about 30 MB), so that next may reuse the memory
+// of the batch before the last it returned. drop discards the batches
+// made but not written after an error.
+func pipelined[B comparable](next func() (B, error), write func(B) error, drop func(B)) error {
+	var none B
+	batches := make(chan B)
 	stop := make(chan struct{})
 	var nextErr error // set before batches closes
 	go func() {
 		defer close(batches)
 		for {
 			batch, err := next()
-			if err != nil || batch == nil {
+			if err != nil || batch == none {
 				nextErr = err
 				return
 			}
 			select {
 			case batches <- batch:
 			case <-stop:
-				batch.Release()
+				drop(batch)
 				return
 			}
 		}
 	}()
 	for batch := range batches {
-		err := w.Write(batch)
-		batch.Release()
-		if err != nil {
+		if err := write(batch); err != nil {
 			close(stop)
 			for b := range batches {
-				b.Release()
+				drop(b)
 			}
-			w.Abort()
 			return err
 		}
 	}
-	if nextErr != nil {
-		w.Abort()
-		return nextErr
-	}
-	return w.Close()
+	return nextErr
 }
 
 func appendTime(b *array.RecordBuilder, col int, t int64) {

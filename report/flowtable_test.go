@@ -1,0 +1,121 @@
+package report
+
+import (
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/parquet-go/parquet-go"
+
+	"flowstat/flows"
+)
+
+// TestFlowRowSchema: flowRow's tags give FlowSchema's Parquet schema, which
+// parquet-go's GenericWriter needs to write rows straight into columns
+// (otherwise it takes each row apart, value by value).
+func TestFlowRowSchema(t *testing.T) {
+	root, _, err := parquetSchemaOf(FlowSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, got := parquet.NewSchema("schema", root), parquet.SchemaOf(flowRow{}); !parquet.EqualNodes(want, got) {
+		t.Errorf("flowRow's schema:\n%s\nFlowSchema's:\n%s", got, want)
+	}
+}
+
+// TestFlowsParquet writes records across several row groups and across
+// the batches rows are made in, IPv4 and IPv6, with and without an RTT
+// (0 included), in every state and end reason: they read back the same,
+// the columns have FlowSchema's encodings, and Arrow's own Parquet reader
+// sees FlowSchema's types.
+func TestFlowsParquet(t *testing.T) {
+	const n = 2*flowRowsAtOnce + 1000
+	recs := make([]flows.Record, n)
+	for i := range recs {
+		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		if i%3 == 0 {
+			src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
+		}
+		dst := netip.MustParseAddr("192.0.2.7")
+		if src.Is6() {
+			dst = netip.MustParseAddr("2001:db8::7")
+		}
+		recs[i] = flows.Record{
+			ID: uint64(i) * 7919, Proto: []uint8{6, 17, 1}[i%3], IPVersion: uint8(4 + 2*(i%3/2)), VLAN: uint16(i % 5),
+			SrcIP: flows.IPOf(src), SrcPort: uint16(40000 + i), DstIP: flows.IPOf(dst), DstPort: uint16(i % 1024),
+			FirstSeen: 1_700_000_000e9 + int64(i)*1e6, LastSeen: 1_700_000_000e9 + int64(i)*1e6 + int64(i%100)*1e7,
+			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: [2]uint64{uint64(i) * 60, uint64(i%7) * 1500},
+			TCPFlags: [2]uint8{uint8(i), uint8(i >> 3)}, SYNs: uint32(i % 4), SYNACKs: uint32(i % 2), RSTs: uint32(i % 3),
+			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
+			History: flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
+			EndReason: flows.EndReason(i % 6),
+		}
+	}
+	// Make IPVersion agree with the address.
+	for i := range recs {
+		recs[i].IPVersion = 4
+		if recs[i].SrcIP.Addr().Is6() {
+			recs[i].IPVersion = 6
+		}
+	}
+	SortFlows(recs)
+	path := filepath.Join(t.TempDir(), FlowsFile)
+	if err := WriteFlows(path, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readFlows(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("read %d records, want %d", len(got), n)
+	}
+	for i := range recs {
+		if got[i] != recs[i] {
+			t.Fatalf("record %d read back:\n%+v\nwant\n%+v", i, got[i], recs[i])
+		}
+	}
+
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Close()
+	md := rdr.MetaData().RowGroup(0)
+	for i, f := range FlowSchema.Fields() {
+		cc, err := md.ColumnChunk(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range cc.Encodings() {
+			names = append(names, e.String())
+		}
+		want := ""
+		if j := f.Metadata.FindKey("encoding"); j >= 0 {
+			want = map[string]string{"delta": "DELTA_BINARY_PACKED", "dictionary": "RLE_DICTIONARY"}[f.Metadata.Values()[j]]
+		}
+		if want != "" && !slices.Contains(names, want) {
+			t.Errorf("column %s has encodings %v, want %s", f.Name, names, want)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.NewGoAllocator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range FlowSchema.Fields() {
+		if f := schema.Field(i); f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) || f.Nullable != want.Nullable {
+			t.Errorf("Arrow reads column %d as %s %s (nullable %v), want %s %s (nullable %v)",
+				i, f.Name, f.Type, f.Nullable, want.Name, want.Type, want.Nullable)
+		}
+	}
+}
