@@ -52,7 +52,7 @@ func TestFlowsParquet(t *testing.T) {
 			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: [2]uint64{uint64(i) * 60, uint64(i%7) * 1500},
 			TCPFlags: [2]uint8{uint8(i), uint8(i >> 3)}, SYNs: uint32(i % 4), SYNACKs: uint32(i % 2), RSTs: uint32(i % 3),
 			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
-			History: flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
+			History:   flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
 			EndReason: flows.EndReason(i % 6),
 		}
 	}
