@@ -41,12 +41,12 @@ func TestFlowsParquet(t *testing.T) {
 		if i%3 == 0 {
 			src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)})
 		}
-		dst := netip.MustParseAddr("192.0.2.7")
+		dst, version := netip.MustParseAddr("192.0.2.7"), uint8(4)
 		if src.Is6() {
-			dst = netip.MustParseAddr("2001:db8::7")
+			dst, version = netip.MustParseAddr("2001:db8::7"), 6
 		}
 		recs[i] = flows.Record{
-			ID: uint64(i) * 7919, Proto: []uint8{6, 17, 1}[i%3], IPVersion: uint8(4 + 2*(i%3/2)), VLAN: uint16(i % 5),
+			ID: uint64(i) * 7919, Proto: []uint8{6, 17, 1}[i%3], IPVersion: version, VLAN: uint16(i % 5),
 			SrcIP: flows.IPOf(src), SrcPort: uint16(40000 + i), DstIP: flows.IPOf(dst), DstPort: uint16(i % 1024),
 			FirstSeen: 1_700_000_000e9 + int64(i)*1e6, LastSeen: 1_700_000_000e9 + int64(i)*1e6 + int64(i%100)*1e7,
 			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: [2]uint64{uint64(i) * 60, uint64(i%7) * 1500},
@@ -54,13 +54,6 @@ func TestFlowsParquet(t *testing.T) {
 			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
 			History:   flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
 			EndReason: flows.EndReason(i % 6),
-		}
-	}
-	// Make IPVersion agree with the address.
-	for i := range recs {
-		recs[i].IPVersion = 4
-		if recs[i].SrcIP.Addr().Is6() {
-			recs[i].IPVersion = 6
 		}
 	}
 	SortFlows(recs)
