@@ -75,7 +75,7 @@ func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 
 // createParquetFile does what CreateParquet does but for making the
 // parquet-go writer: it returns that writer's configuration, and the
-// caller sets pw or footer.
+// caller sets footer to the writer it makes (and pw, for Write).
 func createParquetFile(path string, schema *arrow.Schema) (*ParquetWriter, *parquet.WriterConfig, error) {
 	if schema == nil || schema.NumFields() == 0 {
 		return nil, nil, errors.New("cannot create parquet schema: no fields")

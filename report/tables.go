@@ -201,7 +201,7 @@ func writePipelined(path string, schema *arrow.Schema, next func() (arrow.Record
 	if err != nil {
 		return err
 	}
-	err = pipelined(func() (arrow.Record, error) { return next() },
+	err = pipelined(next,
 		func(batch arrow.Record) error { defer batch.Release(); return w.Write(batch) },
 		arrow.Record.Release)
 	if err != nil {
