@@ -300,9 +300,7 @@ func (t *Table) Flush(now int64) {
 	t.flows = newFlowIndex()
 	t.chunks, t.used, t.free = nil, 0, nil
 	t.mem.release()
-	for i := range t.wheel.slots {
-		t.wheel.slots[i] = nil
-	}
+	clear(t.wheel.slots[:])
 	clear(t.frags)
 	t.fragLog = t.fragLog[:0]
 }

@@ -15,9 +15,9 @@ import (
 // Only the inputs the merge has reached are open. The others are parked
 // (Trace.Park) once their first frame is read (by OpenParked, or here),
 // whose time orders them, and opened again when that frame's turn comes;
-// an input is closed as soon as it ends. An archive of rotated files holds one or two of them at a time,
-// however many there are, where each compressed input held megabytes of
-// buffers and a file descriptor. Inputs that overlap in time are all open;
+// an input is closed as soon as it ends. An archive of rotated files holds
+// one or two of them at a time, however many there are, where each
+// compressed input held megabytes of buffers and a file descriptor. Inputs that overlap in time are all open;
 // past the first fullyBuffered, those opened read through lean buffers.
 // The parked inputs wait in a queue of their own, in the order of their
 // first frames, so that the heap holds only the open ones: one, for

@@ -149,23 +149,22 @@ func (p *outputProgress) share(done, total int64) int64 {
 
 // wroteRows counts rows written to flows.parquet (written so far in all).
 func (p *outputProgress) wroteRows(rows int64) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rows = p.share(rows, p.flows)
-	p.bar.Set64(p.rows + p.report)
+	p.update(func() { p.rows = p.share(rows, p.flows) })
 }
 
 // built counts the report's steps done, of total.
 func (p *outputProgress) built(done, total int) {
+	p.update(func() { p.report = p.share(int64(done), int64(total)) })
+}
+
+// update sets one part of the bar and draws both.
+func (p *outputProgress) update(set func()) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.report = p.share(int64(done), int64(total))
+	set()
 	p.bar.Set64(p.rows + p.report)
 }
 
