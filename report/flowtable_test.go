@@ -1,6 +1,8 @@
 package report
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -31,10 +33,33 @@ func TestFlowRowSchema(t *testing.T) {
 // TestFlowsParquet writes records across several row groups and across
 // the batches rows are made in, IPv4 and IPv6, with and without an RTT
 // (0 included), in every state and end reason: they read back the same,
-// the columns have FlowSchema's encodings, and Arrow's own Parquet reader
-// sees FlowSchema's types.
+// with parquet-go and with Arrow's own Parquet reader (as pyarrow and
+// DuckDB read them), and the columns have FlowSchema's encodings and
+// types.
 func TestFlowsParquet(t *testing.T) {
-	const n = 2*flowRowsAtOnce + 1000
+	recs := testFlowRecords(2*flowRowsAtOnce+1000, false)
+	path := filepath.Join(t.TempDir(), FlowsFile)
+	if err := WriteFlows(path, recs); err != nil {
+		t.Fatal(err)
+	}
+	checkFlowsFile(t, path, recs)
+}
+
+// TestFlowsParquetDistinct: when every row has a destination and byte
+// counts of its own, their dictionaries are as large as their pages, and
+// the values read back the same.
+func TestFlowsParquetDistinct(t *testing.T) {
+	recs := testFlowRecords(flowRowsAtOnce+1000, true)
+	path := filepath.Join(t.TempDir(), FlowsFile)
+	if err := WriteFlows(path, recs); err != nil {
+		t.Fatal(err)
+	}
+	checkFlowsFile(t, path, recs)
+}
+
+// testFlowRecords makes n records in the order of flows.parquet; with
+// distinct, each has a destination and byte counts of its own.
+func testFlowRecords(n int, distinct bool) []flows.Record {
 	recs := make([]flows.Record, n)
 	for i := range recs {
 		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
@@ -45,11 +70,16 @@ func TestFlowsParquet(t *testing.T) {
 		if src.Is6() {
 			dst, version = netip.MustParseAddr("2001:db8::7"), 6
 		}
+		bytes := [2]uint64{uint64(i%50) * 60, uint64(i%7) * 1500}
+		if distinct {
+			dst, version = netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), 4
+			bytes = [2]uint64{uint64(i) * 60, uint64(i) * 1500}
+		}
 		recs[i] = flows.Record{
 			ID: uint64(i) * 7919, Proto: []uint8{6, 17, 1}[i%3], IPVersion: version, VLAN: uint16(i % 5),
 			SrcIP: flows.IPOf(src), SrcPort: uint16(40000 + i), DstIP: flows.IPOf(dst), DstPort: uint16(i % 1024),
 			FirstSeen: 1_700_000_000e9 + int64(i)*1e6, LastSeen: 1_700_000_000e9 + int64(i)*1e6 + int64(i%100)*1e7,
-			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: [2]uint64{uint64(i) * 60, uint64(i%7) * 1500},
+			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: bytes,
 			TCPFlags: [2]uint8{uint8(i), uint8(i >> 3)}, SYNs: uint32(i % 4), SYNACKs: uint32(i % 2), RSTs: uint32(i % 3),
 			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
 			History:   flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
@@ -57,16 +87,20 @@ func TestFlowsParquet(t *testing.T) {
 		}
 	}
 	SortFlows(recs)
-	path := filepath.Join(t.TempDir(), FlowsFile)
-	if err := WriteFlows(path, recs); err != nil {
-		t.Fatal(err)
-	}
+	return recs
+}
+
+// checkFlowsFile reads the flows.parquet at path with parquet-go and with
+// Arrow's reader, and checks that it holds recs, with FlowSchema's types
+// and encodings.
+func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
+	t.Helper()
 	got, err := readFlows(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != n {
-		t.Fatalf("read %d records, want %d", len(got), n)
+	if len(got) != len(recs) {
+		t.Fatalf("read %d records, want %d", len(got), len(recs))
 	}
 	for i := range recs {
 		if got[i] != recs[i] {
@@ -109,6 +143,39 @@ func TestFlowsParquet(t *testing.T) {
 		if f := schema.Field(i); f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) || f.Nullable != want.Nullable {
 			t.Errorf("Arrow reads column %d as %s %s (nullable %v), want %s %s (nullable %v)",
 				i, f.Name, f.Type, f.Nullable, want.Name, want.Type, want.Nullable)
+		}
+	}
+	table, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.Release()
+	// The columns whose encodings FlowSchema sets, as Arrow reads them.
+	wantValues := map[string]func(r *flows.Record) any{
+		"flow_id": func(r *flows.Record) any { return r.ID }, "proto": func(r *flows.Record) any { return r.Proto },
+		"vlan": func(r *flows.Record) any { return r.VLAN }, "src_port": func(r *flows.Record) any { return r.SrcPort },
+		"dst_ip": func(r *flows.Record) any { return r.DstIP }, "dst_port": func(r *flows.Record) any { return r.DstPort },
+		"packets_fwd": func(r *flows.Record) any { return r.Packets[0] }, "bytes_fwd": func(r *flows.Record) any { return r.Bytes[0] },
+		"bytes_rev": func(r *flows.Record) any { return r.Bytes[1] }, "tcp_flags_rev": func(r *flows.Record) any { return r.TCPFlags[1] },
+		"rst_packets": func(r *flows.Record) any { return r.RSTs }, "history": func(r *flows.Record) any { return r.History },
+		"state": func(r *flows.Record) any { return r.State },
+	}
+	for i, f := range FlowSchema.Fields() {
+		value := wantValues[f.Name]
+		if value == nil {
+			continue
+		}
+		row := 0
+		for _, chunk := range table.Column(i).Data().Chunks() {
+			for j := 0; j < chunk.Len(); j++ {
+				if got, want := chunk.ValueStr(j), fmt.Sprint(value(&recs[row])); got != want {
+					t.Fatalf("Arrow reads %s of row %d as %s, want %s", f.Name, row, got, want)
+				}
+				row++
+			}
+		}
+		if row != len(recs) {
+			t.Errorf("Arrow reads %d values of %s, want %d", row, f.Name, len(recs))
 		}
 	}
 }

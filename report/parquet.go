@@ -60,8 +60,9 @@ type parquetColumn struct {
 // The data is written to a temporary file named path + ".tmp-<random>" in the
 // same directory; path itself only appears when Close succeeds. Supported
 // Arrow types are uint8/16/32/64, int32/64, float64, boolean, string and
-// timestamp[ns, tz=UTC]. A string field whose metadata has "encoding" set to
-// "dictionary" is written with RLE dictionary encoding. Nullable fields become
+// timestamp[ns, tz=UTC]. A field whose metadata has "encoding" set to
+// "dictionary" is written with RLE dictionary encoding, one set to "delta"
+// (an integer or timestamp) with delta binary packing. Nullable fields become
 // optional columns.
 func CreateParquet(path string, schema *arrow.Schema) (*ParquetWriter, error) {
 	w, config, err := createParquetFile(path, schema)
@@ -408,14 +409,16 @@ func parquetNodeOf(f arrow.Field) (parquet.Node, error) {
 		node = parquet.TimestampAdjusted(parquet.Nanosecond, true)
 	case *arrow.StringType:
 		node = parquet.String()
-		if i := f.Metadata.FindKey("encoding"); i >= 0 && f.Metadata.Values()[i] == "dictionary" {
-			node = parquet.Encoded(node, &parquet.RLEDictionary)
-		}
 	default:
 		return nil, fmt.Errorf("column %q has unsupported type %s", f.Name, f.Type)
 	}
-	if i := f.Metadata.FindKey("encoding"); i >= 0 && f.Metadata.Values()[i] == "delta" {
-		node = parquet.Encoded(node, &parquet.DeltaBinaryPacked)
+	if i := f.Metadata.FindKey("encoding"); i >= 0 {
+		switch f.Metadata.Values()[i] {
+		case "dictionary":
+			node = parquet.Encoded(node, &parquet.RLEDictionary)
+		case "delta":
+			node = parquet.Encoded(node, &parquet.DeltaBinaryPacked)
+		}
 	}
 	if f.Nullable {
 		node = parquet.Optional(node)
