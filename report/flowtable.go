@@ -159,10 +159,10 @@ type flowRows struct {
 	rtts []float64
 }
 
-// flowRowsAtOnce is how many rows are made and handed to parquet-go at once.
-const flowRowsAtOnce = 4096
+// rowsAtOnce is how many rows are made and handed to parquet-go at once.
+const rowsAtOnce = 4096
 
-// fill makes the rows of recs, at most flowRowsAtOnce of them.
+// fill makes the rows of recs, at most rowsAtOnce of them.
 func (b *flowRows) fill(recs []flows.Record) {
 	b.rows, b.ends, b.rtts = b.rows[:0], b.ends[:0], b.rtts[:0]
 	b.text = b.text[:0]
@@ -198,58 +198,72 @@ func (b *flowRows) fill(recs []flows.Record) {
 	}
 }
 
-func (b *flowRows) str(from, to int) string {
-	return unsafe.String(unsafe.SliceData(b.text[from:to]), to-from)
+func (b *flowRows) str(from, to int) string { return textString(b.text, from, to) }
+
+// textString returns text[from:to] as a string, without a copy: text must
+// not change while the string is used.
+func textString(text []byte, from, to int) string {
+	return unsafe.String(unsafe.SliceData(text[from:to]), to-from)
 }
 
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
 // flows.parquet, atomically.
 func WriteFlows(path string, recs []flows.Record) error {
+	return WriteFlowsFrom(path, inRowGroups(recs))
+}
+
+// inRowGroups returns the values a row group at a time, then none.
+func inRowGroups[T any](values []T) func() ([]T, error) {
 	start := 0
-	return WriteFlowsFrom(path, func() ([]flows.Record, error) {
-		part := recs[start:min(start+RowGroupRows, len(recs))]
+	return func() ([]T, error) {
+		part := values[start:min(start+RowGroupRows, len(values))]
 		start += len(part)
 		return part, nil
-	})
+	}
 }
 
 // WriteFlowsFrom writes the records next returns, in SortFlows order, to
 // path as flows.parquet, atomically: a row group per call, until it
-// returns none. Its records need stay valid only until the next call.
-// Merging the next batch (next, then a copy of its records) and encoding
-// the previous one overlap.
+// returns none. Its records must stay valid until the call after the
+// next: merging the next batch and encoding this one overlap.
 func WriteFlowsFrom(path string, next func() ([]flows.Record, error)) error {
-	w, config, err := createParquetFile(path, FlowSchema)
+	var rows flowRows
+	return writeRowsFrom(path, FlowSchema, next, func(recs []flows.Record) []flowRow {
+		rows.fill(recs)
+		return rows.rows
+	})
+}
+
+// writeRowsFrom writes the values next returns to path as a table of
+// schema, atomically: a row group per call, until it returns none. Its
+// values must stay valid until the call after the next: next makes a
+// batch while the one before is encoded. Rows of type R, whose tags must
+// give schema's Parquet schema exactly (or parquet-go takes each apart
+// value by value), are made by rowsOf, at most rowsAtOnce at a time, and
+// valid until its next call.
+func writeRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T, error), rowsOf func([]T) []R) error {
+	w, config, err := createParquetFile(path, schema)
 	if err != nil {
 		return err
 	}
-	rows := parquet.NewGenericWriter[flowRow](w.file, config)
+	rows := parquet.NewGenericWriter[R](w.file, config)
 	w.footer = rows
-	// next's records are copied, into one of two arrays: one filled while
-	// the other is written (see pipelined).
-	var batches [2][]flows.Record
-	made := 0
-	var chunk flowRows
-	err = pipelined(func() (*[]flows.Record, error) {
-		recs, err := next()
-		if err != nil || len(recs) == 0 {
+	err = pipelined(func() (*[]T, error) {
+		values, err := next()
+		if err != nil || len(values) == 0 {
 			return nil, err
 		}
-		b := &batches[made%2]
-		made++
-		*b = append((*b)[:0], recs...)
-		return b, nil
-	}, func(recs *[]flows.Record) error {
+		return &values, nil
+	}, func(values *[]T) error {
 		return w.writeWith(func() error {
-			for part := range slices.Chunk(*recs, flowRowsAtOnce) {
-				chunk.fill(part)
-				if _, err := rows.Write(chunk.rows); err != nil {
+			for part := range slices.Chunk(*values, rowsAtOnce) {
+				if _, err := rows.Write(rowsOf(part)); err != nil {
 					return err
 				}
 			}
 			return rows.Flush()
 		})
-	}, func(*[]flows.Record) {})
+	}, func(*[]T) {})
 	if err != nil {
 		w.Abort()
 		return err

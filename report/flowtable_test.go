@@ -11,22 +11,29 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/metadata"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
 )
 
-// TestFlowRowSchema: flowRow's tags give FlowSchema's Parquet schema, which
-// parquet-go's GenericWriter needs to write rows straight into columns
-// (otherwise it takes each row apart, value by value).
-func TestFlowRowSchema(t *testing.T) {
-	root, _, err := parquetSchemaOf(FlowSchema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want, got := parquet.NewSchema("schema", root), parquet.SchemaOf(flowRow{}); !parquet.EqualNodes(want, got) {
-		t.Errorf("flowRow's schema:\n%s\nFlowSchema's:\n%s", got, want)
+// TestRowSchemas: the tags of the rows written with parquet-go's
+// GenericWriter give their tables' Parquet schemas exactly, which it needs
+// to write rows straight into columns (otherwise it takes each row apart,
+// value by value).
+func TestRowSchemas(t *testing.T) {
+	for _, tt := range []struct {
+		schema *arrow.Schema
+		row    any
+	}{{FlowSchema, flowRow{}}, {IntervalSchema, windowRow{}}} {
+		root, _, err := parquetSchemaOf(tt.schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, got := parquet.NewSchema("schema", root), parquet.SchemaOf(tt.row); !parquet.EqualNodes(want, got) {
+			t.Errorf("%T's schema:\n%s\nits table's:\n%s", tt.row, got, want)
+		}
 	}
 }
 
@@ -37,7 +44,7 @@ func TestFlowRowSchema(t *testing.T) {
 // DuckDB read them), and the columns have FlowSchema's encodings and
 // types.
 func TestFlowsParquet(t *testing.T) {
-	recs := testFlowRecords(2*flowRowsAtOnce+1000, false)
+	recs := testFlowRecords(2*rowsAtOnce+1000, false)
 	path := filepath.Join(t.TempDir(), FlowsFile)
 	if err := WriteFlows(path, recs); err != nil {
 		t.Fatal(err)
@@ -49,7 +56,7 @@ func TestFlowsParquet(t *testing.T) {
 // counts of its own, their dictionaries are as large as their pages, and
 // the values read back the same.
 func TestFlowsParquetDistinct(t *testing.T) {
-	recs := testFlowRecords(flowRowsAtOnce+1000, true)
+	recs := testFlowRecords(rowsAtOnce+1000, true)
 	path := filepath.Join(t.TempDir(), FlowsFile)
 	if err := WriteFlows(path, recs); err != nil {
 		t.Fatal(err)
@@ -108,14 +115,9 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		}
 	}
 
-	rdr, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdr.Close()
-	md := rdr.MetaData().RowGroup(0)
+	md, table := readBack(t, path, FlowSchema)
 	for i, f := range FlowSchema.Fields() {
-		cc, err := md.ColumnChunk(i)
+		cc, err := md.RowGroup(0).ColumnChunk(i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,25 +133,6 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 			t.Errorf("column %s has encodings %v, want %s", f.Name, names, want)
 		}
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.NewGoAllocator())
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema, err := fr.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range FlowSchema.Fields() {
-		if f := schema.Field(i); f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) || f.Nullable != want.Nullable {
-			t.Errorf("Arrow reads column %d as %s %s (nullable %v), want %s %s (nullable %v)",
-				i, f.Name, f.Type, f.Nullable, want.Name, want.Type, want.Nullable)
-		}
-	}
-	table, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer table.Release()
 	// The columns whose encodings FlowSchema sets, as Arrow reads them.
 	wantValues := map[string]func(r *flows.Record) any{
 		"flow_id": func(r *flows.Record) any { return r.ID }, "proto": func(r *flows.Record) any { return r.Proto },
@@ -161,21 +144,54 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		"state": func(r *flows.Record) any { return r.State },
 	}
 	for i, f := range FlowSchema.Fields() {
-		value := wantValues[f.Name]
-		if value == nil {
-			continue
+		if value := wantValues[f.Name]; value != nil {
+			checkValues(t, table, i, len(recs), func(row int) string { return fmt.Sprint(value(&recs[row])) })
 		}
-		row := 0
-		for _, chunk := range table.Column(i).Data().Chunks() {
-			for j := 0; j < chunk.Len(); j++ {
-				if got, want := chunk.ValueStr(j), fmt.Sprint(value(&recs[row])); got != want {
-					t.Fatalf("Arrow reads %s of row %d as %s, want %s", f.Name, row, got, want)
-				}
-				row++
+	}
+}
+
+// readBack reads the Parquet file at path with Arrow's reader, as pyarrow
+// and DuckDB read it, checks that its columns have schema's names, types
+// and nullability, and returns its metadata and its table.
+func readBack(t *testing.T, path string, schema *arrow.Schema) (*metadata.FileMetaData, arrow.Table) {
+	t.Helper()
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdr.Close() })
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.NewGoAllocator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(table.Release)
+	for i, want := range schema.Fields() {
+		if f := table.Schema().Field(i); f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) || f.Nullable != want.Nullable {
+			t.Errorf("Arrow reads column %d as %s %s (nullable %v), want %s %s (nullable %v)",
+				i, f.Name, f.Type, f.Nullable, want.Name, want.Type, want.Nullable)
+		}
+	}
+	return rdr.MetaData(), table
+}
+
+// checkValues checks that column i of table has n values, each as Arrow
+// prints it the one want gives for its row.
+func checkValues(t *testing.T, table arrow.Table, i, n int, want func(row int) string) {
+	t.Helper()
+	name, row := table.Schema().Field(i).Name, 0
+	for _, chunk := range table.Column(i).Data().Chunks() {
+		for j := 0; j < chunk.Len(); j++ {
+			if got, want := chunk.ValueStr(j), want(row); got != want {
+				t.Fatalf("Arrow reads %s of row %d as %s, want %s", name, row, got, want)
 			}
+			row++
 		}
-		if row != len(recs) {
-			t.Errorf("Arrow reads %d values of %s, want %d", row, f.Name, len(recs))
-		}
+	}
+	if row != n {
+		t.Errorf("Arrow reads %d values of %s, want %d", row, name, n)
 	}
 }

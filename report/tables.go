@@ -80,26 +80,19 @@ var CDFSchema = arrow.NewSchema([]arrow.Field{
 // WriteTables writes intervals.parquet, destinations.parquet and
 // cdf.parquet into dir, each atomically.
 func WriteTables(dir string, st *Stats) error {
-	appendInterval := func(b *array.RecordBuilder, w *Interval) {
-		appendTime(b, 0, w.Start)
-		appendTime(b, 1, w.End)
-		appendDest(b, 2, w.Dest)
-		appendCounts(b, 5, &w.Counts, true)
-	}
 	// intervals.parquet is the largest table by far: the others are
 	// written beside it.
 	intervals := make(chan error, 1)
 	go func() {
-		if st.spilledIntervals != nil {
-			intervals <- writeSpilled(filepath.Join(dir, IntervalsFile), IntervalSchema, st.spilledIntervals, compareRows,
-				func(b *array.RecordBuilder, r *intervalRow) {
-					w := r.interval()
-					appendInterval(b, &w)
-				})
+		next, err := intervalsInOrder(st)
+		if err != nil {
+			intervals <- err
 			return
 		}
-		intervals <- writeTable(filepath.Join(dir, IntervalsFile), IntervalSchema, len(st.Intervals), func(b *array.RecordBuilder, i int) {
-			appendInterval(b, &st.Intervals[i])
+		var rows windowRows
+		intervals <- writeRowsFrom(filepath.Join(dir, IntervalsFile), IntervalSchema, next, func(ws []intervalRow) []windowRow {
+			rows.fill(ws)
+			return rows.rows
 		})
 	}()
 	others := writeDestinationsAndCDF(dir, st)
@@ -112,7 +105,7 @@ func writeDestinationsAndCDF(dir string, st *Stats) error {
 		appendDest(b, 0, d.Dest)
 		appendTime(b, 3, d.FirstSeen)
 		appendTime(b, 4, d.LastSeen)
-		appendCounts(b, 5, &d.Counts, false)
+		appendCounts(b, 5, &d.Counts)
 	}
 	path := filepath.Join(dir, DestinationsFile)
 	var err error
@@ -135,6 +128,113 @@ func writeDestinationsAndCDF(dir string, st *Stats) error {
 		b.Field(1).(*array.Float64Builder).Append(p.Duration)
 		b.Field(2).(*array.Float64Builder).Append(p.Fraction)
 	})
+}
+
+// intervalsInOrder returns the intervals of st a row group at a time, from
+// memory or merged from their spilled runs, for writeRowsFrom: as
+// intervalRows, which hold no pointers for the collector to follow
+// (Intervals do, in their addresses: a row group of them made it mark
+// for most of the time the table took).
+func intervalsInOrder(st *Stats) (func() ([]intervalRow, error), error) {
+	left := st.Intervals
+	fill := func(dst []intervalRow) (int, error) {
+		n := min(len(dst), len(left))
+		for i := range dst[:n] {
+			dst[i] = intervalRowOf(&left[i])
+		}
+		left = left[n:]
+		return n, nil
+	}
+	if st.spilledIntervals != nil {
+		m, err := NewMerger(compareRows, []*Runs[intervalRow]{st.spilledIntervals})
+		if err != nil {
+			return nil, err
+		}
+		fill = m.Fill
+	}
+	var batches [2][]intervalRow // one made while the other is written
+	made := 0
+	return func() ([]intervalRow, error) {
+		batch := &batches[made%2]
+		made++
+		if *batch == nil {
+			*batch = make([]intervalRow, RowGroupRows)
+		}
+		n, err := fill(*batch)
+		return (*batch)[:n], err
+	}, nil
+}
+
+// windowRow is a row of intervals.parquet, written by parquet-go's
+// GenericWriter straight into columns, as flowRow is: its tags give
+// IntervalSchema's Parquet schema exactly (TestWindowRowSchema).
+type windowRow struct {
+	Start         int64    `parquet:"window_start,timestamp(nanosecond)"`
+	End           int64    `parquet:"window_end,timestamp(nanosecond)"`
+	DstIP         string   `parquet:"dst_ip,dict"`
+	DstPort       uint16   `parquet:"dst_port"`
+	Proto         uint8    `parquet:"proto"`
+	Packets       uint64   `parquet:"packets"`
+	Bytes         uint64   `parquet:"bytes"`
+	Flows         uint64   `parquet:"flows_active"`
+	New           uint64   `parquet:"flows_new"`
+	Sources       uint64   `parquet:"sources"`
+	SYNs          uint64   `parquet:"syn_packets"`
+	SYNACKs       uint64   `parquet:"synack_packets"`
+	HalfOpen      uint64   `parquet:"half_open"`
+	SYNOnly       uint64   `parquet:"syn_only"`
+	EndedComplete uint64   `parquet:"ended_complete"`
+	EndedReset    uint64   `parquet:"ended_reset"`
+	EndedRejected uint64   `parquet:"ended_rejected"`
+	EndedFINNoSYN uint64   `parquet:"ended_fin_no_syn"`
+	EndedTimeout  uint64   `parquet:"ended_timeout"`
+	EndedOther    uint64   `parquet:"ended_other"`
+	Ongoing       uint64   `parquet:"ongoing"`
+	P10           *float64 `parquet:"dur_p10,optional"`
+	P25           *float64 `parquet:"dur_p25,optional"`
+	P50           *float64 `parquet:"dur_p50,optional"`
+	P75           *float64 `parquet:"dur_p75,optional"`
+	P90           *float64 `parquet:"dur_p90,optional"`
+	P99           *float64 `parquet:"dur_p99,optional"`
+	Max           *float64 `parquet:"dur_max,optional"`
+}
+
+// windowRows makes rows of intervals.parquet in reused memory, as
+// flowRows does: their destinations point into text, their quantiles
+// into quantiles.
+type windowRows struct {
+	rows      []windowRow
+	text      []byte
+	ends      []int // where each row's destination ends in text
+	quantiles []Quantiles
+}
+
+// fill makes the rows of ws.
+func (b *windowRows) fill(ws []intervalRow) {
+	b.rows, b.text, b.ends, b.quantiles = b.rows[:0], b.text[:0], b.ends[:0], b.quantiles[:0]
+	for i := range ws {
+		b.text = ws[i].IP.Addr().AppendTo(b.text)
+		b.ends = append(b.ends, len(b.text))
+		b.quantiles = append(b.quantiles, ws[i].Durations)
+	}
+	// The strings are taken once text has stopped growing.
+	start := 0
+	for i := range ws {
+		w, c := &ws[i], &ws[i].Counts
+		row := windowRow{
+			Start: w.Start, End: w.End, DstIP: textString(b.text, start, b.ends[i]), DstPort: w.Port, Proto: w.Proto,
+			Packets: c.Packets, Bytes: c.Bytes, Flows: c.Flows, New: c.New, Sources: c.Sources,
+			SYNs: c.SYNs, SYNACKs: c.SYNACKs, HalfOpen: c.HalfOpen, SYNOnly: c.SYNOnly,
+			EndedComplete: c.Ended[Complete], EndedReset: c.Ended[Reset], EndedRejected: c.Ended[Rejected],
+			EndedFINNoSYN: c.Ended[FINNoSYN], EndedTimeout: c.Ended[Timeout], EndedOther: c.Ended[OtherEnd],
+			Ongoing: c.Ongoing,
+		}
+		if q := &b.quantiles[i]; q.N > 0 {
+			row.P10, row.P25, row.P50, row.P75, row.P90, row.P99, row.Max = &q.P10, &q.P25, &q.P50, &q.P75, &q.P90, &q.P99, &q.Max
+		}
+		b.rows = append(b.rows, row)
+		start = b.ends[i]
+	}
 }
 
 // writeSpilled writes a table from the spilled runs of a partitioned
@@ -261,7 +361,7 @@ func appendDest(b *array.RecordBuilder, col int, d Dest) {
 	b.Field(col + 2).(*array.Uint8Builder).Append(d.Proto)
 }
 
-func appendCounts(b *array.RecordBuilder, col int, c *Counts, perWindow bool) {
+func appendCounts(b *array.RecordBuilder, col int, c *Counts) {
 	u := func(v uint64) {
 		b.Field(col).(*array.Uint64Builder).Append(v)
 		col++
@@ -269,9 +369,6 @@ func appendCounts(b *array.RecordBuilder, col int, c *Counts, perWindow bool) {
 	u(c.Packets)
 	u(c.Bytes)
 	u(c.Flows)
-	if perWindow {
-		u(c.New)
-	}
 	u(c.Sources)
 	u(c.SYNs)
 	u(c.SYNACKs)

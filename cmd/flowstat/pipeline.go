@@ -477,13 +477,20 @@ func writeFlows(path string, res *analysis, bar *outputProgress) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]flows.Record, report.RowGroupRows)
+	// One batch is merged while the one before is written.
+	var bufs [2][]flows.Record
 	var rows int64
+	made := 0
 	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
 		bar.wroteRows(rows) // those given before, now written
-		n, err := merge.Fill(buf)
+		buf := &bufs[made%2]
+		made++
+		if *buf == nil {
+			*buf = make([]flows.Record, report.RowGroupRows)
+		}
+		n, err := merge.Fill(*buf)
 		rows += int64(n)
-		return buf[:n], err
+		return (*buf)[:n], err
 	})
 }
 
