@@ -12,11 +12,14 @@ import (
 )
 
 // defaultMemoryMiB is about twice the live data of a run on the
-// 2-million-flow benchmark trace (docs/performance.md; 190 to 220 MB),
-// whose heap is mostly pointer-free, so collecting more often costs
-// little: RSS 403 MB for it and 412 MB for a trace twice as long, where
-// 512 MiB let the longer one grow to 535 MB, for 3 % more time.
-const defaultMemoryMiB = 384
+// 2-million-flow benchmark trace (docs/performance.md; 148 MB since
+// session 15), whose heap is mostly pointer-free, so collecting more often
+// costs little. What the live data holds is bounded (a part's flows, the
+// row groups being written) but a longer trace fills more of it: 212 MB
+// on a trace twice as long, which the limit keeps at 355 MB of RSS against
+// 305 (1.16x); at 384 MiB the longer one grew to 410 MB (1.33x), for no
+// time saved.
+const defaultMemoryMiB = 320
 
 // heldBytes is how much of one part's flows building the report holds in
 // memory at once under a limit of memoryMiB (report.Parts.HeldBytes): a
