@@ -27,8 +27,8 @@ var utc = &arrow.TimestampType{Unit: arrow.Nanosecond, TimeZone: "UTC"}
 // Its encodings are not: they make columns small before zstd sees them,
 // which spares more of its time than they cost. Counts, ports, flags,
 // histories and destinations repeat (a few values in a flood), and go
-// into dictionaries (of a page's values at most: a scan's destinations
-// cost little more than plain); times and ids grow, and go in deltas, as
+// into dictionaries (of a row group's values at most: a scan's
+// destinations cost little more than plain); times and ids grow, and go in deltas, as
 // do source ports; the addresses of spoofed sources, durations and RTTs
 // stay plain. On the benchmark trace flows.parquet takes 15 % less time
 // and 8 % less space than with counts, ports and flags plain.
@@ -115,7 +115,7 @@ func CompareFlows(a, b *flows.Record) int {
 }
 
 // flowRow is a row of flows.parquet. Its tags give FlowSchema's Parquet
-// schema (TestFlowRowSchema), so that parquet-go writes its fields
+// schema (TestRowSchemas), so that parquet-go writes its fields
 // straight into typed column buffers, without the Arrow arrays and the
 // parquet.Values the other tables go through (docs/performance.md, "What
 // was tried": a third less time a row).

@@ -167,7 +167,7 @@ func intervalsInOrder(st *Stats) (func() ([]intervalRow, error), error) {
 
 // windowRow is a row of intervals.parquet, written by parquet-go's
 // GenericWriter straight into columns, as flowRow is: its tags give
-// IntervalSchema's Parquet schema exactly (TestWindowRowSchema).
+// IntervalSchema's Parquet schema exactly (TestRowSchemas).
 type windowRow struct {
 	Start         int64    `parquet:"window_start,timestamp(nanosecond)"`
 	End           int64    `parquet:"window_end,timestamp(nanosecond)"`
