@@ -53,8 +53,8 @@ func TestFlowsParquet(t *testing.T) {
 }
 
 // TestFlowsParquetDistinct: when every row has a destination and byte
-// counts of its own, their dictionaries are as large as their pages, and
-// the values read back the same.
+// counts of its own, their dictionaries hold every value of the row group,
+// and the values read back the same.
 func TestFlowsParquetDistinct(t *testing.T) {
 	recs := testFlowRecords(rowsAtOnce+1000, true)
 	path := filepath.Join(t.TempDir(), FlowsFile)

@@ -152,17 +152,24 @@ func intervalsInOrder(st *Stats) (func() ([]intervalRow, error), error) {
 		}
 		fill = m.Fill
 	}
-	var batches [2][]intervalRow // one made while the other is written
+	return RowGroupsFrom(fill), nil
+}
+
+// RowGroupsFrom returns the values fill puts in order into the slice it is
+// given (0 at the end), a row group at a time, for writeRowsFrom: in two
+// batches taken in turn, one made while the other is written.
+func RowGroupsFrom[T any](fill func([]T) (int, error)) func() ([]T, error) {
+	var batches [2][]T
 	made := 0
-	return func() ([]intervalRow, error) {
+	return func() ([]T, error) {
 		batch := &batches[made%2]
 		made++
 		if *batch == nil {
-			*batch = make([]intervalRow, RowGroupRows)
+			*batch = make([]T, RowGroupRows)
 		}
 		n, err := fill(*batch)
 		return (*batch)[:n], err
-	}, nil
+	}
 }
 
 // windowRow is a row of intervals.parquet, written by parquet-go's

@@ -477,20 +477,13 @@ func writeFlows(path string, res *analysis, bar *outputProgress) error {
 	if err != nil {
 		return err
 	}
-	// One batch is merged while the one before is written.
-	var bufs [2][]flows.Record
+	merged := report.RowGroupsFrom(merge.Fill)
 	var rows int64
-	made := 0
 	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
 		bar.wroteRows(rows) // those given before, now written
-		buf := &bufs[made%2]
-		made++
-		if *buf == nil {
-			*buf = make([]flows.Record, report.RowGroupRows)
-		}
-		n, err := merge.Fill(*buf)
-		rows += int64(n)
-		return (*buf)[:n], err
+		recs, err := merged()
+		rows += int64(len(recs))
+		return recs, err
 	})
 }
 
