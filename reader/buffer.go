@@ -58,9 +58,15 @@ func (w *window) peek(n int) ([]byte, error) {
 }
 
 // compact moves the unconsumed bytes to the front, growing the buffer when
-// n bytes would not fit or it is still smaller than its limit.
+// n bytes would not fit or it is still smaller than its limit. Past the
+// limit it doubles, so that a scan peeking ever further ahead copies each
+// byte a few times, not once per byte it moves on.
 func (w *window) compact(n int) {
-	if size := max(n, min(2*len(w.buf), w.limit)); size > len(w.buf) {
+	size := min(2*len(w.buf), w.limit)
+	if n > len(w.buf) {
+		size = max(n, 2*len(w.buf))
+	}
+	if size > len(w.buf) {
 		grown := make([]byte, size)
 		copy(grown, w.buf[w.start:w.end])
 		w.buf = grown

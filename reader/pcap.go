@@ -24,8 +24,6 @@ const (
 	// resyncChain is how many consecutive plausible record headers (or
 	// pcapng blocks) a resync candidate needs before it is trusted.
 	resyncChain = 3
-	// resyncLimit bounds how far a resync scans before giving up on the file.
-	resyncLimit = 64 << 20
 )
 
 // pcapReader reads classic pcap records.
@@ -42,6 +40,10 @@ type pcapReader struct {
 	lastTime int64
 	done     bool // reading ended at damage; Next returns io.EOF from now on
 	damages  *[]Damage
+	// resyncEnd is where skipping damage stops (0: the end of the trace),
+	// and open the region it left open there.
+	resyncEnd int64
+	open      *damageScan
 }
 
 func newPcapReader(path string, win *window, damages *[]Damage) (*pcapReader, error) {
@@ -263,25 +265,18 @@ func (r *pcapReader) implausible(hdr []byte) error {
 // there is none, reading ends here with atEnd (ErrTruncated for a record
 // the end of the trace cut, the bad header's error for garbage at its end).
 func (r *pcapReader) resync(bad, atEnd error) error {
-	start := r.win.offset
-	for skipped := 1; skipped < resyncLimit; skipped++ {
-		r.win.discard(1)
-		if r.chainAt(0, r.lastTime, resyncChain) {
-			*r.damages = append(*r.damages, newDamage(r.path, start, int64(skipped), bad))
-			return nil
-		}
-		if r.win.buffered() == 0 {
-			if _, err := r.win.peek(1); err != nil {
-				break
-			}
-		}
+	d := damageScan{start: r.win.offset, bad: bad, atEnd: atEnd}
+	r.win.discard(1)
+	return r.skipDamage(d)
+}
+
+// skipDamage goes on skipping d from the current position (see skipDamage).
+func (r *pcapReader) skipDamage(d damageScan) error {
+	open, err := skipDamage(r.path, r.win, r.damages, r.resyncEnd, d, func() bool { return r.chainAt(0, r.lastTime, resyncChain) })
+	if err != nil {
+		r.done, r.open = true, open
 	}
-	if err := r.win.err; err != nil && err != io.EOF {
-		atEnd = readDamage(err)
-	}
-	*r.damages = append(*r.damages, newDamage(r.path, start, 0, atEnd))
-	r.done = true
-	return io.EOF
+	return err
 }
 
 // fits reports whether next, the 16 bytes after a record, can start the

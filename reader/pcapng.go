@@ -59,6 +59,10 @@ type pcapngReader struct {
 	simple   bool // a simple packet block was read: its time came from the one before
 	damages  *[]Damage
 	unknown  *int // blocks of unknown types, skipped
+	// resyncEnd is where skipping damage stops (0: the end of the trace),
+	// and open the region it left open there.
+	resyncEnd int64
+	open      *damageScan
 }
 
 // newPcapngReader checks the section header's magic numbers; the section
@@ -191,30 +195,22 @@ func (r *pcapngReader) stop(err error) error {
 }
 
 // resync skips a damaged region that starts at the current position: it
-// scans forward, a byte at a time as the damage may have shifted the
-// alignment, for a chain of resyncChain well-framed blocks of known types,
-// and records the region skipped as bad. When there is none, reading ends
-// here with atEnd.
+// scans forward for a chain of resyncChain well-framed blocks of known
+// types, and records the region skipped as bad. When there is none,
+// reading ends here with atEnd.
 func (r *pcapngReader) resync(bad, atEnd error) error {
-	start := r.win.offset
-	for skipped := 1; skipped < resyncLimit; skipped++ {
-		r.win.discard(1)
-		if r.chainAt(0, resyncChain) {
-			*r.damages = append(*r.damages, newDamage(r.path, start, int64(skipped), bad))
-			return nil
-		}
-		if r.win.buffered() == 0 {
-			if _, err := r.win.peek(1); err != nil {
-				break
-			}
-		}
+	d := damageScan{start: r.win.offset, bad: bad, atEnd: atEnd}
+	r.win.discard(1)
+	return r.skipDamage(d)
+}
+
+// skipDamage goes on skipping d from the current position (see skipDamage).
+func (r *pcapngReader) skipDamage(d damageScan) error {
+	open, err := skipDamage(r.path, r.win, r.damages, r.resyncEnd, d, func() bool { return r.chainAt(0, resyncChain) })
+	if err != nil {
+		r.done, r.open = true, open
 	}
-	if err := r.win.err; err != nil && err != io.EOF {
-		atEnd = readDamage(err)
-	}
-	*r.damages = append(*r.damages, newDamage(r.path, start, 0, atEnd))
-	r.done = true
-	return io.EOF
+	return err
 }
 
 // chainAt reports whether links well-framed blocks of known types start

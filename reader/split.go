@@ -29,6 +29,9 @@ import (
 // "headers" can chain; a false start costs a chunk read again.
 const syncChain = 32
 
+// learnSpan bounds what learnHeader reads of a file's first records.
+const learnSpan = 1 << 20
+
 // Split is an uncompressed trace file cut into chunks.
 type Split struct {
 	Path    string
@@ -49,6 +52,7 @@ type Chunk struct{ Start, End int64 }
 type ReaderState struct {
 	pcap pcapState
 	ng   pcapngState
+	open *damageScan // a damaged region reading ended inside, at a chunk's end
 }
 
 type pcapState struct {
@@ -90,9 +94,13 @@ type splitReader interface {
 	// state.
 	lastRecordTime() int64
 	setLastTime(int64)
-	// firstRecord reports whether a chunk's first record may start pos
-	// bytes ahead.
-	firstRecord(pos int) bool
+	// chainStarts reports whether links records chain from the current
+	// position, whatever the time of the last record read; it leaves
+	// there at least the bytes it looked at buffered, none only at the end
+	// of the file.
+	chainStarts(links int) bool
+	// skipDamage goes on skipping a damaged region left open.
+	skipDamage(d damageScan) error
 	// clean reports that nothing was read whose reading depends on more
 	// than the state a chunk started in.
 	clean() bool
@@ -146,8 +154,10 @@ func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) 
 // may leave odd headers (see plausible), and a pcapng section describes
 // its interfaces before its packets. When those records are of another
 // capture already (concatenated files), the file header's state is kept.
+// It reads no further than learnSpan: a file that starts with a long
+// damaged region is scanned by the chunks' readers, on every core.
 func (s *Split) learnHeader() ReaderState {
-	c, err := s.open(s.Size, s.Chunks[0].Start, s.begin)
+	c, err := s.open(min(s.Size, s.Chunks[0].Start+learnSpan), s.Chunks[0].Start, s.begin)
 	if err != nil {
 		return s.begin
 	}
@@ -174,6 +184,8 @@ type ChunkReader struct {
 	file    *os.File
 	end     int64
 	start   int64       // offset of the chunk's first record; -1 when it has none
+	loose   int64       // the first position a resync could stop at (see OpenChunk); -1: none
+	pending *damageScan // a damaged region to go on skipping before reading
 	stop    int64       // where the next chunk's records start, once Next returned io.EOF
 	initial ReaderState // the state reading started in
 	state   ReaderState // and the one it left
@@ -192,17 +204,22 @@ func (s *Split) OpenChunk(i int) (*ChunkReader, error) {
 	if err != nil {
 		return c, err
 	}
-	// Find the first record, as a resync finds one. A chunk without one is
-	// left to Resume.
+	// Find the first record, as a resync finds one. On the way, note the
+	// first position where a resync's shorter chain starts: when a damaged
+	// region runs into this chunk, a resync can stop nowhere before it. A
+	// chunk without a record is left to Resume.
 	win := c.r.window()
-	for pos := 0; win.offset+int64(pos) < c.end && pos < resyncLimit; pos++ {
-		if c.r.firstRecord(pos) {
-			win.discard(pos)
-			c.start = win.offset
-			return c, nil
+	found := seekChain(win, c.end, func() bool {
+		if c.loose < 0 && c.r.chainStarts(resyncChain) {
+			c.loose = win.offset
 		}
+		return c.loose >= 0 && c.r.chainStarts(syncChain)
+	})
+	if found {
+		c.start = win.offset
+	} else {
+		c.start, c.done = -1, true
 	}
-	c.start, c.done = -1, true
 	return c, nil
 }
 
@@ -222,13 +239,13 @@ func (s *Split) open(end, at int64, st ReaderState) (*ChunkReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot read trace: %s: %w", s.Path, err)
 	}
-	c := &ChunkReader{file: f, end: end, start: at, stop: -1, initial: st, state: st}
+	c := &ChunkReader{file: f, end: end, start: at, loose: -1, stop: -1, initial: st, state: st, pending: st.open}
 	win := newWindow(f)
 	win.offset = at
 	if s.pcapng {
-		c.r = &pcapngReader{path: s.Path, win: win, damages: &c.damages, unknown: &c.unknown}
+		c.r = &pcapngReader{path: s.Path, win: win, damages: &c.damages, unknown: &c.unknown, resyncEnd: end}
 	} else {
-		c.r = &pcapReader{path: s.Path, win: win, damages: &c.damages}
+		c.r = &pcapReader{path: s.Path, win: win, damages: &c.damages, resyncEnd: end}
 	}
 	c.r.setState(st)
 	return c, nil
@@ -241,6 +258,12 @@ func (c *ChunkReader) Next(f *Frame) error {
 		return io.EOF
 	}
 	win := c.r.window()
+	if d := c.pending; d != nil {
+		c.pending = nil
+		if err := c.r.skipDamage(*d); err != nil {
+			return c.finish(win.offset)
+		}
+	}
 	if win.offset >= c.end {
 		return c.finish(win.offset)
 	}
@@ -281,21 +304,21 @@ func (c *ChunkReader) Damages() []Damage { return c.damages }
 // started there, in the same capture, and met nothing unusual. A reader
 // made by Resume always fits.
 func (c *ChunkReader) Fits(prevStop int64, prev ReaderState) bool {
-	return c.start == prevStop && len(c.damages) == 0 && c.r.clean() &&
+	return c.start == prevStop && prev.open == nil && len(c.damages) == 0 && c.state.open == nil && c.r.clean() &&
 		c.initial.sameCapture(prev) && c.state.sameCapture(c.initial)
 }
 
 // Close closes the file.
 func (c *ChunkReader) Close() error { return c.file.Close() }
 
-func (r *pcapReader) window() *window          { return r.win }
-func (r *pcapReader) setLastTime(t int64)      { r.lastTime = t }
-func (r *pcapReader) lastRecordTime() int64    { return r.lastTime }
-func (r *pcapReader) firstRecord(pos int) bool { return r.chainAt(pos, noTime, syncChain) }
-func (r *pcapReader) clean() bool              { return true } // odd headers met change the state
+func (r *pcapReader) window() *window            { return r.win }
+func (r *pcapReader) setLastTime(t int64)        { r.lastTime = t }
+func (r *pcapReader) lastRecordTime() int64      { return r.lastTime }
+func (r *pcapReader) chainStarts(links int) bool { return r.chainAt(0, noTime, links) }
+func (r *pcapReader) clean() bool                { return true } // odd headers met change the state
 
 func (r *pcapReader) state() ReaderState {
-	return ReaderState{pcap: pcapState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime}}
+	return ReaderState{pcap: pcapState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime}, open: r.open}
 }
 
 func (r *pcapReader) setState(s ReaderState) {
@@ -309,16 +332,16 @@ func (r *pcapngReader) setLastTime(t int64)   { r.lastTime = t }
 func (r *pcapngReader) lastRecordTime() int64 { return r.lastTime }
 func (r *pcapngReader) clean() bool           { return !r.simple }
 
-func (r *pcapngReader) firstRecord(pos int) bool {
+func (r *pcapngReader) chainStarts(links int) bool {
 	saved := r.lastTime
 	r.lastTime = noTime
 	defer func() { r.lastTime = saved }()
-	return r.chainAt(pos, syncChain)
+	return r.chainAt(0, links)
 }
 
 // state copies the interfaces: a new section would reuse them otherwise.
 func (r *pcapngReader) state() ReaderState {
-	return ReaderState{ng: pcapngState{r.order, slices.Clone(r.ifaces), r.lastTime}}
+	return ReaderState{ng: pcapngState{r.order, slices.Clone(r.ifaces), r.lastTime}, open: r.open}
 }
 
 func (r *pcapngReader) setState(s ReaderState) {
@@ -395,7 +418,25 @@ func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, wo
 			return res.err
 		}
 		if i > 0 && !res.reader.Fits(prevStop, prev) {
-			if res = readChunk(i, prevStop, prev, workers); res.err != nil {
+			at := prevStop
+			if prev.open != nil && res.reader.initial.sameCapture(prev) {
+				// A damaged region runs into this chunk. Where the
+				// speculative reader saw no chain, none ends it here, and
+				// it runs on into the next chunk (to the end of the file,
+				// the last chunk's reader finds and reports).
+				if res.reader.loose < 0 && i < n-1 {
+					if s.counter != nil {
+						s.counter.n.Add(s.Chunks[i].End - prevStop)
+					}
+					prevStop = s.Chunks[i].End
+					if err := use(res.value); err != nil {
+						return err
+					}
+					continue
+				}
+				at = max(at, res.reader.loose)
+			}
+			if res = readChunk(i, at, prev, workers); res.err != nil {
 				return res.err
 			}
 		}

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -211,31 +210,21 @@ func runAnalyze(args []string) error {
 		return err
 	}
 	removeStale(cfg.out, cfg.quiet)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// -j bounds the cores used, not only the shards: -j 1 is one core.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.workers))
 	defer limitMemory(int64(cfg.memoryMiB) << 20)()
 
-	res, err := analyze(ctx, cfg, paths, filter)
-	if err != nil {
-		return err
-	}
-	// Writing the outputs can take minutes (a long trace in short
-	// windows): an interruption then ends the run at once. Each output
-	// goes to a temporary file renamed into place, so none is half
-	// written; the temporary and spilled files are deleted here, under
-	// the writing, which stops with the process.
-	written := make(chan error, 1)
-	go func() { written <- writeOutputs(cfg, res) }()
-	select {
-	case err := <-written:
-		if err != nil {
+	var res *analysis
+	err = untilInterrupted(cfg.out, func(ctx context.Context, writing *atomic.Bool) error {
+		var err error
+		if res, err = analyze(ctx, cfg, paths, filter); err != nil {
 			return err
 		}
-	case <-ctx.Done():
-		report.RemoveTemporary(cfg.out)
-		return fmt.Errorf("%w while writing the outputs: those in %s are each complete or absent", errInterrupted, cfg.out)
+		writing.Store(true)
+		return writeOutputs(cfg, res)
+	})
+	if err != nil {
+		return err
 	}
 	if !cfg.quiet {
 		printResult(cfg, res)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -113,21 +115,26 @@ func runReport(args []string) error {
 		}
 	}
 	removeStale(cfg.out, cfg.quiet)
-	// The records are spread over parts in the output directory, as analyze
-	// does, so that memory does not depend on how many there are.
-	parts, s, err := report.LoadParts(cfg.dir, cfg.out, cfg.opts)
-	if errors.Is(err, os.ErrNotExist) {
-		return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
-	}
-	if err != nil {
+	var st *report.Stats
+	err = untilInterrupted(cfg.out, func(_ context.Context, writing *atomic.Bool) error {
+		// The records are spread over parts in the output directory, as
+		// analyze does, so that memory does not depend on how many there are.
+		parts, s, err := report.LoadParts(cfg.dir, cfg.out, cfg.opts)
+		if errors.Is(err, os.ErrNotExist) {
+			return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
+		}
+		if err != nil {
+			return err
+		}
+		defer parts.Remove()
+		if cfg.opts.Interval > 0 && cfg.opts.Interval%parts.Interval() != 0 {
+			return usagef("--interval %v is not a multiple of the %v windows in %s",
+				cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, report.IntervalsFile))
+		}
+		writing.Store(true)
+		st, err = renderReport(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
 		return err
-	}
-	defer parts.Remove()
-	if cfg.opts.Interval > 0 && cfg.opts.Interval%parts.Interval() != 0 {
-		return usagef("--interval %v is not a multiple of the %v windows in %s",
-			cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, report.IntervalsFile))
-	}
-	st, err := renderReport(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
+	})
 	if err != nil {
 		return err
 	}
