@@ -45,7 +45,10 @@ func (w *window) peek(n int) ([]byte, error) {
 			}
 			return w.buf[w.start:w.end], w.err
 		}
-		if n > len(w.buf)-w.start {
+		// Make room when the n bytes cannot fit after start, but grow only
+		// a full buffer: a stream that ends first is not given room (a
+		// bogus length's megabytes) that it never fills.
+		if n > len(w.buf)-w.start && (w.start > 0 || w.end == len(w.buf)) {
 			w.compact(n)
 		}
 		m, err := w.r.Read(w.buf[w.end:])
@@ -57,14 +60,14 @@ func (w *window) peek(n int) ([]byte, error) {
 	return w.buf[w.start : w.start+n], nil
 }
 
-// compact moves the unconsumed bytes to the front, growing the buffer when
-// n bytes would not fit or it is still smaller than its limit. Past the
-// limit it doubles, so that a scan peeking ever further ahead copies each
+// compact moves the unconsumed bytes to the front, growing the buffer while
+// it is smaller than its limit, and when n bytes would not fit: then by
+// doubling at most, so that a scan peeking ever further ahead copies each
 // byte a few times, not once per byte it moves on.
 func (w *window) compact(n int) {
 	size := min(2*len(w.buf), w.limit)
 	if n > len(w.buf) {
-		size = max(n, 2*len(w.buf))
+		size = max(size, min(n, 2*len(w.buf)))
 	}
 	if size > len(w.buf) {
 		grown := make([]byte, size)

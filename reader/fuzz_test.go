@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
+	"time"
 )
 
 // seedPatterns are the traces fuzzers start from: tcpdump's test suite,
@@ -17,15 +21,23 @@ var seedPatterns = []string{"../../shared/traces/corpus/*", "../testdata/*.pcap*
 // addCorpusSeeds seeds a fuzzer with the traces of seedPatterns that are at
 // most limit bytes long and that keep returns true for.
 func addCorpusSeeds(f *testing.F, limit int, keep func([]byte) bool) {
+	for _, data := range corpusSeeds(limit, keep) {
+		f.Add(data)
+	}
+}
+
+func corpusSeeds(limit int, keep func([]byte) bool) [][]byte {
+	var seeds [][]byte
 	for _, pattern := range seedPatterns {
 		paths, _ := filepath.Glob(pattern)
 		for _, p := range paths {
 			data, err := os.ReadFile(p)
 			if err == nil && len(data) <= limit && keep(data) {
-				f.Add(data)
+				seeds = append(seeds, data)
 			}
 		}
 	}
+	return seeds
 }
 
 func isPcapng(data []byte) bool {
@@ -52,6 +64,51 @@ func FuzzPcapng(f *testing.F) {
 	f.Add(writePcapng(binary.BigEndian, sampleFrames(LinkRaw)))
 	addCorpusSeeds(f, 64<<10, isPcapng)
 	f.Fuzz(checkTrace)
+}
+
+// FuzzSplit reads arbitrary bytes as an uncompressed trace file in one
+// pass, and in chunks of a size the fuzzer picks on three goroutines, and
+// requires the same frames and damaged regions from both: any divergence
+// between the split reader and the sequential one is a defect.
+func FuzzSplit(f *testing.F) {
+	for _, chunk := range []uint16{17, 100, 1000} {
+		f.Add(writePcap(binary.LittleEndian, false, LinkEthernet, sampleFrames(LinkEthernet)), chunk)
+		f.Add(writePcapng(binary.BigEndian, sampleFrames(LinkRaw)), chunk)
+		for _, data := range corpusSeeds(64<<10, func([]byte) bool { return true }) {
+			f.Add(data, chunk)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
+		size := int64(chunk%8192) + 1
+		if int64(len(data))/size > 2000 {
+			return // too many chunks to be quick
+		}
+		// A hang is a failure too, with the goroutines' stacks.
+		hung := time.AfterFunc(10*time.Second, func() {
+			stacks := make([]byte, 1<<20)
+			panic(fmt.Sprintf("reading did not end in 10 s:\n%s", stacks[:runtime.Stack(stacks, true)]))
+		})
+		defer hung.Stop()
+		path := writeTemp(t, "fuzz", data)
+		s, err := SplitTrace(path, size, nil)
+		if err != nil || s == nil {
+			return // not a trace that is split: too short, compressed, not a trace
+		}
+		want, wantDamages, err := sumSequentially(path)
+		if err != nil {
+			return
+		}
+		got, damages, err := sumSplit(s, 3)
+		if err != nil {
+			t.Fatalf("split reading: %v", err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d frames read in %d-byte chunks differ from the %d of a sequential pass", len(got), size, len(want))
+		}
+		if g, w := fmt.Sprint(damageList(damages)), fmt.Sprint(damageList(wantDamages)); g != w {
+			t.Fatalf("damages read in %d-byte chunks %s, want %s", size, g, w)
+		}
+	})
 }
 
 // checkTrace reads data as a trace: it must never panic or hang, offsets

@@ -20,14 +20,22 @@ import (
 // nothing unusual met (damage, odd headers, a simple packet block, whose
 // time is its predecessor's). A chunk that does not fit is read again from
 // the previous one's stop with Resume, exactly as one sequential pass would
-// have read it. The result is that of a sequential pass, whatever the
-// chunks' boundaries.
+// have read it. A damaged region that runs past a chunk's end is left open
+// there, and the next chunk goes on skipping it (see resync.go); where a
+// sequential pass stops reading the file, so does the split one. The
+// result is that of a sequential pass, whatever the chunks' boundaries.
 
 // syncChain is how many records (or blocks) must chain at a chunk's first
 // one. It is longer than a resync's chain: at a chunk start nothing is
 // damaged, and the frames of a flood are so alike that a few shifted
 // "headers" can chain; a false start costs a chunk read again.
 const syncChain = 32
+
+// DefaultChunkSize is the size of the pieces a large trace file is read
+// in: big enough that a chunk's start-up (a seek, finding the first
+// record) is lost in its work, small enough that the chunks in flight take
+// little memory and a 1 GB trace gives every core many of them.
+const DefaultChunkSize = 8 << 20
 
 // learnSpan bounds what learnHeader reads of a file's first records.
 const learnSpan = 1 << 20
@@ -50,9 +58,10 @@ type Chunk struct{ Start, End int64 }
 // ReaderState is what reading a trace up to a record boundary leaves, and
 // reading on from there needs.
 type ReaderState struct {
-	pcap pcapState
-	ng   pcapngState
-	open *damageScan // a damaged region reading ended inside, at a chunk's end
+	pcap  pcapState
+	ng    pcapngState
+	open  *damageScan // a damaged region reading ended inside, at a chunk's end
+	ended bool        // reading the file ended: at damage that reaches its end, or a read error
 }
 
 type pcapState struct {
@@ -140,6 +149,9 @@ func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) 
 		s.header = ReaderState{ng: pcapngState{order: order, lastTime: noTime}}
 	default:
 		return nil, nil
+	}
+	if s.Size-first <= 2*chunkSize {
+		return nil, nil // the records alone are no larger than two chunks
 	}
 	for start := first; start < s.Size; start += chunkSize {
 		s.Chunks = append(s.Chunks, Chunk{start, min(start+chunkSize, s.Size)})
@@ -318,7 +330,8 @@ func (r *pcapReader) chainStarts(links int) bool { return r.chainAt(0, noTime, l
 func (r *pcapReader) clean() bool                { return true } // odd headers met change the state
 
 func (r *pcapReader) state() ReaderState {
-	return ReaderState{pcap: pcapState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime}, open: r.open}
+	return ReaderState{pcap: pcapState{r.order, r.nano, r.snaplen, r.linkType, r.limit, r.fracMax, r.odd, r.lastTime},
+		open: r.open, ended: r.done && r.open == nil}
 }
 
 func (r *pcapReader) setState(s ReaderState) {
@@ -341,7 +354,7 @@ func (r *pcapngReader) chainStarts(links int) bool {
 
 // state copies the interfaces: a new section would reuse them otherwise.
 func (r *pcapngReader) state() ReaderState {
-	return ReaderState{ng: pcapngState{r.order, slices.Clone(r.ifaces), r.lastTime}, open: r.open}
+	return ReaderState{ng: pcapngState{r.order, slices.Clone(r.ifaces), r.lastTime}, open: r.open, ended: r.done && r.open == nil}
 }
 
 func (r *pcapngReader) setState(s ReaderState) {
@@ -450,6 +463,9 @@ func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, wo
 		prevStop, prev = res.reader.Stop(), res.reader.State()
 		if err := use(res.value); err != nil {
 			return err
+		}
+		if prev.ended {
+			break // as a sequential pass stops reading the file there
 		}
 	}
 	return nil

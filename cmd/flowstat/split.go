@@ -8,11 +8,8 @@ import (
 )
 
 // splitChunkSize is the size of the pieces a large uncompressed trace file
-// is read in: big enough that a chunk's start-up (a seek, finding the first
-// record) is lost in its work, small enough that the chunks in flight take
-// little memory and a 1 GB trace gives every core many of them. Tests make
-// it small.
-var splitChunkSize int64 = 8 << 20
+// is read in. Tests make it small.
+var splitChunkSize int64 = reader.DefaultChunkSize
 
 // readSplit reads a split trace: workers read, filter and decode chunks
 // concurrently, and the chunks' packets go to the flow table in file
