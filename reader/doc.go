@@ -4,7 +4,8 @@
 // It takes classic pcap (micro- and nanosecond, both byte orders) and pcapng
 // (several interfaces, link types and timestamp resolutions), either of them
 // optionally compressed with gzip, zstd, xz, bzip2 or lz4, detecting every
-// format by its magic bytes. Several inputs are merged in timestamp order.
+// format by its magic bytes (the decompressors are package
+// reader/decompress). Several inputs are merged in timestamp order.
 // Decode turns one frame of a supported link type into a Packet: addresses,
 // ports, TCP flags, IP length and fragment details, without allocating.
 //

@@ -16,7 +16,7 @@ import (
 
 // seedPatterns are the traces fuzzers start from: tcpdump's test suite,
 // the repository's damaged captures and earlier fuzz findings kept as files.
-var seedPatterns = []string{"../../shared/traces/corpus/*", "../testdata/*.pcap*", "../testdata/damaged/*", "testdata/fuzz-seeds/*", "testdata/*.bz2"}
+var seedPatterns = []string{"../../shared/traces/corpus/*", "../testdata/*.pcap*", "../testdata/damaged/*", "testdata/fuzz-seeds/*", "testdata/*.bz2", "decompress/testdata/*.bz2"}
 
 // addCorpusSeeds seeds a fuzzer with the traces of seedPatterns that are at
 // most limit bytes long and that keep returns true for.

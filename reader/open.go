@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync/atomic"
 	"syscall"
+
+	"flowstat/reader/decompress"
 )
 
 // Trace is one opened input.
@@ -213,9 +215,9 @@ func (t *Trace) open(raw io.Reader) error {
 		b = leanBuffers
 	}
 	buffered := bufio.NewReaderSize(raw, b.file)
-	magic, _ := buffered.Peek(longestMagic)
+	magic, _ := buffered.Peek(decompress.LongestMagic)
 	var stream io.Reader = buffered
-	if c := compressionOf(magic); c != nil {
+	if c := decompress.Detect(magic); c != nil {
 		var err error
 		if stream, err = t.decompress(c, buffered, b); err != nil {
 			return err
@@ -246,17 +248,13 @@ func (t *Trace) open(raw io.Reader) error {
 		}
 		t.records = r
 	default:
-		if hint := archiveHint(magic, t.Path); hint != "" {
+		if hint := decompress.ArchiveHint(magic, t.Path); hint != "" {
 			return fmt.Errorf("%s: %w (%s)", t.Path, ErrBadMagic, hint)
 		}
 		return fmt.Errorf("%s: %w (first bytes % x)", t.Path, ErrBadMagic, head)
 	}
 	t.Format = t.records.format()
 	return nil
-}
-
-func hasPrefix(b, prefix []byte) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 // Expand turns the command line's inputs into trace paths: a directory

@@ -1,4 +1,4 @@
-package reader
+package decompress
 
 // #cgo LDFLAGS: -lisal
 // #include <stdlib.h>

@@ -1,4 +1,4 @@
-package reader
+package decompress
 
 // #cgo LDFLAGS: -lbz2
 // #include <stdlib.h>

@@ -1,4 +1,4 @@
-package reader
+package decompress
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package reader
+package decompress
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func TestGzipReader(t *testing.T) {
 		{"empty content", bytes.NewReader(gzipLevel(t, nil, 6)), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			z, err := newGzipReader(tc.in, fullBuffers.compressedIn)
+			z, err := newGzipReader(tc.in, inSize)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestGzipReaderDamage(t *testing.T) {
 	data := gzipTestData(200_000)
 	z := gzipLevel(t, data, gzip.DefaultCompression)
 	read := func(in []byte) ([]byte, error) {
-		zr, err := newGzipReader(bytes.NewReader(in), fullBuffers.compressedIn)
+		zr, err := newGzipReader(bytes.NewReader(in), inSize)
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +140,7 @@ func BenchmarkGzipReader(b *testing.B) {
 		name string
 		open func(io.Reader) (io.ReadCloser, error)
 	}{
-		{"isal", func(r io.Reader) (io.ReadCloser, error) { return newGzipReader(r, fullBuffers.compressedIn) }},
+		{"isal", func(r io.Reader) (io.ReadCloser, error) { return newGzipReader(r, inSize) }},
 		{"klauspost", func(r io.Reader) (io.ReadCloser, error) { return kgzip.NewReader(r) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

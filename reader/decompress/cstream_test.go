@@ -1,8 +1,7 @@
-package reader
+package decompress
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -18,12 +17,11 @@ func cStreamCases(t *testing.T) []struct {
 	compressed []byte
 	want       []byte
 } {
-	openXZ := func(r io.Reader) (*cStream, error) { return newXZReader(r, fullBuffers.compressedIn, 1) }
-	openXZThreads := func(r io.Reader) (*cStream, error) { return newXZReader(r, fullBuffers.compressedIn, 2) }
-	openBzip2 := func(r io.Reader) (*cStream, error) { return newBzip2Reader(r, fullBuffers.compressedIn) }
+	openXZ := func(r io.Reader) (*cStream, error) { return newXZReader(r, inSize, 1) }
+	openXZThreads := func(r io.Reader) (*cStream, error) { return newXZReader(r, inSize, 2) }
+	openBzip2 := func(r io.Reader) (*cStream, error) { return newBzip2Reader(r, inSize) }
 	data := gzipTestData(100_000)
-	bz, bzFrames := bzip2Frames(t)
-	bzData := writePcap(binary.LittleEndian, false, LinkEthernet, bzFrames)
+	bz, bzData := bzip2Frames(t)
 	return []struct {
 		name       string
 		open       func(io.Reader) (*cStream, error)
