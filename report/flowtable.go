@@ -117,8 +117,8 @@ func CompareFlows(a, b *flows.Record) int {
 // flowRow is a row of flows.parquet. Its tags give FlowSchema's Parquet
 // schema (TestRowSchemas), so that parquet-go writes its fields
 // straight into typed column buffers, without the Arrow arrays and the
-// parquet.Values the other tables go through (docs/performance.md, "What
-// was tried": a third less time a row).
+// parquet.Values the other tables go through (docs/performance.md,
+// "Design", Parquet).
 type flowRow struct {
 	ID           uint64   `parquet:"flow_id,delta"`
 	Proto        uint8    `parquet:"proto,dict"`
