@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"flowstat/flows"
+	"flowstat/pipeline"
 	"flowstat/reader"
 	"flowstat/report"
 )
@@ -44,45 +45,43 @@ bad BPF expression, missing input); 3 outputs written but some input was
 damaged (see summary.json and stderr); 130 interrupted.
 `
 
-// analyzeConfig is what the command line asks for.
+// analyzeConfig is what the command line asks for: a run of the pipeline,
+// and how to show it.
 type analyzeConfig struct {
-	inputs    []string
-	out       string
-	interval  time.Duration
-	targets   []netip.Prefix
-	bpf       string
-	flowOpts  flows.Options
-	workers   int
-	memoryMiB int // soft limit on the heap; 0 leaves Go's default
-	progress  string
-	quiet     bool
-	// The report stage: findings' thresholds, and what to leave out.
-	thresholds report.Thresholds
-	noReport   bool
-	noPlots    bool
+	pipeline.Config
+	progress string
+	quiet    bool
 }
+
+// Tests make these small, to put chunk and batch boundaries inside
+// records, flows and handshakes (pipeline.Config; 0: the default).
+var (
+	splitChunkSize    int64
+	streamBatchFrames int
+)
 
 func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
 	fs.SortFlags = false
-	cfg := &analyzeConfig{interval: 60 * time.Second}
+	cfg := &analyzeConfig{Config: pipeline.Config{Interval: 60 * time.Second, Version: version,
+		ChunkSize: splitChunkSize, BatchFrames: streamBatchFrames}}
 	idle := flows.DefaultIdleTimeout
 	var active time.Duration
 	var targets []string
-	fs.VarP(durationValue{&cfg.interval}, "interval", "i", "statistics window (`DURATION`, e.g. 60s, 5m; a bare number is seconds)")
+	fs.VarP(durationValue{&cfg.Interval}, "interval", "i", "statistics window (`DURATION`, e.g. 60s, 5m; a bare number is seconds)")
 	fs.StringArrayVarP(&targets, "target", "d", nil, "keep only flows with an endpoint in this `IP|CIDR` (repeatable)")
-	fs.StringVarP(&cfg.bpf, "bpf", "b", "", "tcpdump filter `EXPR` applied to every frame")
-	fs.StringVarP(&cfg.out, "out", "o", "", "output `DIR` (default flowstat-out/<first trace's name>)")
+	fs.StringVarP(&cfg.BPF, "bpf", "b", "", "tcpdump filter `EXPR` applied to every frame")
+	fs.StringVarP(&cfg.Out, "out", "o", "", "output `DIR` (default flowstat-out/<first trace's name>)")
 	fs.Var(durationValue{&idle}, "idle-timeout", "end a flow after this much silence (`DURATION`; 5s reproduces the 2015 script)")
 	fs.Var(durationValue{&active}, "active-timeout", "cut longer flows into consecutive records (`DURATION`; default off)")
-	fs.IntVarP(&cfg.workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
+	fs.IntVarP(&cfg.Workers, "workers", "j", runtime.NumCPU(), "use `N` cores: N flow table shards, and N threads for reading, the report and writing")
 	var maxFlows int
-	fs.IntVar(&maxFlows, "max-flows", defaultMaxFlows(), "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; the default is what 60% of this machine's memory holds; 0: unbounded). Records depend on -j once flows are evicted")
-	fs.IntVar(&cfg.memoryMiB, "memory-limit", defaultMemoryMiB, "soft limit on memory, in `MiB`: collect garbage more often to stay below it, and pass it only when the open flows and records need more (0: no limit); the report holds a twelfth of it of one destination's flows and sorts the rest on disk")
+	fs.IntVar(&maxFlows, "max-flows", pipeline.DefaultMaxFlows(), "hold at most `N` flows at once: a new flow in a full table ends the flow silent for longest (end_reason evicted; the default is what 60% of this machine's memory holds; 0: unbounded). Records depend on -j once flows are evicted")
+	fs.IntVar(&cfg.MemoryMiB, "memory-limit", pipeline.DefaultMemoryMiB, "soft limit on memory, in `MiB`: collect garbage more often to stay below it, and pass it only when the open flows and records need more (0: no limit); the report holds a twelfth of it of one destination's flows and sorts the rest on disk")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
-	fs.BoolVar(&cfg.noReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
-	fs.BoolVar(&cfg.noPlots, "no-plots", false, "write no plots")
-	addFindingFlags(fs, &cfg.thresholds)
+	fs.BoolVar(&cfg.NoReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
+	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
+	addFindingFlags(fs, &cfg.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -91,11 +90,11 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 		}
 		return nil, usagef("%v (see 'flowstat analyze --help')", err)
 	}
-	cfg.inputs = fs.Args()
-	if len(cfg.inputs) == 0 {
+	cfg.Named = fs.Args()
+	if len(cfg.Named) == 0 {
 		return nil, usagef("no trace given (see 'flowstat analyze --help')")
 	}
-	if cfg.interval <= 0 {
+	if cfg.Interval <= 0 {
 		return nil, usagef("--interval must be positive")
 	}
 	if idle <= 0 {
@@ -104,16 +103,16 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	if active < 0 {
 		return nil, usagef("--active-timeout must not be negative")
 	}
-	if cfg.workers < 1 {
+	if cfg.Workers < 1 {
 		return nil, usagef("--workers must be at least 1")
 	}
 	if maxFlows < 0 {
 		return nil, usagef("--max-flows must not be negative")
 	}
-	if cfg.memoryMiB < 0 {
+	if cfg.MemoryMiB < 0 {
 		return nil, usagef("--memory-limit must not be negative")
 	}
-	if err := cfg.thresholds.Validate(); err != nil {
+	if err := cfg.Thresholds.Validate(); err != nil {
 		return nil, usagef("%v", err)
 	}
 	switch cfg.progress {
@@ -126,11 +125,11 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.targets = append(cfg.targets, p)
+		cfg.Targets = append(cfg.Targets, p)
 	}
-	cfg.flowOpts = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.interval, MaxFlows: maxFlows}
-	if cfg.out == "" {
-		cfg.out = filepath.Join("flowstat-out", traceName(cfg.inputs[0]))
+	cfg.Flows = flows.Options{IdleTimeout: idle, ActiveTimeout: active, Interval: cfg.Interval, MaxFlows: maxFlows}
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join("flowstat-out", traceName(cfg.Named[0]))
 	}
 	return cfg, nil
 }
@@ -198,43 +197,54 @@ func runAnalyze(args []string) error {
 	if err != nil {
 		return err
 	}
-	filter, err := reader.NewFilter(cfg.bpf)
-	if err != nil {
-		return usagef("invalid --bpf expression %q: %v", cfg.bpf, unwrapAll(err))
+	if cfg.Filter, err = reader.NewFilter(cfg.BPF); err != nil {
+		return usagef("invalid --bpf expression %q: %v", cfg.BPF, unwrapAll(err))
 	}
-	paths, err := reader.Expand(cfg.inputs)
+	paths, err := reader.Expand(cfg.Named)
 	if err != nil {
 		return usageError{err}
 	}
-	if err := checkWritable(cfg.out); err != nil {
+	if err := checkWritable(cfg.Out); err != nil {
 		return err
 	}
-	removeStale(cfg.out, cfg.quiet)
+	removeStale(cfg.Out, cfg.quiet)
 	// -j bounds the cores used, not only the shards: -j 1 is one core.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.workers))
-	defer limitMemory(int64(cfg.memoryMiB) << 20)()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
+	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
+	cfg.Progress = newBars(cfg.progress, cfg.quiet)
+	cfg.Warn = warner(cfg.quiet)
 
-	var res *analysis
-	err = untilInterrupted(cfg.out, func(ctx context.Context, writing *atomic.Bool) error {
+	var res *pipeline.Result
+	err = untilInterrupted(cfg.Out, func(ctx context.Context, writing *atomic.Bool) error {
 		var err error
-		if res, err = analyze(ctx, cfg, paths, filter); err != nil {
+		if res, err = pipeline.Analyze(ctx, &cfg.Config, paths); err != nil {
 			return err
 		}
 		writing.Store(true)
-		return writeOutputs(cfg, res)
+		return pipeline.WriteOutputs(&cfg.Config, res)
 	})
 	if err != nil {
 		return err
 	}
+	s := &res.Summary
 	if !cfg.quiet {
-		printResult(cfg, res)
+		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
+			s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.Out)
 	}
-	if damage := res.summary.Damage; len(damage) > 0 {
-		d := damage[0]
+	if len(s.Damage) > 0 {
+		d := s.Damage[0]
 		return fmt.Errorf("%w: %d damaged region(s), the first in %s at byte offset %d (%s); all are listed in %s",
-			errDamaged, len(damage), d.Path, d.Offset, d.Reason, filepath.Join(cfg.out, "summary.json"))
+			errDamaged, len(s.Damage), d.Path, d.Offset, d.Reason, filepath.Join(cfg.Out, "summary.json"))
 	}
 	return nil
+}
+
+// warner says warnings on stderr, unless quiet.
+func warner(quiet bool) func(string) {
+	if quiet {
+		return nil
+	}
+	return func(w string) { fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w) }
 }
 
 // unwrapAll returns the innermost error's text: libpcap's own message.
@@ -268,10 +278,4 @@ func removeStale(dir string, quiet bool) {
 	if n := report.RemoveStale(dir); n > 0 && !quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: removed %d temporary files that a run killed before its end left in %s\n", n, dir)
 	}
-}
-
-func printResult(cfg *analyzeConfig, res *analysis) {
-	s := &res.summary
-	fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
-		s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.out)
 }

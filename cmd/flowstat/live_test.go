@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"flowstat/flows"
+	"flowstat/pipeline"
 	"flowstat/reader"
 	"flowstat/report"
 )
@@ -84,8 +84,8 @@ func windowDirs(t *testing.T, dir string) []string {
 	var wins []string
 	for _, e := range ents {
 		switch {
-		case e.Name() == latestLink:
-		case e.IsDir() && windowDir.MatchString(e.Name()):
+		case e.Name() == pipeline.LatestLink:
+		case e.IsDir() && pipeline.IsWindowDir(e.Name()):
 			wins = append(wins, e.Name())
 		default:
 			t.Errorf("unexpected entry %s in %s", e.Name(), dir)
@@ -95,7 +95,7 @@ func windowDirs(t *testing.T, dir string) []string {
 	if len(wins) == 0 {
 		t.Fatalf("no window in %s", dir)
 	}
-	if target, err := os.Readlink(filepath.Join(dir, latestLink)); err != nil || target != wins[len(wins)-1] {
+	if target, err := os.Readlink(filepath.Join(dir, pipeline.LatestLink)); err != nil || target != wins[len(wins)-1] {
 		t.Errorf("latest -> %q (%v), want %s", target, err, wins[len(wins)-1])
 	}
 	return wins
@@ -114,13 +114,13 @@ func checkWindowFiles(t *testing.T, dir string, more ...string) {
 }
 
 // readLiveSummary reads a window's summary.json.
-func readLiveSummary(t *testing.T, dir string) liveSummary {
+func readLiveSummary(t *testing.T, dir string) pipeline.LiveSummary {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, report.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s liveSummary
+	var s pipeline.LiveSummary
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -217,13 +217,13 @@ func TestLiveLoopback(t *testing.T) {
 	}
 	var read, captured, received int64
 	for i, w := range wins {
-		checkWindowFiles(t, filepath.Join(dir, w), pcapName)
+		checkWindowFiles(t, filepath.Join(dir, w), pipeline.PcapFile)
 		s := readLiveSummary(t, filepath.Join(dir, w))
 		c := s.Capture
 		if c.KernelDropped+c.InterfaceDropped+c.FlowstatDropped != 0 {
 			t.Errorf("window %s dropped packets: %+v", w, c)
 		}
-		if c.Interface != "lo" || c.WindowStart.Format(windowLayout) != w || c.WindowEnd.Sub(c.WindowStart) != 2*time.Second {
+		if c.Interface != "lo" || c.WindowStart.Format(pipeline.WindowLayout) != w || c.WindowEnd.Sub(c.WindowStart) != 2*time.Second {
 			t.Errorf("window %s: capture %+v", w, c)
 		}
 		if last := i == len(wins)-1; c.Partial != (i == 0 || last) {
@@ -233,7 +233,7 @@ func TestLiveLoopback(t *testing.T) {
 		captured += int64(c.Captured)
 		received += int64(c.Received)
 		// The saved packets are the window's.
-		tr, err := reader.Open(filepath.Join(dir, w, pcapName), nil)
+		tr, err := reader.Open(filepath.Join(dir, w, pipeline.PcapFile), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +244,7 @@ func TestLiveLoopback(t *testing.T) {
 		}
 		tr.Close()
 		if n != s.Packets.Read {
-			t.Errorf("window %s: %d packets in %s, %d read", w, n, pcapName, s.Packets.Read)
+			t.Errorf("window %s: %d packets in %s, %d read", w, n, pipeline.PcapFile, s.Packets.Read)
 		}
 		md, err := os.ReadFile(filepath.Join(dir, w, report.MarkdownFile))
 		if err != nil {
@@ -567,10 +567,10 @@ func TestLiveSignals(t *testing.T) {
 		for _, e := range ents {
 			// Only a window that was complete before the second signal may
 			// be there.
-			if e.Name() == latestLink {
+			if e.Name() == pipeline.LatestLink {
 				continue
 			}
-			if !windowDir.MatchString(e.Name()) {
+			if !pipeline.IsWindowDir(e.Name()) {
 				t.Errorf("partial output left: %s", e.Name())
 				continue
 			}
@@ -728,12 +728,12 @@ func startFakeLive(t *testing.T, clock *fakeClock, args ...string) (src *fakeSou
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.clock = clock.now
+	cfg.Clock = clock.now
 	src = newFakeSource()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	c := newCapturer(cfg, src, newWindowWriter(cfg, reader.LinkEthernet)) // reads the clock
-	go func() { done <- c.run(ctx) }()
+	c := pipeline.NewCapture(&cfg.CaptureConfig, src, reader.LinkEthernet) // reads the clock
+	go func() { done <- c.Run(ctx) }()
 	return src, dir, func() error {
 		cancel()
 		select {
@@ -875,41 +875,18 @@ func TestLiveKeep(t *testing.T) {
 	clock := &fakeClock{t: t0.Add(100 * time.Millisecond)}
 	_, dir, stop := startFakeLive(t, clock, "--rotate", "1s", "--keep", "2", "--no-report")
 	for i := 1; i <= 4; i++ {
-		clock.set(t0.Add(time.Duration(i)*time.Second + rotateGrace))
-		waitFor(t, filepath.Join(dir, t0.Add(time.Duration(i-1)*time.Second).Format(windowLayout)))
+		clock.set(t0.Add(time.Duration(i)*time.Second + pipeline.RotateGrace))
+		waitFor(t, filepath.Join(dir, t0.Add(time.Duration(i-1)*time.Second).Format(pipeline.WindowLayout)))
 	}
 	// A jump of many windows skips the ones nobody captured in.
 	clock.set(t0.Add(time.Minute + 500*time.Millisecond))
-	waitFor(t, filepath.Join(dir, t0.Add(4*time.Second).Format(windowLayout)))
+	waitFor(t, filepath.Join(dir, t0.Add(4*time.Second).Format(pipeline.WindowLayout)))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{t0.Add(4 * time.Second).Format(windowLayout), t0.Add(time.Minute).Format(windowLayout)}
+	want := []string{t0.Add(4 * time.Second).Format(pipeline.WindowLayout), t0.Add(time.Minute).Format(pipeline.WindowLayout)}
 	if got := windowDirs(t, dir); !slices.Equal(got, want) {
 		t.Errorf("windows %v, want %v", got, want)
-	}
-}
-
-func TestSubtractWindows(t *testing.T) {
-	w := func(start int64, packets uint64) flows.Window {
-		return flows.Window{Start: start, Packets: packets, Bytes: 10 * packets}
-	}
-	tests := []struct {
-		name            string
-		cum, prev, want []flows.Window
-	}{
-		{"new flow", []flows.Window{w(0, 3)}, nil, []flows.Window{w(0, 3)}},
-		{"more in the same interval", []flows.Window{w(0, 5)}, []flows.Window{w(0, 3)}, []flows.Window{w(0, 2)}},
-		{"a new interval", []flows.Window{w(0, 3), w(10, 4)}, []flows.Window{w(0, 3)}, []flows.Window{w(10, 4)}},
-		{"nothing new", []flows.Window{w(0, 3), w(10, 4)}, []flows.Window{w(0, 3), w(10, 4)}, []flows.Window{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := subtractWindows(slices.Clone(tt.cum), tt.prev)
-			if got == nil || !slices.Equal(got, tt.want) {
-				t.Errorf("got %#v, want %#v", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -938,8 +915,8 @@ func TestLiveStops(t *testing.T) {
 			}
 			src.send(frames...)
 			clock.set(t0.Add(time.Second + tt.clock))
-			waitFor(t, filepath.Join(dir, latestLink))
-			if s := readLiveSummary(t, filepath.Join(dir, latestLink)); s.Packets.Read != tt.want {
+			waitFor(t, filepath.Join(dir, pipeline.LatestLink))
+			if s := readLiveSummary(t, filepath.Join(dir, pipeline.LatestLink)); s.Packets.Read != tt.want {
 				t.Errorf("read %d packets, want %d", s.Packets.Read, tt.want)
 			}
 		})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"flowstat/pipeline"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,7 +34,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 var errDamaged = errors.New("some input was damaged; outputs cover what could be read")
 
 // errInterrupted is returned after SIGINT or SIGTERM.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted = pipeline.ErrInterrupted
 
 const mainUsage = `flowstat turns packet traces into flow records, statistics, plots and a report.
 
@@ -97,12 +99,13 @@ func run(args []string) int {
 // exitStatus maps an error to the process exit status and tells the user.
 func exitStatus(err error) int {
 	var usage usageError
+	var input pipeline.InputError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errHelp):
 		return exitOK
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.As(err, &input):
 		fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
 		return exitUsage
 	case errors.Is(err, errDamaged):

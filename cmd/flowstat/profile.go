@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
-	"time"
 )
 
 // startProfiles writes a CPU profile to $FLOWSTAT_CPUPROFILE, an execution
@@ -39,16 +38,6 @@ func startProfiles() func() {
 			fmt.Fprintf(os.Stderr, "flowstat: cannot write the heap profile: %v\n", err)
 		}
 	}
-}
-
-// phase prints how long a stage took when $FLOWSTAT_PHASES is set, for
-// finding the serial parts of a run: defer phase("name")().
-func phase(name string) func() {
-	if os.Getenv("FLOWSTAT_PHASES") == "" {
-		return func() {}
-	}
-	start := time.Now()
-	return func() { fmt.Fprintf(os.Stderr, "phase %-14s %6.2f s\n", name, time.Since(start).Seconds()) }
 }
 
 // startTo creates path, when set, and starts writing what into it; it

@@ -9,8 +9,31 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"flowstat/pipeline"
 	"flowstat/reader"
 )
+
+// bars draws the pipeline's progress on stderr: when it is a terminal,
+// unless asked otherwise (--progress) or quiet.
+type bars struct{ show bool }
+
+func newBars(mode string, quiet bool) pipeline.Progress {
+	show := mode == "always" || (mode == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
+	return bars{show && !quiet}
+}
+
+// endingShown is how many flows open at the end of input take long
+// enough to end for a bar (the 10 M of a flood take some 5 s). A
+// variable for tests.
+var endingShown = 1 << 20
+
+// Ending draws the flows ended at the end of input, when many are open.
+func (b bars) Ending(open int) pipeline.StepProgress {
+	if !b.show || open < endingShown {
+		return nil
+	}
+	return &stepProgress{newBar(int64(open), fmt.Sprintf("ending the %s flows still open", humanCount(float64(open))))}
+}
 
 // progress draws one bar on stderr from the reader's byte counter: bytes
 // read from disk (so compressed inputs show true progress), rate, packets/s
@@ -22,9 +45,9 @@ type progress struct {
 	last    time.Time
 }
 
-func newProgress(cfg *analyzeConfig, paths []string, counter *reader.Counter) *progress {
+func (b bars) Reading(paths []string, counter *reader.Counter) pipeline.ReadProgress {
 	p := &progress{counter: counter, start: time.Now()}
-	if !showProgress(cfg) {
+	if !b.show {
 		return p
 	}
 	total := int64(0)
@@ -40,13 +63,6 @@ func newProgress(cfg *analyzeConfig, paths []string, counter *reader.Counter) *p
 	return p
 }
 
-// showProgress reports whether bars are drawn: on a terminal, unless
-// asked otherwise.
-func showProgress(cfg *analyzeConfig) bool {
-	show := cfg.progress == "always" || (cfg.progress == "auto" && term.IsTerminal(int(os.Stderr.Fd())))
-	return show && !cfg.quiet
-}
-
 // newBar makes a bar on stderr with rate and ETA.
 func newBar(total int64, description string, more ...progressbar.Option) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total, append([]progressbar.Option{
@@ -59,9 +75,9 @@ func newBar(total int64, description string, more ...progressbar.Option) *progre
 	}, more...)...)
 }
 
-// update is called by the reading loop every few thousand packets; it
+// Update is called by the reading loop every few thousand packets; it
 // redraws at most a few times per second.
-func (p *progress) update(packets uint64) {
+func (p *progress) Update(packets uint64) {
 	if p.bar == nil {
 		return
 	}
@@ -79,8 +95,8 @@ func (p *progress) redraw(packets uint64, now time.Time) {
 	p.bar.Set64(p.counter.Load())
 }
 
-// finish draws the final count and ends the bar.
-func (p *progress) finish(packets uint64) {
+// Finish draws the final count and ends the bar.
+func (p *progress) Finish(packets uint64) {
 	if p.bar != nil {
 		p.redraw(packets, time.Now())
 		p.bar.Finish()
@@ -89,29 +105,15 @@ func (p *progress) finish(packets uint64) {
 }
 
 // stepProgress draws a bar of steps, such as the flows ended at the end
-// of input, on stderr when the reading bar would be drawn. Its methods do
-// nothing on a nil *stepProgress.
+// of input.
 type stepProgress struct{ bar *progressbar.ProgressBar }
 
-func newStepProgress(cfg *analyzeConfig, what string, total int) *stepProgress {
-	if !showProgress(cfg) {
-		return nil
-	}
-	return &stepProgress{newBar(int64(total), what)}
-}
+// Add is safe for concurrent use.
+func (p *stepProgress) Add(done int) { p.bar.Add(done) }
 
-// add is safe for concurrent use.
-func (p *stepProgress) add(done int) {
-	if p != nil {
-		p.bar.Add(done)
-	}
-}
-
-func (p *stepProgress) finish() {
-	if p != nil {
-		p.bar.Finish()
-		fmt.Fprintln(os.Stderr)
-	}
+func (p *stepProgress) Finish() {
+	p.bar.Finish()
+	fmt.Fprintln(os.Stderr)
 }
 
 // outputProgress draws one bar while flows.parquet is written and the
@@ -127,15 +129,15 @@ type outputProgress struct {
 	rows, report int64 // per mille of the bar
 }
 
-func newOutputProgress(cfg *analyzeConfig, flows uint64) *outputProgress {
-	if !showProgress(cfg) || flows == 0 {
-		return nil
+func (b bars) Output(flows uint64, withReport bool) pipeline.OutputProgress {
+	if !b.show || flows == 0 {
+		return (*outputProgress)(nil)
 	}
-	what := "writing flows.parquet and the report"
-	if cfg.noReport {
-		what = "writing flows.parquet"
+	what := "writing flows.parquet"
+	if withReport {
+		what = "writing flows.parquet and the report"
 	}
-	return &outputProgress{bar: newBar(1000, what), flows: int64(flows), noReport: cfg.noReport}
+	return &outputProgress{bar: newBar(1000, what), flows: int64(flows), noReport: !withReport}
 }
 
 // share is the bar's per mille for done of total of one of its parts.
@@ -147,13 +149,13 @@ func (p *outputProgress) share(done, total int64) int64 {
 	return part * min(done, total) / max(total, 1)
 }
 
-// wroteRows counts rows written to flows.parquet (written so far in all).
-func (p *outputProgress) wroteRows(rows int64) {
+// WroteRows counts rows written to flows.parquet (written so far in all).
+func (p *outputProgress) WroteRows(rows int64) {
 	p.update(func() { p.rows = p.share(rows, p.flows) })
 }
 
-// built counts the report's steps done, of total.
-func (p *outputProgress) built(done, total int) {
+// Built counts the report's steps done, of total.
+func (p *outputProgress) Built(done, total int) {
 	p.update(func() { p.report = p.share(int64(done), int64(total)) })
 }
 
@@ -168,7 +170,7 @@ func (p *outputProgress) update(set func()) {
 	p.bar.Set64(p.rows + p.report)
 }
 
-func (p *outputProgress) finish() {
+func (p *outputProgress) Finish() {
 	if p != nil {
 		p.bar.Finish()
 		fmt.Fprintln(os.Stderr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"flowstat/plots"
+	"flowstat/pipeline"
 	"flowstat/report"
 )
 
@@ -132,7 +131,7 @@ func runReport(args []string) error {
 				cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, report.IntervalsFile))
 		}
 		writing.Store(true)
-		st, err = renderReport(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
+		st, err = pipeline.Render(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
 		return err
 	})
 	if err != nil {
@@ -143,33 +142,6 @@ func runReport(args []string) error {
 			plural(len(st.Figures), "plot"), filepath.Join(cfg.out, report.MarkdownFile))
 	}
 	return nil
-}
-
-// renderReport builds the report of a dataset and writes its tables, plots
-// and report.md into dir, report.md last so that it never names a plot
-// that is not there yet.
-func renderReport(dir string, build func() (*report.Stats, error), noPlots bool) (*report.Stats, error) {
-	endBuild := phase("build")
-	st, err := build()
-	endBuild()
-	if err != nil {
-		return nil, err
-	}
-	defer phase("report files")()
-	// The tables and the plots only read st: write them at once.
-	tables := make(chan error, 1)
-	go func() { tables <- report.WriteTables(dir, st) }()
-	var plotErr error
-	if !noPlots {
-		plotErr = plots.Write(dir, st.Figures)
-	}
-	if err := cmp.Or(<-tables, plotErr); err != nil {
-		return nil, err
-	}
-	if err := report.WriteMarkdown(dir, st); err != nil {
-		return nil, err
-	}
-	return st, nil
 }
 
 // addFindingFlags registers the finding thresholds, shared by analyze and

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"flowstat/pipeline"
 	"flowstat/report"
 	"flowstat/scripts/gen"
 )
@@ -279,7 +280,7 @@ func TestReportReproduces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := renderReport(inMemory, func() (*report.Stats, error) { return report.Build(ds, report.BuildOptions{}) }, false); err != nil {
+			if _, err := pipeline.Render(inMemory, func() (*report.Stats, error) { return report.Build(ds, report.BuildOptions{}) }, false); err != nil {
 				t.Fatal(err)
 			}
 			built := readOutputs(t, inMemory)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"flowstat/pipeline"
 	"flowstat/report"
 	"flowstat/scripts/gen"
 )
@@ -110,14 +111,14 @@ func TestWorkersBehindStream(t *testing.T) {
 		"gzip":                      {compressed},
 		"three merged, one damaged": {compressed, "../../testdata/damaged/truncated.pcap.zst", "../../testdata/damaged/garbage-inserted.pcapng"},
 	}
-	defer func(bytes, frames int) { frameBatchBytes, frameBatchFrames = bytes, frames }(frameBatchBytes, frameBatchFrames)
+	defer func(frames int) { streamBatchFrames = frames }(streamBatchFrames)
 	for name, paths := range inputs {
 		t.Run(name, func(t *testing.T) {
 			var firstFlows []byte
 			var firstSummary *report.Summary
 			firstCode := -1
 			for _, run := range []struct{ j, frames int }{{1, 8192}, {2, 8192}, {3, 1}, {8, 100}} {
-				frameBatchFrames = run.frames
+				streamBatchFrames = run.frames
 				out := filepath.Join(t.TempDir(), fmt.Sprint(run.j))
 				code := analyzeInto(t, out, append([]string{"-j", fmt.Sprint(run.j), "--no-report"}, paths...)...)
 				flows, s := flowsAndSummary(t, out)
@@ -214,7 +215,7 @@ func TestMaxFlows(t *testing.T) {
 	if code := analyzeInto(t, whole, "--no-report", trace); code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
-	if _, s := flowsAndSummary(t, whole); s.Flows.ByEnd["evicted"] != 0 || len(s.Warnings) != 0 || s.Options.MaxFlows != defaultMaxFlows() {
+	if _, s := flowsAndSummary(t, whole); s.Flows.ByEnd["evicted"] != 0 || len(s.Warnings) != 0 || s.Options.MaxFlows != pipeline.DefaultMaxFlows() {
 		t.Errorf("by default: %d flows evicted, warnings %q, max_flows %d", s.Flows.ByEnd["evicted"], s.Warnings, s.Options.MaxFlows)
 	}
 	for _, j := range []string{"1", "2"} {
@@ -254,7 +255,9 @@ func TestMaxFlows(t *testing.T) {
 // spill file is left behind.
 func TestSpilledRecords(t *testing.T) {
 	dir := t.TempDir()
-	trace := generatedTrace(t, dir, gen.Config{Seed: 13, Flows: 3 * recordChunk, Mix: "default,synflood=10"})
+	// Records are sorted and spilled in chunks of 16,384: several of them.
+	const records = 3 << 14
+	trace := generatedTrace(t, dir, gen.Config{Seed: 13, Flows: records, Mix: "default,synflood=10"})
 	inMemory := filepath.Join(dir, "report")
 	if code := analyzeInto(t, inMemory, "--no-plots", trace); code != exitOK {
 		t.Fatalf("exit status %d", code)
@@ -269,7 +272,7 @@ func TestSpilledRecords(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("-j %s: flows.parquet from spilled runs differs from the one written from memory", j)
 		}
-		if fmt.Sprint(s.Flows) != fmt.Sprint(wantSummary.Flows) || s.Flows.Total < 3*recordChunk {
+		if fmt.Sprint(s.Flows) != fmt.Sprint(wantSummary.Flows) || s.Flows.Total < records {
 			t.Errorf("-j %s: summary flows %+v, want %+v", j, s.Flows, wantSummary.Flows)
 		}
 		names, _ := filepath.Glob(filepath.Join(out, ".*"))

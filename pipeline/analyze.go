@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"cmp"
@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -18,19 +17,62 @@ import (
 	"flowstat/report"
 )
 
-// analysis is the result of reading the traces.
-type analysis struct {
-	// The records: in sorted runs on disk (analyze, see spill.go), or in
+// Config is what a run of Analyze, or a live capture's window, is asked
+// to do.
+type Config struct {
+	Out      string         // the output directory
+	Named    []string       // inputs the user named: one that cannot be opened fails the run, not only a warning
+	Interval time.Duration  // statistics window
+	Targets  []netip.Prefix // keep only packets with an endpoint in one of them (none: all)
+	BPF      string         // Filter's expression, for summary.json
+	Filter   *reader.Filter
+	Flows    flows.Options
+	Workers  int // flow table shards, and goroutines reading, building the report and writing
+	// MemoryMiB is the soft memory limit the run is under (LimitMemory),
+	// which bounds what building the report holds; 0: none.
+	MemoryMiB int
+	// The report: findings' thresholds, and what to leave out.
+	Thresholds report.Thresholds
+	NoReport   bool
+	NoPlots    bool
+	Version    string // flowstat's, for summary.json and the report
+	// ChunkSize is the size of the pieces a large uncompressed trace file
+	// is read in by several goroutines (0: reader.DefaultChunkSize), and
+	// BatchFrames how many frames of other inputs are handed to a
+	// decoding goroutine at once (0: frameBatchFrames). Tests make them
+	// small, to put boundaries inside records, flows and handshakes.
+	ChunkSize   int64
+	BatchFrames int
+	// Progress is told how the run advances (nil: nothing is), and Warn
+	// each warning that summary.json records (nil: none is said).
+	Progress Progress
+	Warn     func(warning string)
+}
+
+// Result is what reading the traces gave, for WriteOutputs.
+type Result struct {
+	// The records: in sorted runs on disk (Analyze, see spill.go), or in
 	// memory (a live window).
 	spilled []recordStore
 	records []flows.Record
 	// What the report is built from: the records spread over parts on disk
-	// (analyze), or the records in memory and their traffic (a live
+	// (Analyze), or the records in memory and their traffic (a live
 	// window). Neither without a report.
 	parts   *report.Parts
 	traffic *report.TrafficCounter
-	summary report.Summary
+	Summary report.Summary
 }
+
+// ErrInterrupted is returned when the context given to Analyze was
+// cancelled without a cause: the user interrupted the run.
+var ErrInterrupted = errors.New("interrupted")
+
+// InputError is an input the user named that cannot be read as a trace:
+// theirs to fix.
+type InputError struct{ Err error }
+
+func (e InputError) Error() string { return e.Err.Error() }
+func (e InputError) Unwrap() error { return e.Err }
 
 // shortWindowsWarning warns when the windows are 100 or more times
 // shorter than the idle timeout: a flow that goes idle counts as active
@@ -66,17 +108,22 @@ func summaryOptions(interval time.Duration, fo flows.Options, bpf string, worker
 	return o
 }
 
-// analyze reads every trace through the filter, decoder and flow table.
-func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *reader.Filter) (*analysis, error) {
+// Analyze reads every trace in paths (merged by time) through the filter,
+// decoder and flow table, into flow records and what the report is built
+// from, in files of cfg.Out until WriteOutputs. It returns ErrInterrupted
+// when ctx is cancelled, or the cause it was cancelled with.
+func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) {
 	started := time.Now()
-	res := &analysis{}
-	s := &res.summary
-	s.Tool, s.Version = "flowstat", version
-	s.Options = summaryOptions(cfg.interval, cfg.flowOpts, cfg.bpf, cfg.workers, cfg.targets)
-	warn(cfg, s, shortWindowsWarning(cfg.interval, cfg.flowOpts.IdleTimeout))
+	cfg = cfg.withDefaults()
+	filter := cfg.Filter
+	res := &Result{}
+	s := &res.Summary
+	s.Tool, s.Version = "flowstat", cfg.Version
+	s.Options = summaryOptions(cfg.Interval, cfg.Flows, cfg.BPF, cfg.Workers, cfg.Targets)
+	warn(cfg, s, shortWindowsWarning(cfg.Interval, cfg.Flows.IdleTimeout))
 
 	var counter reader.Counter
-	traces, err := openTraces(paths, cfg.inputs, &counter, s)
+	traces, err := openTraces(paths, cfg.Named, &counter, s)
 	if err != nil {
 		return nil, err
 	}
@@ -85,23 +132,23 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 			t.Close()
 		}
 	}()
-	bar := newProgress(cfg, paths, &counter)
+	bar := cfg.Progress.Reading(paths, &counter)
 
-	perShard := make([]recordStore, cfg.workers)
-	tallies := make([]report.FlowTally, cfg.workers)
+	perShard := make([]recordStore, cfg.Workers)
+	tallies := make([]report.FlowTally, cfg.Workers)
 	for i := range perShard {
-		if perShard[i].spill, err = newSpill(cfg.out); err != nil {
+		if perShard[i].spill, err = newSpill(cfg.Out); err != nil {
 			removeSpills(perShard)
 			return nil, err
 		}
 	}
-	if !cfg.noReport {
-		res.parts, err = report.NewParts(cfg.out, cfg.workers, int64(cfg.interval), reportOptions(cfg))
+	if !cfg.NoReport {
+		res.parts, err = report.NewParts(cfg.Out, cfg.Workers, int64(cfg.Interval), reportOptions(cfg))
 		if err != nil {
 			removeSpills(perShard)
 			return nil, err
 		}
-		res.parts.HeldBytes = heldBytes(cfg.memoryMiB)
+		res.parts.HeldBytes = heldBytes(cfg.MemoryMiB)
 	}
 	// removeFiles deletes the files the records went to, when no output is written.
 	removeFiles := func() {
@@ -117,17 +164,17 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	// ending draws the flows ended at the end of input, when many are
 	// open; each shard counts its own (in a cache line of its own) and
 	// draws them 4096 at a time.
-	var ending *stepProgress
+	var ending StepProgress
 	ended := make([]struct {
 		n int
 		_ [56]byte
-	}, cfg.workers)
-	table := flows.NewSharded(cfg.workers, cfg.flowOpts, func(shard int, r *flows.Record, windows []flows.Window) {
+	}, cfg.Workers)
+	table := flows.NewSharded(cfg.Workers, cfg.Flows, func(shard int, r *flows.Record, windows []flows.Window) {
 		perShard[shard].add(r)
 		tallies[shard].Count(r)
 		if ending != nil {
 			if ended[shard].n++; ended[shard].n%4096 == 0 {
-				ending.add(4096)
+				ending.Add(4096)
 			}
 		}
 		err := perShard[shard].spill.Err()
@@ -142,8 +189,8 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endRead := phase("read")
 	whole := newSink(cfg, filter, len(traces))
 	var split *reader.Split
-	if len(paths) == 1 && paths[0] != "-" && cfg.workers > 1 && traces[0].Compression == "" {
-		if split, err = reader.SplitTrace(paths[0], splitChunkSize, &counter); err != nil {
+	if len(paths) == 1 && paths[0] != "-" && cfg.Workers > 1 && traces[0].Compression == "" {
+		if split, err = reader.SplitTrace(paths[0], cfg.ChunkSize, &counter); err != nil {
 			table.Close(nil)
 			removeFiles()
 			return nil, err
@@ -152,13 +199,13 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	switch {
 	case split != nil:
 		err = readSplit(ctx, cfg, split, traces[0], filter, table, whole, bar)
-	case cfg.workers > 1:
+	case cfg.Workers > 1:
 		err = readStream(ctx, cfg, traces, filter, table, whole, bar)
 	default:
 		err = readMerged(ctx, traces, table, whole, bar)
 	}
 	if err != nil {
-		bar.finish(whole.counts.Read)
+		bar.Finish(whole.counts.Read)
 		table.Close(nil)
 		removeFiles()
 		return nil, err
@@ -168,26 +215,26 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	endRead()
 	endClose := phase("close")
 	ts := table.Close(func(open int) {
-		bar.finish(c.Read)
-		if open >= endingShown {
-			ending = newStepProgress(cfg, fmt.Sprintf("ending the %s flows still open", humanCount(float64(open))), open)
-		}
+		bar.Finish(c.Read)
+		ending = cfg.Progress.Ending(open)
 	})
-	ending.finish()
+	if ending != nil {
+		ending.Finish()
+	}
 	endClose()
 	res.spilled = perShard
 	for i := range tallies {
 		tallies[i].AddTo(&s.Flows)
 	}
-	warn(cfg, s, evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.flowOpts.MaxFlows))
+	warn(cfg, s, evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.Flows.MaxFlows))
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
 		s.Inputs = append(s.Inputs, whole.inputs[i].describe(t))
 		for _, d := range t.Damages {
 			s.Damage = append(s.Damage, report.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
-			if !cfg.quiet {
-				fmt.Fprintf(os.Stderr, "flowstat: warning: %v\n", d)
+			if cfg.Warn != nil {
+				cfg.Warn(d.Error())
 			}
 		}
 	}
@@ -203,20 +250,25 @@ func analyze(ctx context.Context, cfg *analyzeConfig, paths []string, filter *re
 	return res, nil
 }
 
-// endingShown is how many flows open at the end of input take long
-// enough to end for a bar (the 10 M of a flood take some 5 s). A
-// variable for tests.
-var endingShown = 1 << 20
+// withDefaults returns cfg with its zero values made the defaults.
+func (cfg *Config) withDefaults() *Config {
+	c := *cfg
+	c.ChunkSize = cmp.Or(c.ChunkSize, reader.DefaultChunkSize)
+	c.BatchFrames = cmp.Or(c.BatchFrames, frameBatchFrames)
+	if c.Progress == nil {
+		c.Progress = noProgress{}
+	}
+	return &c
+}
 
-// warn adds w, unless empty, to the summary's warnings and says it on
-// stderr unless quiet.
-func warn(cfg *analyzeConfig, s *report.Summary, w string) {
+// warn adds w, unless empty, to the summary's warnings and says it.
+func warn(cfg *Config, s *report.Summary, w string) {
 	if w == "" {
 		return
 	}
 	s.Warnings = append(s.Warnings, w)
-	if !cfg.quiet {
-		fmt.Fprintf(os.Stderr, "flowstat: warning: %s\n", w)
+	if cfg.Warn != nil {
+		cfg.Warn(w)
 	}
 }
 
@@ -240,19 +292,19 @@ func stopped(ctx context.Context) error {
 	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
 		return cause
 	}
-	return errInterrupted
+	return ErrInterrupted
 }
 
 // readMerged reads the traces in one pass, merged by time, and adds their
 // packets to the table.
-func readMerged(ctx context.Context, traces []*reader.Trace, table *flows.Sharded, sk *sink, bar *progress) error {
+func readMerged(ctx context.Context, traces []*reader.Trace, table *flows.Sharded, sk *sink, bar ReadProgress) error {
 	merge := reader.NewMerge(traces)
 	for n := 0; ; n++ {
 		if n&0xFFFF == 0 {
 			if err := stopped(ctx); err != nil {
 				return err
 			}
-			bar.update(sk.counts.Read)
+			bar.Update(sk.counts.Read)
 		}
 		fr, in, err := merge.Next()
 		if err == io.EOF {
@@ -277,8 +329,8 @@ type sink struct {
 	pkt     reader.Packet
 }
 
-func newSink(cfg *analyzeConfig, filter *reader.Filter, inputs int) *sink {
-	return &sink{filter: filter, targets: cfg.targets, inputs: make([]inputStats, inputs)}
+func newSink(cfg *Config, filter *reader.Filter, inputs int) *sink {
+	return &sink{filter: filter, targets: cfg.Targets, inputs: make([]inputStats, inputs)}
 }
 
 // take counts the frame fr of input in and returns the packet it makes for
@@ -324,9 +376,9 @@ func openTraces(paths, named []string, counter *reader.Counter, s *report.Summar
 				t.Close()
 			}
 			if errors.Is(err, reader.ErrBadMagic) {
-				return nil, usagef("%v: give pcap or pcapng traces, optionally compressed (gzip, zstd, xz, bzip2, lz4)", err)
+				return nil, InputError{fmt.Errorf("%w: give pcap or pcapng traces, optionally compressed (gzip, zstd, xz, bzip2, lz4)", err)}
 			}
-			return nil, usageError{err}
+			return nil, InputError{err}
 		}
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %s: %v", p, err))
 		s.Inputs = append(s.Inputs, report.Input{Path: p, Error: err.Error(), LinkTypes: []int{}})
@@ -440,81 +492,4 @@ func setSpan(s *report.Summary) {
 	if s.Warnings == nil {
 		s.Warnings = []string{}
 	}
-}
-
-// writeOutputs writes the output files, each atomically: the flows and the
-// summary, then the report built from nothing but what they and
-// intervals.parquet hold, so that 'flowstat report' can reproduce it.
-func writeOutputs(cfg *analyzeConfig, res *analysis) error {
-	// flows.parquet and the report only read the records: write the one
-	// while building the other, each on its own core.
-	bar := newOutputProgress(cfg, res.summary.Flows.Total)
-	flowsDone := make(chan error, 1)
-	go func() {
-		defer phase("flows.parquet")()
-		flowsDone <- writeFlows(filepath.Join(cfg.out, report.FlowsFile), res, bar)
-	}()
-	err := writeReport(cfg, res, bar)
-	ferr := <-flowsDone
-	bar.finish()
-	if ferr != nil {
-		return ferr
-	}
-	if err != nil {
-		return err
-	}
-	return report.WriteJSON(filepath.Join(cfg.out, report.SummaryFile), &res.summary)
-}
-
-// writeFlows writes flows.parquet from the records, or from the runs they
-// were spilled in.
-func writeFlows(path string, res *analysis, bar *outputProgress) error {
-	if res.spilled == nil {
-		return report.WriteFlows(path, res.records)
-	}
-	defer removeSpills(res.spilled)
-	merge, err := spilledRecords(res.spilled)
-	if err != nil {
-		return err
-	}
-	merged := report.RowGroupsFrom(merge.Fill)
-	var rows int64
-	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
-		bar.wroteRows(rows) // those given before, now written
-		recs, err := merged()
-		rows += int64(len(recs))
-		return recs, err
-	})
-}
-
-// writeReport builds the report from the records' parts, or from the
-// records and their traffic, and the summary, and writes its tables,
-// Markdown and plots.
-func writeReport(cfg *analyzeConfig, res *analysis, bar *outputProgress) error {
-	if res.parts != nil {
-		defer res.parts.Remove()
-	}
-	if cfg.noReport {
-		return nil
-	}
-	build := func() (*report.Stats, error) {
-		ds, err := report.NewDatasetWithTraffic(res.records, res.traffic, res.summary)
-		if err != nil {
-			return nil, err
-		}
-		return report.Build(ds, reportOptions(cfg))
-	}
-	if res.parts != nil {
-		// The report's files are its last step.
-		steps := res.parts.Steps() + 1
-		res.parts.Progress = func(done, _ int) { bar.built(done, steps) }
-		build = func() (*report.Stats, error) { return res.parts.Build(res.summary) }
-		defer bar.built(steps, steps)
-	}
-	_, err := renderReport(cfg.out, build, cfg.noPlots)
-	return err
-}
-
-func reportOptions(cfg *analyzeConfig) report.BuildOptions {
-	return report.BuildOptions{Thresholds: cfg.thresholds, NoPlots: cfg.noPlots, Version: version}
 }

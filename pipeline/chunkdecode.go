@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -24,32 +24,32 @@ type chunkPackets struct {
 // batch of frames copied from a stream (stream.go).
 type chunkDecoder struct {
 	ctx       context.Context
-	cfg       *analyzeConfig
+	cfg       *Config
 	filter    *reader.Filter
 	filters   []*reader.Filter // one per goroutine: the last one is the caller's
 	table     *flows.Sharded
 	whole     *sink
-	bar       *progress
+	bar       ReadProgress
 	ahead     int          // chunks decoded ahead of the one used
 	freeTimes chan []int64 // handed back for reuse
 }
 
-func newChunkDecoder(ctx context.Context, cfg *analyzeConfig, filter *reader.Filter, table *flows.Sharded, whole *sink, bar *progress) *chunkDecoder {
-	d := &chunkDecoder{ctx: ctx, cfg: cfg, filter: filter, table: table, whole: whole, bar: bar, ahead: 2 * cfg.workers}
-	d.filters = make([]*reader.Filter, cfg.workers+1)
+func newChunkDecoder(ctx context.Context, cfg *Config, filter *reader.Filter, table *flows.Sharded, whole *sink, bar ReadProgress) *chunkDecoder {
+	d := &chunkDecoder{ctx: ctx, cfg: cfg, filter: filter, table: table, whole: whole, bar: bar, ahead: 2 * cfg.Workers}
+	d.filters = make([]*reader.Filter, cfg.Workers+1)
 	for w := range d.filters {
 		d.filters[w] = filter.Clone()
 	}
-	d.freeTimes = make(chan []int64, d.ahead+cfg.workers+1)
+	d.freeTimes = make(chan []int64, d.ahead+cfg.Workers+1)
 	return d
 }
 
 // decode takes the frames next gives, each with its input's index, until
-// it returns false, on goroutine worker (below cfg.workers, or cfg.workers
+// it returns false, on goroutine worker (below cfg.Workers, or cfg.Workers
 // for the caller's).
 func (d *chunkDecoder) decode(worker int, next func(fr *reader.Frame) (input int, ok bool)) chunkPackets {
 	table := d.table
-	res := chunkPackets{sink: newSink(d.cfg, d.filters[worker], len(d.whole.inputs)), shards: make([][][]reader.Packet, d.cfg.workers)}
+	res := chunkPackets{sink: newSink(d.cfg, d.filters[worker], len(d.whole.inputs)), shards: make([][][]reader.Packet, d.cfg.Workers)}
 	for i := range res.shards {
 		res.shards[i] = [][]reader.Packet{table.Batch()}
 	}
@@ -95,7 +95,7 @@ func (d *chunkDecoder) use(res chunkPackets) error {
 	case d.freeTimes <- res.times[:0]:
 	default:
 	}
-	d.bar.update(d.whole.counts.Read)
+	d.bar.Update(d.whole.counts.Read)
 	return stopped(d.ctx)
 }
 

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"os"
@@ -11,15 +11,13 @@ import (
 	"flowstat/report"
 )
 
-// defaultMemoryMiB is about twice the live data of a run on the
-// 2-million-flow benchmark trace (docs/performance.md; 148 MB since
-// session 15), whose heap is mostly pointer-free, so collecting more often
-// costs little. What the live data holds is bounded (a part's flows, the
-// row groups being written) but a longer trace fills more of it: 212 MB
-// on a trace twice as long, which the limit keeps at 355 MB of RSS against
-// 305 (1.16x); at 384 MiB the longer one grew to 410 MB (1.33x), for no
-// time saved.
-const defaultMemoryMiB = 320
+// DefaultMemoryMiB is about twice the live data of a run on the
+// benchmark trace (docs/performance.md), whose heap is mostly
+// pointer-free, so collecting more often costs little. What the live data
+// holds is bounded (a part's flows, the row groups being written), but a
+// longer trace fills more of it: a limit close above it keeps the heap
+// from doubling over it, for no time lost; a higher one lets it grow.
+const DefaultMemoryMiB = 320
 
 // heldBytes is how much of one part's flows building the report holds in
 // memory at once under a limit of memoryMiB (report.Parts.HeldBytes): a
@@ -33,13 +31,13 @@ func heldBytes(memoryMiB int) int {
 	return memoryMiB << 20 / 12
 }
 
-// limitMemory sets a soft limit on the Go heap, so that the garbage
+// LimitMemory sets a soft limit on the Go heap, so that the garbage
 // collector works harder rather than let the heap double over its live
 // data (Go's default). When the live data alone comes near the limit, the
 // limit is raised: collecting without end would stall the run. It returns
 // a function that stops watching and restores Go's defaults. limit <= 0
 // keeps Go's defaults.
-func limitMemory(limit int64) func() {
+func LimitMemory(limit int64) func() {
 	if limit <= 0 {
 		return func() {}
 	}
@@ -82,17 +80,17 @@ func limitMemory(limit int64) func() {
 // to the heap (40 bytes an interval, and the map's entry).
 const openFlowBytes = 400
 
-// defaultMaxFlows bounds the flows held at once by what 60 % of the
+// DefaultMaxFlows bounds the flows held at once by what 60 % of the
 // machine's memory (or of its cgroup's limit, in a container) holds, so
 // that a flood of spoofed sources too large for memory has its flows
 // silent for longest evicted, and counted, instead of the run killed for
 // lack of memory. It is 0 (no bound) when the memory cannot be read.
-func defaultMaxFlows() int {
+func DefaultMaxFlows() int {
 	return maxFlowsFor(readFile("/proc/meminfo"), readFile("/sys/fs/cgroup/memory.max"),
 		readFile("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 }
 
-// maxFlowsFor is defaultMaxFlows from the contents of /proc/meminfo and
+// maxFlowsFor is DefaultMaxFlows from the contents of /proc/meminfo and
 // of the cgroup v2 and v1 memory limits ("" when absent).
 func maxFlowsFor(meminfo string, cgroupLimits ...string) int {
 	var total int64

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"runtime"
@@ -12,7 +12,7 @@ import (
 // default comes back after.
 func TestLimitMemoryRises(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
-	stop := limitMemory(16 << 20)
+	stop := LimitMemory(16 << 20)
 	live := make([]byte, 64<<20)
 	for i := range live {
 		live[i] = 1

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -19,10 +19,10 @@ type frameBatch struct {
 	data   []byte
 }
 
-// A batch is handed over when it holds this many bytes or frames: a few
-// milliseconds of decoding, long against the cost of handing it over.
-// Tests make it small.
-var (
+// A batch is handed over when it holds this many bytes or frames (by
+// default; Config.BatchFrames): a few milliseconds of decoding, long
+// against the cost of handing it over.
+const (
 	frameBatchBytes  = 1 << 20
 	frameBatchFrames = 8192
 )
@@ -40,8 +40,8 @@ func (b *frameBatch) add(fr *reader.Frame, in int) {
 	b.ends = append(b.ends, len(b.data))
 }
 
-func (b *frameBatch) full() bool {
-	return len(b.data) >= frameBatchBytes || len(b.frames) >= frameBatchFrames
+func (b *frameBatch) full(maxFrames int) bool {
+	return len(b.data) >= frameBatchBytes || len(b.frames) >= maxFrames
 }
 
 // each returns the next-frame function of chunkDecoder.decode over the
@@ -64,13 +64,13 @@ func (b *frameBatch) each() func(fr *reader.Frame) (int, bool) {
 }
 
 // readStream reads the traces in one pass, merged by time, as readMerged
-// does, and decodes their frames behind the reading on cfg.workers
+// does, and decodes their frames behind the reading on cfg.Workers
 // goroutines: the reading goroutine frames the records (a compressed
 // input is decompressed in a goroutine of its own, ahead of it) and copies
 // them into batches, which workers filter and decode; their packets go to
 // the flow table in input order.
-func readStream(ctx context.Context, cfg *analyzeConfig, traces []*reader.Trace, filter *reader.Filter,
-	table *flows.Sharded, whole *sink, bar *progress) error {
+func readStream(ctx context.Context, cfg *Config, traces []*reader.Trace, filter *reader.Filter,
+	table *flows.Sharded, whole *sink, bar ReadProgress) error {
 	d := newChunkDecoder(ctx, cfg, filter, table, whole, bar)
 	defer d.finish()
 	type job struct {
@@ -79,7 +79,7 @@ func readStream(ctx context.Context, cfg *analyzeConfig, traces []*reader.Trace,
 	}
 	jobs := make(chan job)           // to the workers
 	order := make(chan job, d.ahead) // to the caller, in input order
-	free := make(chan *frameBatch, d.ahead+cfg.workers+1)
+	free := make(chan *frameBatch, d.ahead+cfg.Workers+1)
 	done := make(chan struct{}) // closed when the caller stops early
 	var readErr error           // the reading's, once order is closed
 
@@ -95,7 +95,7 @@ func readStream(ctx context.Context, cfg *analyzeConfig, traces []*reader.Trace,
 			default:
 				b = &frameBatch{}
 			}
-			for !b.full() {
+			for !b.full(cfg.BatchFrames) {
 				fr, in, err := merge.Next()
 				if err != nil {
 					if err != io.EOF {
@@ -121,7 +121,7 @@ func readStream(ctx context.Context, cfg *analyzeConfig, traces []*reader.Trace,
 	}()
 
 	var workers sync.WaitGroup
-	for w := range cfg.workers {
+	for w := range cfg.Workers {
 		workers.Go(func() {
 			for {
 				select {
