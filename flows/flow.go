@@ -28,6 +28,7 @@ type flow struct {
 
 	packets [2]uint64
 	bytes   [2]uint64
+	payload [2]uint64 // transport payload bytes
 
 	firstSYN [2]int64 // time of each side's first SYN without ACK in this record
 	firstHS  [2]int64 // and first SYN-ACK
@@ -37,6 +38,8 @@ type flow struct {
 	syns    [2]uint32 // SYN without ACK, by side
 	synacks [2]uint32
 	rsts    uint32
+
+	minLen, maxLen [2]uint32 // IP lengths
 
 	// The flow's own slab index; flows hold no pointer, so the garbage
 	// collector never scans the table.
@@ -100,6 +103,11 @@ func (f *flow) add(p *reader.Packet, s side) {
 	}
 	f.packets[s]++
 	f.bytes[s] += uint64(p.IPLen)
+	f.payload[s] += uint64(p.Payload)
+	if f.packets[s] == 1 || p.IPLen < f.minLen[s] {
+		f.minLen[s] = p.IPLen
+	}
+	f.maxLen[s] = max(f.maxLen[s], p.IPLen)
 	switch p.Proto {
 	case reader.ProtoTCP:
 		if p.Frag != reader.LaterFrag {
@@ -291,19 +299,22 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 	r := 1 - o
 	k := &f.key
 	rec := Record{
-		ID:        k.id(f.first),
-		Proto:     k.Proto,
-		VLAN:      k.VLAN,
-		FirstSeen: f.first,
-		LastSeen:  f.last,
-		Packets:   [2]uint64{f.packets[o], f.packets[r]},
-		Bytes:     [2]uint64{f.bytes[o], f.bytes[r]},
-		TCPFlags:  [2]uint8{f.flags[o], f.flags[r]},
-		SYNs:      f.syns[0] + f.syns[1],
-		SYNACKs:   f.synacks[0] + f.synacks[1],
-		RSTs:      f.rsts,
-		State:     f.state(o),
-		EndReason: reason,
+		ID:           k.id(f.first),
+		Proto:        k.Proto,
+		VLAN:         k.VLAN,
+		FirstSeen:    f.first,
+		LastSeen:     f.last,
+		Packets:      [2]uint64{f.packets[o], f.packets[r]},
+		Bytes:        [2]uint64{f.bytes[o], f.bytes[r]},
+		PayloadBytes: [2]uint64{f.payload[o], f.payload[r]},
+		MinIPLen:     [2]uint32{f.minLen[o], f.minLen[r]},
+		MaxIPLen:     [2]uint32{f.maxLen[o], f.maxLen[r]},
+		TCPFlags:     [2]uint8{f.flags[o], f.flags[r]},
+		SYNs:         f.syns[0] + f.syns[1],
+		SYNACKs:      f.synacks[0] + f.synacks[1],
+		RSTs:         f.rsts,
+		State:        f.state(o),
+		EndReason:    reason,
 	}
 	rec.IPVersion = 6
 	if k.IPv4 {
@@ -316,7 +327,7 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = b, k.BPort, a, k.APort
 	}
 	if f.echo {
-		rec.SrcPort, rec.DstPort = k.APort, 0
+		rec.SrcPort, rec.DstPort, rec.Echo = k.APort, 0, true
 	}
 	rec.HandshakeRTT = -1
 	if f.saw(o, histSYN) && f.saw(r, histSYNACK) { // in this record: a cut one's continuation did not see them

@@ -18,13 +18,19 @@ type Key struct {
 	IPv4         bool
 }
 
+// echoMark is the second port of an ICMP echo flow's key. No ICMP code is
+// above 255, so an echo flow never shares a key with another message of
+// the same numbers (identifier 3 and a destination unreachable, type 3).
+const echoMark = 0xFFFF
+
 // side is 0 when a packet was sent by endpoint A of its Key, 1 when by B.
 type side = int
 
 // keyOf returns the flow key of a packet and the side that sent it.
 // ICMP echo requests and replies carry the identifier as SrcPort and 0 as
 // DstPort in both directions; they are ordered by address alone so that the
-// request and its reply meet.
+// request and its reply meet, and keyed by the identifier and echoMark.
+// Other ICMP messages are keyed by type and code.
 func keyOf(p *reader.Packet, echo bool) (Key, side) {
 	k := Key{Proto: p.Proto, VLAN: p.VLAN, IPv4: p.IPVersion == 4}
 	src, dst := p.Src, p.Dst
@@ -32,7 +38,7 @@ func keyOf(p *reader.Packet, echo bool) (Key, side) {
 	var srcFirst bool
 	if echo {
 		srcFirst = c <= 0
-		k.APort, k.BPort = p.SrcPort, p.DstPort
+		k.APort, k.BPort = p.SrcPort, echoMark
 	} else {
 		srcFirst = c < 0 || (c == 0 && p.SrcPort <= p.DstPort)
 		if srcFirst {

@@ -94,17 +94,27 @@ type Record struct {
 	LastSeen  int64
 	Packets   [2]uint64 // indexed by Fwd, Rev
 	Bytes     [2]uint64 // IP lengths from the IP headers
-	TCPFlags  [2]uint8  // OR of the TCP flags each side sent
-	SYNs      uint32    // SYN packets without ACK, both directions
-	SYNACKs   uint32
-	RSTs      uint32
+	// PayloadBytes counts the transport payload the IP headers imply (IP
+	// length less the IP and transport headers), right also in captures of
+	// headers only: Zeek's orig_bytes, where Bytes is its orig_ip_bytes.
+	PayloadBytes [2]uint64
+	// MinIPLen and MaxIPLen are the smallest and largest IP length of a
+	// packet each side sent, 0 when it sent none.
+	MinIPLen, MaxIPLen [2]uint32
+	TCPFlags           [2]uint8 // OR of the TCP flags each side sent
+	SYNs               uint32   // SYN packets without ACK, both directions
+	SYNACKs            uint32
+	RSTs               uint32
 	// HandshakeRTT is the time from the originator's first SYN to the
 	// responder's first SYN-ACK, or -1 when either was not seen.
 	HandshakeRTT int64
 	State        State
 	HalfOpen     bool
-	History      History
-	EndReason    EndReason
+	// Echo marks an ICMP echo flow, whose ports are the identifier and 0;
+	// other ICMP flows have the type and the code as ports.
+	Echo      bool
+	History   History
+	EndReason EndReason
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in
