@@ -28,9 +28,8 @@ needed), and writes into it:
   destinations.parquet  per destination statistics over the whole input
   cdf.parquet           distribution of flow durations
 
-With the same settings it reproduces what analyze wrote. A longer --interval
-replaces intervals.parquet with longer windows, after which shorter ones can no
-longer be rendered from DIR; write elsewhere with --out to keep them.
+With the same settings it reproduces what analyze wrote. Another --interval
+needs --out: the longer windows go there, and DIR keeps analyze's tables.
 
 Flags:
 %s
@@ -105,8 +104,15 @@ func runReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.dir, report.SummaryFile)); err != nil {
+	analysed, err := report.ReadSummary(filepath.Join(cfg.dir, report.SummaryFile))
+	if err != nil {
 		return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
+	}
+	// Other windows would replace the tables analyze wrote, after which
+	// the shorter ones could not be had again without the traces.
+	if iv := cfg.opts.Interval; iv > 0 && cfg.out == cfg.dir && iv.Seconds() != analysed.Options.IntervalS {
+		return usagef("--interval %v would replace the %v windows of %s, which analyze wrote: write the report elsewhere with -o DIR",
+			iv, time.Duration(analysed.Options.IntervalS*float64(time.Second)), filepath.Join(cfg.dir, report.IntervalsFile))
 	}
 	if cfg.out != cfg.dir {
 		if err := checkWritable(cfg.out); err != nil {

@@ -355,6 +355,21 @@ func TestReportLongerInterval(t *testing.T) {
 			t.Errorf("%s: %d windows of 10 s differ from the sums of their 1 s windows", col, n)
 		}
 	}
+	// Other windows into the analysed directory would replace its tables:
+	// refused, and nothing changes.
+	before, err := os.ReadFile(filepath.Join(dir, report.IntervalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := runCaptured(t, "report", "--interval", "10s", dir); code != exitUsage || !strings.Contains(stderr, "-o DIR") {
+		t.Errorf("--interval 10s into the analysed directory: exit status %d, want %d, stderr %q", code, exitUsage, stderr)
+	}
+	if after, err := os.ReadFile(filepath.Join(dir, report.IntervalsFile)); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("intervals.parquet changed (%v)", err)
+	}
+	if code := run([]string{"report", "-q", "--no-plots", "--interval", "1s", dir}); code != exitOK {
+		t.Errorf("the analysed interval again, in place: exit status %d", code)
+	}
 	// The long windows make a report; re-rendering at a length that is no
 	// multiple of them is a usage error.
 	if code := run([]string{"report", "-q", "--interval", "15s", out}); code != exitUsage {
