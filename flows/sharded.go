@@ -33,10 +33,9 @@ type shard struct {
 const batchSize = 1024
 
 // queuedBatches is how many batches a shard's queue holds. A shard's work
-// comes in spikes (a chunk of records sorted and spilled, some 8 ms on the
-// benchmark trace) that a queue of 4 batches (half a millisecond) could not
-// absorb: the other shards, and the reader handing out batches in turn,
-// stood idle meanwhile (reading took 11 % longer on two cores).
+// comes in spikes (a chunk of records sorted and spilled) that a queue of
+// a few batches cannot absorb: the other shards, and the reader handing
+// out batches in turn, would stand idle meanwhile.
 const queuedBatches = 64
 
 // freeBatches is how many processed batches are kept for reuse: as many as

@@ -11,9 +11,8 @@ import (
 // anonymous mappings outside it, which the kernel may back with 2 MiB
 // pages (MADV_HUGEPAGE; transparent huge pages are "madvise" on most
 // distributions, and Go's heap never asks for them). Fresh memory is
-// expensive on a virtual machine: first touching 2.8 GB took 11 s of 4 KiB
-// page faults on the development machine, 6 s in huge pages, and a flood's
-// slab is all fresh memory. Flows hold no pointer, so memory the collector
+// expensive on a virtual machine, a fault per 4 KiB page far more than one
+// per huge page, and a flood's slab is all fresh memory. Flows hold no pointer, so memory the collector
 // does not know is safe for them.
 
 // heapChunks is how many chunks a table takes from the Go heap: 3 MiB,

@@ -78,8 +78,7 @@ func (e InputError) Unwrap() error { return e.Err }
 // shorter than the idle timeout: a flow that goes idle counts as active
 // in every window until the timeout ends it, so each destination has
 // that many rows more, and intervals.parquet and the report's build grow
-// with them (the benchmark trace: 8 s in windows of 60 s, 105 s in
-// windows of 100 ms). Empty otherwise.
+// with them. Empty otherwise.
 func shortWindowsWarning(interval, idle time.Duration) string {
 	n := idle / interval
 	if n < 100 {

@@ -73,11 +73,10 @@ func LimitMemory(limit int64) func() {
 	}
 }
 
-// openFlowBytes is what one flow held open costs in memory: its 200-byte
-// entry, its slot in the index and the heap around them (10 M SYNs to as
-// many hosts in 60 s, all open at the end: 2.38 GB of RSS, 238 bytes a
-// flow), rounded up for flows over several intervals, whose counts move
-// to the heap (40 bytes an interval, and the map's entry).
+// openFlowBytes is what one flow held open costs in memory: its entry in
+// the flow table's slab, its slot in the index and the heap around them,
+// rounded up for flows over several intervals, whose counts move to the
+// heap (40 bytes an interval, and the map's entry).
 const openFlowBytes = 400
 
 // DefaultMaxFlows bounds the flows held at once by what 60 % of the

@@ -240,9 +240,8 @@ var timeColumns = 2 * int(width/vg.Inch*dpi)
 // four points per span of timeColumns equal spans of [lo, hi] keeps, of
 // each span, its first, lowest, highest and last points (M4: Jugel et
 // al., VLDB 2014), which draw the same line, peaks included, at this
-// width: the rasterizer's cost grows faster than the points (a week in
-// 60 s windows, 10,080 points a line, took 17 s to draw; a day in 1 s
-// windows far more).
+// width: the rasterizer's cost grows faster than the points, and a week
+// in minutes is ten thousand points a line.
 func points(l report.Line, overTime bool, lo, hi float64) plotter.XYs {
 	n := len(l.X)
 	if !overTime || n <= 4*timeColumns || hi <= lo || !slices.IsSorted(l.X) {

@@ -21,7 +21,8 @@ import (
 // past the first fullyBuffered, those opened read through lean buffers.
 // The parked inputs wait in a queue of their own, in the order of their
 // first frames, so that the heap holds only the open ones: one, for
-// rotated files (two heap operations a frame over 600 inputs took 1.8 s).
+// rotated files, rather than hundreds that each frame costs two heap
+// operations over.
 type Merge struct {
 	traces  []*Trace
 	frames  []Frame
@@ -34,8 +35,8 @@ type Merge struct {
 }
 
 // fullyBuffered is how many inputs open at once read through full
-// buffers: 300 captures merged at once held 1.3 MiB each, 100 compressed
-// ones 9 MiB each.
+// buffers, which are megabytes an input (more for a compressed one): the
+// inputs opened beyond them, when hundreds overlap, read through lean ones.
 const fullyBuffered = 8
 
 // NewMerge starts a merge over traces; input i of the frames returned is

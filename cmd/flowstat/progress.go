@@ -23,8 +23,7 @@ func newBars(mode string, quiet bool) pipeline.Progress {
 }
 
 // endingShown is how many flows open at the end of input take long
-// enough to end for a bar (the 10 M of a flood take some 5 s). A
-// variable for tests.
+// enough to end for a bar: seconds. A variable for tests.
 var endingShown = 1 << 20
 
 // Ending draws the flows ended at the end of input, when many are open.
