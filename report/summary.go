@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -210,11 +211,22 @@ func ReadSummary(path string) (*Summary, error) {
 // WriteFileAtomic writes data to a temporary file beside path, syncs it and
 // renames it over path, so readers never see a partial file.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteFileAtomicFrom(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileAtomicFrom writes what write writes (unbuffered: write
+// buffers) to a temporary file beside path, syncs it and renames it over
+// path, so readers never see a partial file; on an error the temporary
+// file is removed.
+func WriteFileAtomicFrom(path string, write func(io.Writer) error) error {
 	tmp, err := createLockedTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return writeError(path, err)
 	}
-	_, err = tmp.Write(data)
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Chmod(0o644) // as os.WriteFile would make it, not CreateTemp's 0600
 	}

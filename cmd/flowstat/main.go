@@ -42,9 +42,10 @@ Usage:
   flowstat analyze [flags] TRACE...   read traces, write flows.parquet, summary.json and the report
   flowstat report [flags] DIR         render the report of an output directory again
   flowstat live -i IFACE [flags]      capture on an interface, write the same outputs every --rotate window
+  flowstat export -f FORMAT DIR       write a table of DIR as CSV, NDJSON or a Zeek conn.log
   flowstat help [COMMAND]
 
-Run 'flowstat help analyze', 'flowstat help report' or 'flowstat help live' for the flags.
+Run 'flowstat help COMMAND' for the flags of analyze, report, live or export.
 
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
 bad BPF expression, missing input); 3 outputs written but some input was
@@ -71,20 +72,15 @@ func run(args []string) int {
 		err = runReport(args[1:])
 	case "live":
 		err = runLive(args[1:])
+	case "export":
+		err = runExport(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK
 	case "help", "-h", "--help":
-		if len(args) > 1 && args[1] == "analyze" {
-			err = runAnalyze([]string{"--help"})
-			break
-		}
-		if len(args) > 1 && args[1] == "report" {
-			err = runReport([]string{"--help"})
-			break
-		}
-		if len(args) > 1 && args[1] == "live" {
-			err = runLive([]string{"--help"})
+		commands := map[string]func([]string) error{"analyze": runAnalyze, "report": runReport, "live": runLive, "export": runExport}
+		if len(args) > 1 && commands[args[1]] != nil {
+			err = commands[args[1]]([]string{"--help"})
 			break
 		}
 		fmt.Print(mainUsage)
