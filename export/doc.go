@@ -4,5 +4,5 @@
 // that zeek-cut and the scripts written for Zeek read flowstat's flows.
 // It streams row group by row group: memory does not grow with the table.
 //
-// Imports: flows (the Community ID), parquet-go.
+// Imports: nothing of flowstat; parquet-go.
 package export
