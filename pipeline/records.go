@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 	"flowstat/report"
 )
@@ -14,9 +15,9 @@ import (
 // flows.parquet (first_seen, then flow_id) as it fills, in the goroutine of
 // the shard that emits them. sortedRecords then merges the chunks.
 type recordStore struct {
-	chunks [][]flows.Record           // full chunks are sorted
-	last   []flows.Record             // the chunk being filled
-	spill  *report.Runs[flows.Record] // when set, full chunks go there instead (see spill.go)
+	chunks [][]flows.Record            // full chunks are sorted
+	last   []flows.Record              // the chunk being filled
+	spill  *extsort.Runs[flows.Record] // when set, full chunks go there instead (see spill.go)
 }
 
 const recordChunk = 1 << 14
@@ -96,7 +97,7 @@ func sortedRecords(stores []recordStore) []flows.Record {
 		wg.Add(1)
 		go func(dst []flows.Record) {
 			defer wg.Done()
-			m, _ := report.NewMerger(report.CompareFlows, nil, pieces...)
+			m, _ := extsort.NewMerger(report.CompareFlows, nil, pieces...)
 			m.Fill(dst) // runs in memory: no read can fail
 		}(out[at : at+n])
 		at += n

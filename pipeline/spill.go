@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"flowstat/extsort"
 	"flowstat/flows"
 	"flowstat/report"
 )
@@ -12,8 +13,8 @@ import (
 
 // newSpill creates a spill file for flow records in the output directory,
 // whose runs are merged as they are written: a long trace has thousands.
-func newSpill(dir string) (*report.Runs[flows.Record], error) {
-	runs, err := report.NewRuns[flows.Record](dir, "flow records")
+func newSpill(dir string) (*extsort.Runs[flows.Record], error) {
+	runs, err := extsort.NewRuns[flows.Record](dir, "flow records", report.SpaceHint)
 	if err == nil {
 		runs.MergeAsWritten(report.CompareFlows)
 	}
@@ -22,14 +23,14 @@ func newSpill(dir string) (*report.Runs[flows.Record], error) {
 
 // spilledRecords opens the runs of the stores' spill files, and the
 // records still in memory, for merging.
-func spilledRecords(stores []recordStore) (*report.Merger[flows.Record], error) {
-	var spills []*report.Runs[flows.Record]
+func spilledRecords(stores []recordStore) (*extsort.Merger[flows.Record], error) {
+	var spills []*extsort.Runs[flows.Record]
 	var last [][]flows.Record
 	for i := range stores {
 		spills = append(spills, stores[i].spill)
 		last = append(last, sortChunk(stores[i].last))
 	}
-	return report.NewMerger(report.CompareFlows, spills, last...)
+	return extsort.NewMerger(report.CompareFlows, spills, last...)
 }
 
 // removeSpills deletes the stores' spill files.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -190,22 +191,22 @@ func TestAtomicMode(t *testing.T) {
 // would be left behind), while other directories are not affected.
 func TestRemoveTemporaryStopsNewFiles(t *testing.T) {
 	dir, other := t.TempDir(), t.TempDir()
-	runs, err := NewRuns[float64](dir, "durations")
+	runs, err := newRuns[float64](dir, "durations")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer runs.Remove()
 	RemoveTemporary(dir)
-	if left := temporaryFiles(dir); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
-	if _, err := NewRuns[float64](dir, "durations"); !errors.Is(err, errStopping) {
+	if _, err := newRuns[float64](dir, "durations"); !errors.Is(err, extsort.ErrStopping) {
 		t.Errorf("a spill file created in a stopped run's directory: %v", err)
 	}
-	if _, err := CreateParquet(filepath.Join(dir, PlotsDir, "x.parquet"), IntervalSchema); !errors.Is(err, errStopping) {
+	if _, err := CreateParquet(filepath.Join(dir, PlotsDir, "x.parquet"), IntervalSchema); !errors.Is(err, extsort.ErrStopping) {
 		t.Errorf("a file created in a stopped run's plots: %v", err)
 	}
-	r, err := NewRuns[float64](other, "durations")
+	r, err := newRuns[float64](other, "durations")
 	if err != nil {
 		t.Fatalf("another directory: %v", err)
 	}

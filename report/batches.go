@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -27,18 +28,18 @@ func (ps *Parts) held() int {
 // one batch. fn must not keep b.fl.
 func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool, fn func(b *builder, fl flowSeq) error) error {
 	all := newSorted(ps.dir, "a part's flows", ps.held(), compareByDestination)
-	all.sortBy = sortByDestination
-	defer all.remove()
-	all.expect(ps.count([]byte{roleFlow, roleTraffic}, parts...))
-	ds, err := ps.read(s, parts, keep, all.add)
+	all.SortBy = sortByDestination
+	defer all.Remove()
+	all.Expect(ps.count([]byte{roleFlow, roleTraffic}, parts...))
+	ds, err := ps.read(s, parts, keep, all.Add)
 	if err != nil {
 		return err
 	}
 	if err := all.Err(); err != nil {
 		return err
 	}
-	if !all.isSpilled() {
-		b := ps.batchBuilder(b0, ds, ds.Traffic, all.held)
+	if !all.IsSpilled() {
+		b := ps.batchBuilder(b0, ds, ds.Traffic, all.Held())
 		return fn(b, heldFlows(b.fl))
 	}
 	return ps.cut(b0, ds, all, fn)
@@ -80,7 +81,7 @@ func (ps *Parts) batchBuilder(b0 *builder, ds *Dataset, traffic []Traffic, fl []
 
 // cut reads flows in destination order and calls fn for each batch, as
 // batches describes.
-func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b *builder, fl flowSeq) error) error {
+func (ps *Parts) cut(b0 *builder, ds *Dataset, all *extsort.Sorted[destFlow], fn func(b *builder, fl flowSeq) error) error {
 	traffic := ds.Traffic
 	slices.SortStableFunc(traffic, func(x, y Traffic) int { return x.Dest.Compare(y.Dest) })
 	// take removes the traffic of the destinations before below (every
@@ -103,7 +104,7 @@ func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b 
 		b := ps.batchBuilder(b0, ds, tr, fl)
 		return fn(b, heldFlows(b.fl))
 	}
-	large := func(group *sorted[destFlow], f *destFlow) error {
+	large := func(group *extsort.Sorted[destFlow], f *destFlow) error {
 		d := f.dest()
 		b := ps.batchBuilder(b0, ds, take(func(e Dest) bool { return e == d }), nil)
 		fl := b.tallied(group)
@@ -111,8 +112,8 @@ func (ps *Parts) cut(b0 *builder, ds *Dataset, all *sorted[destFlow], fn func(b 
 		b.groups = []destGroup{{d, fl}}
 		return cmp.Or(fn(b, fl), fl.counted.err())
 	}
-	newGroup := func() *sorted[destFlow] {
+	newGroup := func() *extsort.Sorted[destFlow] {
 		return newSorted(ps.dir, "a destination's flows", ps.held(), compareBySource)
 	}
-	return cutGroups(all, (*destFlow).sameDest, newGroup, held, large)
+	return extsort.CutGroups(all, (*destFlow).sameDest, newGroup, held, large)
 }

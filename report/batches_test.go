@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -39,7 +40,7 @@ func TestPartsHeldBytes(t *testing.T) {
 		Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}}} {
 		whole := build(t, ds, opts)
 		want := writeReport(t, whole)
-		flowBytes := sizeOf[destFlow]()
+		flowBytes := extsort.SizeOf[destFlow]()
 		for _, held := range []int{0, 64 * flowBytes, 7 * flowBytes, 1} {
 			ps, err := NewParts(t.TempDir(), 2, int64(iv), opts)
 			if err != nil {
@@ -116,24 +117,24 @@ func TestSorted(t *testing.T) {
 		slices.SortFunc(want, compare)
 		for _, limit := range []int{1, 3, 64, 1 << 20} {
 			dir := t.TempDir()
-			s := newSorted(dir, "test values", limit*sizeOf[rowDuration](), compare)
+			s := newSorted(dir, "test values", limit*extsort.SizeOf[rowDuration](), compare)
 			for _, v := range values {
-				s.add(v)
+				s.Add(v)
 			}
-			if spilled := s.isSpilled(); spilled != (n >= limit) {
+			if spilled := s.IsSpilled(); spilled != (n >= limit) {
 				t.Errorf("n %d, limit %d: spilled %v", n, limit, spilled)
 			}
 			for range 2 {
 				var got []rowDuration
-				s.each(func(v *rowDuration) bool {
+				s.Each(func(v *rowDuration) bool {
 					got = append(got, *v)
 					return true
 				})
-				if s.Err() != nil || !slices.Equal(got, want) || s.len() != n {
+				if s.Err() != nil || !slices.Equal(got, want) || s.Len() != n {
 					t.Fatalf("n %d, limit %d: read back %d values (err %v), want %d in order", n, limit, len(got), s.Err(), n)
 				}
 			}
-			s.remove()
+			s.Remove()
 			if left, _ := os.ReadDir(dir); len(left) > 0 {
 				t.Errorf("n %d, limit %d: left %v", n, limit, left)
 			}

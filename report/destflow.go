@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -33,8 +34,8 @@ func destFlowOf(r *flows.Record) destFlow {
 
 func destFlowsOf(recs []flows.Record) []destFlow {
 	out := make([]destFlow, len(recs))
-	parallelFor(workers(), func(p int) {
-		for i := p * len(recs) / workers(); i < (p+1)*len(recs)/workers(); i++ {
+	extsort.ParallelFor(extsort.Workers(), func(p int) {
+		for i := p * len(recs) / extsort.Workers(); i < (p+1)*len(recs)/extsort.Workers(); i++ {
 			out[i] = destFlowOf(&recs[i])
 		}
 	})
@@ -56,7 +57,7 @@ func (f *destFlow) isS0() bool { return f.Proto == protoTCP && f.State == flows.
 // sortBySource puts flows in source address order. The statistics of a
 // group of flows depend on which flows share a source, not on their order
 // otherwise.
-func sortBySource(fl []destFlow) { sortParallel(fl, compareBySource) }
+func sortBySource(fl []destFlow) { extsort.SortParallel(fl, compareBySource) }
 
 func compareBySource(x, y destFlow) int { return x.SrcIP.Compare(y.SrcIP) }
 
@@ -85,11 +86,11 @@ func sortByDestination(fl []destFlow) {
 			keys[i], keys[i].at = ipv6, int32(i)
 			n6++
 		default: // no address: such flows would sort first
-			sortParallel(fl, compareByDestination)
+			extsort.SortParallel(fl, compareByDestination)
 			return
 		}
 	}
-	sortParallel(keys, func(x, y key) int {
+	extsort.SortParallel(keys, func(x, y key) int {
 		if x.dst != y.dst {
 			return cmp.Compare(x.dst, y.dst)
 		}
@@ -100,7 +101,7 @@ func sortByDestination(fl []destFlow) {
 		from[i] = keys[i].at
 	}
 	moveInto(fl, from)
-	sortParallel(fl[len(fl)-n6:], compareByDestination)
+	extsort.SortParallel(fl[len(fl)-n6:], compareByDestination)
 }
 
 func compareByDestination(x, y destFlow) int {

@@ -14,7 +14,7 @@ import (
 // sorting by compareByDestination.
 func TestSortByDestination(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	fl := make([]destFlow, 140_000) // enough for sortParallel to split it
+	fl := make([]destFlow, 140_000) // enough for extsort.SortParallel to split it
 	for i := range fl {
 		fl[i] = destFlow{
 			DstIP:   flows.IPOf(netip.AddrFrom4([4]byte{192, 0, byte(r.IntN(2)), byte(r.IntN(200))})),

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -404,7 +405,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 // reflectionsOf finds the reflections among candidate flows, which it
 // sorts, by victim and port.
 func (b *builder) reflectionsOf(cands []reflFlow, t Thresholds) []Finding {
-	sortParallel(cands, compareReflFlows)
+	extsort.SortParallel(cands, compareReflFlows)
 	var out []Finding
 	for s := 0; s < len(cands); {
 		e := s + 1
@@ -547,7 +548,7 @@ func (b *builder) scans(t Thresholds) []Finding {
 	}
 	var out []Finding
 	// Port scans: by source, host, port.
-	sortParallel(byHost, func(x, y key) int {
+	extsort.SortParallel(byHost, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
@@ -558,7 +559,7 @@ func (b *builder) scans(t Thresholds) []Finding {
 	})
 	out = append(out, b.scanGroups(order(byHost), PortScan, t)...)
 	// Host scans: by source, port, host.
-	sortParallel(byPort, func(x, y key) int {
+	extsort.SortParallel(byPort, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
 			return c
 		}
@@ -593,12 +594,12 @@ func (b *builder) scanGroups(idx []int, kind Kind, t Thresholds) []Finding {
 // spilledScans finds the scans of one source whose TCP flows are too many
 // to hold: g has them in the order of port scans (compareScanFlows), and
 // host scans read them sorted again on disk (compareScanPorts).
-func (b *builder) spilledScans(g *sorted[scanFlow], t Thresholds, dir string, heldBytes int) ([]Finding, error) {
-	if g.len() < min(t.ScanPorts, t.ScanHosts) { // as scans, which counts first
+func (b *builder) spilledScans(g *extsort.Sorted[scanFlow], t Thresholds, dir string, heldBytes int) ([]Finding, error) {
+	if g.Len() < min(t.ScanPorts, t.ScanHosts) { // as scans, which counts first
 		return nil, nil
 	}
 	var src flows.IP
-	g.each(func(sf *scanFlow) bool {
+	g.Each(func(sf *scanFlow) bool {
 		src = sf.SrcIP
 		return false
 	})
@@ -607,10 +608,10 @@ func (b *builder) spilledScans(g *sorted[scanFlow], t Thresholds, dir string, he
 		out = append(out, f)
 	}
 	byPort := newSorted(dir, "a scanner's flows by port", heldBytes, compareScanPorts)
-	defer byPort.remove()
-	byPort.expect(g.len())
-	g.each(func(sf *scanFlow) bool {
-		byPort.add(*sf)
+	defer byPort.Remove()
+	byPort.Expect(g.Len())
+	g.Each(func(sf *scanFlow) bool {
+		byPort.Add(*sf)
 		return true
 	})
 	if f, ok := b.scanOf(HostScan, t, src, scanRecords(byPort)); ok {
@@ -620,10 +621,10 @@ func (b *builder) spilledScans(g *sorted[scanFlow], t Thresholds, dir string, he
 }
 
 // scanRecords returns TCP flows read in order as records.
-func scanRecords(s *sorted[scanFlow]) iter.Seq[*flows.Record] {
+func scanRecords(s *extsort.Sorted[scanFlow]) iter.Seq[*flows.Record] {
 	return func(yield func(*flows.Record) bool) {
 		var r flows.Record
-		s.each(func(sf *scanFlow) bool {
+		s.Each(func(sf *scanFlow) bool {
 			r = sf.record()
 			return yield(&r)
 		})

@@ -3,7 +3,6 @@ package report
 import (
 	"errors"
 	"fmt"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +11,10 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"flowstat/extsort"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -90,7 +93,7 @@ func createParquetFile(path string, schema *arrow.Schema) (*ParquetWriter, *parq
 	if dir == "" {
 		dir = "."
 	}
-	f, err := createLockedTemp(dir, base+".tmp-*")
+	f, err := extsort.CreateLockedTemp(dir, base+".tmp-*")
 	if err != nil {
 		return nil, nil, writeError(path, err)
 	}

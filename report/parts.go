@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -29,7 +30,7 @@ import (
 // part of their victim. A part is read back and given to the code Build
 // runs (as destFlows for the statistics by destination, as records for
 // the scans), in batches when it is too large to hold (see batches and
-// cutGroups), and the results are put together in the order Build gives
+// extsort.CutGroups), and the results are put together in the order Build gives
 // them: the report is the one Build makes from all the records at once
 // (TestReportReproduces, TestPartsHeldBytes).
 type Parts struct {
@@ -38,9 +39,9 @@ type Parts struct {
 	interval int64 // of the records' windows
 	writers  []*PartWriter
 	// Made by Build and read by WriteTables; removed by Remove.
-	intervals    *Runs[intervalRow]
-	destinations *Runs[intervalRow] // see destinationRowOf
-	durations    *Runs[float64]
+	intervals    *extsort.Runs[intervalRow]
+	destinations *extsort.Runs[intervalRow] // see destinationRowOf
+	durations    *extsort.Runs[float64]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
 
 	// HeldBytes bounds how much of one part's flows Build holds in memory
@@ -94,8 +95,9 @@ func blockBytes(writers int) int {
 // bytes), its role (1), a spare byte and the value's size (2).
 const entryHeader = 8
 
-// spaceHint ends the errors of writing spilled data.
-const spaceHint = " (while it runs, flowstat needs about 200 bytes per flow of free space in the output directory; --no-report needs half of that)"
+// SpaceHint ends the errors of writing spilled data: what a full disk asks
+// for.
+const SpaceHint = " (while it runs, flowstat needs about 200 bytes per flow of free space in the output directory; --no-report needs half of that)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
@@ -104,12 +106,12 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 	ps := &Parts{dir: dir, opts: opts, interval: interval}
 	ps.opts.Thresholds = ps.opts.Thresholds.withDefaults()
 	for range writers {
-		f, err := createLockedTemp(dir, ".flowstat-parts-*.tmp")
+		f, err := extsort.CreateLockedTemp(dir, ".flowstat-parts-*.tmp")
 		if err != nil {
 			ps.Remove()
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
 		}
-		ps.writers = append(ps.writers, &PartWriter{f: f, out: newBlockWriter(f),
+		ps.writers = append(ps.writers, &PartWriter{f: f, out: extsort.NewBlockWriter(f),
 			blockBytes: blockBytes(writers), thresholds: ps.opts.Thresholds})
 	}
 	return ps, nil
@@ -170,11 +172,11 @@ func (ps *Parts) Remove() {
 // PartWriter writes records into the parts, for one goroutine.
 type PartWriter struct {
 	f          *os.File
-	out        blockWriter
+	out        extsort.BlockWriter
 	blockBytes int // of each part's buffer
 	thresholds Thresholds
 	bufs       [numKinds][numParts][]byte
-	blocks     [numKinds][numParts][]packedBlock
+	blocks     [numKinds][numParts][]extsort.PackedBlock
 	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
 }
@@ -222,21 +224,21 @@ func scanFlowOf(r *flows.Record) scanFlow {
 // reflections finds the reflections of a part's candidates, those of a
 // victim and port whose flows alone do not fit in what a part holds read
 // from disk, and adds them to found.
-func (ps *Parts) reflections(b *builder, refl *sorted[reflFlow], t Thresholds, found *[]Finding) error {
+func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thresholds, found *[]Finding) error {
 	held := func(batch []reflFlow, _ *reflFlow) error {
 		*found = append(*found, b.reflectionsOf(batch, t)...)
 		return nil
 	}
-	if !refl.isSpilled() {
-		return held(refl.held, nil)
+	if !refl.IsSpilled() {
+		return held(refl.Held(), nil)
 	}
-	newGroup := func() *sorted[reflFlow] {
+	newGroup := func() *extsort.Sorted[reflFlow] {
 		return newSorted(ps.dir, "a victim's reflection candidates", ps.held(), compareReflFlows)
 	}
 	sameGroup := func(x, y *reflFlow) bool { return x.key() == y.key() }
-	return cutGroups(refl, sameGroup, newGroup, held, func(g *sorted[reflFlow], v *reflFlow) error {
-		if g.len() >= t.ReflectSources {
-			if f, ok := b.reflection(t, v.key(), g.each); ok {
+	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[reflFlow], v *reflFlow) error {
+		if g.Len() >= t.ReflectSources {
+			if f, ok := b.reflection(t, v.key(), g.Each); ok {
 				*found = append(*found, f)
 			}
 		}
@@ -313,7 +315,7 @@ func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flow
 	binary.LittleEndian.PutUint16(h[6:], uint16(len(value)))
 	buf = append(buf, h[:]...)
 	buf = append(buf, value...)
-	buf = append(buf, bytesOf(windows)...)
+	buf = append(buf, extsort.BytesOf(windows)...)
 	w.bufs[kind][part] = buf
 	w.entries[role][part]++
 }
@@ -324,9 +326,9 @@ func (w *PartWriter) flush(kind, part int) {
 	if len(buf) == 0 || w.err != nil {
 		return
 	}
-	blk, err := w.out.write(buf)
+	blk, err := w.out.Write(buf)
 	if err != nil {
-		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
+		w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), extsort.WithoutPath(err), SpaceHint)
 	}
 	w.blocks[kind][part] = append(w.blocks[kind][part], blk)
 	if cap(buf) > w.blockBytes {
@@ -339,12 +341,12 @@ func (w *PartWriter) flush(kind, part int) {
 // The value and windows are valid during the call.
 func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, windows []flows.Window)) error {
 	var buf []byte
-	var br blockReader
+	var br extsort.BlockReader
 	windows := make([]flows.Window, 0, 8) // never nil: a flow with packets has windows
 	for _, w := range ps.writers {
 		for _, blk := range w.blocks[kind][part] {
-			buf = slices.Grow(buf[:0], int(blk.raw))[:blk.raw]
-			if err := br.read(w.f, blk, buf); err != nil {
+			buf = slices.Grow(buf[:0], blk.Raw())[:blk.Raw()]
+			if err := br.Read(w.f, blk, buf); err != nil {
 				return fmt.Errorf("cannot read the report's parts back from %s: %w", w.f.Name(), err)
 			}
 			for b := buf; len(b) > 0; {
@@ -354,7 +356,7 @@ func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, wind
 				value := b[entryHeader : entryHeader+size]
 				b = b[entryHeader+size:]
 				windows = slices.Grow(windows[:0], nwin)[:nwin]
-				b = b[copy(bytesOf(windows), b):]
+				b = b[copy(extsort.BytesOf(windows), b):]
 				each(role, value, windows)
 			}
 		}
@@ -381,7 +383,7 @@ func (ps *Parts) Steps() int { return numKinds * numParts }
 // eachPart runs fn for every part, on every core, and reports progress.
 func (ps *Parts) eachPart(fn func(part int) error) error {
 	errs := make([]error, numParts)
-	parallelFor(numParts, func(part int) {
+	extsort.ParallelFor(numParts, func(part int) {
 		errs[part] = fn(part)
 		if ps.Progress != nil {
 			ps.Progress(int(ps.done.Add(1)), numKinds*numParts)
@@ -401,8 +403,8 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 				w.bufs[kind][part] = nil
 			}
 		}
-		if err := w.out.flush(); err != nil && w.err == nil {
-			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), withoutPath(err), spaceHint)
+		if err := w.out.Flush(); err != nil && w.err == nil {
+			w.err = fmt.Errorf("cannot write the report's parts to %s: %w%s", w.f.Name(), extsort.WithoutPath(err), SpaceHint)
 		}
 		if w.err != nil {
 			return nil, w.err
@@ -453,20 +455,20 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
 		scan := newSorted(ps.dir, "a part's TCP flows by source", ps.held(), compareScanFlows)
-		defer scan.remove()
-		scan.expect(ps.count([]byte{roleScan}, part))
+		defer scan.Remove()
+		scan.Expect(ps.count([]byte{roleScan}, part))
 		refl := newSorted(ps.dir, "a part's reflection candidates", ps.held(), compareReflFlows)
-		defer refl.remove()
-		refl.expect(ps.count([]byte{roleReflection}, part))
+		defer refl.Remove()
+		refl.Expect(ps.count([]byte{roleReflection}, part))
 		var sf scanFlow
 		var rf reflFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
 				copy(valueBytes(&sf), value)
-				scan.add(sf)
+				scan.Add(sf)
 			} else {
 				copy(valueBytes(&rf), value)
-				refl.add(rf)
+				refl.Add(rf)
 			}
 		})
 		if err != nil {
@@ -486,12 +488,14 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 			found[part] = append(found[part], with(recs).scans(t)...)
 			return nil
 		}
-		if !scan.isSpilled() {
-			return held(scan.held, nil)
+		if !scan.IsSpilled() {
+			return held(scan.Held(), nil)
 		}
-		newGroup := func() *sorted[scanFlow] { return newSorted(ps.dir, "a scanner's flows", ps.held(), compareScanFlows) }
-		return cutGroups(scan, func(a, b *scanFlow) bool { return a.SrcIP == b.SrcIP }, newGroup, held,
-			func(g *sorted[scanFlow], _ *scanFlow) error {
+		newGroup := func() *extsort.Sorted[scanFlow] {
+			return newSorted(ps.dir, "a scanner's flows", ps.held(), compareScanFlows)
+		}
+		return extsort.CutGroups(scan, func(a, b *scanFlow) bool { return a.SrcIP == b.SrcIP }, newGroup, held,
+			func(g *extsort.Sorted[scanFlow], _ *scanFlow) error {
 				fs, err := with(nil).spilledScans(g, t, ps.dir, ps.held())
 				found[part] = append(found[part], fs...)
 				return err
@@ -510,13 +514,13 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 // destination addresses.
 func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[netip.Addr]bool) error {
 	var err error
-	if ps.intervals, err = NewRuns[intervalRow](ps.dir, "report rows"); err != nil {
+	if ps.intervals, err = newRuns[intervalRow](ps.dir, "report rows"); err != nil {
 		return err
 	}
-	if ps.destinations, err = NewRuns[intervalRow](ps.dir, "destination rows"); err != nil {
+	if ps.destinations, err = newRuns[intervalRow](ps.dir, "destination rows"); err != nil {
 		return err
 	}
-	if ps.durations, err = NewRuns[float64](ps.dir, "flow durations"); err != nil {
+	if ps.durations, err = newRuns[float64](ps.dir, "flow durations"); err != nil {
 		return err
 	}
 	type result struct {
@@ -584,14 +588,14 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 			spill.Lock()
 			defer spill.Unlock()
 			ps.destinations.Write(dests)
-			durs.writeTo(ps.durations)
+			durs.WriteTo(ps.durations)
 			return nil
 		})
 	})
 	if err != nil {
 		return err
 	}
-	if err := b0.errs.get(); err != nil {
+	if err := b0.errs.Get(); err != nil {
 		return err
 	}
 	dests := 0
@@ -618,7 +622,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 	}
 	setRates(st, sums)
 	st.States = statesOf(states)
-	sortParallel(st.Destinations, func(x, y Destination) int { return x.Dest.Compare(y.Dest) })
+	extsort.SortParallel(st.Destinations, func(x, y Destination) int { return x.Dest.Compare(y.Dest) })
 	slices.SortFunc(st.Findings, func(x, y Finding) int { return x.Dest.Compare(y.Dest) })
 	rank(st)
 	return nil
@@ -630,11 +634,11 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 // from their parts.
 func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []timelineTarget) error {
 	all := newCDFStream("all", int(st.Flows))
-	m, err := NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*Runs[float64]{ps.durations})
+	m, err := extsort.NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*extsort.Runs[float64]{ps.durations})
 	if err != nil {
 		return err
 	}
-	err = m.each(func(v *float64) bool {
+	err = m.Each(func(v *float64) bool {
 		all.add(*v)
 		return true
 	})
@@ -690,7 +694,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	}
 	parts := slices.Sorted(maps.Keys(work))
 	errs := make([]error, len(parts))
-	parallelFor(len(parts), func(i int) {
+	extsort.ParallelFor(len(parts), func(i int) {
 		keep := func(d *destFlow) bool { return hosts[d.DstIP] }
 		errs[i] = ps.batches(b0, s, parts[i:i+1], keep, func(b *builder, _ flowSeq) error {
 			if b.groups == nil {
@@ -707,7 +711,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 	for _, pts := range top {
 		st.CDF = append(st.CDF, pts...)
 	}
-	return cmp.Or(errors.Join(errs...), b0.errs.get())
+	return cmp.Or(errors.Join(errs...), b0.errs.Get())
 }
 
 // prefixSeries returns the series of the destinations whose address is in
@@ -715,8 +719,8 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 // on disk beyond what is held.
 func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []int) (Series, error) {
 	fl := newSorted(ps.dir, "a prefix's flows", ps.held(), compareBySource)
-	defer fl.remove()
-	ds, err := ps.read(s, parts, func(d *destFlow) bool { return p.Contains(d.DstIP.Addr()) }, fl.add)
+	defer fl.Remove()
+	ds, err := ps.read(s, parts, func(d *destFlow) bool { return p.Contains(d.DstIP.Addr()) }, fl.Add)
 	if err != nil {
 		return Series{}, err
 	}

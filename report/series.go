@@ -3,6 +3,8 @@ package report
 import (
 	"math"
 	"slices"
+
+	"flowstat/extsort"
 )
 
 // Series is what the report shows of one target's windows from its first
@@ -148,7 +150,7 @@ func leastBusy(ws []Interval) int {
 func (b *builder) seriesOf(d Dest, fl flowSeq, traffic []*Traffic) Series {
 	pieceRows := math.MaxInt
 	if b.heldBytes > 0 {
-		pieceRows = max(1, b.heldBytes/sizeOf[Interval]())
+		pieceRows = max(1, b.heldBytes/extsort.SizeOf[Interval]())
 	}
 	var s Series
 	b.seriesEach(fl, traffic, true, pieceRows, func(rows []Interval, _ bool) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -444,10 +445,10 @@ type Stats struct {
 
 	// spilledIntervals hold the intervals instead of Intervals when the
 	// report was built from Parts.
-	spilledIntervals *Runs[intervalRow]
+	spilledIntervals *extsort.Runs[intervalRow]
 	// spilledDestinations hold every destination's row, from Parts.Build,
 	// with Start and End its first and last packet.
-	spilledDestinations *Runs[intervalRow]
+	spilledDestinations *extsort.Runs[intervalRow]
 }
 
 // Build computes the report's statistics from a dataset.
@@ -495,7 +496,7 @@ func newBuilder(ds *Dataset, opts BuildOptions) (*builder, *Stats, BuildOptions,
 	if idle <= 0 {
 		idle = int64(flows.DefaultIdleTimeout)
 	}
-	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle, errs: &firstError{}}
+	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle, errs: &extsort.FirstError{}}
 	st := &Stats{
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
@@ -524,7 +525,7 @@ type builder struct {
 	// group is held.
 	dir       string
 	heldBytes int
-	errs      *firstError
+	errs      *extsort.FirstError
 	// rowsOut, when set, takes byDestination's rows a batch at a time, once
 	// more than heldBytes of them are made: a part's rows, for a long
 	// trace in short windows, can be millions. They come by destination,
@@ -663,9 +664,9 @@ func (b *builder) byDestination(st *Stats) {
 	// concurrently, a few destinations a task.
 	st.Destinations = make([]Destination, len(parts))
 	rows := make([][]Interval, len(parts))
-	held := &heldRows{rows: rows, max: max(1, b.heldBytes/sizeOf[Interval]()), out: b.rowsOut}
-	per := max(1, min(256, len(parts)/(8*workers()))) // destinations a task
-	parallelFor((len(parts)+per-1)/per, func(n int) {
+	held := &heldRows{rows: rows, max: max(1, b.heldBytes/extsort.SizeOf[Interval]()), out: b.rowsOut}
+	per := max(1, min(256, len(parts)/(8*extsort.Workers()))) // destinations a task
+	extsort.ParallelFor((len(parts)+per-1)/per, func(n int) {
 		for i := n * per; i < min((n+1)*per, len(parts)); i++ {
 			p := &parts[i]
 			var whole sync.WaitGroup
@@ -801,7 +802,7 @@ func windowOrder(rows [][]Interval) []rowAt {
 			order = append(order, rowAt{ws[j].Start, int32(d), int32(j)})
 		}
 	}
-	sortParallel(order, func(x, y rowAt) int {
+	extsort.SortParallel(order, func(x, y rowAt) int {
 		if x.start != y.start {
 			return cmp.Compare(x.start, y.start)
 		}
@@ -950,8 +951,8 @@ func (t *groupTally) addToFlood(r *destFlow) {
 // from disk once for every statistic groupTally counts and for their
 // durations, sorted on disk: when whole first needs them, while series
 // reads the flows on another core.
-func (b *builder) tallied(group *sorted[destFlow]) flowSeq {
-	group.sortHeld() // now: the goroutines that read it later only read
+func (b *builder) tallied(group *extsort.Sorted[destFlow]) flowSeq {
+	group.SortHeld() // now: the goroutines that read it later only read
 	fl := flowSeq{large: group}
 	fl.counted = &largeCounts{count: func(c *largeCounts) {
 		t := &c.tally
@@ -967,7 +968,7 @@ func (b *builder) tallied(group *sorted[destFlow]) flowSeq {
 // durations returns the durations of flows in order: those of a group
 // held in memory are put in order in memory, those of large flows were
 // (largeDurations).
-func durations(fl flowSeq) *sorted[float64] {
+func durations(fl flowSeq) *extsort.Sorted[float64] {
 	if fl.counted != nil {
 		return fl.counted.get().durations
 	}
@@ -976,12 +977,12 @@ func durations(fl flowSeq) *sorted[float64] {
 
 // sortedDurations puts the durations of flows in order, spilled to dir
 // beyond heldBytes, and gives each flow to also, when not nil.
-func sortedDurations(fl flowSeq, dir string, heldBytes int, also func(*destFlow)) *sorted[float64] {
+func sortedDurations(fl flowSeq, dir string, heldBytes int, also func(*destFlow)) *extsort.Sorted[float64] {
 	durs := newSorted(dir, "a destination's flow durations", heldBytes, cmp.Compare[float64])
-	durs.sortBy = slices.Sort[[]float64] // the faster sort of ordered values
-	durs.expect(fl.len())
+	durs.SortBy = slices.Sort[[]float64] // the faster sort of ordered values
+	durs.Expect(fl.len())
 	fl.all(func(r *destFlow) bool {
-		durs.add(r.Duration())
+		durs.Add(r.Duration())
 		if also != nil {
 			also(r)
 		}
@@ -991,13 +992,13 @@ func sortedDurations(fl flowSeq, dir string, heldBytes int, also func(*destFlow)
 }
 
 // quantilesOfSorted summarises durations put in order.
-func quantilesOfSorted(durs *sorted[float64]) Quantiles {
-	if !durs.isSpilled() {
-		durs.sortHeld()
-		return QuantilesOf(durs.held)
+func quantilesOfSorted(durs *extsort.Sorted[float64]) Quantiles {
+	if !durs.IsSpilled() {
+		durs.SortHeld()
+		return QuantilesOf(durs.Held())
 	}
-	q := newQuantileStream(durs.len())
-	durs.each(func(v *float64) bool {
+	q := newQuantileStream(durs.Len())
+	durs.Each(func(v *float64) bool {
 		q.add(*v)
 		return true
 	})
@@ -1091,10 +1092,10 @@ func (b *builder) seriesPiece(fl flowSeq, traffic []*Traffic, wins []int64, firs
 	}
 	var srcIP flows.IP
 	ended := 0
-	var spilled *sorted[rowDuration] // the durations of large flows, by row
+	var spilled *extsort.Sorted[rowDuration] // the durations of large flows, by row
 	if fl.large != nil {
 		spilled = b.rowDurations(fl.len())
-		defer spilled.remove()
+		defer spilled.Remove()
 	}
 	in := func(j int) bool { return first <= j && j < last }
 	fl.all(func(r *destFlow) bool {
@@ -1124,7 +1125,7 @@ func (b *builder) seriesPiece(fl flowSeq, traffic []*Traffic, wins []int64, firs
 				rows[hi-first].Ended[r.Outcome]++
 				ended++
 				if spilled != nil {
-					spilled.add(rowDuration{int64(hi - first), r.Duration()})
+					spilled.Add(rowDuration{int64(hi - first), r.Duration()})
 				}
 			}
 		}
@@ -1213,21 +1214,21 @@ type rowDuration struct {
 
 // rowDurations returns an empty sorted for the durations of n flows too
 // many to hold by the rows they ended in (setRowDurations).
-func (b *builder) rowDurations(n int) *sorted[rowDuration] {
+func (b *builder) rowDurations(n int) *extsort.Sorted[rowDuration] {
 	durs := newSorted(b.dir, "a destination's flow durations by window", b.heldBytes, func(x, y rowDuration) int {
 		return cmp.Or(cmp.Compare(x.row, y.row), cmp.Compare(x.duration, y.duration))
 	})
-	durs.expect(n)
+	durs.Expect(n)
 	return durs
 }
 
 // setRowDurations sets each row's duration quantiles as heldRowDurations
 // does, for flows too many to hold: from their durations put in order by
 // row on disk.
-func (b *builder) setRowDurations(rows []Interval, durs *sorted[rowDuration]) {
+func (b *builder) setRowDurations(rows []Interval, durs *extsort.Sorted[rowDuration]) {
 	row := -1
 	var q *quantileStream
-	durs.each(func(d *rowDuration) bool {
+	durs.Each(func(d *rowDuration) bool {
 		if int(d.row) != row {
 			if q != nil {
 				rows[row].Durations = q.quantiles()
@@ -1242,7 +1243,7 @@ func (b *builder) setRowDurations(rows []Interval, durs *sorted[rowDuration]) {
 		rows[row].Durations = q.quantiles()
 	}
 	if err := durs.Err(); err != nil {
-		b.errs.keep(err)
+		b.errs.Keep(err)
 	}
 }
 
@@ -1375,7 +1376,7 @@ func (b *builder) cdf(st *Stats) {
 	for i := range b.fl {
 		durs[i] = b.fl[i].Duration()
 	}
-	sortParallel(durs, cmp.Compare[float64])
+	extsort.SortParallel(durs, cmp.Compare[float64])
 	st.CDF = append(st.CDF, cdfPoints("all", durs)...)
 	for _, i := range st.TopByFlows {
 		st.CDF = append(st.CDF, b.destCDF(st.Destinations[i].Dest)...)
@@ -1385,8 +1386,8 @@ func (b *builder) cdf(st *Stats) {
 // destCDF returns the CDF of the durations of the flows to d.
 func (b *builder) destCDF(d Dest) []CDFPoint {
 	durs := durations(b.destFlows(d))
-	c := newCDFStream(d.String(), durs.len())
-	durs.each(func(v *float64) bool {
+	c := newCDFStream(d.String(), durs.Len())
+	durs.Each(func(v *float64) bool {
 		c.add(*v)
 		return true
 	})

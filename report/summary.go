@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -222,7 +223,7 @@ func WriteFileAtomic(path string, data []byte) error {
 // path, so readers never see a partial file; on an error the temporary
 // file is removed.
 func WriteFileAtomicFrom(path string, write func(io.Writer) error) error {
-	tmp, err := createLockedTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := extsort.CreateLockedTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return writeError(path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/parquet-go/parquet-go"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 )
 
@@ -146,7 +147,7 @@ func intervalsInOrder(st *Stats) (func() ([]intervalRow, error), error) {
 		return n, nil
 	}
 	if st.spilledIntervals != nil {
-		m, err := NewMerger(compareRows, []*Runs[intervalRow]{st.spilledIntervals})
+		m, err := extsort.NewMerger(compareRows, []*extsort.Runs[intervalRow]{st.spilledIntervals})
 		if err != nil {
 			return nil, err
 		}
@@ -246,9 +247,9 @@ func (b *windowRows) fill(ws []intervalRow) {
 
 // writeSpilled writes a table from the spilled runs of a partitioned
 // build, merged in order.
-func writeSpilled(path string, schema *arrow.Schema, runs *Runs[intervalRow], compare func(a, b *intervalRow) int,
+func writeSpilled(path string, schema *arrow.Schema, runs *extsort.Runs[intervalRow], compare func(a, b *intervalRow) int,
 	appendRow func(*array.RecordBuilder, *intervalRow)) error {
-	m, err := NewMerger(compare, []*Runs[intervalRow]{runs})
+	m, err := extsort.NewMerger(compare, []*extsort.Runs[intervalRow]{runs})
 	if err != nil {
 		return err
 	}

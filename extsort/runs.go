@@ -1,4 +1,4 @@
-package report
+package extsort
 
 import (
 	"container/heap"
@@ -16,8 +16,9 @@ import (
 // written and read back as they are, within one run of the program.
 type Runs[T any] struct {
 	f    *os.File
-	out  blockWriter
+	out  BlockWriter
 	what string    // what the values are, for errors
+	hint string    // ends the errors of writing them
 	runs []runSpan // where each run is in f
 	err  error     // the first write error; reported when the runs are read
 
@@ -30,17 +31,18 @@ type Runs[T any] struct {
 }
 
 // runSpan is where a run's blocks are, one after the other, each behind
-// its header (blockWriter.writeFramed): 16 bytes a run, however long.
+// its header (BlockWriter.WriteFramed): 16 bytes a run, however long.
 type runSpan struct{ start, end int64 }
 
 // NewRuns creates the file for runs of what (as "flow records") in dir, the
-// output directory: the system's temporary directory may be memory.
-func NewRuns[T any](dir, what string) (*Runs[T], error) {
-	f, err := createLockedTemp(dir, ".flowstat-spill-*.tmp")
+// output directory: the system's temporary directory may be memory. hint
+// ends the errors of writing them (what to do about a full disk).
+func NewRuns[T any](dir, what, hint string) (*Runs[T], error) {
+	f, err := CreateLockedTemp(dir, ".flowstat-spill-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a spill file for %s: %w", what, err)
 	}
-	return &Runs[T]{f: f, out: newBlockWriter(f), what: what, fanIn: mergeFanIn}, nil
+	return &Runs[T]{f: f, out: NewBlockWriter(f), what: what, hint: hint, fanIn: mergeFanIn}, nil
 }
 
 // mergeFanIn is how many runs MergeAsWritten merges at once: merging 128
@@ -57,7 +59,8 @@ const mergeFanIn = 128
 // system where it can punch holes.
 func (r *Runs[T]) MergeAsWritten(compare func(a, b *T) int) { r.compare = compare }
 
-func bytesOf[T any](s []T) []byte {
+// BytesOf returns the memory of s as bytes, without a copy.
+func BytesOf[T any](s []T) []byte {
 	if len(s) == 0 {
 		return nil
 	}
@@ -126,13 +129,13 @@ func (r *Runs[T]) writeBlocks(sorted []T) (runSpan, bool) {
 	span := runSpan{start: r.out.size}
 	for rest := sorted; len(rest) > 0; {
 		n := min(len(rest), valuesPerBlock[T]())
-		if err := r.out.writeFramed(bytesOf(rest[:n])); err != nil {
+		if err := r.out.WriteFramed(BytesOf(rest[:n])); err != nil {
 			r.fail(err)
 			return runSpan{}, false
 		}
 		rest = rest[n:]
 	}
-	if err := r.out.flush(); err != nil {
+	if err := r.out.Flush(); err != nil {
 		r.fail(err)
 		return runSpan{}, false
 	}
@@ -172,12 +175,12 @@ func (r *Runs[T]) mergeLast(n int) {
 		if k == 0 {
 			break
 		}
-		if err := r.out.writeFramed(bytesOf(buf[:k])); err != nil {
+		if err := r.out.WriteFramed(BytesOf(buf[:k])); err != nil {
 			r.fail(err)
 			return
 		}
 	}
-	if err := r.out.flush(); err != nil {
+	if err := r.out.Flush(); err != nil {
 		r.fail(err)
 		return
 	}
@@ -201,12 +204,12 @@ func punchHole(f *os.File, start, end int64) error {
 }
 
 func (r *Runs[T]) fail(err error) {
-	r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), withoutPath(err), spaceHint)
+	r.err = fmt.Errorf("cannot write %s to %s: %w%s", r.what, r.f.Name(), WithoutPath(err), r.hint)
 }
 
-// withoutPath drops the path from a file's error, for a message that
+// WithoutPath drops the path from a file's error, for a message that
 // names the file already.
-func withoutPath(err error) error {
+func WithoutPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
@@ -237,7 +240,7 @@ func valuesPerBlock[T any]() int {
 
 // reader reads a run back from its first value.
 func (r *Runs[T]) reader(run runSpan) *runReader[T] {
-	return &runReader[T]{f: r.f, what: r.what, blocks: framedReader{at: run.start, end: run.end}, pos: -1}
+	return &runReader[T]{f: r.f, what: r.what, blocks: FramedReader{at: run.start, end: run.end}, pos: -1}
 }
 
 // runReader reads one sorted run, a block at a time from a file, or from
@@ -245,7 +248,7 @@ func (r *Runs[T]) reader(run runSpan) *runReader[T] {
 type runReader[T any] struct {
 	f      *os.File
 	what   string
-	blocks framedReader // what is not yet read from f
+	blocks FramedReader // what is not yet read from f
 	buf    []T
 	pos    int
 }
@@ -257,11 +260,11 @@ func (r *runReader[T]) next() (bool, error) {
 	if r.pos++; r.pos < len(r.buf) {
 		return true, nil
 	}
-	if r.f == nil || !r.blocks.more() {
+	if r.f == nil || !r.blocks.More() {
 		return false, nil
 	}
 	size := int(unsafe.Sizeof(*new(T)))
-	blk, err := r.blocks.next(r.f, valuesPerBlock[T]()*size)
+	blk, err := r.blocks.Next(r.f, valuesPerBlock[T]()*size)
 	if err == nil && (blk.raw == 0 || blk.raw%int32(size) != 0) {
 		err = errors.New("a block's header is not what was written (damaged file?)")
 	}
@@ -271,7 +274,7 @@ func (r *runReader[T]) next() (bool, error) {
 			r.buf = make([]T, n)
 		}
 		r.buf = r.buf[:n]
-		err = r.blocks.read(r.f, blk, bytesOf(r.buf))
+		err = r.blocks.Read(r.f, blk, BytesOf(r.buf))
 	}
 	if err != nil {
 		return false, fmt.Errorf("cannot read %s back from %s: %w", r.what, r.f.Name(), err)
@@ -343,10 +346,10 @@ func (m *Merger[T]) Fill(dst []T) (int, error) {
 	return n, nil
 }
 
-// each calls yield with the next values in order until the end or until
+// Each calls yield with the next values in order until the end or until
 // yield returns false, and returns the first error reading the runs. The
 // value is valid during the call.
-func (m *Merger[T]) each(yield func(*T) bool) error {
+func (m *Merger[T]) Each(yield func(*T) bool) error {
 	buf := make([]T, valuesPerBlock[T]())
 	for {
 		n, err := m.Fill(buf)

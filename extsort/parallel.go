@@ -1,47 +1,21 @@
-package report
+package extsort
 
 import (
-	"cmp"
-	"encoding/binary"
 	"runtime"
 	"slices"
 	"sync"
-
-	"flowstat/flows"
 )
 
-// addrKey is an address as plain integers, ordered as netip.Addr.Compare
-// orders addresses without a zone. Sort keys built from it hold no pointer,
-// so sorting millions of them moves plain memory.
-type addrKey struct {
-	hi, lo uint64
-	bits   uint8 // 0 (invalid), 32 or 128: netip orders by bit length first
-}
+// Workers is how many goroutines the parallel steps use: the cores Go
+// may run on.
+func Workers() int { return runtime.GOMAXPROCS(0) }
 
-func addrKeyOf(a flows.IP) addrKey {
-	b := a.Bytes16()
-	return addrKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), uint8(a.BitLen())}
-}
-
-func (a addrKey) compare(b addrKey) int {
-	if a.bits != b.bits {
-		return cmp.Compare(a.bits, b.bits)
-	}
-	if a.hi != b.hi {
-		return cmp.Compare(a.hi, b.hi)
-	}
-	return cmp.Compare(a.lo, b.lo)
-}
-
-// workers is how many goroutines the report's parallel steps use.
-func workers() int { return runtime.GOMAXPROCS(0) }
-
-// sortParallel sorts s with compare, which must be a total order (so the
+// SortParallel sorts s with compare, which must be a total order (so the
 // result does not depend on how the work was split). It partitions s around
 // a sampled median and sorts the two sides concurrently, in place: sorting
 // millions of keys needs no second buffer.
-func sortParallel[T any](s []T, compare func(a, b T) int) {
-	sortParts(s, compare, workers())
+func SortParallel[T any](s []T, compare func(a, b T) int) {
+	sortParts(s, compare, Workers())
 }
 
 func sortParts[T any](s []T, compare func(a, b T) int, parts int) {
@@ -81,9 +55,9 @@ func partition[T any](s []T, compare func(a, b T) int) int {
 	return lo
 }
 
-// parallelFor runs fn(0) … fn(n-1) on up to workers() goroutines.
-func parallelFor(n int, fn func(i int)) {
-	w := min(workers(), n)
+// ParallelFor runs fn(0) … fn(n-1) on up to Workers() goroutines.
+func ParallelFor(n int, fn func(i int)) {
+	w := min(Workers(), n)
 	if w <= 1 {
 		for i := 0; i < n; i++ {
 			fn(i)

@@ -1,4 +1,4 @@
-package report
+package extsort
 
 import (
 	"bufio"
@@ -33,16 +33,16 @@ var stopping struct {
 	dirs map[string]bool
 }
 
-// errStopping is what creating a temporary file returns once its run stops.
-var errStopping = errors.New("the run is stopping")
+// ErrStopping is what creating a temporary file returns once its run stops.
+var ErrStopping = errors.New("the run is stopping")
 
-// createLockedTemp creates a file in dir, named after pattern as
+// CreateLockedTemp creates a file in dir, named after pattern as
 // os.CreateTemp does, and locks it for as long as it is open.
-func createLockedTemp(dir, pattern string) (*os.File, error) {
+func CreateLockedTemp(dir, pattern string) (*os.File, error) {
 	stopping.Lock()
 	defer stopping.Unlock()
 	if stopping.dirs[filepath.Clean(dir)] {
-		return nil, errStopping
+		return nil, ErrStopping
 	}
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -57,11 +57,11 @@ func createLockedTemp(dir, pattern string) (*os.File, error) {
 }
 
 // RemoveStale deletes the temporary files that runs killed before they
-// could clean up left in dir and its plots: those no running process
-// holds locked. It returns how many it deleted.
-func RemoveStale(dir string) int {
+// could clean up left in dirs: those no running process holds locked. It
+// returns how many it deleted.
+func RemoveStale(dirs ...string) int {
 	removed := 0
-	for _, name := range temporaryFiles(dir) {
+	for _, name := range temporaryFiles(dirs) {
 		if removeUnlocked(name) {
 			removed++
 		}
@@ -69,11 +69,10 @@ func RemoveStale(dir string) int {
 	return removed
 }
 
-// temporaryFiles returns the files in dir and its plots that staleFiles
-// names.
-func temporaryFiles(dir string) []string {
+// temporaryFiles returns the files in dirs that staleFiles names.
+func temporaryFiles(dirs []string) []string {
 	var all []string
-	for _, d := range []string{dir, filepath.Join(dir, PlotsDir)} {
+	for _, d := range dirs {
 		for _, pattern := range staleFiles {
 			names, _ := filepath.Glob(filepath.Join(d, pattern))
 			all = append(all, names...)
@@ -82,19 +81,20 @@ func temporaryFiles(dir string) []string {
 	return all
 }
 
-// RemoveTemporary deletes the temporary files in dir and its plots, those
-// of this run too, locked or not: for a run that stops while it writes
-// (on Linux an open file can be deleted; its writer goes on into the void).
-// No temporary file is created there afterwards.
-func RemoveTemporary(dir string) {
+// RemoveTemporary deletes the temporary files in dirs, those of this run
+// too, locked or not: for a run that stops while it writes (on Linux an
+// open file can be deleted; its writer goes on into the void). No
+// temporary file is created there afterwards.
+func RemoveTemporary(dirs ...string) {
 	stopping.Lock()
 	defer stopping.Unlock()
 	if stopping.dirs == nil {
 		stopping.dirs = map[string]bool{}
 	}
-	stopping.dirs[filepath.Clean(dir)] = true
-	stopping.dirs[filepath.Join(dir, PlotsDir)] = true
-	for _, name := range temporaryFiles(dir) {
+	for _, d := range dirs {
+		stopping.dirs[filepath.Clean(d)] = true
+	}
+	for _, name := range temporaryFiles(dirs) {
 		os.Remove(name)
 	}
 }
@@ -117,47 +117,50 @@ func removeUnlocked(name string) bool {
 // less than half at about 1 GB/s, which costs less than the system calls
 // that would write and read them back whole, and saves disk.
 
-// packedBlock is where a compressed block is in a spill file, and the
+// PackedBlock is where a compressed block is in a spill file, and the
 // checksum of its bytes once decompressed: S2 blocks carry none, and a
 // damaged spill file must give an error, not wrong statistics.
-type packedBlock struct {
+type PackedBlock struct {
 	offset int64
 	size   int32 // in the file
 	raw    int32 // once decompressed
 	sum    uint32
 }
 
+// Raw is the size of the block once decompressed.
+func (b PackedBlock) Raw() int { return int(b.raw) }
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// blockWriter appends compressed blocks to a spill file, through a
+// BlockWriter appends compressed blocks to a spill file, through a
 // buffer: blocks are small, the file is written in larger pieces.
-type blockWriter struct {
+type BlockWriter struct {
 	out    *bufio.Writer
 	size   int64 // written so far
 	packed []byte
 }
 
-func newBlockWriter(f *os.File) blockWriter {
-	return blockWriter{out: bufio.NewWriterSize(f, 1<<20)}
+func NewBlockWriter(f *os.File) BlockWriter {
+	return BlockWriter{out: bufio.NewWriterSize(f, 1<<20)}
 }
 
-// flush writes what is buffered: blocks can be read back once it returns.
-func (bw *blockWriter) flush() error { return bw.out.Flush() }
+// Flush writes what is buffered: blocks can be read back once it returns.
+func (bw *BlockWriter) Flush() error { return bw.out.Flush() }
 
-// write compresses raw, writes it and says where it is.
-func (bw *blockWriter) write(raw []byte) (packedBlock, error) {
+// Write compresses raw, writes it and says where it is.
+func (bw *BlockWriter) Write(raw []byte) (PackedBlock, error) {
 	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
-	blk := packedBlock{offset: bw.size, size: int32(len(bw.packed)), raw: int32(len(raw)), sum: crc32.Checksum(raw, castagnoli)}
+	blk := PackedBlock{offset: bw.size, size: int32(len(bw.packed)), raw: int32(len(raw)), sum: crc32.Checksum(raw, castagnoli)}
 	_, err := bw.out.Write(bw.packed)
 	bw.size += int64(len(bw.packed))
 	return blk, err
 }
 
-// writeFramed writes raw compressed behind a header of frameBytes that
-// says what packedBlock does but the offset: a run's blocks follow one
+// WriteFramed writes raw compressed behind a header of frameBytes that
+// says what PackedBlock does but the offset: a run's blocks follow one
 // another in the file, so where a run starts and ends is all that needs
 // to be kept of it in memory, however long it is.
-func (bw *blockWriter) writeFramed(raw []byte) error {
+func (bw *BlockWriter) WriteFramed(raw []byte) error {
 	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
 	var header [frameBytes]byte
 	binary.LittleEndian.PutUint32(header[0:], uint32(len(bw.packed)))
@@ -172,21 +175,21 @@ func (bw *blockWriter) writeFramed(raw []byte) error {
 // frameBytes is the size of the header before each block of a run.
 const frameBytes = 12
 
-// blockReader reads compressed blocks back.
-type blockReader struct {
+// BlockReader reads compressed blocks back.
+type BlockReader struct {
 	packed []byte
 }
 
-// read reads blk from f and decompresses it into dst, which must hold
+// Read reads blk from f and decompresses it into dst, which must hold
 // blk.raw bytes.
-func (br *blockReader) read(f *os.File, blk packedBlock, dst []byte) error {
-	_, err := br.readAndPeek(f, blk, dst, 0)
+func (br *BlockReader) Read(f *os.File, blk PackedBlock, dst []byte) error {
+	_, err := br.ReadAndPeek(f, blk, dst, 0)
 	return err
 }
 
-// readAndPeek reads blk as read does, and the peek bytes that follow it in
+// ReadAndPeek reads blk as read does, and the peek bytes that follow it in
 // the file in the same system call, which it returns.
-func (br *blockReader) readAndPeek(f *os.File, blk packedBlock, dst []byte, peek int) ([]byte, error) {
+func (br *BlockReader) ReadAndPeek(f *os.File, blk PackedBlock, dst []byte, peek int) ([]byte, error) {
 	br.packed = slices.Grow(br.packed[:0], int(blk.size)+peek)[:int(blk.size)+peek]
 	if _, err := f.ReadAt(br.packed, blk.offset); err != nil {
 		return nil, err
@@ -198,49 +201,49 @@ func (br *blockReader) readAndPeek(f *os.File, blk packedBlock, dst []byte, peek
 	return br.packed[blk.size:], err
 }
 
-// framedReader reads the blocks of a run written by writeFramed, from
+// FramedReader reads the blocks of a run written by WriteFramed, from
 // offset at to end: a block and the header of the next in one system
 // call.
-type framedReader struct {
-	blockReader
+type FramedReader struct {
+	BlockReader
 	at, end int64
 	header  []byte // of the block at at, when read with the one before
 }
 
-// more reports whether blocks are left to read.
-func (fr *framedReader) more() bool { return fr.at < fr.end }
+// More reports whether blocks are left to read.
+func (fr *FramedReader) More() bool { return fr.at < fr.end }
 
-// next reads the header of the next block and says where the block is;
+// Next reads the header of the next block and says where the block is;
 // maxRaw bounds its size once decompressed, so that a damaged header
 // cannot ask for more memory than a block takes.
-func (fr *framedReader) next(f *os.File, maxRaw int) (packedBlock, error) {
+func (fr *FramedReader) Next(f *os.File, maxRaw int) (PackedBlock, error) {
 	if fr.header == nil {
 		fr.header = make([]byte, frameBytes)
 		if _, err := f.ReadAt(fr.header, fr.at); err != nil {
-			return packedBlock{}, err
+			return PackedBlock{}, err
 		}
 	}
-	blk := packedBlock{
+	blk := PackedBlock{
 		offset: fr.at + frameBytes,
 		size:   int32(binary.LittleEndian.Uint32(fr.header[0:])),
 		raw:    int32(binary.LittleEndian.Uint32(fr.header[4:])),
 		sum:    binary.LittleEndian.Uint32(fr.header[8:]),
 	}
 	if blk.size < 0 || int64(blk.size) > fr.end-blk.offset || blk.raw < 0 || int(blk.raw) > maxRaw {
-		return packedBlock{}, errors.New("a block's header is not what was written (damaged file?)")
+		return PackedBlock{}, errors.New("a block's header is not what was written (damaged file?)")
 	}
 	return blk, nil
 }
 
-// read reads the block next returned into dst, which must hold blk.raw
+// Read reads the block next returned into dst, which must hold blk.raw
 // bytes, and moves to the next.
-func (fr *framedReader) read(f *os.File, blk packedBlock, dst []byte) error {
+func (fr *FramedReader) Read(f *os.File, blk PackedBlock, dst []byte) error {
 	fr.at = blk.offset + int64(blk.size)
 	peek := 0
-	if fr.more() {
+	if fr.More() {
 		peek = frameBytes
 	}
-	header, err := fr.readAndPeek(f, blk, dst, peek)
+	header, err := fr.ReadAndPeek(f, blk, dst, peek)
 	fr.header = nil
 	if peek > 0 {
 		fr.header = header
