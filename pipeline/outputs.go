@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"flowstat/flows"
+	"flowstat/markdown"
 	"flowstat/plots"
 	"flowstat/report"
 )
@@ -108,7 +109,7 @@ func Render(dir string, build func() (*report.Stats, error), noPlots bool) (*rep
 	if err := cmp.Or(<-tables, plotErr); err != nil {
 		return nil, err
 	}
-	if err := report.WriteMarkdown(dir, st); err != nil {
+	if err := markdown.Write(dir, st); err != nil {
 		return nil, err
 	}
 	return st, nil

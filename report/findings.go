@@ -732,7 +732,7 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 func (b *builder) activity(flowsOf iter.Seq[*flows.Record], peer func(*flows.Record) netip.AddrPort) Activity {
 	spanOf := func(r *flows.Record) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
-		return span{floorDiv(r.FirstSeen, b.iv), floorDiv(end, b.iv)}
+		return span{FloorDiv(r.FirstSeen, b.iv), FloorDiv(end, b.iv)}
 	}
 	wins := coveredWindows(func(yield func(span) bool) {
 		for r := range flowsOf {

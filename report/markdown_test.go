@@ -1,9 +1,8 @@
-package report
+package report_test
 
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,75 +11,33 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"flowstat/flows"
+	"flowstat/markdown"
+	"flowstat/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports in testdata/golden")
 
-// attackFlows makes ten minutes of traffic with one of each kind of finding:
-// web clients throughout, a SYN flood, SNMP reflection, SYN-ACK
-// backscatter, a port scan and a host scan.
-func attackFlows() []flow {
-	var fs []flow
-	web := [2]uint8{tcpSYN | tcpACK | tcpFIN, tcpSYN | tcpACK | tcpFIN}
-	for i := range 400 {
-		s := float64(i) * 1.5
-		fs = append(fs, flow{src: fmt.Sprintf("10.0.0.%d", i%40+1), dst: "192.0.2.80", sport: uint16(30000 + i), dport: 443,
-			proto: 6, state: flows.SF, end: flows.EndFIN, flags: web, syns: 1, synacks: 1,
-			pkts: []pkt{{s: s, fwd: true, syn: true}, {s: s + 0.02, synack: true}, {s: s + 0.04, fwd: true},
-				{s: s + float64(i%9)*0.7, fwd: true}, {s: s + float64(i%9)*0.7 + 0.1}}})
-	}
-	for i := range 1500 {
-		s := 120 + float64(i)*0.04
-		fs = append(fs, flow{src: fmt.Sprintf("198.51.%d.%d", i/200, i%200), dst: "192.0.2.80", sport: uint16(1024 + i), dport: 80,
-			proto: 6, state: flows.S0, end: flows.EndIdle, flags: [2]uint8{tcpSYN, 0}, syns: 1,
-			pkts: []pkt{{s: s, fwd: true, syn: true}}})
-	}
-	for i := range 800 {
-		s := 300 + float64(i)*0.05
-		fs = append(fs, flow{src: "192.0.2.99", dst: fmt.Sprintf("203.0.113.%d", i%60), sport: uint16(40000 + i), dport: 161,
-			proto: 17, state: flows.SHR, end: flows.EndIdle, pkts: []pkt{{s: s}, {s: s + 0.01}}})
-	}
-	for i := range 600 {
-		s := 200 + float64(i)*0.1
-		fs = append(fs, flow{src: "192.0.2.99", dst: fmt.Sprintf("198.18.%d.%d", i/100, i%100), sport: uint16(20000 + i), dport: 443,
-			proto: 6, state: flows.OTH, end: flows.EndIdle, flags: [2]uint8{0, tcpSYN | tcpACK}, synacks: 1,
-			pkts: []pkt{{s: s, synack: true}}})
-	}
-	for i := range 150 {
-		s := 400 + float64(i)*0.2
-		fs = append(fs, flow{src: "10.66.0.1", dst: "192.0.2.7", sport: 50000, dport: uint16(i + 1), proto: 6,
-			state: flows.REJ, end: flows.EndRST, flags: [2]uint8{tcpSYN, tcpRST | tcpACK}, syns: 1,
-			pkts: []pkt{{s: s, fwd: true, syn: true}, {s: s + 0.001}}})
-	}
-	for i := range 70 {
-		s := 500 + float64(i)*0.3
-		fs = append(fs, flow{src: "10.66.0.2", dst: fmt.Sprintf("192.0.2.%d", 100+i), sport: 50001, dport: 22, proto: 6,
-			state: flows.S0, end: flows.EndEOF, flags: [2]uint8{tcpSYN, 0}, syns: 1,
-			pkts: []pkt{{s: s, fwd: true, syn: true}}})
-	}
-	return fs
-}
+func init() { report.SetMarkdown(markdown.Render) }
 
 // The report of made-up traffic with every kind of finding, reviewed by
 // eye. Regenerate with `go test ./report -update`.
 func TestMarkdownGolden(t *testing.T) {
 	tests := []struct {
 		name string
-		opts BuildOptions
+		opts report.BuildOptions
 	}{
-		{"synthetic.md", BuildOptions{}},
-		{"synthetic-10s-target.md", BuildOptions{Interval: 10 * time.Second,
+		{"synthetic.md", report.BuildOptions{}},
+		{"synthetic-10s-target.md", report.BuildOptions{Interval: 10 * time.Second,
 			Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}, Top: 5, NoPlots: true}},
 	}
-	ds := dataset(t, 5, 60, attackFlows()...)
-	ds.Summary.Inputs = []Input{{Path: "/captures/attack.pcap", Format: "pcap", Packets: 5000, Bytes: 600000}}
+	ds := report.AttackDataset(t)
+	ds.Summary.Inputs = []report.Input{{Path: "/captures/attack.pcap", Format: "pcap", Packets: 5000, Bytes: 600000}}
 	ds.Summary.Packets.Read = 5003
 	ds.Summary.Packets.NonIP = 3
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := build(t, ds, tt.opts)
-			got := Markdown(st)
+			st := report.BuildForTest(t, ds, tt.opts)
+			got := markdown.Render(st)
 			checkMarkdown(t, got)
 			path := filepath.Join("testdata", "golden", tt.name)
 			if *update {

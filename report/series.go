@@ -7,6 +7,9 @@ import (
 	"flowstat/extsort"
 )
 
+// MaxTimelineRows bounds a timeline table; intervals.parquet has every window.
+const MaxTimelineRows = 48
+
 // Series is what the report shows of one target's windows from its first
 // to its last (a SYN flood's destination, a timeline's target): how many
 // there are, the busiest, and the handshake counts its figure plots. It is
@@ -122,7 +125,7 @@ func activityOf(points []ActivityPoint, end int64) Activity {
 // time order, so the new one replaces the least busy only with more
 // packets, and goes last.
 func (s *Series) keepIfBusiest(w *Interval) {
-	if len(s.Busiest) == maxTimelineRows {
+	if len(s.Busiest) == MaxTimelineRows {
 		least := leastBusy(s.Busiest)
 		if w.Packets <= s.Busiest[least].Packets {
 			return

@@ -36,9 +36,9 @@ func TestSeriesBounded(t *testing.T) {
 			}
 		}
 		want := slices.Clone(busy)
-		if len(want) > maxTimelineRows {
+		if len(want) > MaxTimelineRows {
 			slices.SortStableFunc(want, func(x, y Interval) int { return cmp.Compare(y.Packets, x.Packets) })
-			want = want[:maxTimelineRows]
+			want = want[:MaxTimelineRows]
 			slices.SortFunc(want, func(x, y Interval) int { return cmp.Compare(x.Start, y.Start) })
 		}
 		if s.Windows != n || s.Busy != len(busy) || !slices.Equal(s.Busiest, want) || s.End != ws[n-1].End {

@@ -186,9 +186,9 @@ func sortTraffic(ts []Traffic) {
 // nanos converts seconds from summary.json to nanoseconds.
 func nanos(s float64) int64 { return int64(math.Round(s * 1e9)) }
 
-// floorDiv and floorMod round towards minus infinity, so times before the
+// FloorDiv and floorMod round towards minus infinity, so times before the
 // epoch still fall into aligned windows.
-func floorDiv(t, d int64) int64 {
+func FloorDiv(t, d int64) int64 {
 	q := t / d
 	if t%d < 0 {
 		q--
@@ -590,7 +590,7 @@ func (b *builder) trafficSums() map[int64]Rate {
 // addTraffic adds the packets and bytes of b's traffic to sums, by window.
 func (b *builder) addTraffic(sums map[int64]Rate) {
 	for _, t := range b.ds.Traffic {
-		w := floorDiv(t.Start, b.iv)
+		w := FloorDiv(t.Start, b.iv)
 		r := sums[w]
 		r.Packets += t.Packets
 		r.Bytes += t.Bytes
@@ -1021,7 +1021,7 @@ func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows
 	iv := b.iv
 	spanOf := func(r *destFlow) span {
 		end, _ := b.end(r.EndReason, r.LastSeen)
-		return span{floorDiv(r.FirstSeen, iv), floorDiv(end, iv)}
+		return span{FloorDiv(r.FirstSeen, iv), FloorDiv(end, iv)}
 	}
 	spans := func(yield func(span) bool) {
 		more := true
@@ -1030,7 +1030,7 @@ func (b *builder) seriesEach(fl flowSeq, traffic []*Traffic, dense bool, maxRows
 			return more
 		})
 		for _, t := range traffic { // the traffic's windows come after the flows
-			if w := floorDiv(t.Start, iv); !more || !yield(span{w, w}) {
+			if w := FloorDiv(t.Start, iv); !more || !yield(span{w, w}) {
 				return
 			}
 		}
@@ -1147,7 +1147,7 @@ func (b *builder) seriesPiece(fl flowSeq, traffic []*Traffic, wins []int64, firs
 		rows[j].Ongoing, rows[j].HalfOpen, rows[j].SYNOnly = uint64(on), uint64(ho), uint64(so)
 	}
 	for _, t := range traffic {
-		if j := at(floorDiv(t.Start, b.iv)); in(j) {
+		if j := at(FloorDiv(t.Start, b.iv)); in(j) {
 			row := &rows[j-first]
 			row.Packets += t.Packets
 			row.Bytes += t.Bytes
@@ -1634,7 +1634,7 @@ const PlotsDir = "plots"
 func figures(st *Stats) []Figure {
 	var out []Figure
 	secs := float64(st.Interval) / 1e9
-	per := "per " + fmtDuration(secs) + " window"
+	per := "per " + FormatDuration(secs) + " window"
 	if len(st.Rates) >= minSeriesWindows {
 		var maxPkts, maxBits float64
 		for _, r := range st.Rates {
@@ -1663,7 +1663,7 @@ func figures(st *Stats) []Figure {
 	if len(st.States) >= 2 {
 		p := Panel{XLabel: "flows", YLabel: "protocol and state"}
 		for _, s := range st.States {
-			p.Bars = append(p.Bars, Bar{Label: ProtoName(s.Proto) + " " + s.State.String(), Value: float64(s.Flows), Note: fmtCount(s.Flows)})
+			p.Bars = append(p.Bars, Bar{Label: ProtoName(s.Proto) + " " + s.State.String(), Value: float64(s.Flows), Note: FormatCount(s.Flows)})
 		}
 		out = append(out, Figure{File: PlotsDir + "/states.png", Title: "Flows by protocol and state", Panels: []Panel{p}})
 	}
@@ -1672,7 +1672,7 @@ func figures(st *Stats) []Figure {
 		p := Panel{XLabel: "flows", YLabel: "destination"}
 		for _, i := range st.TopByFlows {
 			d := &st.Destinations[i]
-			p.Bars = append(p.Bars, Bar{Label: d.Dest.String(), Value: float64(d.Flows), Note: fmtCount(d.Flows)})
+			p.Bars = append(p.Bars, Bar{Label: d.Dest.String(), Value: float64(d.Flows), Note: FormatCount(d.Flows)})
 		}
 		out = append(out, Figure{File: PlotsDir + "/top-destinations.png",
 			Title: fmt.Sprintf("Top %d destinations by flows", len(p.Bars)), Panels: []Panel{p}})
@@ -1748,7 +1748,7 @@ func handshakeFigure(st *Stats, name string, s *Series) (Figure, bool) {
 		File:  PlotsDir + "/handshake-" + slug(name) + ".png",
 		Title: "SYN, SYN-ACK and half-open: " + name,
 		Panels: []Panel{{XLabel: pointsLabel(s.Handshake[0].Start, s.PerPoint),
-			YLabel: "packets or flows per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: kept}},
+			YLabel: "packets or flows per " + FormatDuration(float64(st.Interval)/1e9) + " window", Lines: kept}},
 	}, true
 }
 
@@ -1785,7 +1785,7 @@ func activityFigure(st *Stats, n int, f *Finding) (Figure, bool) {
 		File:  fmt.Sprintf("%s/finding-%d.png", PlotsDir, n),
 		Title: fmt.Sprintf("Finding %d, %s: %s", n, f.Kind, f.Where()),
 		Panels: []Panel{{XLabel: pointsLabel(a.Points[0].Start, a.PerPoint),
-			YLabel: "flows or peers per " + fmtDuration(float64(st.Interval)/1e9) + " window", Lines: lines}},
+			YLabel: "flows or peers per " + FormatDuration(float64(st.Interval)/1e9) + " window", Lines: lines}},
 	}, true
 }
 

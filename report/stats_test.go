@@ -443,34 +443,34 @@ func TestTablesRoundTrip(t *testing.T) {
 		}
 	}
 	again := build(t, got, BuildOptions{})
-	if string(Markdown(again)) != string(Markdown(st)) {
+	if string(renderMarkdown(again)) != string(renderMarkdown(st)) {
 		t.Error("the report of the loaded dataset differs")
 	}
 }
 
 func TestFormat(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{fmtCount(0), "0"},
-		{fmtCount(999), "999"},
-		{fmtCount(1000), "1 k"},
-		{fmtCount(4993), "4.99 k"},
-		{fmtCount(37669), "37.7 k"},
-		{fmtCount(999_600), "1 M"},
-		{fmtCount(1_234_567), "1.23 M"},
-		{fmtBytes(512), "512 B"},
-		{fmtBytes(1_513_640), "1.51 MB"},
-		{fmtBitRate(340e6), "340 Mbit/s"},
-		{fmtBitRate(0.5), "0.5 bit/s"},
-		{fmtRate(1597.3), "1.6 k"},
-		{fmtDuration(0), "0 s"},
-		{fmtDuration(25e-6), "25 µs"},
-		{fmtDuration(0.0318), "31.8 ms"},
-		{fmtDuration(23.68), "23.7 s"},
-		{fmtDuration(60), "60 s"},
-		{fmtDuration(312), "5.2 min"},
-		{fmtDuration(3 * 86400), "3 d"},
-		{fmtPercent(0.995), "99.5 %"},
-		{fmtPercent(1), "100 %"},
+		{FormatCount(0), "0"},
+		{FormatCount(999), "999"},
+		{FormatCount(1000), "1 k"},
+		{FormatCount(4993), "4.99 k"},
+		{FormatCount(37669), "37.7 k"},
+		{FormatCount(999_600), "1 M"},
+		{FormatCount(1_234_567), "1.23 M"},
+		{FormatBytes(512), "512 B"},
+		{FormatBytes(1_513_640), "1.51 MB"},
+		{FormatBitRate(340e6), "340 Mbit/s"},
+		{FormatBitRate(0.5), "0.5 bit/s"},
+		{FormatRate(1597.3), "1.6 k"},
+		{FormatDuration(0), "0 s"},
+		{FormatDuration(25e-6), "25 µs"},
+		{FormatDuration(0.0318), "31.8 ms"},
+		{FormatDuration(23.68), "23.7 s"},
+		{FormatDuration(60), "60 s"},
+		{FormatDuration(312), "5.2 min"},
+		{FormatDuration(3 * 86400), "3 d"},
+		{FormatPercent(0.995), "99.5 %"},
+		{FormatPercent(1), "100 %"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -1,30 +1,27 @@
-package report
+package markdown
 
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"flowstat/flows"
+	"flowstat/reader"
+	"flowstat/report"
 )
 
-// maxTimelineRows bounds a timeline table; intervals.parquet has every window.
-const maxTimelineRows = 48
-
-// WriteMarkdown writes report.md into dir atomically.
-func WriteMarkdown(dir string, st *Stats) error {
-	return WriteFileAtomic(filepath.Join(dir, MarkdownFile), Markdown(st))
+// Write writes md into dir atomically.
+func Write(dir string, st *report.Stats) error {
+	return report.WriteFileAtomic(filepath.Join(dir, report.MarkdownFile), Render(st))
 }
 
-// Markdown renders the report. It depends only on st, so the same dataset
+// Render renders the  It depends only on st, so the same dataset
 // and options always give the same bytes.
-func Markdown(st *Stats) []byte {
+func Render(st *report.Stats) []byte {
 	m := &md{st: st}
 	m.title()
 	m.summary()
@@ -36,7 +33,7 @@ func Markdown(st *Stats) []byte {
 }
 
 type md struct {
-	st  *Stats
+	st  *report.Stats
 	buf bytes.Buffer
 }
 
@@ -57,7 +54,7 @@ func (m *md) figure(file, alt string) bool {
 }
 
 func (m *md) hasFigure(file string) bool {
-	return slices.ContainsFunc(m.st.Figures, func(f Figure) bool { return f.File == file })
+	return slices.ContainsFunc(m.st.Figures, func(f report.Figure) bool { return f.File == file })
 }
 
 func (m *md) title() {
@@ -87,10 +84,10 @@ func (m *md) summary() {
 		}
 		span := ""
 		if in.FirstSeen != nil {
-			span = ", " + fmtSpan(in.FirstSeen.UnixNano(), in.LastSeen.UnixNano())
+			span = ", " + report.FormatSpan(in.FirstSeen.UnixNano(), in.LastSeen.UnixNano())
 		}
 		m.p("- **Input** `%s`: %s, %s packets, %s on the wire%s", filepath.Base(in.Path), in.Format,
-			fmtCount(in.Packets), fmtBytes(in.Bytes), span)
+			report.FormatCount(in.Packets), report.FormatBytes(in.Bytes), span)
 	}
 	first, last := st.FirstSeen, st.LastSeen
 	if s.FirstSeen != nil && s.LastSeen != nil {
@@ -98,31 +95,31 @@ func (m *md) summary() {
 	}
 	secs := float64(last-first) / 1e9
 	if st.Flows > 0 || s.FirstSeen != nil {
-		m.p("- **Time span:** %s (%s)", fmtSpan(first, last), fmtDuration(secs))
+		m.p("- **Time span:** %s (%s)", report.FormatSpan(first, last), report.FormatDuration(secs))
 	}
 	m.p("- **Packets:** %s read, %s in flows, carrying %s of IP",
-		fmtCount(s.Packets.Read), fmtCount(st.Packets), fmtBytes(st.Bytes))
+		report.FormatCount(s.Packets.Read), report.FormatCount(st.Packets), report.FormatBytes(st.Bytes))
 	if secs > 0 {
-		m.p("- **Average rate:** %s packets/s, %s", fmtRate(float64(st.Packets)/secs),
-			fmtBitRate(float64(st.Bytes)*8/secs))
+		m.p("- **Average rate:** %s packets/s, %s", report.FormatRate(float64(st.Packets)/secs),
+			report.FormatBitRate(float64(st.Bytes)*8/secs))
 	}
 	peak, ok := m.peak(first, last)
-	iv := fmtDuration(float64(st.Interval) / 1e9)
+	iv := report.FormatDuration(float64(st.Interval) / 1e9)
 	if ok {
 		secs := float64(st.Interval) / 1e9
-		m.p("- **Peak %s window:** %s packets/s, %s, in the window starting %s", iv, fmtRate(float64(peak.Packets)/secs),
-			fmtBitRate(float64(peak.Bytes)*8/secs), fmtWindow(peak.Start, st.Interval))
+		m.p("- **Peak %s window:** %s packets/s, %s, in the window starting %s", iv, report.FormatRate(float64(peak.Packets)/secs),
+			report.FormatBitRate(float64(peak.Bytes)*8/secs), report.FormatWindow(peak.Start, st.Interval))
 	} else if st.Flows > 0 {
 		m.p("- **Peak:** the capture spans no complete %s window; see the average", iv)
 	}
 	var protos []string
 	for _, p := range sortedKeys(s.Flows.ByProto) {
-		protos = append(protos, fmt.Sprintf("%s %s", p, fmtCount(s.Flows.ByProto[p])))
+		protos = append(protos, fmt.Sprintf("%s %s", p, report.FormatCount(s.Flows.ByProto[p])))
 	}
-	m.p("- **Flows:** %s (%s)", fmtCount(st.Flows), orNone(strings.Join(protos, ", ")))
+	m.p("- **Flows:** %s (%s)", report.FormatCount(st.Flows), orNone(strings.Join(protos, ", ")))
 	if n := s.Flows.ByEnd[flows.EndEvicted.String()]; n > 0 {
 		m.p("- **Evicted:** %s flows were ended early, silent for longest when the flow table was full (--max-flows %d); a flow evicted and seen again continues in a new record, so counts of flows and sources are upper bounds",
-			fmtCount(n), s.Options.MaxFlows)
+			report.FormatCount(n), s.Options.MaxFlows)
 	}
 	m.damage()
 	m.p("")
@@ -132,8 +129,8 @@ func (m *md) summary() {
 		t := newTable("Protocol", "State", "Meaning", "Flows", "Share")
 		t.right(3, 4)
 		for _, c := range st.States {
-			t.add(ProtoName(c.Proto), c.State.String(), stateMeaning(c.Proto, c.State),
-				fmtCount(c.Flows), fmtPercent(float64(c.Flows)/float64(st.Flows)))
+			t.add(report.ProtoName(c.Proto), c.State.String(), stateMeaning(c.Proto, c.State),
+				report.FormatCount(c.Flows), report.FormatPercent(float64(c.Flows)/float64(st.Flows)))
 		}
 		t.write(&m.buf)
 		m.p("")
@@ -141,8 +138,8 @@ func (m *md) summary() {
 }
 
 // peak returns the busiest window that lies wholly inside the capture.
-func (m *md) peak(first, last int64) (Rate, bool) {
-	var best Rate
+func (m *md) peak(first, last int64) (report.Rate, bool) {
+	var best report.Rate
 	found := false
 	for _, r := range m.st.Rates {
 		if r.Start < first || r.Start+m.st.Interval > last {
@@ -161,7 +158,7 @@ func (m *md) damage() {
 	var items []string
 	add := func(n uint64, what string) {
 		if n > 0 {
-			items = append(items, fmtCount(n)+" "+what)
+			items = append(items, report.FormatCount(n)+" "+what)
 		}
 	}
 	add(c.FilteredOut, "filtered out (--bpf or --target)")
@@ -197,7 +194,7 @@ func (m *md) findings() {
 		m.p("### %d. %s: %s", i+1, capitalize(f.Kind.String()), f.Where())
 		m.p("")
 		m.p("- **Where:** %s", m.where(f))
-		m.p("- **When:** %s, %s", fmtSpan(f.First, f.Last), m.windows(f.First, f.Last))
+		m.p("- **When:** %s, %s", report.FormatSpan(f.First, f.Last), m.windows(f.First, f.Last))
 		m.p("- **Evidence:** %s", m.evidence(f))
 		if note := kindNote(f); note != "" {
 			m.p("- **Reading:** %s", note)
@@ -211,7 +208,7 @@ func (m *md) findings() {
 			m.figure(f.Figure, fmt.Sprintf("Finding %d over time", i+1))
 		default:
 			m.p("- **Plot:** none, the finding lies within one %s window; %s",
-				fmtDuration(float64(st.Interval)/1e9), m.finerHint())
+				report.FormatDuration(float64(st.Interval)/1e9), m.finerHint())
 			m.p("")
 		}
 	}
@@ -220,35 +217,35 @@ func (m *md) findings() {
 // windows names the report windows from first to last.
 func (m *md) windows(first, last int64) string {
 	iv := m.st.Interval
-	a, b := floorDiv(first, iv)*iv, floorDiv(last, iv)*iv
-	length := fmtDuration(float64(iv) / 1e9)
+	a, b := report.FloorDiv(first, iv)*iv, report.FloorDiv(last, iv)*iv
+	length := report.FormatDuration(float64(iv) / 1e9)
 	if a == b {
-		return fmt.Sprintf("within the %s window starting %s", length, fmtWindow(a, iv))
+		return fmt.Sprintf("within the %s window starting %s", length, report.FormatWindow(a, iv))
 	}
-	end := fmtWindow(b, iv)
-	if day := fmtWindow(a, iv)[:11]; strings.HasPrefix(end, day) {
+	end := report.FormatWindow(b, iv)
+	if day := report.FormatWindow(a, iv)[:11]; strings.HasPrefix(end, day) {
 		end = end[len(day):]
 	}
-	return fmt.Sprintf("in the %d windows of %s starting %s to %s", (b-a)/iv+1, length, fmtWindow(a, iv), end)
+	return fmt.Sprintf("in the %d windows of %s starting %s to %s", (b-a)/iv+1, length, report.FormatWindow(a, iv), end)
 }
 
 // finerHint says how to see a short event over time.
 func (m *md) finerHint() string {
 	if m.st.BaseInterval < m.st.Interval {
-		return fmt.Sprintf("`flowstat report --interval %s` shows it over time", fmtFlagDuration(m.st.BaseInterval))
+		return fmt.Sprintf("`flowstat report --interval %s` shows it over time", report.FormatFlagDuration(m.st.BaseInterval))
 	}
 	return "`flowstat analyze --interval 1s` shows it over time"
 }
 
-func (m *md) where(f *Finding) string {
+func (m *md) where(f *report.Finding) string {
 	switch f.Kind {
-	case SYNFlood:
-		return fmt.Sprintf("%s, %s port %d", f.Dest.IP, strings.ToUpper(ProtoName(f.Dest.Proto)), f.Dest.Port)
-	case Reflection:
+	case report.SYNFlood:
+		return fmt.Sprintf("%s, %s port %d", f.Dest.IP, strings.ToUpper(report.ProtoName(f.Dest.Proto)), f.Dest.Port)
+	case report.Reflection:
 		return fmt.Sprintf("victim %s, receiving from UDP source port %d", f.Host, f.Port)
-	case SYNACKReflection:
+	case report.SYNACKReflection:
 		return fmt.Sprintf("victim %s, receiving from TCP source port %d", f.Host, f.Port)
-	case PortScan:
+	case report.PortScan:
 		var hosts []string
 		for _, t := range f.Targets {
 			hosts = append(hosts, t.Host.String())
@@ -262,51 +259,51 @@ func (m *md) where(f *Finding) string {
 	return fmt.Sprintf("source %s; TCP %s %s", f.Host, plural(len(ports), "port", "ports"), listSome(ports, 12))
 }
 
-func (m *md) evidence(f *Finding) string {
+func (m *md) evidence(f *report.Finding) string {
 	switch f.Kind {
-	case SYNFlood:
+	case report.SYNFlood:
 		return fmt.Sprintf("%s flows never completed the handshake (%s SYN-only, %s half-open), %s of the %s TCP flows to it, from %s sources; %s SYNs to it, %s SYN-ACKs back",
-			fmtCount(f.Flows), fmtCount(f.SYNOnly), fmtCount(f.HalfOpen), fmtPercent(float64(f.Flows)/float64(f.Total)),
-			fmtCount(f.Total), fmtCount(f.Peers), fmtCount(f.SYNs), fmtCount(f.SYNACKs))
-	case Reflection:
+			report.FormatCount(f.Flows), report.FormatCount(f.SYNOnly), report.FormatCount(f.HalfOpen), report.FormatPercent(float64(f.Flows)/float64(f.Total)),
+			report.FormatCount(f.Total), report.FormatCount(f.Peers), report.FormatCount(f.SYNs), report.FormatCount(f.SYNACKs))
+	case report.Reflection:
 		reply := "no request seen at all"
 		if f.BytesOut > 0 {
-			reply = fmt.Sprintf("replies %s the size of the requests", fmtRatio(float64(f.BytesIn)/float64(f.BytesOut)))
+			reply = fmt.Sprintf("replies %s the size of the requests", report.FormatRatio(float64(f.BytesIn)/float64(f.BytesOut)))
 		}
 		return fmt.Sprintf("%s flows from port %d of %s sources: %s packets and %s to %s, %s packets and %s from it (%s flows without a request); %s",
-			fmtCount(f.Flows), f.Port, fmtCount(f.Peers), fmtCount(f.PacketsIn), fmtBytes(f.BytesIn), f.Host,
-			fmtCount(f.PacketsOut), fmtBytes(f.BytesOut), fmtCount(f.Failed), reply)
-	case SYNACKReflection:
+			report.FormatCount(f.Flows), f.Port, report.FormatCount(f.Peers), report.FormatCount(f.PacketsIn), report.FormatBytes(f.BytesIn), f.Host,
+			report.FormatCount(f.PacketsOut), report.FormatBytes(f.BytesOut), report.FormatCount(f.Failed), reply)
+	case report.SYNACKReflection:
 		return fmt.Sprintf("%s SYN-ACKs from port %d of %s sources to %s, which sent them no SYN; %s flows, %s packets and %s to %s, %s packets back",
-			fmtCount(f.SYNACKs), f.Port, fmtCount(f.Peers), f.Host, fmtCount(f.Flows), fmtCount(f.PacketsIn),
-			fmtBytes(f.BytesIn), f.Host, fmtCount(f.PacketsOut))
+			report.FormatCount(f.SYNACKs), f.Port, report.FormatCount(f.Peers), f.Host, report.FormatCount(f.Flows), report.FormatCount(f.PacketsIn),
+			report.FormatBytes(f.BytesIn), f.Host, report.FormatCount(f.PacketsOut))
 	}
 	var targets []string
 	for _, t := range f.Targets {
-		if f.Kind == PortScan {
-			targets = append(targets, fmt.Sprintf("%s ports of %s", fmtCount(t.Count), t.Host))
+		if f.Kind == report.PortScan {
+			targets = append(targets, fmt.Sprintf("%s ports of %s", report.FormatCount(t.Count), t.Host))
 		} else {
-			targets = append(targets, fmt.Sprintf("%s hosts on port %d", fmtCount(t.Count), t.Port))
+			targets = append(targets, fmt.Sprintf("%s hosts on port %d", report.FormatCount(t.Count), t.Port))
 		}
 	}
 	var states []string
 	for _, s := range f.States {
-		states = append(states, fmt.Sprintf("%s %s", s.State, fmtCount(s.Flows)))
+		states = append(states, fmt.Sprintf("%s %s", s.State, report.FormatCount(s.Flows)))
 	}
 	return fmt.Sprintf("probed %s; %s flows, %s of them failed (%s)", listSome(targets, 6),
-		fmtCount(f.Flows), fmtPercent(float64(f.Failed)/float64(f.Flows)), strings.Join(states, ", "))
+		report.FormatCount(f.Flows), report.FormatPercent(float64(f.Failed)/float64(f.Flows)), strings.Join(states, ", "))
 }
 
 // kindNote explains what a kind of finding can mean.
-func kindNote(f *Finding) string {
+func kindNote(f *report.Finding) string {
 	switch f.Kind {
-	case SYNFlood:
+	case report.SYNFlood:
 		return "many sources opening connections and never finishing them fill the target's backlog; sources that appear once are likely spoofed"
-	case Reflection:
+	case report.Reflection:
 		return fmt.Sprintf("servers answering requests that carried %s's address: the attacker spoofed it to have them flood it", f.Host)
-	case SYNACKReflection:
+	case report.SYNACKReflection:
 		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
-	case PortScan:
+	case report.PortScan:
 		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
 	}
 	return "one source trying the same ports on many hosts, most attempts failing: reconnaissance or a worm"
@@ -335,9 +332,9 @@ func (m *md) destinations() {
 		m.destTable(st.TopByHalfOpen)
 	}
 	m.p("")
-	m.figure(PlotsDir+"/top-destinations.png", "Top destinations by flows")
-	m.figure(PlotsDir+"/states.png", "Flows by protocol and state")
-	if m.figure(PlotsDir+"/durations.png", "Distribution of flow durations") {
+	m.figure(report.PlotsDir+"/top-destinations.png", "Top destinations by flows")
+	m.figure(report.PlotsDir+"/states.png", "Flows by protocol and state")
+	if m.figure(report.PlotsDir+"/durations.png", "Distribution of flow durations") {
 		m.p("Flows of a single packet last 0 s and cannot sit on the log axis: each curve starts at the fraction of them.")
 		m.p("")
 	}
@@ -349,13 +346,13 @@ func (m *md) destTable(idx []int) {
 	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 	for _, i := range idx {
 		d := &m.st.Destinations[i]
-		row := []string{d.Dest.String(), fmtCount(d.Flows), fmtCount(d.Sources), fmtCount(d.Packets), fmtBytes(d.Bytes),
-			fmtCount(d.SYNOnly), fmtCount(d.HalfOpen)}
+		row := []string{d.Dest.String(), report.FormatCount(d.Flows), report.FormatCount(d.Sources), report.FormatCount(d.Packets), report.FormatBytes(d.Bytes),
+			report.FormatCount(d.SYNOnly), report.FormatCount(d.HalfOpen)}
 		for _, n := range d.Ended {
-			row = append(row, fmtCount(n))
+			row = append(row, report.FormatCount(n))
 		}
-		row = append(row, fmtCount(d.Ongoing))
-		row = append(row, fmtQuantiles(d.Durations)...)
+		row = append(row, report.FormatCount(d.Ongoing))
+		row = append(row, report.FormatQuantiles(d.Durations)...)
 		t.add(row...)
 	}
 	t.write(&m.buf)
@@ -365,8 +362,8 @@ func (m *md) timeline() {
 	st := m.st
 	m.p("## Timeline")
 	m.p("")
-	iv := fmtDuration(float64(st.Interval) / 1e9)
-	m.figure(PlotsDir+"/throughput.png", "Packets and bits per second")
+	iv := report.FormatDuration(float64(st.Interval) / 1e9)
+	m.figure(report.PlotsDir+"/throughput.png", "Packets and bits per second")
 	if len(st.Timelines) == 0 {
 		m.p("No target.")
 		m.p("")
@@ -387,13 +384,13 @@ func (m *md) timeline() {
 			"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50")
 		t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 		for _, w := range rows {
-			row := []string{fmtWindow(w.Start, st.Interval), fmtCount(w.Packets), fmtBytes(w.Bytes), fmtCount(w.New),
-				fmtCount(w.Flows), fmtCount(w.Sources), fmtCount(w.SYNs), fmtCount(w.SYNACKs), fmtCount(w.SYNOnly),
-				fmtCount(w.HalfOpen)}
+			row := []string{report.FormatWindow(w.Start, st.Interval), report.FormatCount(w.Packets), report.FormatBytes(w.Bytes), report.FormatCount(w.New),
+				report.FormatCount(w.Flows), report.FormatCount(w.Sources), report.FormatCount(w.SYNs), report.FormatCount(w.SYNACKs), report.FormatCount(w.SYNOnly),
+				report.FormatCount(w.HalfOpen)}
 			for _, n := range w.Ended {
-				row = append(row, fmtCount(n))
+				row = append(row, report.FormatCount(n))
 			}
-			row = append(row, fmtCount(w.Ongoing), fmtQuantiles(w.Durations)[0])
+			row = append(row, report.FormatCount(w.Ongoing), report.FormatQuantiles(w.Durations)[0])
 			t.add(row...)
 		}
 		t.write(&m.buf)
@@ -408,27 +405,27 @@ func (m *md) method() {
 	st := m.st
 	o := st.Summary.Options
 	t := st.Thresholds
-	iv := fmtDuration(float64(st.Interval) / 1e9)
+	iv := report.FormatDuration(float64(st.Interval) / 1e9)
 	m.p("## Method")
 	m.p("")
 	active := "off"
 	if o.ActiveTimeoutS > 0 {
-		active = fmtDuration(o.ActiveTimeoutS) + ", which cuts longer flows into consecutive records"
+		active = report.FormatDuration(o.ActiveTimeoutS) + ", which cuts longer flows into consecutive records"
 	}
 	m.p("- **Flows.** Packets make bidirectional flows keyed by protocol, VLAN and both endpoints. A TCP flow ends %s after FINs from both sides or a RST; any flow ends after %s without a packet (idle timeout); active timeout %s. Flows still open when the input ended are *open*.",
-		fmtDuration(o.LingerS), fmtDuration(float64(st.IdleTimeout)/1e9), active)
+		report.FormatDuration(o.LingerS), report.FormatDuration(float64(st.IdleTimeout)/1e9), active)
 	m.p("- **Originator.** The side that sent the first SYN; else the side that did not send the first SYN-ACK; else, for TCP, the side with the higher port; for UDP, the receiver of a first packet sent from a port below 1024 to one above; else the side that sent first. The destination is the other side.")
 	m.p("- **States** are Zeek's conn_state, judged on what was seen (meanings in the table above). A *half-open* flow had a SYN and a SYN-ACK but no ACK from the originator; *SYN-only* is TCP state S0.")
 	base := ""
 	if st.BaseInterval != st.Interval {
-		base = fmt.Sprintf(", summed from the analysed %s windows", fmtDuration(float64(st.BaseInterval)/1e9))
+		base = fmt.Sprintf(", summed from the analysed %s windows", report.FormatDuration(float64(st.BaseInterval)/1e9))
 	}
 	m.p("- **Windows** are %s long, aligned to multiples of %s since the Unix epoch, UTC%s. A flow ends at its last packet, or an idle timeout after it when it ended idle. It is *active* in a window when it started before the window's end and had not ended before its start; SYN-only, half-open and *open* count the flows started and not ended at a window's end. An ended TCP flow is *complete* in state SF, *rejected* in REJ, *reset* in another RST state (RSTO, RSTR, RSTOS0, RSTRH) or when a RST ended it, and *FIN no SYN* with a FIN but no SYN; any other flow that ended is *idle* when the idle timeout ended it, else *other* (active timeout, full flow table).",
 		iv, iv, base)
 	m.p("- **Durations** run from a flow's first packet to its last. Quantiles interpolate linearly between order statistics (R's type 7); per window they cover the flows that ended in it, per destination all its flows.")
 	m.p("- **Findings**, with the flag that sets each threshold (for `flowstat analyze` and `flowstat report`):")
 	m.p("  - SYN flood: at least %d SYN-only or half-open flows to one destination port (`--synflood-flows`) from at least %d sources (`--synflood-sources`), at least %s of its TCP flows (`--synflood-share`).",
-		t.SYNFloodFlows, t.SYNFloodSources, fmtPercent(t.SYNFloodShare))
+		t.SYNFloodFlows, t.SYNFloodSources, report.FormatPercent(t.SYNFloodShare))
 	var ports []string
 	for _, p := range t.ReflectPorts {
 		ports = append(ports, strconv.Itoa(int(p)))
@@ -438,7 +435,7 @@ func (m *md) method() {
 	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
 		t.ReflectSources, t.ReflectPackets)
 	m.p("  - Scans, over TCP: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`), at least %s of those flows REJ, S0, RSTO or RSTOS0 (`--scan-share`).",
-		t.ScanPorts, t.ScanHosts, fmtPercent(t.ScanShare))
+		t.ScanPorts, t.ScanHosts, report.FormatPercent(t.ScanShare))
 	version := "flowstat " + st.Summary.Version
 	if st.Version != st.Summary.Version {
 		version = fmt.Sprintf("flows by flowstat %s, report by flowstat %s", st.Summary.Version, st.Version)
@@ -449,7 +446,7 @@ func (m *md) method() {
 
 // stateMeaning explains a state for people.
 func stateMeaning(proto uint8, s flows.State) string {
-	if proto != protoTCP {
+	if proto != reader.ProtoTCP {
 		switch s {
 		case flows.S0:
 			return "only the originator sent"
@@ -527,136 +524,6 @@ func (t *table) write(b *bytes.Buffer) {
 	for _, r := range t.rows {
 		line(r)
 	}
-}
-
-// fmtCount writes a count with three significant digits: 993, 4.99 k, 1.2 M.
-func fmtCount(n uint64) string {
-	if n < 1000 {
-		return strconv.FormatUint(n, 10)
-	}
-	return fmtSI(float64(n), " ")
-}
-
-// fmtSI writes v >= 1 with three significant digits and an SI prefix after sep.
-func fmtSI(v float64, sep string) string {
-	units := []string{"", "k", "M", "G", "T", "P", "E"}
-	u := 0
-	for v >= 999.5 && u < len(units)-1 {
-		v /= 1000
-		u++
-	}
-	s := sig3(v)
-	if units[u] == "" {
-		return s
-	}
-	return s + sep + units[u]
-}
-
-// sig3 writes v with three significant digits, without trailing zeros.
-func sig3(v float64) string {
-	var s string
-	switch {
-	case v == 0:
-		return "0"
-	case math.Abs(v) >= 99.95:
-		s = strconv.FormatFloat(v, 'f', 0, 64)
-	case math.Abs(v) >= 9.995:
-		s = strconv.FormatFloat(v, 'f', 1, 64)
-	case math.Abs(v) >= 0.9995:
-		s = strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		s = strconv.FormatFloat(v, 'g', 3, 64)
-	}
-	if strings.Contains(s, ".") && !strings.ContainsAny(s, "e") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s
-}
-
-// fmtRate writes a rate per second: 0.5, 1.6 k.
-func fmtRate(v float64) string {
-	if v < 1 {
-		return sig3(v)
-	}
-	return fmtSI(v, " ")
-}
-
-// fmtBytes writes a byte count in SI units: 512 B, 1.51 MB.
-func fmtBytes(n uint64) string {
-	if n < 1000 {
-		return strconv.FormatUint(n, 10) + " B"
-	}
-	return fmtSI(float64(n), " ") + "B"
-}
-
-// fmtBitRate writes bits per second: 340 Mbit/s.
-func fmtBitRate(v float64) string {
-	if v < 1 {
-		return sig3(v) + " bit/s"
-	}
-	return fmtSI(v, " ") + "bit/s"
-}
-
-// fmtDuration writes seconds for people: 0 s, 25 µs, 31.8 ms, 23.7 s, 5.2 min, 3.1 h.
-func fmtDuration(s float64) string {
-	switch {
-	case s == 0:
-		return "0 s"
-	case s < 1e-3:
-		return sig3(s*1e6) + " µs"
-	case s < 1:
-		return sig3(s*1e3) + " ms"
-	case s < 120:
-		return sig3(s) + " s"
-	case s < 2*3600:
-		return sig3(s/60) + " min"
-	case s < 2*86400:
-		return sig3(s/3600) + " h"
-	}
-	return sig3(s/86400) + " d"
-}
-
-// fmtFlagDuration writes a duration as a flag value: 60s, 1m30s, 500ms.
-func fmtFlagDuration(ns int64) string { return time.Duration(ns).String() }
-
-func fmtQuantiles(q Quantiles) []string {
-	if q.N == 0 {
-		return []string{"–", "–", "–"}
-	}
-	return []string{fmtDuration(q.P50), fmtDuration(q.P90), fmtDuration(q.Max)}
-}
-
-func fmtPercent(f float64) string {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "–"
-	}
-	return sig3(f*100) + " %"
-}
-
-func fmtRatio(r float64) string { return sig3(r) + "×" }
-
-// fmtTime writes a time in UTC to the millisecond.
-func fmtTime(ns int64) string {
-	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000") + " UTC"
-}
-
-// fmtSpan writes a time span, leaving out the second date when it repeats.
-func fmtSpan(first, last int64) string {
-	a, b := time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
-	end := b.Format("2006-01-02 15:04:05.000")
-	if a.Format("2006-01-02") == b.Format("2006-01-02") {
-		end = b.Format("15:04:05.000")
-	}
-	return a.Format("2006-01-02 15:04:05.000") + " to " + end + " UTC"
-}
-
-// fmtWindow writes a window start: to the second, or finer for sub-second windows.
-func fmtWindow(start, interval int64) string {
-	t := time.Unix(0, start).UTC()
-	if interval%int64(time.Second) != 0 {
-		return t.Format("2006-01-02 15:04:05.000")
-	}
-	return t.Format("2006-01-02 15:04:05")
 }
 
 func sortedKeys[V any](m map[string]V) []string {
