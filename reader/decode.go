@@ -183,6 +183,7 @@ func decodeIPv4(data []byte, p *Packet) Outcome {
 	}
 	p.IPVersion = 4
 	p.Proto = data[9]
+	p.TTL = data[8]
 	setV4(&p.Src, data[12:16])
 	setV4(&p.Dst, data[16:20])
 	p.IPLen = uint32(totalLen)
@@ -227,6 +228,7 @@ func decodeIPv6(data []byte, p *Packet) Outcome {
 		payloadLen = len(data) - 40
 	}
 	p.IPVersion = 6
+	p.TTL = data[7]
 	p.Src = [16]byte(data[8:24])
 	p.Dst = [16]byte(data[24:40])
 	p.IPLen = uint32(payloadLen + 40)
@@ -284,6 +286,7 @@ func decodeIPv6(data []byte, p *Packet) Outcome {
 
 func clearTransport(p *Packet, payload int) {
 	p.SrcPort, p.DstPort, p.TCPFlags, p.ICMPError = 0, 0, 0, false
+	p.Window, p.Seq, p.Ack = 0, 0, 0
 	p.Payload = uint32(max(payload, 0))
 }
 
@@ -293,12 +296,15 @@ func decodeTransport(data []byte, length int, p *Packet) Outcome {
 	clearTransport(p, length)
 	switch p.Proto {
 	case ProtoTCP:
-		if len(data) < 14 {
+		if len(data) < 16 {
 			return Truncated
 		}
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
+		p.Seq = binary.BigEndian.Uint32(data[4:8])
+		p.Ack = binary.BigEndian.Uint32(data[8:12])
 		p.TCPFlags = data[13]
+		p.Window = binary.BigEndian.Uint16(data[14:16])
 		dataOffset := int(data[12]>>4) * 4
 		if dataOffset < 20 || dataOffset > length {
 			return DecodeError

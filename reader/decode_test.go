@@ -112,6 +112,34 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeTCPFields reads the sequence and acknowledgement numbers, the
+// window and the TTL or hop limit, and clears them for the next packet.
+func TestDecodeTCPFields(t *testing.T) {
+	tcp4 := ipv4TCP("10.0.0.1", "10.0.0.2", 1234, 80, ACK, 40)
+	binary.BigEndian.PutUint32(tcp4[24:], 0xfedcba98)
+	binary.BigEndian.PutUint32(tcp4[28:], 7)
+	binary.BigEndian.PutUint16(tcp4[34:], 0xfffe)
+	tcp6 := make([]byte, 20)
+	tcp6[12], tcp6[13] = 5<<4, RST|ACK // window 0, but a reset
+	ip6 := ipv6(ProtoTCP, tcp6, "2001:db8::1", "2001:db8::2")
+	ip6[7] = 255
+	var p Packet
+	if Decode(LinkRaw, tcp4, &p) != OK || p.Seq != 0xfedcba98 || p.Ack != 7 || p.Window != 0xfffe || p.TTL != 64 {
+		t.Errorf("ipv4: seq %#x ack %d window %d ttl %d", p.Seq, p.Ack, p.Window, p.TTL)
+	}
+	if Decode(LinkRaw, ip6, &p) != OK || p.Seq != 0 || p.Ack != 0 || p.Window != 0 || p.TTL != 255 || p.TCPFlags != RST|ACK {
+		t.Errorf("ipv6: seq %#x ack %d window %d hop limit %d", p.Seq, p.Ack, p.Window, p.TTL)
+	}
+	Decode(LinkRaw, tcp4, &p)
+	udp := ipv6(ProtoUDP, udpHeader(1, 2, 8), "2001:db8::1", "2001:db8::2")
+	if Decode(LinkRaw, udp, &p) != OK || p.Seq != 0 || p.Ack != 0 || p.Window != 0 || p.TTL != 64 {
+		t.Errorf("udp after tcp: seq %#x ack %d window %d hop limit %d", p.Seq, p.Ack, p.Window, p.TTL)
+	}
+	if got := Decode(LinkRaw, tcp4[:35], &p); got != Truncated {
+		t.Errorf("cut in the window: %v, want truncated", got)
+	}
+}
+
 func TestDecodeIPv4Fragments(t *testing.T) {
 	first := ipv4TCP("10.0.0.1", "10.0.0.2", 53, 4000, 0, 1500)
 	first[9] = ProtoUDP

@@ -70,9 +70,17 @@ type Packet struct {
 	Payload   uint32   // transport payload length implied by the IP header
 	TCPFlags  uint8
 	Frag      Fragment
+	TTL       uint8  // IPv4 time to live or IPv6 hop limit
 	FragID    uint32 // IPv4 identification or IPv6 fragment identification
 	ICMPType  uint8  // ICMP or ICMPv6 type; echo requests make their sender the originator
 	ICMPError bool   // an ICMP or ICMPv6 error message (unreachable, time exceeded, ...)
+	// Window is the TCP receive window as sent, before any window scaling
+	// (which only the SYNs announce); a zero window on a segment without RST
+	// is a receiver asking its peer to stop. Seq and Ack are the TCP
+	// sequence and acknowledgement numbers. All three are 0 for other
+	// protocols.
+	Window   uint16
+	Seq, Ack uint32
 }
 
 // SrcAddr returns the source address.
