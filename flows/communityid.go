@@ -63,21 +63,13 @@ const protoSCTP = 132
 // ID hashes them: a request or reply and its counterpart type (so that
 // both hash alike), or a one-way message's type and code.
 func icmpPortEquivalents(r *Record) (sport, dport uint16, oneWay bool) {
-	typ, code := r.SrcPort, r.DstPort // not echo: the flow is keyed by them
-	if r.Echo {
-		typ, code = 8, 0 // an echo flow's ports are its identifier
-		if r.Proto == reader.ProtoICMPv6 {
-			typ = 128
-		}
-	}
+	typ, code := uint16(r.ICMPType), uint16(r.ICMPCode)
 	counterparts := icmpCounterparts
 	if r.Proto == reader.ProtoICMPv6 {
 		counterparts = icmp6Counterparts
 	}
-	if typ < 256 {
-		if other, ok := counterparts[typ]; ok {
-			return typ, other, false
-		}
+	if other, ok := counterparts[typ]; ok {
+		return typ, other, false
 	}
 	return typ, code, true
 }

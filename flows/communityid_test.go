@@ -52,6 +52,9 @@ func recordOf(tu baselineTuple) Record {
 	if tu.Sport != nil {
 		r.SrcPort, r.DstPort = *tu.Sport, *tu.Dport
 	}
+	if r.Proto == reader.ProtoICMP || r.Proto == reader.ProtoICMPv6 {
+		r.ICMPType, r.ICMPCode = uint8(r.SrcPort), uint8(r.DstPort)
+	}
 	return r
 }
 
@@ -143,6 +146,9 @@ func TestCommunityIDEcho(t *testing.T) {
 		t.Fatalf("%d records, want the echo and the unreachable apart: %+v", len(recs), recs)
 	}
 	for _, r := range recs {
+		if typ := map[bool]uint8{true: 8, false: 3}[r.Echo]; r.ICMPType != typ || r.ICMPCode != 0 {
+			t.Errorf("echo %v: type %d code %d", r.Echo, r.ICMPType, r.ICMPCode)
+		}
 		got := string(r.AppendCommunityID(nil, 0))
 		want := "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=" // the baseline's echo between these hosts
 		if !r.Echo {

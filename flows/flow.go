@@ -326,8 +326,12 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 	} else {
 		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = b, k.BPort, a, k.APort
 	}
-	if f.echo {
+	switch {
+	case f.echo:
 		rec.SrcPort, rec.DstPort, rec.Echo = k.APort, 0, true
+		rec.ICMPType = echoType(k.Proto, f.echoReq >= 0)
+	case k.Proto == reader.ProtoICMP || k.Proto == reader.ProtoICMPv6:
+		rec.ICMPType, rec.ICMPCode = uint8(rec.SrcPort), uint8(rec.DstPort)
 	}
 	rec.HandshakeRTT = -1
 	if f.saw(o, histSYN) && f.saw(r, histSYNACK) { // in this record: a cut one's continuation did not see them
@@ -345,6 +349,20 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
 	}
 	return rec, scratch
+}
+
+// echoType is the type of an echo request, or of a reply, of ICMP or
+// ICMPv6.
+func echoType(proto uint8, request bool) uint8 {
+	switch {
+	case proto == reader.ProtoICMPv6 && request:
+		return 128
+	case proto == reader.ProtoICMPv6:
+		return 129
+	case request:
+		return 8
+	}
+	return 0
 }
 
 func (f *flow) historyOf(o side) History {

@@ -112,9 +112,13 @@ type Record struct {
 	HalfOpen     bool
 	// Echo marks an ICMP echo flow, whose ports are the identifier and 0;
 	// other ICMP flows have the type and the code as ports.
-	Echo      bool
-	History   History
-	EndReason EndReason
+	Echo bool
+	// ICMPType and ICMPCode are, for ICMP and ICMPv6, the originator's
+	// message type and code: an echo flow's request, or its reply when no
+	// request was seen.
+	ICMPType, ICMPCode uint8
+	History            History
+	EndReason          EndReason
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in

@@ -195,11 +195,15 @@ func (t *Table) liveFlows() iter.Seq[int32] {
 	}
 }
 
-func isEchoType(p *reader.Packet) bool {
-	if p.Proto == reader.ProtoICMP {
-		return p.ICMPType == 8 || p.ICMPType == 0
+func isEchoType(p *reader.Packet) bool { return IsEcho(p.Proto, p.ICMPType) }
+
+// IsEcho reports whether an ICMP or ICMPv6 type is an echo request or
+// reply, whose flows are keyed by their identifier (Record.Echo).
+func IsEcho(proto, icmpType uint8) bool {
+	if proto == reader.ProtoICMP {
+		return icmpType == 8 || icmpType == 0
 	}
-	return p.ICMPType == 128 || p.ICMPType == 129
+	return icmpType == 128 || icmpType == 129
 }
 
 func isNewSYN(p *reader.Packet) bool {

@@ -33,9 +33,12 @@ type Config struct {
 	MemoryMiB int
 	// The report: findings' thresholds, and what to leave out.
 	Thresholds report.Thresholds
-	NoReport   bool
-	NoPlots    bool
-	Version    string // flowstat's, for summary.json and the report
+	// CommunityIDSeed is the seed of flows.parquet's community_id: the
+	// one the Zeek, Suricata or Arkime it is joined with were set up with.
+	CommunityIDSeed uint16
+	NoReport        bool
+	NoPlots         bool
+	Version         string // flowstat's, for summary.json and the report
 	// ChunkSize is the size of the pieces a large uncompressed trace file
 	// is read in by several goroutines (0: reader.DefaultChunkSize), and
 	// BatchFrames how many frames of other inputs are handed to a
@@ -90,16 +93,18 @@ func shortWindowsWarning(interval, idle time.Duration) string {
 
 // summaryOptions is summary.json's record of the options that shaped the
 // flows and statistics, for analyze and live alike.
-func summaryOptions(interval time.Duration, fo flows.Options, bpf string, workers int, targets []netip.Prefix) report.Options {
+func summaryOptions(cfg *Config) report.Options {
+	interval, fo, bpf, workers, targets := cfg.Interval, cfg.Flows, cfg.BPF, cfg.Workers, cfg.Targets
 	o := report.Options{
-		IntervalS:      interval.Seconds(),
-		IdleTimeoutS:   fo.IdleTimeout.Seconds(),
-		ActiveTimeoutS: fo.ActiveTimeout.Seconds(),
-		LingerS:        flows.DefaultLinger.Seconds(),
-		BPF:            bpf,
-		Workers:        workers,
-		MaxFlows:       fo.MaxFlows,
-		Targets:        []string{},
+		IntervalS:       interval.Seconds(),
+		IdleTimeoutS:    fo.IdleTimeout.Seconds(),
+		ActiveTimeoutS:  fo.ActiveTimeout.Seconds(),
+		LingerS:         flows.DefaultLinger.Seconds(),
+		BPF:             bpf,
+		Workers:         workers,
+		MaxFlows:        fo.MaxFlows,
+		Targets:         []string{},
+		CommunityIDSeed: cfg.CommunityIDSeed,
 	}
 	for _, t := range targets {
 		o.Targets = append(o.Targets, t.String())
@@ -118,7 +123,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	res := &Result{}
 	s := &res.Summary
 	s.Tool, s.Version = "flowstat", cfg.Version
-	s.Options = summaryOptions(cfg.Interval, cfg.Flows, cfg.BPF, cfg.Workers, cfg.Targets)
+	s.Options = summaryOptions(cfg)
 	warn(cfg, s, shortWindowsWarning(cfg.Interval, cfg.Flows.IdleTimeout))
 
 	var counter reader.Counter

@@ -21,7 +21,7 @@ func WriteOutputs(cfg *Config, res *Result) error {
 	flowsDone := make(chan error, 1)
 	go func() {
 		defer phase("flows.parquet")()
-		flowsDone <- writeFlows(filepath.Join(cfg.Out, report.FlowsFile), res, bar)
+		flowsDone <- writeFlows(filepath.Join(cfg.Out, report.FlowsFile), cfg.CommunityIDSeed, res, bar)
 	}()
 	err := writeReport(cfg, res, bar)
 	ferr := <-flowsDone
@@ -37,9 +37,9 @@ func WriteOutputs(cfg *Config, res *Result) error {
 
 // writeFlows writes flows.parquet from the records, or from the runs they
 // were spilled in.
-func writeFlows(path string, res *Result, bar OutputProgress) error {
+func writeFlows(path string, seed uint16, res *Result, bar OutputProgress) error {
 	if res.spilled == nil {
-		return report.WriteFlows(path, res.records)
+		return report.WriteFlows(path, seed, res.records)
 	}
 	defer removeSpills(res.spilled)
 	merge, err := spilledRecords(res.spilled)
@@ -48,7 +48,7 @@ func writeFlows(path string, res *Result, bar OutputProgress) error {
 	}
 	merged := report.RowGroupsFrom(merge.Fill)
 	var rows int64
-	return report.WriteFlowsFrom(path, func() ([]flows.Record, error) {
+	return report.WriteFlowsFrom(path, seed, func() ([]flows.Record, error) {
 		bar.WroteRows(rows) // those given before, now written
 		recs, err := merged()
 		rows += int64(len(recs))

@@ -237,7 +237,7 @@ func (w *windowWriter) write(j *windowJob) (string, *Result, error) {
 func (w *windowWriter) summary(j *windowJob) report.Summary {
 	cfg := w.cfg
 	s := report.Summary{Tool: "flowstat", Version: cfg.Version, Packets: j.counts}
-	s.Options = summaryOptions(cfg.Interval, cfg.Flows, cfg.BPF, cfg.Workers, cfg.Targets)
+	s.Options = summaryOptions(&cfg.Config)
 	in := report.Input{Path: cfg.Interface, Format: "live capture", LinkTypes: j.input.linkTypes,
 		Packets: j.input.packets, Bytes: j.input.bytes}
 	if in.LinkTypes == nil {

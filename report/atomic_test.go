@@ -102,7 +102,7 @@ func TestAtomicWriteFailure(t *testing.T) {
 		write func(path string) error
 	}{
 		{"WriteFileAtomic", func(path string) error { return WriteFileAtomic(path, big) }},
-		{"WriteFlows", func(path string) error { return WriteFlows(path, manyFlows(100_000)) }},
+		{"WriteFlows", func(path string) error { return WriteFlows(path, 0, manyFlows(100_000)) }},
 	}
 	for _, disk := range disks {
 		for _, w := range writers {

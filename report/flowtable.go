@@ -9,6 +9,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
+	"flowstat/reader"
 )
 
 // RowGroupRows is the number of rows per Parquet row group: large enough for
@@ -41,6 +42,8 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16, Metadata: delta},
 	{Name: "dst_ip", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16, Metadata: dictionary},
+	{Name: "icmp_type", Type: arrow.PrimitiveTypes.Uint8, Nullable: true, Metadata: dictionary},
+	{Name: "icmp_code", Type: arrow.PrimitiveTypes.Uint8, Nullable: true, Metadata: dictionary},
 	{Name: "first_seen", Type: utc, Metadata: delta},
 	{Name: "last_seen", Type: utc, Metadata: delta},
 	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
@@ -48,6 +51,12 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "packets_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
 	{Name: "bytes_fwd", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
 	{Name: "bytes_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "payload_bytes_fwd", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "payload_bytes_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "ip_len_min_fwd", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "ip_len_max_fwd", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "ip_len_min_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "ip_len_max_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "tcp_flags_fwd", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
 	{Name: "tcp_flags_rev", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
 	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
@@ -58,6 +67,7 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "half_open", Type: arrow.FixedWidthTypes.Boolean},
 	{Name: "history", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "end_reason", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "community_id", Type: arrow.BinaryTypes.String},
 }, nil)
 
 // SortFlows puts records in the order of flows.parquet: by first packet
@@ -128,6 +138,8 @@ type flowRow struct {
 	SrcPort      uint16   `parquet:"src_port,delta"`
 	DstIP        string   `parquet:"dst_ip,dict"`
 	DstPort      uint16   `parquet:"dst_port,dict"`
+	ICMPType     *uint8   `parquet:"icmp_type,optional,dict"`
+	ICMPCode     *uint8   `parquet:"icmp_code,optional,dict"`
 	FirstSeen    int64    `parquet:"first_seen,timestamp(nanosecond),delta"`
 	LastSeen     int64    `parquet:"last_seen,timestamp(nanosecond),delta"`
 	Duration     float64  `parquet:"duration_s"`
@@ -135,6 +147,12 @@ type flowRow struct {
 	PacketsRev   uint64   `parquet:"packets_rev,dict"`
 	BytesFwd     uint64   `parquet:"bytes_fwd,dict"`
 	BytesRev     uint64   `parquet:"bytes_rev,dict"`
+	PayloadFwd   uint64   `parquet:"payload_bytes_fwd,dict"`
+	PayloadRev   uint64   `parquet:"payload_bytes_rev,dict"`
+	MinIPLenFwd  uint32   `parquet:"ip_len_min_fwd,dict"`
+	MaxIPLenFwd  uint32   `parquet:"ip_len_max_fwd,dict"`
+	MinIPLenRev  uint32   `parquet:"ip_len_min_rev,dict"`
+	MaxIPLenRev  uint32   `parquet:"ip_len_max_rev,dict"`
 	TCPFlagsFwd  uint8    `parquet:"tcp_flags_fwd,dict"`
 	TCPFlagsRev  uint8    `parquet:"tcp_flags_rev,dict"`
 	SYNs         uint32   `parquet:"syn_packets,dict"`
@@ -145,18 +163,21 @@ type flowRow struct {
 	HalfOpen     bool     `parquet:"half_open"`
 	History      string   `parquet:"history,dict"`
 	EndReason    string   `parquet:"end_reason,dict"`
+	CommunityID  string   `parquet:"community_id"`
 }
 
 // flowRows makes rows of flows.parquet a few thousand at a time, in the
 // same memory each time: rows hold strings, which the collector scans,
 // and a row group's worth of them (30 MB) cost more in page faults and
 // scanning than making them. Their strings point into text, their RTTs
-// into rtts.
+// into rtts, their ICMP types and codes into icmp.
 type flowRows struct {
+	seed uint16 // of the Community IDs
 	rows []flowRow
 	text []byte
-	ends [][3]int // where each row's source, destination and history end in text
+	ends [][4]int // where each row's source, destination, history and Community ID end in text
 	rtts []float64
+	icmp [][2]uint8
 }
 
 // rowsAtOnce is how many rows are made and handed to parquet-go at once.
@@ -164,7 +185,7 @@ const rowsAtOnce = 4096
 
 // fill makes the rows of recs, at most rowsAtOnce of them.
 func (b *flowRows) fill(recs []flows.Record) {
-	b.rows, b.ends, b.rtts = b.rows[:0], b.ends[:0], b.rtts[:0]
+	b.rows, b.ends, b.rtts, b.icmp = b.rows[:0], b.ends[:0], b.rtts[:0], b.icmp[:0]
 	b.text = b.text[:0]
 	for i := range recs {
 		r := &recs[i]
@@ -173,8 +194,11 @@ func (b *flowRows) fill(recs []flows.Record) {
 		b.text = r.DstIP.Addr().AppendTo(b.text)
 		dst := len(b.text)
 		b.text = r.History.AppendTo(b.text)
-		b.ends = append(b.ends, [3]int{src, dst, len(b.text)})
+		history := len(b.text)
+		b.text = r.AppendCommunityID(b.text, b.seed)
+		b.ends = append(b.ends, [4]int{src, dst, history, len(b.text)})
 		b.rtts = append(b.rtts, float64(r.HandshakeRTT)/1e9)
+		b.icmp = append(b.icmp, [2]uint8{r.ICMPType, r.ICMPCode})
 	}
 	// The strings are taken once text has stopped growing.
 	start := 0
@@ -186,15 +210,22 @@ func (b *flowRows) fill(recs []flows.Record) {
 			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Duration: r.Duration(),
 			PacketsFwd: r.Packets[flows.Fwd], PacketsRev: r.Packets[flows.Rev],
 			BytesFwd: r.Bytes[flows.Fwd], BytesRev: r.Bytes[flows.Rev],
+			PayloadFwd: r.PayloadBytes[flows.Fwd], PayloadRev: r.PayloadBytes[flows.Rev],
+			MinIPLenFwd: r.MinIPLen[flows.Fwd], MaxIPLenFwd: r.MaxIPLen[flows.Fwd],
+			MinIPLenRev: r.MinIPLen[flows.Rev], MaxIPLenRev: r.MaxIPLen[flows.Rev],
 			TCPFlagsFwd: r.TCPFlags[flows.Fwd], TCPFlagsRev: r.TCPFlags[flows.Rev],
 			SYNs: r.SYNs, SYNACKs: r.SYNACKs, RSTs: r.RSTs,
 			State: r.State.String(), HalfOpen: r.HalfOpen, History: b.str(e[1], e[2]), EndReason: r.EndReason.String(),
+			CommunityID: b.str(e[2], e[3]),
 		}
 		if r.HandshakeRTT >= 0 {
 			row.HandshakeRTT = &b.rtts[i]
 		}
+		if r.Proto == reader.ProtoICMP || r.Proto == reader.ProtoICMPv6 {
+			row.ICMPType, row.ICMPCode = &b.icmp[i][0], &b.icmp[i][1]
+		}
 		b.rows = append(b.rows, row)
-		start = e[2]
+		start = e[3]
 	}
 }
 
@@ -207,9 +238,9 @@ func textString(text []byte, from, to int) string {
 }
 
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
-// flows.parquet, atomically.
-func WriteFlows(path string, recs []flows.Record) error {
-	return WriteFlowsFrom(path, inRowGroups(recs))
+// flows.parquet, atomically, with Community IDs of seed.
+func WriteFlows(path string, seed uint16, recs []flows.Record) error {
+	return WriteFlowsFrom(path, seed, inRowGroups(recs))
 }
 
 // inRowGroups returns the values a row group at a time, then none.
@@ -223,11 +254,12 @@ func inRowGroups[T any](values []T) func() ([]T, error) {
 }
 
 // WriteFlowsFrom writes the records next returns, in SortFlows order, to
-// path as flows.parquet, atomically: a row group per call, until it
-// returns none. Its records must stay valid until the call after the
-// next: merging the next batch and encoding this one overlap.
-func WriteFlowsFrom(path string, next func() ([]flows.Record, error)) error {
-	var rows flowRows
+// path as flows.parquet, atomically, with Community IDs of seed: a row
+// group per call, until it returns none. Its records must stay valid
+// until the call after the next: merging the next batch and encoding this
+// one overlap.
+func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error)) error {
+	rows := flowRows{seed: seed}
 	return writeRowsFrom(path, FlowSchema, next, func(recs []flows.Record) []flowRow {
 		rows.fill(recs)
 		return rows.rows

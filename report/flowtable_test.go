@@ -46,7 +46,7 @@ func TestRowSchemas(t *testing.T) {
 func TestFlowsParquet(t *testing.T) {
 	recs := testFlowRecords(2*rowsAtOnce+1000, false)
 	path := filepath.Join(t.TempDir(), FlowsFile)
-	if err := WriteFlows(path, recs); err != nil {
+	if err := WriteFlows(path, 0, recs); err != nil {
 		t.Fatal(err)
 	}
 	checkFlowsFile(t, path, recs)
@@ -58,7 +58,7 @@ func TestFlowsParquet(t *testing.T) {
 func TestFlowsParquetDistinct(t *testing.T) {
 	recs := testFlowRecords(rowsAtOnce+1000, true)
 	path := filepath.Join(t.TempDir(), FlowsFile)
-	if err := WriteFlows(path, recs); err != nil {
+	if err := WriteFlows(path, 0, recs); err != nil {
 		t.Fatal(err)
 	}
 	checkFlowsFile(t, path, recs)
@@ -89,8 +89,20 @@ func testFlowRecords(n int, distinct bool) []flows.Record {
 			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: bytes,
 			TCPFlags: [2]uint8{uint8(i), uint8(i >> 3)}, SYNs: uint32(i % 4), SYNACKs: uint32(i % 2), RSTs: uint32(i % 3),
 			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
-			History:   flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
-			EndReason: flows.EndReason(i % 6),
+			History:      flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
+			EndReason:    flows.EndReason(i % 6),
+			PayloadBytes: [2]uint64{bytes[0] / 2, bytes[1] / 3},
+			MinIPLen:     [2]uint32{uint32(i % 40), uint32(i % 9)},
+			MaxIPLen:     [2]uint32{uint32(i%40) + 1500, uint32(i%9) * 100},
+		}
+		if r := &recs[i]; r.Proto == 1 {
+			// ICMP: an echo flow (ports the identifier and 0), or an
+			// unreachable (ports its type and code).
+			if i%2 == 0 {
+				r.DstPort, r.Echo, r.ICMPType = 0, true, 8
+			} else {
+				r.SrcPort, r.DstPort, r.ICMPType, r.ICMPCode = 3, uint16(i%16), 3, uint8(i%16)
+			}
 		}
 	}
 	SortFlows(recs)
@@ -141,7 +153,16 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		"packets_fwd": func(r *flows.Record) any { return r.Packets[0] }, "bytes_fwd": func(r *flows.Record) any { return r.Bytes[0] },
 		"bytes_rev": func(r *flows.Record) any { return r.Bytes[1] }, "tcp_flags_rev": func(r *flows.Record) any { return r.TCPFlags[1] },
 		"rst_packets": func(r *flows.Record) any { return r.RSTs }, "history": func(r *flows.Record) any { return r.History },
-		"state": func(r *flows.Record) any { return r.State },
+		"state":             func(r *flows.Record) any { return r.State },
+		"payload_bytes_rev": func(r *flows.Record) any { return r.PayloadBytes[1] },
+		"ip_len_max_fwd":    func(r *flows.Record) any { return r.MaxIPLen[0] },
+		"icmp_code": func(r *flows.Record) any {
+			if r.Proto != 1 {
+				return "(null)"
+			}
+			return r.ICMPCode
+		},
+		"community_id": func(r *flows.Record) any { return string(r.AppendCommunityID(nil, 0)) },
 	}
 	for i, f := range FlowSchema.Fields() {
 		if value := wantValues[f.Name]; value != nil {

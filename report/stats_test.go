@@ -419,7 +419,7 @@ func TestTablesRoundTrip(t *testing.T) {
 	)
 	ds.Summary.Inputs = []Input{}
 	dir := t.TempDir()
-	if err := WriteFlows(dir+"/"+FlowsFile, ds.Flows); err != nil {
+	if err := WriteFlows(dir+"/"+FlowsFile, 0, ds.Flows); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteJSON(dir+"/"+SummaryFile, &ds.Summary); err != nil {

@@ -42,6 +42,8 @@ type Options struct {
 	BPF            string   `json:"bpf"`
 	Workers        int      `json:"workers"`
 	MaxFlows       int      `json:"max_flows,omitempty"` // 0: unbounded
+	// CommunityIDSeed is the seed of flows.parquet's community_id.
+	CommunityIDSeed uint16 `json:"community_id_seed"`
 }
 
 // Input describes one trace read.

@@ -497,6 +497,9 @@ var flowColumns = []column{
 	{"src_ip", parquet.ByteArray}, {"src_port", parquet.Int32}, {"dst_ip", parquet.ByteArray}, {"dst_port", parquet.Int32},
 	{"first_seen", parquet.Int64}, {"last_seen", parquet.Int64},
 	{"packets_fwd", parquet.Int64}, {"packets_rev", parquet.Int64}, {"bytes_fwd", parquet.Int64}, {"bytes_rev", parquet.Int64},
+	{"payload_bytes_fwd", parquet.Int64}, {"payload_bytes_rev", parquet.Int64},
+	{"ip_len_min_fwd", parquet.Int32}, {"ip_len_max_fwd", parquet.Int32}, {"ip_len_min_rev", parquet.Int32}, {"ip_len_max_rev", parquet.Int32},
+	{"icmp_type", parquet.Int32}, {"icmp_code", parquet.Int32},
 	{"tcp_flags_fwd", parquet.Int32}, {"tcp_flags_rev", parquet.Int32},
 	{"syn_packets", parquet.Int32}, {"synack_packets", parquet.Int32}, {"rst_packets", parquet.Int32},
 	{"handshake_rtt_s", parquet.Double}, {"state", parquet.ByteArray}, {"half_open", parquet.Boolean},
@@ -524,22 +527,25 @@ func eachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 	return t.each(func(v []parquet.Value) error {
 		g := func(name string) parquet.Value { return t.get(v, name) }
 		r := flows.Record{
-			ID:        g("flow_id").Uint64(),
-			Proto:     uint8(g("proto").Int32()),
-			IPVersion: uint8(g("ip_version").Int32()),
-			VLAN:      uint16(g("vlan").Int32()),
-			SrcPort:   uint16(g("src_port").Int32()),
-			DstPort:   uint16(g("dst_port").Int32()),
-			FirstSeen: g("first_seen").Int64(),
-			LastSeen:  g("last_seen").Int64(),
-			Packets:   [2]uint64{g("packets_fwd").Uint64(), g("packets_rev").Uint64()},
-			Bytes:     [2]uint64{g("bytes_fwd").Uint64(), g("bytes_rev").Uint64()},
-			TCPFlags:  [2]uint8{uint8(g("tcp_flags_fwd").Int32()), uint8(g("tcp_flags_rev").Int32())},
-			SYNs:      g("syn_packets").Uint32(),
-			SYNACKs:   g("synack_packets").Uint32(),
-			RSTs:      g("rst_packets").Uint32(),
-			HalfOpen:  g("half_open").Boolean(),
-			History:   flows.ParseHistory(string(g("history").ByteArray())),
+			ID:           g("flow_id").Uint64(),
+			Proto:        uint8(g("proto").Int32()),
+			IPVersion:    uint8(g("ip_version").Int32()),
+			VLAN:         uint16(g("vlan").Int32()),
+			SrcPort:      uint16(g("src_port").Int32()),
+			DstPort:      uint16(g("dst_port").Int32()),
+			FirstSeen:    g("first_seen").Int64(),
+			LastSeen:     g("last_seen").Int64(),
+			Packets:      [2]uint64{g("packets_fwd").Uint64(), g("packets_rev").Uint64()},
+			Bytes:        [2]uint64{g("bytes_fwd").Uint64(), g("bytes_rev").Uint64()},
+			PayloadBytes: [2]uint64{g("payload_bytes_fwd").Uint64(), g("payload_bytes_rev").Uint64()},
+			MinIPLen:     [2]uint32{g("ip_len_min_fwd").Uint32(), g("ip_len_min_rev").Uint32()},
+			MaxIPLen:     [2]uint32{g("ip_len_max_fwd").Uint32(), g("ip_len_max_rev").Uint32()},
+			TCPFlags:     [2]uint8{uint8(g("tcp_flags_fwd").Int32()), uint8(g("tcp_flags_rev").Int32())},
+			SYNs:         g("syn_packets").Uint32(),
+			SYNACKs:      g("synack_packets").Uint32(),
+			RSTs:         g("rst_packets").Uint32(),
+			HalfOpen:     g("half_open").Boolean(),
+			History:      flows.ParseHistory(string(g("history").ByteArray())),
 		}
 		src, err := netip.ParseAddr(string(g("src_ip").ByteArray()))
 		if err != nil {
@@ -550,6 +556,10 @@ func eachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 			return fmt.Errorf("flow %d: %w", r.ID, err)
 		}
 		r.SrcIP, r.DstIP = flows.IPOf(src), flows.IPOf(dst)
+		if typ := g("icmp_type"); !typ.IsNull() {
+			r.ICMPType, r.ICMPCode = uint8(typ.Int32()), uint8(g("icmp_code").Int32())
+			r.Echo = flows.IsEcho(r.Proto, r.ICMPType)
+		}
 		r.HandshakeRTT = -1
 		if rtt := g("handshake_rtt_s"); !rtt.IsNull() {
 			r.HandshakeRTT = nanos(rtt.Double())

@@ -192,11 +192,14 @@ func TestFlowsParquetSchema(t *testing.T) {
 	want := []string{
 		"flow_id UBIGINT", "proto UTINYINT", "ip_version UTINYINT", "vlan USMALLINT",
 		"src_ip VARCHAR", "src_port USMALLINT", "dst_ip VARCHAR", "dst_port USMALLINT",
+		"icmp_type UTINYINT", "icmp_code UTINYINT",
 		"first_seen TIMESTAMP WITH TIME ZONE", "last_seen TIMESTAMP WITH TIME ZONE", "duration_s DOUBLE",
 		"packets_fwd UBIGINT", "packets_rev UBIGINT", "bytes_fwd UBIGINT", "bytes_rev UBIGINT",
+		"payload_bytes_fwd UBIGINT", "payload_bytes_rev UBIGINT",
+		"ip_len_min_fwd UINTEGER", "ip_len_max_fwd UINTEGER", "ip_len_min_rev UINTEGER", "ip_len_max_rev UINTEGER",
 		"tcp_flags_fwd UTINYINT", "tcp_flags_rev UTINYINT", "syn_packets UINTEGER", "synack_packets UINTEGER",
 		"rst_packets UINTEGER", "handshake_rtt_s DOUBLE", "state VARCHAR", "half_open BOOLEAN",
-		"history VARCHAR", "end_reason VARCHAR",
+		"history VARCHAR", "end_reason VARCHAR", "community_id VARCHAR",
 	}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("columns:\n got %v\nwant %v", got, want)

@@ -51,7 +51,11 @@ func arrowLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	defer tbl.Release()
-	if typ := tbl.Schema().Field(8).Type.String(); typ != "timestamp[ns, tz=UTC]" {
+	index := map[string]int{}
+	for i, f := range tbl.Schema().Fields() {
+		index[f.Name] = i
+	}
+	if typ := tbl.Schema().Field(index["first_seen"]).Type.String(); typ != "timestamp[ns, tz=UTC]" {
 		t.Errorf("first_seen is %s for Arrow, want timestamp[ns, tz=UTC]", typ)
 	}
 	tr := array.NewTableReader(tbl, 4096)
@@ -59,18 +63,19 @@ func arrowLines(t *testing.T, path string) []string {
 	var lines []string
 	for tr.Next() {
 		rec := tr.Record()
-		col := func(i int) arrow.Array { return rec.Column(i) }
+		col := func(name string) arrow.Array { return rec.Column(index[name]) }
 		for r := 0; r < int(rec.NumRows()); r++ {
-			cell := func(i int) string { return col(i).ValueStr(r) }
-			ts := func(i int) int64 { return int64(col(i).(*array.Timestamp).Value(r)) }
+			cell := func(name string) string { return col(name).ValueStr(r) }
+			ts := func(name string) int64 { return int64(col(name).(*array.Timestamp).Value(r)) }
 			rtt := "null"
-			if rc := col(20).(*array.Float64); rc.IsValid(r) {
+			if rc := col("handshake_rtt_s").(*array.Float64); rc.IsValid(r) {
 				rtt = fmt.Sprint(int64(math.Round(rc.Value(r) * 1e9)))
 			}
 			lines = append(lines, fmt.Sprintf("%s %s %s %s:%s>%s:%s %d..%d pk=%s/%s by=%s/%s fl=%s/%s syn=%s/%s/%s rtt=%s %s ho=%s h=%s %s",
-				cell(1), cell(2), cell(3), cell(4), cell(5), cell(6), cell(7), ts(8), ts(9),
-				cell(11), cell(12), cell(13), cell(14), cell(15), cell(16), cell(17), cell(18), cell(19),
-				rtt, cell(21), cell(22), cell(23), cell(24)))
+				cell("proto"), cell("ip_version"), cell("vlan"), cell("src_ip"), cell("src_port"), cell("dst_ip"), cell("dst_port"),
+				ts("first_seen"), ts("last_seen"), cell("packets_fwd"), cell("packets_rev"), cell("bytes_fwd"), cell("bytes_rev"),
+				cell("tcp_flags_fwd"), cell("tcp_flags_rev"), cell("syn_packets"), cell("synack_packets"), cell("rst_packets"),
+				rtt, cell("state"), cell("half_open"), cell("history"), cell("end_reason")))
 		}
 	}
 	return lines
