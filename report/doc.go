@@ -12,5 +12,5 @@
 // plots render them. Every file is written to a temporary name and renamed when
 // complete.
 //
-// Imports: flows, extsort.
+// Imports: flows, extsort, reader (protocol numbers).
 package report
