@@ -30,6 +30,8 @@ type flow struct {
 	bytes   [2]uint64
 	payload [2]uint64 // transport payload bytes
 
+	retransBytes [2]uint64 // payload of TCP segments whose sequence range was seen before
+
 	firstSYN [2]int64 // time of each side's first SYN without ACK in this record
 	firstHS  [2]int64 // and first SYN-ACK
 
@@ -40,6 +42,12 @@ type flow struct {
 	rsts    uint32
 
 	minLen, maxLen [2]uint32 // IP lengths
+
+	// seqEnd is the end of the highest TCP sequence range each side sent,
+	// once seqSeen: a segment that starts before it is sent again.
+	seqEnd      [2]uint32
+	retransPkts [2]uint32
+	zeroWindows [2]uint32 // segments without RST announcing a window of 0
 
 	// The flow's own slab index; flows hold no pointer, so the garbage
 	// collector never scans the table.
@@ -52,6 +60,9 @@ type flow struct {
 
 	echo  bool // ICMP echo: ports are identifier and 0 in both directions
 	flags [2]uint8
+
+	minTTL, maxTTL [2]uint8
+	seqSeen        [2]bool
 
 	// What each side sent, for the state and the orientation.
 	sawSYN     [2]bool // SYN without ACK
@@ -108,6 +119,10 @@ func (f *flow) add(p *reader.Packet, s side) {
 		f.minLen[s] = p.IPLen
 	}
 	f.maxLen[s] = max(f.maxLen[s], p.IPLen)
+	if f.packets[s] == 1 || p.TTL < f.minTTL[s] {
+		f.minTTL[s] = p.TTL
+	}
+	f.maxTTL[s] = max(f.maxTTL[s], p.TTL)
 	switch p.Proto {
 	case reader.ProtoTCP:
 		if p.Frag != reader.LaterFrag {
@@ -123,6 +138,10 @@ func (f *flow) add(p *reader.Packet, s side) {
 func (f *flow) addTCP(p *reader.Packet, s side) {
 	fl := p.TCPFlags
 	f.flags[s] |= fl
+	f.addSequence(p, s)
+	if p.Window == 0 && fl&reader.RST == 0 {
+		f.zeroWindows[s]++
+	}
 	syn, ack := fl&reader.SYN != 0, fl&reader.ACK != 0
 	switch {
 	case syn && !ack:
@@ -168,6 +187,32 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		f.mark(s, histRST)
 	}
 }
+
+// addSequence follows the sequence ranges side s sent, and counts a
+// segment with data that starts before the end of the highest range seen
+// as sent again (a retransmission, or a segment that overtook an earlier
+// one), unless it is a keep-alive: one byte just before that end.
+func (f *flow) addSequence(p *reader.Packet, s side) {
+	used := p.Payload // sequence numbers the segment takes: its data, SYN and FIN one each
+	if p.TCPFlags&(reader.SYN|reader.FIN) != 0 {
+		used++
+	}
+	end := p.Seq + used
+	if !f.seqSeen[s] {
+		f.seqSeen[s], f.seqEnd[s] = true, end
+		return
+	}
+	if p.Payload > 0 && seqBefore(p.Seq, f.seqEnd[s]) && !(p.Payload == 1 && p.Seq == f.seqEnd[s]-1) {
+		f.retransPkts[s]++
+		f.retransBytes[s] += uint64(p.Payload)
+	}
+	if seqBefore(f.seqEnd[s], end) {
+		f.seqEnd[s] = end
+	}
+}
+
+// seqBefore reports whether sequence number a comes before b, modulo 2^32.
+func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
 // saw reports whether side s sent the history event in this record. Unlike
 // sawSYN and the like, which a record cut at the active timeout carries to
@@ -299,22 +344,27 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 	r := 1 - o
 	k := &f.key
 	rec := Record{
-		ID:           k.id(f.first),
-		Proto:        k.Proto,
-		VLAN:         k.VLAN,
-		FirstSeen:    f.first,
-		LastSeen:     f.last,
-		Packets:      [2]uint64{f.packets[o], f.packets[r]},
-		Bytes:        [2]uint64{f.bytes[o], f.bytes[r]},
-		PayloadBytes: [2]uint64{f.payload[o], f.payload[r]},
-		MinIPLen:     [2]uint32{f.minLen[o], f.minLen[r]},
-		MaxIPLen:     [2]uint32{f.maxLen[o], f.maxLen[r]},
-		TCPFlags:     [2]uint8{f.flags[o], f.flags[r]},
-		SYNs:         f.syns[0] + f.syns[1],
-		SYNACKs:      f.synacks[0] + f.synacks[1],
-		RSTs:         f.rsts,
-		State:        f.state(o),
-		EndReason:    reason,
+		ID:             k.id(f.first),
+		Proto:          k.Proto,
+		VLAN:           k.VLAN,
+		FirstSeen:      f.first,
+		LastSeen:       f.last,
+		Packets:        [2]uint64{f.packets[o], f.packets[r]},
+		Bytes:          [2]uint64{f.bytes[o], f.bytes[r]},
+		PayloadBytes:   [2]uint64{f.payload[o], f.payload[r]},
+		MinIPLen:       [2]uint32{f.minLen[o], f.minLen[r]},
+		MaxIPLen:       [2]uint32{f.maxLen[o], f.maxLen[r]},
+		MinTTL:         [2]uint8{f.minTTL[o], f.minTTL[r]},
+		MaxTTL:         [2]uint8{f.maxTTL[o], f.maxTTL[r]},
+		RetransPackets: [2]uint32{f.retransPkts[o], f.retransPkts[r]},
+		RetransBytes:   [2]uint64{f.retransBytes[o], f.retransBytes[r]},
+		ZeroWindows:    [2]uint32{f.zeroWindows[o], f.zeroWindows[r]},
+		TCPFlags:       [2]uint8{f.flags[o], f.flags[r]},
+		SYNs:           f.syns[0] + f.syns[1],
+		SYNACKs:        f.synacks[0] + f.synacks[1],
+		RSTs:           f.rsts,
+		State:          f.state(o),
+		EndReason:      reason,
 	}
 	rec.IPVersion = 6
 	if k.IPv4 {

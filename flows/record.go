@@ -101,10 +101,20 @@ type Record struct {
 	// MinIPLen and MaxIPLen are the smallest and largest IP length of a
 	// packet each side sent, 0 when it sent none.
 	MinIPLen, MaxIPLen [2]uint32
-	TCPFlags           [2]uint8 // OR of the TCP flags each side sent
-	SYNs               uint32   // SYN packets without ACK, both directions
-	SYNACKs            uint32
-	RSTs               uint32
+	// MinTTL and MaxTTL are the lowest and highest IPv4 TTL or IPv6 hop
+	// limit each side sent: a narrow band from many sources hints at
+	// spoofing from one place, a wide one at reflectors.
+	MinTTL, MaxTTL [2]uint8
+	// For TCP: the segments with data each side sent again (whose sequence
+	// range it had sent before) and their payload bytes, and the segments
+	// announcing a zero window (a receiver asking its peer to stop).
+	RetransPackets [2]uint32
+	RetransBytes   [2]uint64
+	ZeroWindows    [2]uint32
+	TCPFlags       [2]uint8 // OR of the TCP flags each side sent
+	SYNs           uint32   // SYN packets without ACK, both directions
+	SYNACKs        uint32
+	RSTs           uint32
 	// HandshakeRTT is the time from the originator's first SYN to the
 	// responder's first SYN-ACK, or -1 when either was not seen.
 	HandshakeRTT int64

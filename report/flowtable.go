@@ -57,11 +57,21 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "ip_len_max_fwd", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "ip_len_min_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "ip_len_max_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "ttl_min_fwd", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "ttl_max_fwd", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "ttl_min_rev", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
+	{Name: "ttl_max_rev", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
 	{Name: "tcp_flags_fwd", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
 	{Name: "tcp_flags_rev", Type: arrow.PrimitiveTypes.Uint8, Metadata: dictionary},
 	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "rst_packets", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "retrans_packets_fwd", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "retrans_packets_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "retrans_bytes_fwd", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "retrans_bytes_rev", Type: arrow.PrimitiveTypes.Uint64, Metadata: dictionary},
+	{Name: "zero_windows_fwd", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
+	{Name: "zero_windows_rev", Type: arrow.PrimitiveTypes.Uint32, Metadata: dictionary},
 	{Name: "handshake_rtt_s", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "state", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "half_open", Type: arrow.FixedWidthTypes.Boolean},
@@ -153,11 +163,21 @@ type flowRow struct {
 	MaxIPLenFwd  uint32   `parquet:"ip_len_max_fwd,dict"`
 	MinIPLenRev  uint32   `parquet:"ip_len_min_rev,dict"`
 	MaxIPLenRev  uint32   `parquet:"ip_len_max_rev,dict"`
+	MinTTLFwd    uint8    `parquet:"ttl_min_fwd,dict"`
+	MaxTTLFwd    uint8    `parquet:"ttl_max_fwd,dict"`
+	MinTTLRev    uint8    `parquet:"ttl_min_rev,dict"`
+	MaxTTLRev    uint8    `parquet:"ttl_max_rev,dict"`
 	TCPFlagsFwd  uint8    `parquet:"tcp_flags_fwd,dict"`
 	TCPFlagsRev  uint8    `parquet:"tcp_flags_rev,dict"`
 	SYNs         uint32   `parquet:"syn_packets,dict"`
 	SYNACKs      uint32   `parquet:"synack_packets,dict"`
 	RSTs         uint32   `parquet:"rst_packets,dict"`
+	RetransFwd   uint32   `parquet:"retrans_packets_fwd,dict"`
+	RetransRev   uint32   `parquet:"retrans_packets_rev,dict"`
+	RetransBFwd  uint64   `parquet:"retrans_bytes_fwd,dict"`
+	RetransBRev  uint64   `parquet:"retrans_bytes_rev,dict"`
+	ZeroWinFwd   uint32   `parquet:"zero_windows_fwd,dict"`
+	ZeroWinRev   uint32   `parquet:"zero_windows_rev,dict"`
 	HandshakeRTT *float64 `parquet:"handshake_rtt_s,optional"`
 	State        string   `parquet:"state,dict"`
 	HalfOpen     bool     `parquet:"half_open"`
@@ -213,6 +233,11 @@ func (b *flowRows) fill(recs []flows.Record) {
 			PayloadFwd: r.PayloadBytes[flows.Fwd], PayloadRev: r.PayloadBytes[flows.Rev],
 			MinIPLenFwd: r.MinIPLen[flows.Fwd], MaxIPLenFwd: r.MaxIPLen[flows.Fwd],
 			MinIPLenRev: r.MinIPLen[flows.Rev], MaxIPLenRev: r.MaxIPLen[flows.Rev],
+			MinTTLFwd: r.MinTTL[flows.Fwd], MaxTTLFwd: r.MaxTTL[flows.Fwd],
+			MinTTLRev: r.MinTTL[flows.Rev], MaxTTLRev: r.MaxTTL[flows.Rev],
+			RetransFwd: r.RetransPackets[flows.Fwd], RetransRev: r.RetransPackets[flows.Rev],
+			RetransBFwd: r.RetransBytes[flows.Fwd], RetransBRev: r.RetransBytes[flows.Rev],
+			ZeroWinFwd: r.ZeroWindows[flows.Fwd], ZeroWinRev: r.ZeroWindows[flows.Rev],
 			TCPFlagsFwd: r.TCPFlags[flows.Fwd], TCPFlagsRev: r.TCPFlags[flows.Rev],
 			SYNs: r.SYNs, SYNACKs: r.SYNACKs, RSTs: r.RSTs,
 			State: r.State.String(), HalfOpen: r.HalfOpen, History: b.str(e[1], e[2]), EndReason: r.EndReason.String(),

@@ -89,11 +89,16 @@ func testFlowRecords(n int, distinct bool) []flows.Record {
 			Packets: [2]uint64{uint64(i), uint64(i % 7)}, Bytes: bytes,
 			TCPFlags: [2]uint8{uint8(i), uint8(i >> 3)}, SYNs: uint32(i % 4), SYNACKs: uint32(i % 2), RSTs: uint32(i % 3),
 			HandshakeRTT: []int64{-1, 0, 12_345_678}[i%3], State: flows.State(i % 13), HalfOpen: i%11 == 0,
-			History:      flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
-			EndReason:    flows.EndReason(i % 6),
-			PayloadBytes: [2]uint64{bytes[0] / 2, bytes[1] / 3},
-			MinIPLen:     [2]uint32{uint32(i % 40), uint32(i % 9)},
-			MaxIPLen:     [2]uint32{uint32(i%40) + 1500, uint32(i%9) * 100},
+			History:        flows.ParseHistory([]string{"", "S", "ShAD", "ShADadFf", "Sr"}[i%5]),
+			EndReason:      flows.EndReason(i % 6),
+			PayloadBytes:   [2]uint64{bytes[0] / 2, bytes[1] / 3},
+			MinIPLen:       [2]uint32{uint32(i % 40), uint32(i % 9)},
+			MaxIPLen:       [2]uint32{uint32(i%40) + 1500, uint32(i%9) * 100},
+			MinTTL:         [2]uint8{uint8(i % 64), uint8(i % 3)},
+			MaxTTL:         [2]uint8{uint8(i%64) + 64, 255},
+			RetransPackets: [2]uint32{uint32(i % 5), uint32(i % 2)},
+			RetransBytes:   [2]uint64{uint64(i%5) * 1448, uint64(i % 2)},
+			ZeroWindows:    [2]uint32{uint32(i % 4), uint32(i % 6)},
 		}
 		if r := &recs[i]; r.Proto == 1 {
 			// ICMP: an echo flow (ports the identifier and 0), or an
@@ -156,6 +161,9 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		"state":             func(r *flows.Record) any { return r.State },
 		"payload_bytes_rev": func(r *flows.Record) any { return r.PayloadBytes[1] },
 		"ip_len_max_fwd":    func(r *flows.Record) any { return r.MaxIPLen[0] },
+		"ttl_min_rev":       func(r *flows.Record) any { return r.MinTTL[1] },
+		"retrans_bytes_fwd": func(r *flows.Record) any { return r.RetransBytes[0] },
+		"zero_windows_rev":  func(r *flows.Record) any { return r.ZeroWindows[1] },
 		"icmp_code": func(r *flows.Record) any {
 			if r.Proto != 1 {
 				return "(null)"

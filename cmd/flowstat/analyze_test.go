@@ -197,8 +197,10 @@ func TestFlowsParquetSchema(t *testing.T) {
 		"packets_fwd UBIGINT", "packets_rev UBIGINT", "bytes_fwd UBIGINT", "bytes_rev UBIGINT",
 		"payload_bytes_fwd UBIGINT", "payload_bytes_rev UBIGINT",
 		"ip_len_min_fwd UINTEGER", "ip_len_max_fwd UINTEGER", "ip_len_min_rev UINTEGER", "ip_len_max_rev UINTEGER",
+		"ttl_min_fwd UTINYINT", "ttl_max_fwd UTINYINT", "ttl_min_rev UTINYINT", "ttl_max_rev UTINYINT",
 		"tcp_flags_fwd UTINYINT", "tcp_flags_rev UTINYINT", "syn_packets UINTEGER", "synack_packets UINTEGER",
-		"rst_packets UINTEGER", "handshake_rtt_s DOUBLE", "state VARCHAR", "half_open BOOLEAN",
+		"rst_packets UINTEGER", "retrans_packets_fwd UINTEGER", "retrans_packets_rev UINTEGER",
+		"retrans_bytes_fwd UBIGINT", "retrans_bytes_rev UBIGINT", "zero_windows_fwd UINTEGER", "zero_windows_rev UINTEGER", "handshake_rtt_s DOUBLE", "state VARCHAR", "half_open BOOLEAN",
 		"history VARCHAR", "end_reason VARCHAR", "community_id VARCHAR",
 	}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {

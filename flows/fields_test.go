@@ -1,0 +1,61 @@
+package flows
+
+import (
+	"testing"
+
+	"flowstat/reader"
+)
+
+// segment is a TCP segment between client:40000 and server:80.
+func segment(at float64, fromCli bool, flags uint8, seq, payload uint32, window uint16, ttl uint8) reader.Packet {
+	p := reader.Packet{Time: t0 + int64(at*float64(sec)), IPVersion: 4, Proto: reader.ProtoTCP,
+		Src: client.As16(), Dst: server.As16(), SrcPort: 40000, DstPort: 80,
+		TCPFlags: flags, Seq: seq, Payload: payload, IPLen: 40 + payload, Window: window, TTL: ttl}
+	if !fromCli {
+		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+	}
+	return p
+}
+
+// TestRetransmissionsWindowsTTLs follows a connection whose client sends a
+// segment twice, overlaps another, sends a keep-alive and a window probe,
+// while the server announces a zero window and its TTL changes: each count
+// is the one the packets make, per direction, including across the wrap
+// of sequence numbers.
+func TestRetransmissionsWindowsTTLs(t *testing.T) {
+	const syn, ack, psh, fin, rst = reader.SYN, reader.ACK, reader.PSH, reader.FIN, reader.RST
+	var c uint32 = 0xFFFF_FF00 // the client's initial sequence number: its data wraps past 2^32
+	var s uint32 = 5000
+	pkts := []reader.Packet{
+		segment(0, true, syn, c, 0, 64240, 64),
+		segment(0.01, false, syn|ack, s, 0, 65160, 50),
+		segment(0.02, true, ack, c+1, 0, 502, 64),
+		segment(0.03, true, ack|psh, c+1, 100, 502, 64),   // new: c+1 .. c+101
+		segment(0.04, true, ack|psh, c+101, 200, 502, 63), // new, across 2^32: .. c+301
+		segment(0.05, true, ack|psh, c+101, 200, 502, 64), // the same again: a retransmission
+		segment(0.06, true, ack|psh, c+201, 150, 502, 64), // overlaps the end: sent again, 150 bytes
+		segment(0.07, false, ack, s+1, 0, 0, 50),          // zero window
+		segment(0.08, false, ack, s+1, 0, 0, 52),          // still zero
+		segment(0.09, true, ack, c+350, 1, 502, 64),       // keep-alive: one byte before the end
+		segment(0.10, false, ack|psh, s+1, 10, 1024, 49),  // data, window open again
+		segment(0.11, true, fin|ack, c+351, 0, 502, 64),
+		segment(0.12, false, rst, s+11, 0, 0, 50), // a RST's zero window is no zero window
+	}
+	recs := collect(Options{}, pkts...)
+	if len(recs) != 1 {
+		t.Fatalf("%d records: %+v", len(recs), recs)
+	}
+	r := recs[0]
+	if r.RetransPackets != [2]uint32{2, 0} || r.RetransBytes != [2]uint64{350, 0} {
+		t.Errorf("retransmissions %v packets, %v bytes; want [2 0], [350 0]", r.RetransPackets, r.RetransBytes)
+	}
+	if r.ZeroWindows != [2]uint32{0, 2} {
+		t.Errorf("zero windows %v, want [0 2]", r.ZeroWindows)
+	}
+	if r.MinTTL != [2]uint8{63, 49} || r.MaxTTL != [2]uint8{64, 52} {
+		t.Errorf("TTLs %v..%v, want [63 49]..[64 52]", r.MinTTL, r.MaxTTL)
+	}
+	if r.PayloadBytes != [2]uint64{651, 10} || r.MinIPLen != [2]uint32{40, 40} || r.MaxIPLen != [2]uint32{240, 50} {
+		t.Errorf("payload %v, IP lengths %v..%v", r.PayloadBytes, r.MinIPLen, r.MaxIPLen)
+	}
+}
