@@ -23,54 +23,90 @@ const (
 )
 
 const (
-	etherIPv4   = 0x0800
-	etherIPv6   = 0x86DD
-	etherVLAN   = 0x8100
-	etherQinQ   = 0x88A8
-	etherQinQ2  = 0x9100
-	etherPPPoES = 0x8864
+	etherIPv4          = 0x0800
+	etherIPv6          = 0x86DD
+	etherVLAN          = 0x8100
+	etherQinQ          = 0x88A8
+	etherQinQ2         = 0x9100
+	etherPPPoES        = 0x8864
+	etherMPLS          = 0x8847
+	etherMPLSMulticast = 0x8848
+	etherTEB           = 0x6558 // transparent Ethernet bridging: an Ethernet frame
 )
 
-// Decode parses one captured frame of the given link type into p, reusing it.
+// Decode parses one captured frame of the given link type into p, reusing it,
+// and takes the packet out of the tunnels it travels in (see Decoder).
 // data is the captured bytes; p.Time and p.Input are left for the caller.
 func Decode(linkType int, data []byte, p *Packet) Outcome {
+	return decode(linkType, data, p, maxTunnels)
+}
+
+// Decoder decodes frames as Decode does, with settings. Its zero value
+// decapsulates.
+type Decoder struct {
+	// NoDecap keeps tunnelled packets as they are on the wire: the outer
+	// packet (a GRE, UDP or IP-in-IP packet between the tunnel's endpoints)
+	// is the packet, and frames whose only IP is under an MPLS label stack
+	// are NonIP.
+	NoDecap bool
+}
+
+// Decode parses one captured frame as the package's Decode does, unless
+// d.NoDecap says to leave tunnels closed.
+func (d Decoder) Decode(linkType int, data []byte, p *Packet) Outcome {
+	depth := maxTunnels
+	if d.NoDecap {
+		depth = 0
+	}
+	return decode(linkType, data, p, depth)
+}
+
+// decode decodes a frame, opening at most depth tunnels. Every decoding
+// function below takes the number of tunnels it may still open.
+func decode(linkType int, data []byte, p *Packet, depth int) Outcome {
 	p.VLAN = 0
+	if p.Tunnel != TunnelNone {
+		// Only decapsulate sets the tunnel's fields, all at once, so they
+		// are zero already when Tunnel is.
+		p.Tunnel, p.OuterIPVersion, p.TunnelID = TunnelNone, 0, 0
+		p.OuterSrc, p.OuterDst = [16]byte{}, [16]byte{}
+	}
 	switch linkType {
 	case LinkEthernet:
-		return decodeEthernet(data, p)
+		return decodeEthernet(data, p, depth)
 	case LinkRaw, LinkRawAlt12, LinkRawAlt14:
-		return decodeIP(data, p)
+		return decodeIP(data, p, depth)
 	case LinkIPv4, LinkIPv6:
-		return decodeIP(data, p)
+		return decodeIP(data, p, depth)
 	case LinkNull, LinkLoop:
 		// The address family tells IP from other protocols; its byte order
 		// depends on the capturing host, so accept either for LinkNull.
 		if len(data) < 4 {
 			return Truncated
 		}
-		return decodeIP(data[4:], p)
+		return decodeIP(data[4:], p, depth)
 	case LinkSLL:
 		if len(data) < 16 {
 			return Truncated
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(data[14:16]), data[16:], p)
+		return decodeEtherType(binary.BigEndian.Uint16(data[14:16]), data[16:], p, depth)
 	case LinkSLL2:
 		if len(data) < 20 {
 			return Truncated
 		}
-		return decodeEtherType(binary.BigEndian.Uint16(data[0:2]), data[20:], p)
+		return decodeEtherType(binary.BigEndian.Uint16(data[0:2]), data[20:], p, depth)
 	case LinkSLIP:
 		if len(data) < 16 {
 			return Truncated
 		}
-		return decodeIP(data[16:], p)
+		return decodeIP(data[16:], p, depth)
 	case LinkPPP, LinkPPPHDLC:
 		if len(data) >= 1 && (data[0] == 0x0F || data[0] == 0x8F) {
-			return decodeCHDLC(data, p) // Cisco HDLC, which link type 50 also carries
+			return decodeCHDLC(data, p, depth) // Cisco HDLC, which link type 50 also carries
 		}
-		return decodePPP(data, p)
+		return decodePPP(data, p, depth)
 	case LinkCHDLC:
-		return decodeCHDLC(data, p)
+		return decodeCHDLC(data, p, depth)
 	}
 	return UnknownLink
 }
@@ -78,11 +114,11 @@ func Decode(linkType int, data []byte, p *Packet) Outcome {
 // decodePPP reads a PPP frame (RFC 1661), with or without the address and
 // control bytes of HDLC-like framing (RFC 1662) and with a one-byte
 // protocol field when it is compressed.
-func decodePPP(data []byte, p *Packet) Outcome {
+func decodePPP(data []byte, p *Packet, depth int) Outcome {
 	if len(data) >= 2 && data[0] == 0xFF && data[1] == 0x03 {
 		data = data[2:]
 	}
-	if len(data) < 1 {
+	if len(data) < 1 || len(data) == 1 && data[0] == 0xFF { // no protocol, or cut in the framing
 		return Truncated
 	}
 	proto := uint16(data[0])
@@ -97,20 +133,22 @@ func decodePPP(data []byte, p *Packet) Outcome {
 	data = data[1:]
 	switch proto {
 	case 0x0021, 0x0057: // IPv4, IPv6
-		return decodeIP(data, p)
+		return decodeIP(data, p, depth)
+	case 0x0281, 0x0283: // MPLS unicast, multicast
+		return decodeMPLS(data, p, depth, false)
 	}
 	return NonIP
 }
 
 // decodeCHDLC reads a Cisco HDLC frame: address, control, EtherType.
-func decodeCHDLC(data []byte, p *Packet) Outcome {
+func decodeCHDLC(data []byte, p *Packet, depth int) Outcome {
 	if len(data) < 4 {
 		return Truncated
 	}
-	return decodeEtherType(binary.BigEndian.Uint16(data[2:4]), data[4:], p)
+	return decodeEtherType(binary.BigEndian.Uint16(data[2:4]), data[4:], p, depth)
 }
 
-func decodeEthernet(data []byte, p *Packet) Outcome {
+func decodeEthernet(data []byte, p *Packet, depth int) Outcome {
 	if len(data) < 14 {
 		return Truncated
 	}
@@ -126,13 +164,15 @@ func decodeEthernet(data []byte, p *Packet) Outcome {
 		etherType = binary.BigEndian.Uint16(rest[2:4])
 		rest = rest[4:]
 	}
-	return decodeEtherType(etherType, rest, p)
+	return decodeEtherType(etherType, rest, p, depth)
 }
 
-func decodeEtherType(etherType uint16, data []byte, p *Packet) Outcome {
+func decodeEtherType(etherType uint16, data []byte, p *Packet, depth int) Outcome {
 	switch etherType {
 	case etherIPv4, etherIPv6:
-		return decodeIP(data, p)
+		return decodeIP(data, p, depth)
+	case etherMPLS, etherMPLSMulticast:
+		return decodeMPLS(data, p, depth, false)
 	case etherPPPoES:
 		// PPPoE session header (6 bytes), then the 2-byte PPP protocol.
 		if len(data) < 8 {
@@ -140,7 +180,7 @@ func decodeEtherType(etherType uint16, data []byte, p *Packet) Outcome {
 		}
 		switch binary.BigEndian.Uint16(data[6:8]) {
 		case 0x0021, 0x0057: // PPP IPv4, IPv6
-			return decodeIP(data[8:], p)
+			return decodeIP(data[8:], p, depth)
 		}
 	}
 	return NonIP
@@ -148,20 +188,20 @@ func decodeEtherType(etherType uint16, data []byte, p *Packet) Outcome {
 
 // decodeIP dispatches on the version nibble, which is how raw and loopback
 // link types tell IPv4 from IPv6.
-func decodeIP(data []byte, p *Packet) Outcome {
+func decodeIP(data []byte, p *Packet, depth int) Outcome {
 	if len(data) < 1 {
 		return Truncated
 	}
 	switch data[0] >> 4 {
 	case 4:
-		return decodeIPv4(data, p)
+		return decodeIPv4(data, p, depth)
 	case 6:
-		return decodeIPv6(data, p)
+		return decodeIPv6(data, p, depth)
 	}
 	return NonIP
 }
 
-func decodeIPv4(data []byte, p *Packet) Outcome {
+func decodeIPv4(data []byte, p *Packet, depth int) Outcome {
 	if len(data) < 20 {
 		return Truncated
 	}
@@ -203,7 +243,7 @@ func decodeIPv4(data []byte, p *Packet) Outcome {
 		p.Frag = Whole
 	}
 	end := min(len(data), totalLen)
-	return decodeTransport(data[ihl:end], transportLen, p)
+	return decodeTransport(data[ihl:end], transportLen, p, depth)
 }
 
 // IPv6 extension headers that Decode walks past to reach the transport.
@@ -218,7 +258,7 @@ const (
 	ip6Shim6    = 140
 )
 
-func decodeIPv6(data []byte, p *Packet) Outcome {
+func decodeIPv6(data []byte, p *Packet, depth int) Outcome {
 	if len(data) < 40 {
 		return Truncated
 	}
@@ -279,7 +319,7 @@ func decodeIPv6(data []byte, p *Packet) Outcome {
 			}
 		default:
 			p.Proto = next
-			return decodeTransport(rest, remaining, p)
+			return decodeTransport(rest, remaining, p, depth)
 		}
 	}
 }
@@ -290,26 +330,31 @@ func clearTransport(p *Packet, payload int) {
 	p.Payload = uint32(max(payload, 0))
 }
 
-// decodeTransport reads the ports and flags. data is the captured part of the
+// decodeTransport reads the ports and flags, or opens the tunnel that the
+// protocol or UDP port announce. data is the captured part of the
 // transport segment, length its true length according to the IP header.
-func decodeTransport(data []byte, length int, p *Packet) Outcome {
-	clearTransport(p, length)
-	switch p.Proto {
-	case ProtoTCP:
-		if len(data) < 16 {
-			return Truncated
-		}
+func decodeTransport(data []byte, length int, p *Packet, depth int) Outcome {
+	if p.Proto == ProtoTCP && len(data) >= 16 {
+		// TCP sets every transport field: no need to clear them first.
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
 		p.Seq = binary.BigEndian.Uint32(data[4:8])
 		p.Ack = binary.BigEndian.Uint32(data[8:12])
 		p.TCPFlags = data[13]
 		p.Window = binary.BigEndian.Uint16(data[14:16])
+		p.ICMPError = false
 		dataOffset := int(data[12]>>4) * 4
 		if dataOffset < 20 || dataOffset > length {
+			p.Payload = uint32(max(length, 0))
 			return DecodeError
 		}
 		p.Payload = uint32(length - dataOffset)
+		return OK
+	}
+	clearTransport(p, length)
+	switch p.Proto {
+	case ProtoTCP:
+		return Truncated // shorter than the 16 bytes up to the window
 	case ProtoUDP:
 		if len(data) < 4 {
 			return Truncated
@@ -317,6 +362,20 @@ func decodeTransport(data []byte, length int, p *Packet) Outcome {
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
 		p.Payload = uint32(max(length-8, 0))
+		switch p.DstPort {
+		case portVXLAN, portGeneve, portGTPU, portMPLS:
+			if depth > 0 && p.Frag == Whole {
+				return decodeUDPTunnel(data, length, p, depth)
+			}
+		}
+	case protoGRE:
+		if depth > 0 && p.Frag == Whole {
+			return decodeGRE(data, length, p, depth)
+		}
+	case protoIPv4inIP, protoIPv6inIP:
+		if depth > 0 && p.Frag == Whole {
+			return decodeIPinIP(data, p, depth)
+		}
 	case ProtoICMP, ProtoICMPv6:
 		if len(data) < 2 {
 			return Truncated

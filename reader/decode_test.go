@@ -162,4 +162,9 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { Decode(LinkEthernet, frame, &p) }); n != 0 {
 		t.Errorf("Decode allocates %.1f times per frame", n)
 	}
+	for _, tf := range builtTunnelFrames() {
+		if n := testing.AllocsPerRun(100, func() { Decode(LinkEthernet, tf.data, &p) }); n != 0 {
+			t.Errorf("%s: Decode allocates %.1f times per frame", tf.name, n)
+		}
+	}
 }

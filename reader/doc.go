@@ -7,7 +7,11 @@
 // format by its magic bytes (the decompressors are package
 // reader/decompress). Several inputs are merged in timestamp order.
 // Decode turns one frame of a supported link type into a Packet: addresses,
-// ports, TCP flags, IP length and fragment details, without allocating.
+// ports, TCP flags, sequence numbers and window, IP length, TTL and fragment
+// details, without allocating. It opens tunnels (GRE, ERSPAN, VXLAN, Geneve,
+// GTP-U, MPLS, IP in IP), so that the packet inside is the Packet and the
+// outermost tunnel is recorded beside it; a Decoder with NoDecap leaves them
+// closed.
 //
 // A large uncompressed file can be read in chunks on several goroutines
 // (SplitTrace, ReadSplit) with exactly the records of one sequential pass;

@@ -81,6 +81,19 @@ type Packet struct {
 	// protocols.
 	Window   uint16
 	Seq, Ack uint32
+	// Tunnel is the outermost tunnel Decode took the packet out of, and
+	// TunnelID its identifier: the VNI of VXLAN and Geneve, the TEID of
+	// GTP-U, the top MPLS label, the GRE key (0 without one; the call ID of
+	// PPTP's GRE), the ERSPAN session. The rest of the Packet describes the
+	// innermost IP packet.
+	Tunnel   Tunnel
+	TunnelID uint32
+	// OuterIPVersion is the IP version of the outermost tunnel's endpoints,
+	// OuterSrc and OuterDst (mapped like Src and Dst; see OuterSrcAddr); 0
+	// when there is no tunnel, or an MPLS label stack right behind the link
+	// layer, with no IP header outside it.
+	OuterIPVersion     uint8
+	OuterSrc, OuterDst [16]byte
 }
 
 // SrcAddr returns the source address.
@@ -89,11 +102,29 @@ func (p *Packet) SrcAddr() netip.Addr { return p.addr(p.Src) }
 // DstAddr returns the destination address.
 func (p *Packet) DstAddr() netip.Addr { return p.addr(p.Dst) }
 
+// OuterSrcAddr returns the source address of the outermost tunnel, the zero
+// Addr when there is none.
+func (p *Packet) OuterSrcAddr() netip.Addr { return p.outerAddr(p.OuterSrc) }
+
+// OuterDstAddr returns the destination address of the outermost tunnel, the
+// zero Addr when there is none.
+func (p *Packet) OuterDstAddr() netip.Addr { return p.outerAddr(p.OuterDst) }
+
 func (p *Packet) addr(b [16]byte) netip.Addr {
 	if p.IPVersion == 4 {
 		return netip.AddrFrom16(b).Unmap()
 	}
 	return netip.AddrFrom16(b)
+}
+
+func (p *Packet) outerAddr(b [16]byte) netip.Addr {
+	switch p.OuterIPVersion {
+	case 4:
+		return netip.AddrFrom16(b).Unmap()
+	case 6:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
 }
 
 // setV4 stores an IPv4 address mapped into IPv6, as netip.Addr.As16 gives it.
