@@ -175,11 +175,22 @@ func FuzzDecode(f *testing.F) {
 	f.Add(LinkRaw, ipv6(ip6HopByHop, []byte{ProtoUDP, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 8, 0, 0}, "::1", "::2"))
 	f.Add(LinkPPP, append([]byte{0xFF, 0x03, 0x00, 0x21}, ipv4TCP("10.0.0.1", "10.0.0.2", 1, 2, SYN, 40)...))
 	f.Add(LinkCHDLC, append([]byte{0x0F, 0x00, 0x86, 0xDD}, ipv6(ProtoUDP, udpHeader(1, 2, 8), "::1", "::2")...))
+	for _, tf := range builtTunnelFrames() {
+		f.Add(LinkEthernet, tf.data)
+	}
 	f.Fuzz(func(t *testing.T, link int, data []byte) {
 		var p Packet
 		out := Decode(link, data, &p)
 		if out == OK && p.IPVersion != 4 && p.IPVersion != 6 {
 			t.Fatalf("OK outcome with IP version %d", p.IPVersion)
+		}
+		if p.Tunnel == TunnelNone && (p.OuterIPVersion != 0 || p.TunnelID != 0 || p.OuterSrc != [16]byte{} || p.OuterDst != [16]byte{}) ||
+			p.Tunnel != TunnelNone && (out != OK || p.OuterIPVersion != 0 && p.OuterIPVersion != 4 && p.OuterIPVersion != 6) {
+			t.Fatalf("%v outcome with tunnel %v %d from IP version %d", out, p.Tunnel, p.TunnelID, p.OuterIPVersion)
+		}
+		var outer Packet
+		if got := (Decoder{NoDecap: true}).Decode(link, data, &outer); got == OK && outer.Tunnel != TunnelNone {
+			t.Fatalf("a tunnel opened without decapsulation: %v", outer.Tunnel)
 		}
 	})
 }
