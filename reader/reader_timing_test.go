@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,44 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Decode(LinkEthernet, frame, &p)
+	}
+}
+
+// BenchmarkDecodeKinds decodes frames outside tunnels that BenchmarkDecode
+// does not: opening tunnels must not make them slower.
+func BenchmarkDecodeKinds(b *testing.B) {
+	udp4 := ipv4TCP("10.0.0.1", "10.0.0.2", 5353, 53, 0, 28)
+	udp4[9] = ProtoUDP
+	tcp6 := ipv6(ProtoTCP, ipv4TCP("10.0.0.1", "10.0.0.2", 1234, 80, ACK, 40)[20:], "2001:db8::1", "2001:db8::2")
+	for _, k := range []struct {
+		name string
+		data []byte
+	}{
+		{"udp4", ether(etherIPv4, nil, udp4)},
+		{"tcp6", ether(etherIPv6, nil, tcp6)},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			var p Packet
+			b.SetBytes(int64(len(k.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Decode(LinkEthernet, k.data, &p)
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeTunnels decodes each hand-built tunnel of the tests.
+func BenchmarkDecodeTunnels(b *testing.B) {
+	for _, tf := range builtTunnelFrames() {
+		b.Run(strings.ReplaceAll(tf.name, " ", "_"), func(b *testing.B) {
+			var p Packet
+			b.SetBytes(int64(len(tf.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Decode(LinkEthernet, tf.data, &p)
+			}
+		})
 	}
 }
 
