@@ -242,8 +242,11 @@ func decodeIPv4(data []byte, p *Packet, depth int) Outcome {
 	default:
 		p.Frag = Whole
 	}
-	end := min(len(data), totalLen)
-	return decodeTransport(data[ihl:end], transportLen, p, depth)
+	segment := data[ihl:min(len(data), totalLen)]
+	if depth > 0 && mayTunnel(p.Proto, segment) && p.Frag == Whole {
+		return decodeTunnel(segment, transportLen, p, depth)
+	}
+	return decodeTransport(segment, transportLen, p)
 }
 
 // IPv6 extension headers that Decode walks past to reach the transport.
@@ -319,7 +322,10 @@ func decodeIPv6(data []byte, p *Packet, depth int) Outcome {
 			}
 		default:
 			p.Proto = next
-			return decodeTransport(rest, remaining, p, depth)
+			if depth > 0 && mayTunnel(next, rest) && p.Frag == Whole {
+				return decodeTunnel(rest, remaining, p, depth)
+			}
+			return decodeTransport(rest, remaining, p)
 		}
 	}
 }
@@ -330,12 +336,12 @@ func clearTransport(p *Packet, payload int) {
 	p.Payload = uint32(max(payload, 0))
 }
 
-// decodeTransport reads the ports and flags, or opens the tunnel that the
-// protocol or UDP port announce. data is the captured part of the
+// decodeTransport reads the ports and flags. data is the captured part of the
 // transport segment, length its true length according to the IP header.
-func decodeTransport(data []byte, length int, p *Packet, depth int) Outcome {
+func decodeTransport(data []byte, length int, p *Packet) Outcome {
+	// TCP and UDP, most packets, set every transport field without clearing
+	// them first.
 	if p.Proto == ProtoTCP && len(data) >= 16 {
-		// TCP sets every transport field: no need to clear them first.
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
 		p.Seq = binary.BigEndian.Uint32(data[4:8])
@@ -351,31 +357,20 @@ func decodeTransport(data []byte, length int, p *Packet, depth int) Outcome {
 		p.Payload = uint32(length - dataOffset)
 		return OK
 	}
+	if p.Proto == ProtoUDP && len(data) >= 4 {
+		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
+		p.DstPort = binary.BigEndian.Uint16(data[2:4])
+		p.TCPFlags, p.ICMPError = 0, false
+		p.Window, p.Seq, p.Ack = 0, 0, 0
+		p.Payload = uint32(max(length-8, 0))
+		return OK
+	}
 	clearTransport(p, length)
 	switch p.Proto {
 	case ProtoTCP:
 		return Truncated // shorter than the 16 bytes up to the window
 	case ProtoUDP:
-		if len(data) < 4 {
-			return Truncated
-		}
-		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
-		p.DstPort = binary.BigEndian.Uint16(data[2:4])
-		p.Payload = uint32(max(length-8, 0))
-		switch p.DstPort {
-		case portVXLAN, portGeneve, portGTPU, portMPLS:
-			if depth > 0 && p.Frag == Whole {
-				return decodeUDPTunnel(data, length, p, depth)
-			}
-		}
-	case protoGRE:
-		if depth > 0 && p.Frag == Whole {
-			return decodeGRE(data, length, p, depth)
-		}
-	case protoIPv4inIP, protoIPv6inIP:
-		if depth > 0 && p.Frag == Whole {
-			return decodeIPinIP(data, p, depth)
-		}
+		return Truncated // shorter than the ports
 	case ProtoICMP, ProtoICMPv6:
 		if len(data) < 2 {
 			return Truncated

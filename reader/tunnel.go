@@ -35,17 +35,46 @@ func (t Tunnel) String() string {
 // packet deeper than that is described as the eighth tunnel's payload.
 const maxTunnels = 8
 
-// IP protocols and UDP ports that announce a tunnel.
+// IP protocols and UDP ports that announce a tunnel; mayTunnel checks the
+// ports' range.
 const (
 	protoIPv4inIP = 4
 	protoIPv6inIP = 41
 	protoGRE      = 47
 
+	portGTPU   = 2152 // the lowest
 	portVXLAN  = 4789
 	portGeneve = 6081
-	portGTPU   = 2152
-	portMPLS   = 6635
+	portMPLS   = 6635 // the highest
 )
+
+// mayTunnel reports whether an IP payload of protocol proto and captured
+// bytes data may be a tunnel: IP in IP, GRE, or UDP to one of the tunnels'
+// ports. It is inlined, so that packets outside tunnels pay two or three
+// comparisons for it.
+func mayTunnel(proto uint8, data []byte) bool {
+	const protocols = 1<<protoIPv4inIP | 1<<ProtoUDP | 1<<protoIPv6inIP | 1<<protoGRE
+	return proto < 64 && protocols>>proto&1 != 0 &&
+		(proto != ProtoUDP || len(data) >= 4 && binary.BigEndian.Uint16(data[2:4])-portGTPU <= portMPLS-portGTPU)
+}
+
+// decodeTunnel decodes an IP payload for which mayTunnel is true, opening
+// the tunnel it holds. data is the captured part of the payload, length its
+// true length according to the IP header.
+func decodeTunnel(data []byte, length int, p *Packet, depth int) Outcome {
+	switch p.Proto {
+	case ProtoUDP:
+		if out := decodeTransport(data, length, p); out != OK {
+			return out
+		}
+		return decodeUDPTunnel(data, length, p, depth)
+	case protoGRE:
+		clearTransport(p, length)
+		return decodeGRE(data, length, p, depth)
+	}
+	clearTransport(p, length)
+	return decodeIPinIP(data, p, depth)
+}
 
 // payloadKind says what a tunnel header announces after it.
 type payloadKind uint8
