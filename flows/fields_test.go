@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"net/netip"
 	"testing"
 
 	"flowstat/reader"
@@ -57,5 +58,35 @@ func TestRetransmissionsWindowsTTLs(t *testing.T) {
 	}
 	if r.PayloadBytes != [2]uint64{651, 10} || r.MinIPLen != [2]uint32{40, 40} || r.MaxIPLen != [2]uint32{240, 50} {
 		t.Errorf("payload %v, IP lengths %v..%v", r.PayloadBytes, r.MinIPLen, r.MaxIPLen)
+	}
+}
+
+// TestTunnels: the same inner connection in two VXLAN segments makes two
+// flows, each with its tunnel and outer endpoints; outside tunnels a flow
+// has none.
+func TestTunnels(t *testing.T) {
+	inTunnel := func(vni uint32, fromCli bool, flags uint8) reader.Packet {
+		p := segment(0, fromCli, flags, 1, 0, 1000, 64)
+		p.Tunnel, p.TunnelID, p.OuterIPVersion = reader.TunnelVXLAN, vni, 4
+		p.OuterSrc, p.OuterDst = netip.MustParseAddr("203.0.113.1").As16(), netip.MustParseAddr("203.0.113.2").As16()
+		return p
+	}
+	recs := collect(Options{}, inTunnel(10, true, reader.SYN), inTunnel(20, true, reader.SYN),
+		inTunnel(10, false, reader.SYN|reader.ACK), segment(0, true, reader.SYN, 1, 0, 1000, 64))
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want one per tunnel and one outside: %+v", len(recs), recs)
+	}
+	byVNI := map[uint32]Record{}
+	for _, r := range recs {
+		byVNI[r.TunnelID] = r
+	}
+	if r := byVNI[10]; r.Tunnel != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 1} || r.OuterSrc.String() != "203.0.113.1" {
+		t.Errorf("VNI 10: %+v", r)
+	}
+	if r := byVNI[20]; r.Tunnel != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 0} {
+		t.Errorf("VNI 20: %+v", r)
+	}
+	if r := byVNI[0]; r.Tunnel != reader.TunnelNone || r.OuterSrc.BitLen() != 0 {
+		t.Errorf("outside tunnels: %+v", r)
 	}
 }

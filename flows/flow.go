@@ -82,9 +82,10 @@ type flow struct {
 	history  [2 * numHist]uint8 // events in order of first occurrence: side*numHist + letter
 	nHistory uint8
 
-	closedBy EndReason
-	nWin     uint8 // 0 without intervals, 1 in one interval, or overflowWindows (windows.go)
-	live     bool
+	closedBy  EndReason
+	nWin      uint8 // 0 without intervals, 1 in one interval, or overflowWindows (windows.go)
+	live      bool
+	tunnelled bool // its tunnel is in the table's tunnels
 }
 
 const overflowWindows = 255

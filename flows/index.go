@@ -41,7 +41,7 @@ func newFlowIndex() flowIndex {
 // hash mixes a key's words with a multiply-fold (as wyhash does). An IPv4
 // key has its addresses in the last four bytes of A and B.
 func (x *flowIndex) hash(k *Key) uint32 {
-	rest := uint64(k.APort) | uint64(k.BPort)<<16 | uint64(k.VLAN)<<32 | uint64(k.Proto)<<48
+	rest := uint64(k.APort) | uint64(k.BPort)<<16 | uint64(k.VLAN)<<32 | uint64(k.Proto)<<48 ^ uint64(k.TunnelID)<<24
 	var ab uint64
 	if k.IPv4 {
 		ab = uint64(binary.LittleEndian.Uint32(k.A[12:])) | uint64(binary.LittleEndian.Uint32(k.B[12:]))<<32

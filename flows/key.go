@@ -16,6 +16,10 @@ type Key struct {
 	VLAN         uint16
 	Proto        uint8
 	IPv4         bool
+	// TunnelID is the identifier of the outermost tunnel the packets came
+	// in (a VXLAN or Geneve VNI, a GTP-U TEID, ...), 0 outside tunnels:
+	// tenants of an overlay may use the same inner addresses.
+	TunnelID uint32
 }
 
 // echoMark is the second port of an ICMP echo flow's key. No ICMP code is
@@ -32,7 +36,7 @@ type side = int
 // request and its reply meet, and keyed by the identifier and echoMark.
 // Other ICMP messages are keyed by type and code.
 func keyOf(p *reader.Packet, echo bool) (Key, side) {
-	k := Key{Proto: p.Proto, VLAN: p.VLAN, IPv4: p.IPVersion == 4}
+	k := Key{Proto: p.Proto, VLAN: p.VLAN, IPv4: p.IPVersion == 4, TunnelID: p.TunnelID}
 	src, dst := p.Src, p.Dst
 	c := compareAddr(&src, &dst)
 	var srcFirst bool
@@ -98,6 +102,11 @@ func (k *Key) id(first int64) uint64 {
 	}
 	for i := 0; i < 8; i++ {
 		mix(byte(first >> (8 * i)))
+	}
+	if k.TunnelID != 0 { // flows outside tunnels keep the ids they always had
+		for i := 0; i < 4; i++ {
+			mix(byte(k.TunnelID >> (8 * i)))
+		}
 	}
 	return h
 }

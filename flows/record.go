@@ -1,5 +1,7 @@
 package flows
 
+import "flowstat/reader"
+
 // State is a flow's outcome in Zeek's conn_state vocabulary.
 type State uint8
 
@@ -127,6 +129,12 @@ type Record struct {
 	// message type and code: an echo flow's request, or its reply when no
 	// request was seen.
 	ICMPType, ICMPCode uint8
+	// Tunnel is the outermost tunnel the flow's first packet came in, with
+	// its identifier (TunnelID) and outer endpoints; reader.TunnelNone
+	// outside tunnels.
+	Tunnel             reader.Tunnel
+	TunnelID           uint32
+	OuterSrc, OuterDst IP
 	History            History
 	EndReason          EndReason
 }

@@ -74,6 +74,7 @@ type Table struct {
 	free      []int32    // ended entries, reused first
 	wheel     wheel
 	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
+	tunnels   map[int32]tunnel        // the tunnels of tunnelled flows
 	oneWindow [1]windowCount          // those of a flow in one interval, made from its totals
 	scratch   []Window                // windows of the record being emitted
 	rec       Record                  // the record being emitted: emit's pointer must not allocate
@@ -216,6 +217,9 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 	}
 	f := t.entry()
 	f.reset(k, echo, p.Time, s, p)
+	if p.Tunnel != reader.TunnelNone {
+		t.setTunnel(f, p)
+	}
 	t.flows.add(&k, f.self)
 	t.wheel.schedule(f, t.deadline(f))
 	return f
@@ -275,8 +279,41 @@ func (t *Table) finish(f *flow, reason EndReason) {
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
+	if f.tunnelled {
+		t.tunnelOf(f, &t.rec)
+		delete(t.tunnels, f.self)
+	}
 	t.stats.Flows++
 	t.emit(&t.rec, ws)
+}
+
+// tunnel is where a tunnelled flow's first packet came from. Few flows
+// have one, so the table keeps them beside the flows, by slab index, not
+// in every flow's entry.
+type tunnel struct {
+	kind     reader.Tunnel
+	id       uint32
+	src, dst IP
+}
+
+// setTunnel keeps the tunnel of a new flow's first packet.
+func (t *Table) setTunnel(f *flow, p *reader.Packet) {
+	if t.tunnels == nil {
+		t.tunnels = map[int32]tunnel{}
+	}
+	v4 := p.OuterIPVersion == 4
+	tn := tunnel{kind: p.Tunnel, id: p.TunnelID}
+	if p.OuterIPVersion != 0 {
+		tn.src, tn.dst = ipFrom16(p.OuterSrc, v4), ipFrom16(p.OuterDst, v4)
+	}
+	t.tunnels[f.self] = tn
+	f.tunnelled = true
+}
+
+// tunnelOf sets a record's tunnel from its flow's.
+func (t *Table) tunnelOf(f *flow, r *Record) {
+	tn := t.tunnels[f.self]
+	r.Tunnel, r.TunnelID, r.OuterSrc, r.OuterDst = tn.kind, tn.id, tn.src, tn.dst
 }
 
 // Flush ends every flow still in the table, as the end of input does: a
@@ -395,6 +432,9 @@ func (t *Table) Checkpoint() {
 		var ws []Window
 		if t.rec, ws = f.record(EndOpen, t.windowsOf(f), t.scratch); ws != nil {
 			t.scratch = ws
+		}
+		if f.tunnelled {
+			t.tunnelOf(f, &t.rec)
 		}
 		t.emit(&t.rec, ws)
 	}

@@ -36,9 +36,12 @@ type Config struct {
 	// CommunityIDSeed is the seed of flows.parquet's community_id: the
 	// one the Zeek, Suricata or Arkime it is joined with were set up with.
 	CommunityIDSeed uint16
-	NoReport        bool
-	NoPlots         bool
-	Version         string // flowstat's, for summary.json and the report
+	// NoDecap keeps tunnelled packets as they are on the wire: the flows
+	// are the tunnels' outer ones (reader.Decoder).
+	NoDecap  bool
+	NoReport bool
+	NoPlots  bool
+	Version  string // flowstat's, for summary.json and the report
 	// ChunkSize is the size of the pieces a large uncompressed trace file
 	// is read in by several goroutines (0: reader.DefaultChunkSize), and
 	// BatchFrames how many frames of other inputs are handed to a
@@ -326,6 +329,7 @@ func readMerged(ctx context.Context, traces []*reader.Trace, table *flows.Sharde
 // sink takes frames through the filter, the decoder and the targets, and
 // counts them.
 type sink struct {
+	decoder reader.Decoder
 	filter  *reader.Filter
 	targets []netip.Prefix
 	counts  report.PacketCounts
@@ -334,7 +338,7 @@ type sink struct {
 }
 
 func newSink(cfg *Config, filter *reader.Filter, inputs int) *sink {
-	return &sink{filter: filter, targets: cfg.Targets, inputs: make([]inputStats, inputs)}
+	return &sink{decoder: reader.Decoder{NoDecap: cfg.NoDecap}, filter: filter, targets: cfg.Targets, inputs: make([]inputStats, inputs)}
 }
 
 // take counts the frame fr of input in and returns the packet it makes for
@@ -349,7 +353,7 @@ func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
 	}
 	p := &sk.pkt
 	p.Time, p.Input = fr.Time, in
-	outcome := reader.Decode(fr.LinkType, fr.Data, p)
+	outcome := sk.decoder.Decode(fr.LinkType, fr.Data, p)
 	if outcome == reader.OK && !inTargets(sk.targets, p) {
 		c.FilteredOut++
 		return nil

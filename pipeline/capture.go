@@ -221,7 +221,7 @@ func (c *capturer) add(fr *reader.Frame) {
 	}
 	p := &c.pkt
 	p.Time, p.Input = fr.Time, 0
-	outcome := reader.Decode(fr.LinkType, fr.Data, p)
+	outcome := reader.Decoder{NoDecap: c.cfg.NoDecap}.Decode(fr.LinkType, fr.Data, p)
 	if outcome == reader.OK && !inTargets(c.cfg.Targets, p) {
 		w.counts.FilteredOut++
 		return

@@ -78,6 +78,10 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "history", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "end_reason", Type: arrow.BinaryTypes.String, Metadata: dictionary},
 	{Name: "community_id", Type: arrow.BinaryTypes.String},
+	{Name: "tunnel", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: dictionary},
+	{Name: "tunnel_id", Type: arrow.PrimitiveTypes.Uint32, Nullable: true, Metadata: dictionary},
+	{Name: "tunnel_src", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: dictionary},
+	{Name: "tunnel_dst", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: dictionary},
 }, nil)
 
 // SortFlows puts records in the order of flows.parquet: by first packet
@@ -184,6 +188,10 @@ type flowRow struct {
 	History      string   `parquet:"history,dict"`
 	EndReason    string   `parquet:"end_reason,dict"`
 	CommunityID  string   `parquet:"community_id"`
+	Tunnel       *string  `parquet:"tunnel,optional,dict"`
+	TunnelID     *uint32  `parquet:"tunnel_id,optional,dict"`
+	TunnelSrc    *string  `parquet:"tunnel_src,optional,dict"`
+	TunnelDst    *string  `parquet:"tunnel_dst,optional,dict"`
 }
 
 // flowRows makes rows of flows.parquet a few thousand at a time, in the
@@ -198,6 +206,15 @@ type flowRows struct {
 	ends [][4]int // where each row's source, destination, history and Community ID end in text
 	rtts []float64
 	icmp [][2]uint8
+	// tunnels holds the tunnel columns of the rows of tunnelled flows,
+	// which the rows point into; few flows have one.
+	tunnels []tunnelCells
+}
+
+// tunnelCells are the tunnel columns of a row.
+type tunnelCells struct {
+	kind, src, dst string
+	id             uint32
 }
 
 // rowsAtOnce is how many rows are made and handed to parquet-go at once.
@@ -205,7 +222,17 @@ const rowsAtOnce = 4096
 
 // fill makes the rows of recs, at most rowsAtOnce of them.
 func (b *flowRows) fill(recs []flows.Record) {
-	b.rows, b.ends, b.rtts, b.icmp = b.rows[:0], b.ends[:0], b.rtts[:0], b.icmp[:0]
+	b.rows, b.ends, b.rtts, b.icmp, b.tunnels = b.rows[:0], b.ends[:0], b.rtts[:0], b.icmp[:0], b.tunnels[:0]
+	for i := range recs {
+		if r := &recs[i]; r.Tunnel != reader.TunnelNone {
+			cells := tunnelCells{kind: r.Tunnel.String(), id: r.TunnelID}
+			if r.OuterSrc.BitLen() > 0 {
+				cells.src, cells.dst = r.OuterSrc.String(), r.OuterDst.String()
+			}
+			b.tunnels = append(b.tunnels, cells)
+		}
+	}
+	tunnels := b.tunnels // consumed in the order of the records
 	b.text = b.text[:0]
 	for i := range recs {
 		r := &recs[i]
@@ -248,6 +275,14 @@ func (b *flowRows) fill(recs []flows.Record) {
 		}
 		if r.Proto == reader.ProtoICMP || r.Proto == reader.ProtoICMPv6 {
 			row.ICMPType, row.ICMPCode = &b.icmp[i][0], &b.icmp[i][1]
+		}
+		if r.Tunnel != reader.TunnelNone {
+			c := &tunnels[0]
+			tunnels = tunnels[1:]
+			row.Tunnel, row.TunnelID = &c.kind, &c.id
+			if c.src != "" {
+				row.TunnelSrc, row.TunnelDst = &c.src, &c.dst
+			}
 		}
 		b.rows = append(b.rows, row)
 		start = e[3]

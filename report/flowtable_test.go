@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
+	"flowstat/reader"
 )
 
 // TestRowSchemas: the tags of the rows written with parquet-go's
@@ -100,6 +101,13 @@ func testFlowRecords(n int, distinct bool) []flows.Record {
 			RetransBytes:   [2]uint64{uint64(i%5) * 1448, uint64(i % 2)},
 			ZeroWindows:    [2]uint32{uint32(i % 4), uint32(i % 6)},
 		}
+		if i%7 == 3 { // in a tunnel, with outer endpoints or (MPLS) without
+			r := &recs[i]
+			r.Tunnel, r.TunnelID = []reader.Tunnel{reader.TunnelVXLAN, reader.TunnelGTPU, reader.TunnelMPLS}[i%3], uint32(i)
+			if r.Tunnel != reader.TunnelMPLS {
+				r.OuterSrc, r.OuterDst = flows.IPOf(netip.MustParseAddr("203.0.113.1")), flows.IPOf(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+			}
+		}
 		if r := &recs[i]; r.Proto == 1 {
 			// ICMP: an echo flow (ports the identifier and 0), or an
 			// unreachable (ports its type and code).
@@ -171,6 +179,18 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 			return r.ICMPCode
 		},
 		"community_id": func(r *flows.Record) any { return string(r.AppendCommunityID(nil, 0)) },
+		"tunnel": func(r *flows.Record) any {
+			if r.Tunnel == reader.TunnelNone {
+				return "(null)"
+			}
+			return r.Tunnel
+		},
+		"tunnel_dst": func(r *flows.Record) any {
+			if r.OuterDst.BitLen() == 0 {
+				return "(null)"
+			}
+			return r.OuterDst
+		},
 	}
 	for i, f := range FlowSchema.Fields() {
 		if value := wantValues[f.Name]; value != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -15,6 +16,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/reader"
 )
 
 // File names in an output directory.
@@ -504,6 +506,7 @@ var flowColumns = []column{
 	{"retrans_packets_fwd", parquet.Int32}, {"retrans_packets_rev", parquet.Int32},
 	{"retrans_bytes_fwd", parquet.Int64}, {"retrans_bytes_rev", parquet.Int64},
 	{"zero_windows_fwd", parquet.Int32}, {"zero_windows_rev", parquet.Int32},
+	{"tunnel", parquet.ByteArray}, {"tunnel_id", parquet.Int32}, {"tunnel_src", parquet.ByteArray}, {"tunnel_dst", parquet.ByteArray},
 	{"tcp_flags_fwd", parquet.Int32}, {"tcp_flags_rev", parquet.Int32},
 	{"syn_packets", parquet.Int32}, {"synack_packets", parquet.Int32}, {"rst_packets", parquet.Int32},
 	{"handshake_rtt_s", parquet.Double}, {"state", parquet.ByteArray}, {"half_open", parquet.Boolean},
@@ -565,6 +568,9 @@ func eachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 			return fmt.Errorf("flow %d: %w", r.ID, err)
 		}
 		r.SrcIP, r.DstIP = flows.IPOf(src), flows.IPOf(dst)
+		if err := readTunnel(&r, g); err != nil {
+			return err
+		}
 		if typ := g("icmp_type"); !typ.IsNull() {
 			r.ICMPType, r.ICMPCode = uint8(typ.Int32()), uint8(g("icmp_code").Int32())
 			r.Echo = flows.IsEcho(r.Proto, r.ICMPType)
@@ -582,6 +588,36 @@ func eachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 		}
 		return fn(&r)
 	})
+}
+
+// readTunnel sets a record's tunnel from its row's columns.
+func readTunnel(r *flows.Record, g func(name string) parquet.Value) error {
+	kind := g("tunnel")
+	if kind.IsNull() {
+		return nil
+	}
+	for t := reader.TunnelNone + 1; t.String() != "tunnel"+strconv.Itoa(int(t)); t++ {
+		if t.String() == string(kind.ByteArray()) {
+			r.Tunnel = t
+		}
+	}
+	if r.Tunnel == reader.TunnelNone {
+		return fmt.Errorf("flow %d: unknown tunnel %q", r.ID, kind.ByteArray())
+	}
+	r.TunnelID = g("tunnel_id").Uint32()
+	for _, end := range []struct {
+		column string
+		ip     *flows.IP
+	}{{"tunnel_src", &r.OuterSrc}, {"tunnel_dst", &r.OuterDst}} {
+		if v := g(end.column); !v.IsNull() {
+			a, err := netip.ParseAddr(string(v.ByteArray()))
+			if err != nil {
+				return fmt.Errorf("flow %d: %w", r.ID, err)
+			}
+			*end.ip = flows.IPOf(a)
+		}
+	}
+	return nil
 }
 
 var trafficColumns = []column{

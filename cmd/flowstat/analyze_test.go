@@ -202,6 +202,7 @@ func TestFlowsParquetSchema(t *testing.T) {
 		"rst_packets UINTEGER", "retrans_packets_fwd UINTEGER", "retrans_packets_rev UINTEGER",
 		"retrans_bytes_fwd UBIGINT", "retrans_bytes_rev UBIGINT", "zero_windows_fwd UINTEGER", "zero_windows_rev UINTEGER", "handshake_rtt_s DOUBLE", "state VARCHAR", "half_open BOOLEAN",
 		"history VARCHAR", "end_reason VARCHAR", "community_id VARCHAR",
+		"tunnel VARCHAR", "tunnel_id UINTEGER", "tunnel_src VARCHAR", "tunnel_dst VARCHAR",
 	}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("columns:\n got %v\nwant %v", got, want)

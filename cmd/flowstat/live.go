@@ -92,6 +92,7 @@ func parseLiveFlags(args []string) (*liveConfig, error) {
 	fs.BoolVar(&noPromisc, "no-promisc", false, "leave the interface out of promiscuous mode")
 	fs.BoolVar(&cfg.NoReport, "no-report", false, "write only flows.parquet and summary.json per window")
 	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
+	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
 	addFindingFlags(fs, &cfg.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,4 +135,109 @@ func TestPayloadAndTTLsAsTshark(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tsharkPairs returns the address pairs of trace's IP packets, each as
+// "low high", of the innermost (occurrence l) or the outermost (f) IP
+// header.
+func tsharkPairs(t *testing.T, trace, occurrence string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", trace, "-T", "fields", "-E", "separator=,", "-E", "occurrence="+occurrence,
+		"-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "frame.protocols").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	pairs := map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		v := strings.Split(strings.TrimRight(line, "\n"), ",")
+		// The protocols in order say which IP header is the innermost or
+		// the outermost, IPv4 or IPv6.
+		var families []string
+		for _, p := range strings.Split(v[4], ":") {
+			if p == "ip" || p == "ipv6" {
+				families = append(families, p)
+			}
+		}
+		if len(families) == 0 {
+			continue
+		}
+		family := families[0]
+		if occurrence == "l" {
+			family = families[len(families)-1]
+		}
+		a, b := v[0], v[1]
+		if family == "ipv6" {
+			a, b = v[2], v[3]
+		}
+		pairs[unorderedPair(a, b)] = true
+	}
+	return pairs
+}
+
+func unorderedPair(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + " " + b
+}
+
+// TestTunnelFlowsAsTshark analyses tcpdump's captures of tunnels: the
+// flows are between the innermost addresses tshark dissects, each marked
+// with its tunnel; with --no-decap they are between the outer ones,
+// marked with none.
+func TestTunnelFlowsAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent dissection to compare with")
+	}
+	for name, kind := range map[string]string{"geneve.pcap": "geneve", "gso-ipv4-vxlan-ipv4.pcap": "vxlan", "gso-ipv6-vxlan-ipv6.pcap": "vxlan",
+		"gso-ipv6-geneve-ipv4.pcap": "geneve", "erspan-type-ii-1.pcap": "erspan"} {
+		t.Run(name, func(t *testing.T) {
+			trace := filepath.Join(sharedDir(), "corpus", name)
+			if _, err := os.Stat(trace); err != nil {
+				t.Skipf("tcpdump's captures are absent (%v)", err)
+			}
+			for _, decap := range []bool{true, false} {
+				dir := t.TempDir()
+				args := []string{"--no-report", trace}
+				want, wantKind := tsharkPairs(t, trace, "l"), kind
+				if !decap {
+					args = append([]string{"--no-decap"}, args...)
+					want, wantKind = tsharkPairs(t, trace, "f"), "none"
+				}
+				if code := analyzeInto(t, dir, args...); code != exitOK {
+					t.Fatalf("exit status %d", code)
+				}
+				db := openDuckDB(t)
+				rows, err := db.Query(fmt.Sprintf(`SELECT DISTINCT src_ip, dst_ip, coalesce(tunnel, 'none') FROM read_parquet('%s')`,
+					filepath.Join(dir, "flows.parquet")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]bool{}
+				for rows.Next() {
+					var src, dst, tunnel string
+					if err := rows.Scan(&src, &dst, &tunnel); err != nil {
+						t.Fatal(err)
+					}
+					got[unorderedPair(src, dst)] = true
+					if tunnel != wantKind {
+						t.Errorf("decap %v: flow %s > %s in tunnel %s, want %s", decap, src, dst, tunnel, wantKind)
+					}
+				}
+				rows.Close()
+				if fmt.Sprint(sortedKeys(got)) != fmt.Sprint(sortedKeys(want)) {
+					t.Errorf("decap %v: flows between %v, tshark %v", decap, sortedKeys(got), sortedKeys(want))
+				}
+			}
+		})
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
