@@ -62,7 +62,7 @@ type Packet struct {
 	Input     int   // index of the input it came from
 	IPVersion uint8
 	Proto     uint8
-	VLAN      uint16   // outermost 802.1Q tag, 0 when untagged
+	VLAN      uint16   // outermost 802.1Q tag (a tunnelled frame's when the outer one has none), 0 when untagged
 	Src, Dst  [16]byte // addresses, IPv4 mapped into IPv6 (see SrcAddr)
 	SrcPort   uint16   // for ICMP: the identifier (echo) or the type
 	DstPort   uint16   // for ICMP: 0 (echo) or the code
