@@ -173,9 +173,10 @@ func CSV(w io.Writer, path string) error {
 		return err
 	}
 	var text []byte
+	ends := make([]int, len(t.columns))
 	err = t.eachRow(func(row parquet.Row) error {
 		text = text[:0]
-		ends := make([]int, len(t.columns))
+		clear(ends) // a row may lack trailing columns' values
 		for _, v := range row {
 			i := v.Column()
 			if !v.IsNull() {

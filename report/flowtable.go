@@ -223,19 +223,16 @@ const rowsAtOnce = 4096
 // fill makes the rows of recs, at most rowsAtOnce of them.
 func (b *flowRows) fill(recs []flows.Record) {
 	b.rows, b.ends, b.rtts, b.icmp, b.tunnels = b.rows[:0], b.ends[:0], b.rtts[:0], b.icmp[:0], b.tunnels[:0]
+	b.text = b.text[:0]
 	for i := range recs {
-		if r := &recs[i]; r.Tunnel != reader.TunnelNone {
+		r := &recs[i]
+		if r.Tunnel != reader.TunnelNone {
 			cells := tunnelCells{kind: r.Tunnel.String(), id: r.TunnelID}
 			if r.OuterSrc.BitLen() > 0 {
 				cells.src, cells.dst = r.OuterSrc.String(), r.OuterDst.String()
 			}
 			b.tunnels = append(b.tunnels, cells)
 		}
-	}
-	tunnels := b.tunnels // consumed in the order of the records
-	b.text = b.text[:0]
-	for i := range recs {
-		r := &recs[i]
 		b.text = r.SrcIP.Addr().AppendTo(b.text)
 		src := len(b.text)
 		b.text = r.DstIP.Addr().AppendTo(b.text)
@@ -247,7 +244,9 @@ func (b *flowRows) fill(recs []flows.Record) {
 		b.rtts = append(b.rtts, float64(r.HandshakeRTT)/1e9)
 		b.icmp = append(b.icmp, [2]uint8{r.ICMPType, r.ICMPCode})
 	}
-	// The strings are taken once text has stopped growing.
+	// The strings, and the tunnels' cells, are taken once text and tunnels
+	// have stopped growing; tunnels are consumed in the order of the records.
+	tunnels := b.tunnels
 	start := 0
 	for i := range recs {
 		r, e := &recs[i], b.ends[i]
