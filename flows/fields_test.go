@@ -78,15 +78,15 @@ func TestTunnels(t *testing.T) {
 	}
 	byVNI := map[uint32]Record{}
 	for _, r := range recs {
-		byVNI[r.TunnelID] = r
+		byVNI[r.Tunnel.Get().ID] = r
 	}
-	if r := byVNI[10]; r.Tunnel != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 1} || r.OuterSrc.String() != "203.0.113.1" {
-		t.Errorf("VNI 10: %+v", r)
+	if r := byVNI[10]; r.Tunnel.Get().Kind != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 1} || r.Tunnel.Get().Src.String() != "203.0.113.1" {
+		t.Errorf("VNI 10: %+v %+v", r, r.Tunnel.Get())
 	}
-	if r := byVNI[20]; r.Tunnel != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 0} {
-		t.Errorf("VNI 20: %+v", r)
+	if r := byVNI[20]; r.Tunnel.Get().Kind != reader.TunnelVXLAN || r.Packets != [2]uint64{1, 0} {
+		t.Errorf("VNI 20: %+v %+v", r, r.Tunnel.Get())
 	}
-	if r := byVNI[0]; r.Tunnel != reader.TunnelNone || r.OuterSrc.BitLen() != 0 {
-		t.Errorf("outside tunnels: %+v", r)
+	if r := byVNI[0]; r.Tunnel != NoTunnel {
+		t.Errorf("outside tunnels: %+v %+v", r, r.Tunnel.Get())
 	}
 }

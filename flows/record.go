@@ -1,7 +1,5 @@
 package flows
 
-import "flowstat/reader"
-
 // State is a flow's outcome in Zeek's conn_state vocabulary.
 type State uint8
 
@@ -129,14 +127,11 @@ type Record struct {
 	// message type and code: an echo flow's request, or its reply when no
 	// request was seen.
 	ICMPType, ICMPCode uint8
-	// Tunnel is the outermost tunnel the flow's first packet came in, with
-	// its identifier (TunnelID) and outer endpoints; reader.TunnelNone
-	// outside tunnels.
-	Tunnel             reader.Tunnel
-	TunnelID           uint32
-	OuterSrc, OuterDst IP
-	History            History
-	EndReason          EndReason
+	// Tunnel names the outermost tunnel the flow's first packet came in;
+	// NoTunnel outside tunnels.
+	Tunnel    TunnelRef
+	History   History
+	EndReason EndReason
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in

@@ -74,7 +74,7 @@ type Table struct {
 	free      []int32    // ended entries, reused first
 	wheel     wheel
 	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
-	tunnels   map[int32]tunnel        // the tunnels of tunnelled flows
+	tunnels   map[int32]TunnelRef     // the tunnels of tunnelled flows, beside them: few have one
 	oneWindow [1]windowCount          // those of a flow in one interval, made from its totals
 	scratch   []Window                // windows of the record being emitted
 	rec       Record                  // the record being emitted: emit's pointer must not allocate
@@ -287,33 +287,23 @@ func (t *Table) finish(f *flow, reason EndReason) {
 	t.emit(&t.rec, ws)
 }
 
-// tunnel is where a tunnelled flow's first packet came from. Few flows
-// have one, so the table keeps them beside the flows, by slab index, not
-// in every flow's entry.
-type tunnel struct {
-	kind     reader.Tunnel
-	id       uint32
-	src, dst IP
-}
-
 // setTunnel keeps the tunnel of a new flow's first packet.
 func (t *Table) setTunnel(f *flow, p *reader.Packet) {
 	if t.tunnels == nil {
-		t.tunnels = map[int32]tunnel{}
+		t.tunnels = map[int32]TunnelRef{}
 	}
 	v4 := p.OuterIPVersion == 4
-	tn := tunnel{kind: p.Tunnel, id: p.TunnelID}
+	tn := Tunnel{Kind: p.Tunnel, ID: p.TunnelID}
 	if p.OuterIPVersion != 0 {
-		tn.src, tn.dst = ipFrom16(p.OuterSrc, v4), ipFrom16(p.OuterDst, v4)
+		tn.Src, tn.Dst = ipFrom16(p.OuterSrc, v4), ipFrom16(p.OuterDst, v4)
 	}
-	t.tunnels[f.self] = tn
+	t.tunnels[f.self] = RefTunnel(tn)
 	f.tunnelled = true
 }
 
 // tunnelOf sets a record's tunnel from its flow's.
 func (t *Table) tunnelOf(f *flow, r *Record) {
-	tn := t.tunnels[f.self]
-	r.Tunnel, r.TunnelID, r.OuterSrc, r.OuterDst = tn.kind, tn.id, tn.src, tn.dst
+	r.Tunnel = t.tunnels[f.self]
 }
 
 // Flush ends every flow still in the table, as the end of input does: a

@@ -194,16 +194,39 @@ type flowRow struct {
 	TunnelDst    *string  `parquet:"tunnel_dst,optional,dict"`
 }
 
+// flowText holds the text cells of a batch of records: their source and
+// destination addresses, histories and Community IDs, one after another.
+// It is made while the batch before is encoded, on the other core, as
+// formatting addresses and hashing Community IDs are the largest part of
+// making rows.
+type flowText struct {
+	text []byte
+	ends [][4]int32 // where each record's source, destination, history and Community ID end in text
+}
+
+// make fills t with the text cells of recs.
+func (t *flowText) make(recs []flows.Record, seed uint16) {
+	t.text, t.ends = t.text[:0], t.ends[:0]
+	for i := range recs {
+		r := &recs[i]
+		t.text = r.SrcIP.Addr().AppendTo(t.text)
+		src := len(t.text)
+		t.text = r.DstIP.Addr().AppendTo(t.text)
+		dst := len(t.text)
+		t.text = r.History.AppendTo(t.text)
+		history := len(t.text)
+		t.text = r.AppendCommunityID(t.text, seed)
+		t.ends = append(t.ends, [4]int32{int32(src), int32(dst), int32(history), int32(len(t.text))})
+	}
+}
+
 // flowRows makes rows of flows.parquet a few thousand at a time, in the
 // same memory each time: rows hold strings, which the collector scans,
 // and a row group's worth of them (30 MB) cost more in page faults and
-// scanning than making them. Their strings point into text, their RTTs
-// into rtts, their ICMP types and codes into icmp.
+// scanning than making them. Their strings point into a flowText, their
+// RTTs into rtts, their ICMP types and codes into icmp.
 type flowRows struct {
-	seed uint16 // of the Community IDs
 	rows []flowRow
-	text []byte
-	ends [][4]int // where each row's source, destination, history and Community ID end in text
 	rtts []float64
 	icmp [][2]uint8
 	// tunnels holds the tunnel columns of the rows of tunnelled flows,
@@ -220,39 +243,37 @@ type tunnelCells struct {
 // rowsAtOnce is how many rows are made and handed to parquet-go at once.
 const rowsAtOnce = 4096
 
-// fill makes the rows of recs, at most rowsAtOnce of them.
-func (b *flowRows) fill(recs []flows.Record) {
-	b.rows, b.ends, b.rtts, b.icmp, b.tunnels = b.rows[:0], b.ends[:0], b.rtts[:0], b.icmp[:0], b.tunnels[:0]
-	b.text = b.text[:0]
+// fill makes the rows of recs, at most rowsAtOnce of them, whose text
+// cells are text's from the record at first on: text must not change
+// while the rows are used.
+func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
+	b.rows, b.rtts, b.icmp, b.tunnels = b.rows[:0], b.rtts[:0], b.icmp[:0], b.tunnels[:0]
 	for i := range recs {
 		r := &recs[i]
-		if r.Tunnel != reader.TunnelNone {
-			cells := tunnelCells{kind: r.Tunnel.String(), id: r.TunnelID}
-			if r.OuterSrc.BitLen() > 0 {
-				cells.src, cells.dst = r.OuterSrc.String(), r.OuterDst.String()
+		if r.Tunnel != flows.NoTunnel {
+			tn := r.Tunnel.Get()
+			cells := tunnelCells{kind: tn.Kind.String(), id: tn.ID}
+			if tn.Src.BitLen() > 0 {
+				cells.src, cells.dst = tn.Src.String(), tn.Dst.String()
 			}
 			b.tunnels = append(b.tunnels, cells)
 		}
-		b.text = r.SrcIP.Addr().AppendTo(b.text)
-		src := len(b.text)
-		b.text = r.DstIP.Addr().AppendTo(b.text)
-		dst := len(b.text)
-		b.text = r.History.AppendTo(b.text)
-		history := len(b.text)
-		b.text = r.AppendCommunityID(b.text, b.seed)
-		b.ends = append(b.ends, [4]int{src, dst, history, len(b.text)})
 		b.rtts = append(b.rtts, float64(r.HandshakeRTT)/1e9)
 		b.icmp = append(b.icmp, [2]uint8{r.ICMPType, r.ICMPCode})
 	}
-	// The strings, and the tunnels' cells, are taken once text and tunnels
-	// have stopped growing; tunnels are consumed in the order of the records.
+	// The tunnels' cells are taken once tunnels has stopped growing, in
+	// the order of the records.
 	tunnels := b.tunnels
 	start := 0
+	if first > 0 {
+		start = int(text.ends[first-1][3])
+	}
+	str := func(from, to int32) string { return textString(text.text, int(from), int(to)) }
 	for i := range recs {
-		r, e := &recs[i], b.ends[i]
+		r, e := &recs[i], text.ends[first+i]
 		row := flowRow{
 			ID: r.ID, Proto: r.Proto, IPVersion: r.IPVersion, VLAN: r.VLAN,
-			SrcIP: b.str(start, e[0]), SrcPort: r.SrcPort, DstIP: b.str(e[0], e[1]), DstPort: r.DstPort,
+			SrcIP: str(int32(start), e[0]), SrcPort: r.SrcPort, DstIP: str(e[0], e[1]), DstPort: r.DstPort,
 			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Duration: r.Duration(),
 			PacketsFwd: r.Packets[flows.Fwd], PacketsRev: r.Packets[flows.Rev],
 			BytesFwd: r.Bytes[flows.Fwd], BytesRev: r.Bytes[flows.Rev],
@@ -266,8 +287,8 @@ func (b *flowRows) fill(recs []flows.Record) {
 			ZeroWinFwd: r.ZeroWindows[flows.Fwd], ZeroWinRev: r.ZeroWindows[flows.Rev],
 			TCPFlagsFwd: r.TCPFlags[flows.Fwd], TCPFlagsRev: r.TCPFlags[flows.Rev],
 			SYNs: r.SYNs, SYNACKs: r.SYNACKs, RSTs: r.RSTs,
-			State: r.State.String(), HalfOpen: r.HalfOpen, History: b.str(e[1], e[2]), EndReason: r.EndReason.String(),
-			CommunityID: b.str(e[2], e[3]),
+			State: r.State.String(), HalfOpen: r.HalfOpen, History: str(e[1], e[2]), EndReason: r.EndReason.String(),
+			CommunityID: str(e[2], e[3]),
 		}
 		if r.HandshakeRTT >= 0 {
 			row.HandshakeRTT = &b.rtts[i]
@@ -275,7 +296,7 @@ func (b *flowRows) fill(recs []flows.Record) {
 		if r.Proto == reader.ProtoICMP || r.Proto == reader.ProtoICMPv6 {
 			row.ICMPType, row.ICMPCode = &b.icmp[i][0], &b.icmp[i][1]
 		}
-		if r.Tunnel != reader.TunnelNone {
+		if r.Tunnel != flows.NoTunnel {
 			c := &tunnels[0]
 			tunnels = tunnels[1:]
 			row.Tunnel, row.TunnelID = &c.kind, &c.id
@@ -284,11 +305,9 @@ func (b *flowRows) fill(recs []flows.Record) {
 			}
 		}
 		b.rows = append(b.rows, row)
-		start = e[3]
+		start = int(e[3])
 	}
 }
-
-func (b *flowRows) str(from, to int) string { return textString(b.text, from, to) }
 
 // textString returns text[from:to] as a string, without a copy: text must
 // not change while the string is used.
@@ -318,9 +337,30 @@ func inRowGroups[T any](values []T) func() ([]T, error) {
 // until the call after the next: merging the next batch and encoding this
 // one overlap.
 func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error)) error {
-	rows := flowRows{seed: seed}
-	return writeRowsFrom(path, FlowSchema, next, func(recs []flows.Record) []flowRow {
-		rows.fill(recs)
+	// A batch's text is made with it, in next's goroutine, into the one of
+	// two flowTexts that the batch before the last used: batches are
+	// encoded in turn, and next makes one only once the one before the
+	// last is written.
+	var texts [2]flowText
+	made, used := 0, 0
+	withText := func() ([]flows.Record, error) {
+		recs, err := next()
+		if err == nil && len(recs) > 0 {
+			texts[made%2].make(recs, seed)
+			made++
+		}
+		return recs, err
+	}
+	var rows flowRows
+	var text *flowText
+	first := 0
+	return writeRowsFrom(path, FlowSchema, withText, func(recs []flows.Record, start bool) []flowRow {
+		if start {
+			text, first = &texts[used%2], 0
+			used++
+		}
+		rows.fill(recs, text, first)
+		first += len(recs)
 		return rows.rows
 	})
 }
@@ -330,9 +370,9 @@ func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error
 // values must stay valid until the call after the next: next makes a
 // batch while the one before is encoded. Rows of type R, whose tags must
 // give schema's Parquet schema exactly (or parquet-go takes each apart
-// value by value), are made by rowsOf, at most rowsAtOnce at a time, and
-// valid until its next call.
-func writeRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T, error), rowsOf func([]T) []R) error {
+// value by value), are made by rowsOf, at most rowsAtOnce at a time (start
+// says that they are the first of a batch), and valid until its next call.
+func writeRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T, error), rowsOf func(values []T, start bool) []R) error {
 	w, config, err := createParquetFile(path, schema)
 	if err != nil {
 		return err
@@ -347,10 +387,12 @@ func writeRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T
 		return &values, nil
 	}, func(values *[]T) error {
 		return w.writeWith(func() error {
+			start := true
 			for part := range slices.Chunk(*values, rowsAtOnce) {
-				if _, err := rows.Write(rowsOf(part)); err != nil {
+				if _, err := rows.Write(rowsOf(part, start)); err != nil {
 					return err
 				}
+				start = false
 			}
 			return rows.Flush()
 		})

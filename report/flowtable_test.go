@@ -103,10 +103,11 @@ func testFlowRecords(n int, distinct bool) []flows.Record {
 		}
 		if i%7 == 3 { // in a tunnel, with outer endpoints or (MPLS) without
 			r := &recs[i]
-			r.Tunnel, r.TunnelID = []reader.Tunnel{reader.TunnelVXLAN, reader.TunnelGTPU, reader.TunnelMPLS}[i%3], uint32(i)
-			if r.Tunnel != reader.TunnelMPLS {
-				r.OuterSrc, r.OuterDst = flows.IPOf(netip.MustParseAddr("203.0.113.1")), flows.IPOf(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+			tn := flows.Tunnel{Kind: []reader.Tunnel{reader.TunnelVXLAN, reader.TunnelGTPU, reader.TunnelMPLS}[i%3], ID: uint32(i)}
+			if tn.Kind != reader.TunnelMPLS {
+				tn.Src, tn.Dst = flows.IPOf(netip.MustParseAddr("203.0.113.1")), flows.IPOf(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
 			}
+			r.Tunnel = flows.RefTunnel(tn)
 		}
 		if r := &recs[i]; r.Proto == 1 {
 			// ICMP: an echo flow (ports the identifier and 0), or an
@@ -180,16 +181,16 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		},
 		"community_id": func(r *flows.Record) any { return string(r.AppendCommunityID(nil, 0)) },
 		"tunnel": func(r *flows.Record) any {
-			if r.Tunnel == reader.TunnelNone {
+			if r.Tunnel == flows.NoTunnel {
 				return "(null)"
 			}
-			return r.Tunnel
+			return r.Tunnel.Get().Kind
 		},
 		"tunnel_dst": func(r *flows.Record) any {
-			if r.OuterDst.BitLen() == 0 {
-				return "(null)"
+			if dst := r.Tunnel.Get().Dst; dst.BitLen() > 0 {
+				return dst
 			}
-			return r.OuterDst
+			return "(null)"
 		},
 	}
 	for i, f := range FlowSchema.Fields() {

@@ -93,7 +93,7 @@ func WriteTables(dir string, st *Stats) error {
 			return
 		}
 		var rows windowRows
-		intervals <- writeRowsFrom(filepath.Join(dir, IntervalsFile), IntervalSchema, next, func(ws []intervalRow) []windowRow {
+		intervals <- writeRowsFrom(filepath.Join(dir, IntervalsFile), IntervalSchema, next, func(ws []intervalRow, _ bool) []windowRow {
 			rows.fill(ws)
 			return rows.rows
 		})
@@ -596,19 +596,20 @@ func readTunnel(r *flows.Record, g func(name string) parquet.Value) error {
 	if kind.IsNull() {
 		return nil
 	}
+	var tn flows.Tunnel
 	for t := reader.TunnelNone + 1; t.String() != "tunnel"+strconv.Itoa(int(t)); t++ {
 		if t.String() == string(kind.ByteArray()) {
-			r.Tunnel = t
+			tn.Kind = t
 		}
 	}
-	if r.Tunnel == reader.TunnelNone {
+	if tn.Kind == reader.TunnelNone {
 		return fmt.Errorf("flow %d: unknown tunnel %q", r.ID, kind.ByteArray())
 	}
-	r.TunnelID = g("tunnel_id").Uint32()
+	tn.ID = g("tunnel_id").Uint32()
 	for _, end := range []struct {
 		column string
 		ip     *flows.IP
-	}{{"tunnel_src", &r.OuterSrc}, {"tunnel_dst", &r.OuterDst}} {
+	}{{"tunnel_src", &tn.Src}, {"tunnel_dst", &tn.Dst}} {
 		if v := g(end.column); !v.IsNull() {
 			a, err := netip.ParseAddr(string(v.ByteArray()))
 			if err != nil {
@@ -617,6 +618,7 @@ func readTunnel(r *flows.Record, g func(name string) parquet.Value) error {
 			*end.ip = flows.IPOf(a)
 		}
 	}
+	r.Tunnel = flows.RefTunnel(tn)
 	return nil
 }
 
