@@ -85,3 +85,26 @@ func ParallelFor(n int, fn func(i int)) {
 	}
 	wg.Wait()
 }
+
+// MoveInto puts s[from[i]] at position i for every i, following the
+// permutation's cycles so that each element moves once: a sort of small
+// keys, then one move of each large value; from is used up.
+func MoveInto[T any](s []T, from []int32) {
+	for start := range from {
+		if from[start] < 0 || int(from[start]) == start {
+			continue
+		}
+		held := s[start]
+		at := start
+		for {
+			next := int(from[at])
+			from[at] = -1 // placed
+			if next == start {
+				s[at] = held
+				break
+			}
+			s[at] = s[next]
+			at = next
+		}
+	}
+}

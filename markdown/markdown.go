@@ -12,11 +12,12 @@ import (
 	"flowstat/flows"
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // Write writes md into dir atomically.
 func Write(dir string, st *report.Stats) error {
-	return report.WriteFileAtomic(filepath.Join(dir, report.MarkdownFile), Render(st))
+	return tables.WriteFileAtomic(filepath.Join(dir, tables.MarkdownFile), Render(st))
 }
 
 // Render renders the  It depends only on st, so the same dataset
@@ -129,7 +130,7 @@ func (m *md) summary() {
 		t := newTable("Protocol", "State", "Meaning", "Flows", "Share")
 		t.right(3, 4)
 		for _, c := range st.States {
-			t.add(report.ProtoName(c.Proto), c.State.String(), stateMeaning(c.Proto, c.State),
+			t.add(tables.ProtoName(c.Proto), c.State.String(), stateMeaning(c.Proto, c.State),
 				report.FormatCount(c.Flows), report.FormatPercent(float64(c.Flows)/float64(st.Flows)))
 		}
 		t.write(&m.buf)
@@ -240,7 +241,7 @@ func (m *md) finerHint() string {
 func (m *md) where(f *report.Finding) string {
 	switch f.Kind {
 	case report.SYNFlood:
-		return fmt.Sprintf("%s, %s port %d", f.Dest.IP, strings.ToUpper(report.ProtoName(f.Dest.Proto)), f.Dest.Port)
+		return fmt.Sprintf("%s, %s port %d", f.Dest.IP, strings.ToUpper(tables.ProtoName(f.Dest.Proto)), f.Dest.Port)
 	case report.Reflection:
 		return fmt.Sprintf("victim %s, receiving from UDP source port %d", f.Host, f.Port)
 	case report.SYNACKReflection:

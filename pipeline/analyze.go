@@ -15,6 +15,7 @@ import (
 	"flowstat/flows"
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // Config is what a run of Analyze, or a live capture's window, is asked
@@ -66,7 +67,7 @@ type Result struct {
 	// window). Neither without a report.
 	parts   *report.Parts
 	traffic *report.TrafficCounter
-	Summary report.Summary
+	Summary tables.Summary
 }
 
 // ErrInterrupted is returned when the context given to Analyze was
@@ -96,9 +97,9 @@ func shortWindowsWarning(interval, idle time.Duration) string {
 
 // summaryOptions is summary.json's record of the options that shaped the
 // flows and statistics, for analyze and live alike.
-func summaryOptions(cfg *Config) report.Options {
+func summaryOptions(cfg *Config) tables.Options {
 	interval, fo, bpf, workers, targets := cfg.Interval, cfg.Flows, cfg.BPF, cfg.Workers, cfg.Targets
-	o := report.Options{
+	o := tables.Options{
 		IntervalS:       interval.Seconds(),
 		IdleTimeoutS:    fo.IdleTimeout.Seconds(),
 		ActiveTimeoutS:  fo.ActiveTimeout.Seconds(),
@@ -142,7 +143,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	bar := cfg.Progress.Reading(paths, &counter)
 
 	perShard := make([]recordStore, cfg.Workers)
-	tallies := make([]report.FlowTally, cfg.Workers)
+	tallies := make([]tables.FlowTally, cfg.Workers)
 	for i := range perShard {
 		if perShard[i].spill, err = newSpill(cfg.Out); err != nil {
 			removeSpills(perShard)
@@ -239,7 +240,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	for i, t := range traces {
 		s.Inputs = append(s.Inputs, whole.inputs[i].describe(t))
 		for _, d := range t.Damages {
-			s.Damage = append(s.Damage, report.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
+			s.Damage = append(s.Damage, tables.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
 			if cfg.Warn != nil {
 				cfg.Warn(d.Error())
 			}
@@ -269,7 +270,7 @@ func (cfg *Config) withDefaults() *Config {
 }
 
 // warn adds w, unless empty, to the summary's warnings and says it.
-func warn(cfg *Config, s *report.Summary, w string) {
+func warn(cfg *Config, s *tables.Summary, w string) {
 	if w == "" {
 		return
 	}
@@ -332,7 +333,7 @@ type sink struct {
 	decoder reader.Decoder
 	filter  *reader.Filter
 	targets []netip.Prefix
-	counts  report.PacketCounts
+	counts  tables.PacketCounts
 	inputs  []inputStats
 	pkt     reader.Packet
 }
@@ -367,7 +368,7 @@ func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
 
 // openTraces opens every path. A file inside a directory that is not a trace
 // is skipped with a warning; a named file that cannot be read is an error.
-func openTraces(paths, named []string, counter *reader.Counter, s *report.Summary) ([]*reader.Trace, error) {
+func openTraces(paths, named []string, counter *reader.Counter, s *tables.Summary) ([]*reader.Trace, error) {
 	var traces []*reader.Trace
 	for _, p := range paths {
 		open := reader.Open
@@ -389,7 +390,7 @@ func openTraces(paths, named []string, counter *reader.Counter, s *report.Summar
 			return nil, InputError{err}
 		}
 		s.Warnings = append(s.Warnings, fmt.Sprintf("skipped %s: %v", p, err))
-		s.Inputs = append(s.Inputs, report.Input{Path: p, Error: err.Error(), LinkTypes: []int{}})
+		s.Inputs = append(s.Inputs, tables.Input{Path: p, Error: err.Error(), LinkTypes: []int{}})
 	}
 	if len(traces) == 0 {
 		return nil, fmt.Errorf("no trace could be opened among %d files", len(paths))
@@ -409,7 +410,7 @@ func inTargets(targets []netip.Prefix, p *reader.Packet) bool {
 	return false
 }
 
-func countPacket(c *report.PacketCounts, outcome reader.Outcome, p *reader.Packet) {
+func countPacket(c *tables.PacketCounts, outcome reader.Outcome, p *reader.Packet) {
 	switch outcome {
 	case reader.NonIP:
 		c.NonIP++
@@ -464,8 +465,8 @@ func (st *inputStats) observe(fr *reader.Frame) {
 	}
 }
 
-func (st *inputStats) describe(t *reader.Trace) report.Input {
-	in := report.Input{Path: t.Path, Format: t.Format, Compression: t.Compression,
+func (st *inputStats) describe(t *reader.Trace) tables.Input {
+	in := tables.Input{Path: t.Path, Format: t.Format, Compression: t.Compression,
 		LinkTypes: st.linkTypes, Packets: st.packets, Bytes: st.bytes}
 	if in.LinkTypes == nil {
 		in.LinkTypes = []int{}
@@ -482,7 +483,7 @@ func utcTime(ns int64) *time.Time {
 }
 
 // setSpan sets the summary's time span from its inputs.
-func setSpan(s *report.Summary) {
+func setSpan(s *tables.Summary) {
 	for _, in := range s.Inputs {
 		if in.FirstSeen == nil {
 			continue
@@ -495,7 +496,7 @@ func setSpan(s *report.Summary) {
 		}
 	}
 	if s.Damage == nil {
-		s.Damage = []report.DamageEntry{}
+		s.Damage = []tables.DamageEntry{}
 	}
 	if s.Warnings == nil {
 		s.Warnings = []string{}

@@ -9,6 +9,7 @@ import (
 	"flowstat/flows"
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // CaptureConfig is what a live capture is asked to do: Config for each
@@ -131,7 +132,7 @@ type capturer struct {
 type liveWindow struct {
 	start, end time.Time // nominal bounds, aligned to --rotate
 	from       time.Time // when this window began capturing
-	counts     report.PacketCounts
+	counts     tables.PacketCounts
 	input      inputStats
 	backlogMax int64
 	pcap       *pcapFile // with --save-pcap
@@ -160,7 +161,7 @@ type shardWindow struct {
 
 func (sw *shardWindow) reset(cfg *CaptureConfig) {
 	sw.records = recordStore{}
-	tc, err := report.NewTrafficCounter(report.Summary{Options: report.Options{IntervalS: cfg.Interval.Seconds()}})
+	tc, err := report.NewTrafficCounter(tables.Summary{Options: tables.Options{IntervalS: cfg.Interval.Seconds()}})
 	if err != nil {
 		panic("BUG: " + err.Error()) // parseLiveFlags makes the interval positive
 	}

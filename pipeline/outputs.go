@@ -8,6 +8,7 @@ import (
 	"flowstat/markdown"
 	"flowstat/plots"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // WriteOutputs writes the output files, each atomically: the flows and the
@@ -21,7 +22,7 @@ func WriteOutputs(cfg *Config, res *Result) error {
 	flowsDone := make(chan error, 1)
 	go func() {
 		defer phase("flows.parquet")()
-		flowsDone <- writeFlows(filepath.Join(cfg.Out, report.FlowsFile), cfg.CommunityIDSeed, res, bar)
+		flowsDone <- writeFlows(filepath.Join(cfg.Out, tables.FlowsFile), cfg.CommunityIDSeed, res, bar)
 	}()
 	err := writeReport(cfg, res, bar)
 	ferr := <-flowsDone
@@ -32,23 +33,23 @@ func WriteOutputs(cfg *Config, res *Result) error {
 	if err != nil {
 		return err
 	}
-	return report.WriteJSON(filepath.Join(cfg.Out, report.SummaryFile), &res.Summary)
+	return tables.WriteJSON(filepath.Join(cfg.Out, tables.SummaryFile), &res.Summary)
 }
 
 // writeFlows writes flows.parquet from the records, or from the runs they
 // were spilled in.
 func writeFlows(path string, seed uint16, res *Result, bar OutputProgress) error {
 	if res.spilled == nil {
-		return report.WriteFlows(path, seed, res.records)
+		return tables.WriteFlows(path, seed, res.records)
 	}
 	defer removeSpills(res.spilled)
 	merge, err := spilledRecords(res.spilled)
 	if err != nil {
 		return err
 	}
-	merged := report.RowGroupsFrom(merge.Fill)
+	merged := tables.RowGroupsFrom(merge.Fill)
 	var rows int64
-	return report.WriteFlowsFrom(path, seed, func() ([]flows.Record, error) {
+	return tables.WriteFlowsFrom(path, seed, func() ([]flows.Record, error) {
 		bar.WroteRows(rows) // those given before, now written
 		recs, err := merged()
 		rows += int64(len(recs))

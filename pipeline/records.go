@@ -7,7 +7,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
-	"flowstat/report"
+	"flowstat/tables"
 )
 
 // recordStore collects flow records in fixed-size chunks, so that growing
@@ -41,7 +41,7 @@ func (s *recordStore) add(r *flows.Record) {
 
 // sortChunk sorts c as flows.parquet is and returns it.
 func sortChunk(c []flows.Record) []flows.Record {
-	report.SortFlows(c)
+	tables.SortFlows(c)
 	return c
 }
 
@@ -74,13 +74,13 @@ func sortedRecords(stores []recordStore) []flows.Record {
 			sample = append(sample, r[i])
 		}
 	}
-	slices.SortFunc(sample, func(a, b flows.Record) int { return report.CompareFlows(&a, &b) })
+	slices.SortFunc(sample, func(a, b flows.Record) int { return tables.CompareFlows(&a, &b) })
 	bounds := make([][]int, len(runs)) // bounds[r][p]: where part p starts in run r
 	for ri, r := range runs {
 		bounds[ri] = make([]int, parts+1)
 		for p := 1; p < parts; p++ {
 			split := &sample[p*len(sample)/parts]
-			bounds[ri][p], _ = slices.BinarySearchFunc(r, split, func(x flows.Record, s *flows.Record) int { return report.CompareFlows(&x, s) })
+			bounds[ri][p], _ = slices.BinarySearchFunc(r, split, func(x flows.Record, s *flows.Record) int { return tables.CompareFlows(&x, s) })
 		}
 		bounds[ri][parts] = len(r)
 	}
@@ -97,7 +97,7 @@ func sortedRecords(stores []recordStore) []flows.Record {
 		wg.Add(1)
 		go func(dst []flows.Record) {
 			defer wg.Done()
-			m, _ := extsort.NewMerger(report.CompareFlows, nil, pieces...)
+			m, _ := extsort.NewMerger(tables.CompareFlows, nil, pieces...)
 			m.Fill(dst) // runs in memory: no read can fail
 		}(out[at : at+n])
 		at += n

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"flowstat/flows"
-	"flowstat/report"
+	"flowstat/tables"
 )
 
 // TestSortedRecordsMergesChunks checks the merge of sorted chunks against a
@@ -27,7 +27,7 @@ func TestSortedRecordsMergesChunks(t *testing.T) {
 			stores[rng.IntN(len(stores))].add(&r)
 			all = append(all, r)
 		}
-		slices.SortFunc(all, func(a, b flows.Record) int { return report.CompareFlows(&a, &b) })
+		slices.SortFunc(all, func(a, b flows.Record) int { return tables.CompareFlows(&a, &b) })
 		got := sortedRecords(stores)
 		if len(got) != len(all) {
 			t.Fatalf("GOMAXPROCS %d: got %d records, want %d", procs, len(got), len(all))

@@ -4,6 +4,7 @@ import (
 	"flowstat/extsort"
 	"flowstat/flows"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // flows.parquet needs the records in order: each shard's store writes its
@@ -16,7 +17,7 @@ import (
 func newSpill(dir string) (*extsort.Runs[flows.Record], error) {
 	runs, err := extsort.NewRuns[flows.Record](dir, "flow records", report.SpaceHint)
 	if err == nil {
-		runs.MergeAsWritten(report.CompareFlows)
+		runs.MergeAsWritten(tables.CompareFlows)
 	}
 	return runs, err
 }
@@ -30,7 +31,7 @@ func spilledRecords(stores []recordStore) (*extsort.Merger[flows.Record], error)
 		spills = append(spills, stores[i].spill)
 		last = append(last, sortChunk(stores[i].last))
 	}
-	return extsort.NewMerger(report.CompareFlows, spills, last...)
+	return extsort.NewMerger(tables.CompareFlows, spills, last...)
 }
 
 // removeSpills deletes the stores' spill files.

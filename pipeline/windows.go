@@ -18,6 +18,7 @@ import (
 
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // windowJob is a closed window on its way to disk.
@@ -26,7 +27,7 @@ type windowJob struct {
 	from, to   time.Time // what was captured
 	stores     []recordStore
 	traffic    []*report.TrafficCounter // per shard, like stores
-	counts     report.PacketCounts
+	counts     tables.PacketCounts
 	input      inputStats
 	capture    CaptureSummary
 	tmp        string // temporary directory already made, or ""
@@ -36,7 +37,7 @@ type windowJob struct {
 // CaptureSummary is summary.json's "capture" object: how the window was
 // captured and what was lost.
 //
-// TODO(report): this belongs in report.Summary and report.md's summary;
+// TODO(report): this belongs in tables.Summary and report.md's summary;
 // until then live adds it to summary.json itself and inserts a Capture
 // section into report.md, which 'flowstat report' does not reproduce.
 type CaptureSummary struct {
@@ -72,7 +73,7 @@ func (c *CaptureSummary) dropped() uint64 {
 
 // LiveSummary is summary.json of a live window: analyze's, plus "capture".
 type LiveSummary struct {
-	report.Summary
+	tables.Summary
 	Capture CaptureSummary `json:"capture"`
 }
 
@@ -220,10 +221,10 @@ func (w *windowWriter) write(j *windowJob) (string, *Result, error) {
 	cfg.Out = tmp
 	err = WriteOutputs(&cfg, res)
 	if err == nil {
-		err = report.WriteJSON(filepath.Join(tmp, report.SummaryFile), &LiveSummary{res.Summary, c})
+		err = tables.WriteJSON(filepath.Join(tmp, tables.SummaryFile), &LiveSummary{res.Summary, c})
 	}
 	if err == nil && !cfg.NoReport {
-		err = insertCaptureSection(filepath.Join(tmp, report.MarkdownFile), &c)
+		err = insertCaptureSection(filepath.Join(tmp, tables.MarkdownFile), &c)
 	}
 	if err != nil {
 		w.drop(tmp)
@@ -234,11 +235,11 @@ func (w *windowWriter) write(j *windowJob) (string, *Result, error) {
 }
 
 // summary is summary.json's analyze part for a window.
-func (w *windowWriter) summary(j *windowJob) report.Summary {
+func (w *windowWriter) summary(j *windowJob) tables.Summary {
 	cfg := w.cfg
-	s := report.Summary{Tool: "flowstat", Version: cfg.Version, Packets: j.counts}
+	s := tables.Summary{Tool: "flowstat", Version: cfg.Version, Packets: j.counts}
 	s.Options = summaryOptions(&cfg.Config)
-	in := report.Input{Path: cfg.Interface, Format: "live capture", LinkTypes: j.input.linkTypes,
+	in := tables.Input{Path: cfg.Interface, Format: "live capture", LinkTypes: j.input.linkTypes,
 		Packets: j.input.packets, Bytes: j.input.bytes}
 	if in.LinkTypes == nil {
 		in.LinkTypes = []int{}
@@ -246,7 +247,7 @@ func (w *windowWriter) summary(j *windowJob) report.Summary {
 	if j.input.packets > 0 {
 		in.FirstSeen, in.LastSeen = utcTime(j.input.first), utcTime(j.input.last)
 	}
-	s.Inputs = []report.Input{in}
+	s.Inputs = []tables.Input{in}
 	if j.pcapErr != nil {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("packets.pcap is incomplete: %v", j.pcapErr))
 	}
@@ -437,7 +438,7 @@ func (p *pcapFile) close() error {
 // insertCaptureSection adds a Capture section to report.md, after its
 // Summary section.
 //
-// TODO(report): render this in report.Markdown from report.Summary.
+// TODO(report): render this in report.Markdown from tables.Summary.
 func insertCaptureSection(path string, c *CaptureSummary) error {
 	md, err := os.ReadFile(path)
 	if err != nil {
@@ -472,5 +473,5 @@ func insertCaptureSection(path string, c *CaptureSummary) error {
 	if at == len(text) {
 		section = "\n" + strings.TrimSuffix(section, "\n")
 	}
-	return report.WriteFileAtomic(path, []byte(text[:at]+section+text[at:]))
+	return tables.WriteFileAtomic(path, []byte(text[:at]+section+text[at:]))
 }

@@ -20,6 +20,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // Sizes at the 96 dpi the PNGs are written at: 960 pixels wide, a panel of
@@ -61,7 +62,7 @@ func Write(dir string, figs []report.Figure) error {
 		if err != nil {
 			return err
 		}
-		if err := report.WriteFileAtomic(filepath.Join(dir, f.File), data); err != nil {
+		if err := tables.WriteFileAtomic(filepath.Join(dir, f.File), data); err != nil {
 			return err
 		}
 		keep[filepath.Base(f.File)] = true

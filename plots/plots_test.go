@@ -15,6 +15,7 @@ import (
 
 	"flowstat/flows"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden images in testdata")
@@ -67,8 +68,8 @@ func testStats(t *testing.T) *report.Stats {
 		first := t0 + int64(time.Minute) + int64(i)*int64(100*time.Millisecond)
 		add("10.9.9.9", "192.0.2.7", 50000, uint16(i+1), flows.REJ, flows.EndRST, first, first+int64(time.Millisecond), 2, true)
 	}
-	s := report.Summary{Tool: "flowstat", Version: "test",
-		Options: report.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
+	s := tables.Summary{Tool: "flowstat", Version: "test",
+		Options: tables.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
 	ds, err := report.NewDataset(recs, windows, s)
 	if err != nil {
 		t.Fatal(err)

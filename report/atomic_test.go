@@ -15,6 +15,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // smallDisk mounts a tmpfs of the given options (such as "size=64k") on a
@@ -101,15 +102,15 @@ func TestAtomicWriteFailure(t *testing.T) {
 		name  string
 		write func(path string) error
 	}{
-		{"WriteFileAtomic", func(path string) error { return WriteFileAtomic(path, big) }},
-		{"WriteFlows", func(path string) error { return WriteFlows(path, 0, manyFlows(100_000)) }},
+		{"tables.WriteFileAtomic", func(path string) error { return tables.WriteFileAtomic(path, big) }},
+		{"tables.WriteFlows", func(path string) error { return tables.WriteFlows(path, 0, manyFlows(100_000)) }},
 	}
 	for _, disk := range disks {
 		for _, w := range writers {
 			t.Run(disk.name+"/"+w.name, func(t *testing.T) {
 				dir := disk.dir(t)
 				kept := filepath.Join(dir, "kept")
-				if err := WriteFileAtomic(kept, []byte("earlier run\n")); err != nil {
+				if err := tables.WriteFileAtomic(kept, []byte("earlier run\n")); err != nil {
 					t.Fatal(err)
 				}
 				path := filepath.Join(dir, "out")
@@ -133,18 +134,18 @@ func TestAtomicWriteFailure(t *testing.T) {
 // stays whole.
 func TestAtomicReplaceFailure(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, SummaryFile)
-	if err := WriteFileAtomic(path, []byte("{}\n")); err != nil {
+	path := filepath.Join(dir, tables.SummaryFile)
+	if err := tables.WriteFileAtomic(path, []byte("{}\n")); err != nil {
 		t.Fatal(err)
 	}
 	limitFileSize(t, 4<<10)
-	if err := WriteFileAtomic(path, bytes.Repeat([]byte(" "), 64<<10)); !errors.Is(err, syscall.EFBIG) {
+	if err := tables.WriteFileAtomic(path, bytes.Repeat([]byte(" "), 64<<10)); !errors.Is(err, syscall.EFBIG) {
 		t.Fatalf("error %v, want EFBIG", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "{}\n" {
-		t.Errorf("%s now holds %d bytes", SummaryFile, len(b))
+		t.Errorf("%s now holds %d bytes", tables.SummaryFile, len(b))
 	}
-	onlyFiles(t, dir, SummaryFile)
+	onlyFiles(t, dir, tables.SummaryFile)
 }
 
 // TestAtomicReadOnlyDir cannot create the temporary file at all.
@@ -160,11 +161,11 @@ func TestAtomicReadOnlyDir(t *testing.T) {
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
 	}
 	path := filepath.Join(dir, "report.md")
-	err := WriteFileAtomic(path, []byte("# report\n"))
+	err := tables.WriteFileAtomic(path, []byte("# report\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "cannot write "+path+": ") {
 		t.Fatalf("error %v", err)
 	}
-	if _, err := CreateParquet(filepath.Join(dir, FlowsFile), FlowSchema); err == nil || !strings.Contains(err.Error(), "cannot write ") {
+	if _, err := tables.CreateParquet(filepath.Join(dir, tables.FlowsFile), tables.FlowSchema); err == nil || !strings.Contains(err.Error(), "cannot write ") {
 		t.Fatalf("CreateParquet: error %v", err)
 	}
 	onlyFiles(t, dir)
@@ -174,7 +175,7 @@ func TestAtomicReadOnlyDir(t *testing.T) {
 // a temporary file.
 func TestAtomicMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report.md")
-	if err := WriteFileAtomic(path, []byte("# report\n")); err != nil {
+	if err := tables.WriteFileAtomic(path, []byte("# report\n")); err != nil {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(path)
@@ -203,7 +204,7 @@ func TestRemoveTemporaryStopsNewFiles(t *testing.T) {
 	if _, err := newRuns[float64](dir, "durations"); !errors.Is(err, extsort.ErrStopping) {
 		t.Errorf("a spill file created in a stopped run's directory: %v", err)
 	}
-	if _, err := CreateParquet(filepath.Join(dir, PlotsDir, "x.parquet"), IntervalSchema); !errors.Is(err, extsort.ErrStopping) {
+	if _, err := tables.CreateParquet(filepath.Join(dir, PlotsDir, "x.parquet"), tables.IntervalSchema); !errors.Is(err, extsort.ErrStopping) {
 		t.Errorf("a file created in a stopped run's plots: %v", err)
 	}
 	r, err := newRuns[float64](other, "durations")

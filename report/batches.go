@@ -6,6 +6,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // held is how many bytes of one part's flows Build holds at once.
@@ -26,7 +27,7 @@ func (ps *Parts) held() int {
 // whose flows are read from disk, and no b.fl. A builder's traffic is
 // that of its destinations; every destination's flows and traffic are in
 // one batch. fn must not keep b.fl.
-func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlow) bool, fn func(b *builder, fl flowSeq) error) error {
+func (ps *Parts) batches(b0 *builder, s tables.Summary, parts []int, keep func(*destFlow) bool, fn func(b *builder, fl flowSeq) error) error {
 	all := newSorted(ps.dir, "a part's flows", ps.held(), compareByDestination)
 	all.SortBy = sortByDestination
 	defer all.Remove()
@@ -47,7 +48,7 @@ func (ps *Parts) batches(b0 *builder, s Summary, parts []int, keep func(*destFlo
 
 // read reads the flows of parts that keep accepts (every one when keep is
 // nil), giving each to add, and returns their traffic.
-func (ps *Parts) read(s Summary, parts []int, keep func(*destFlow) bool, add func(destFlow)) (*Dataset, error) {
+func (ps *Parts) read(s tables.Summary, parts []int, keep func(*destFlow) bool, add func(destFlow)) (*Dataset, error) {
 	tc, err := NewTrafficCounter(s)
 	if err != nil {
 		return nil, err

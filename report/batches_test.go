@@ -15,6 +15,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // TestPartsHeldBytes builds the report of attack traffic by parts holding
@@ -78,7 +79,7 @@ func writeReport(t *testing.T, st *Stats) map[string][]byte {
 	if err := WriteTables(dir, st); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, MarkdownFile), renderMarkdown(st), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, tables.MarkdownFile), renderMarkdown(st), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][]byte{}

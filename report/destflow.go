@@ -100,7 +100,7 @@ func sortByDestination(fl []destFlow) {
 	for i := range keys {
 		from[i] = keys[i].at
 	}
-	moveInto(fl, from)
+	extsort.MoveInto(fl, from)
 	extsort.SortParallel(fl[len(fl)-n6:], compareByDestination)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"flowstat/markdown"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports in testdata/golden")
@@ -31,7 +32,7 @@ func TestMarkdownGolden(t *testing.T) {
 			Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}, Top: 5, NoPlots: true}},
 	}
 	ds := report.AttackDataset(t)
-	ds.Summary.Inputs = []report.Input{{Path: "/captures/attack.pcap", Format: "pcap", Packets: 5000, Bytes: 600000}}
+	ds.Summary.Inputs = []tables.Input{{Path: "/captures/attack.pcap", Format: "pcap", Packets: 5000, Bytes: 600000}}
 	ds.Summary.Packets.Read = 5003
 	ds.Summary.Packets.NonIP = 3
 	for _, tt := range tests {

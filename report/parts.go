@@ -18,6 +18,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // Parts hold flow records spread over files on disk, so that the report is
@@ -121,8 +122,8 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 // does, into parts made in outDir for a report of opts: the report built
 // from them needs memory for one part at a time, not for every record.
 // It returns the parts and the directory's summary.
-func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *Summary, error) {
-	s, err := ReadSummary(filepath.Join(dir, SummaryFile))
+func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *tables.Summary, error) {
+	s, err := tables.ReadSummary(filepath.Join(dir, tables.SummaryFile))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,12 +132,12 @@ func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *Summary, error) 
 		return nil, nil, err
 	}
 	w := ps.writers[0]
-	width, err := eachTraffic(filepath.Join(dir, IntervalsFile), func(int64) {}, func(t *Traffic) error {
+	width, err := eachTraffic(filepath.Join(dir, tables.IntervalsFile), func(int64) {}, func(t *Traffic) error {
 		w.AddTraffic(t)
 		return w.err
 	})
 	if err == nil {
-		err = eachFlow(filepath.Join(dir, FlowsFile), func(int64) {}, func(r *flows.Record) error {
+		err = tables.EachFlow(filepath.Join(dir, tables.FlowsFile), func(int64) {}, func(r *flows.Record) error {
 			w.Add(r, nil)
 			return w.err
 		})
@@ -395,7 +396,7 @@ func (ps *Parts) eachPart(fn func(part int) error) error {
 // Build computes the report's statistics from the parts, as Build does
 // from a dataset of every record. s is the summary of the run; Remove
 // deletes what Build spilled, once WriteTables has read it.
-func (ps *Parts) Build(s Summary) (*Stats, error) {
+func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	for _, w := range ps.writers {
 		for kind := range numKinds {
 			for part := range numParts {
@@ -446,7 +447,7 @@ func (ps *Parts) Build(s Summary) (*Stats, error) {
 
 // scansAndReflections finds scans and reflections in the parts by source,
 // sorted by kind, host and port as Build finds them.
-func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Finding, error) {
+func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds) ([]Finding, error) {
 	with := func(recs []flows.Record) *builder {
 		b := *b0
 		b.ds = &Dataset{Summary: s, Interval: ps.interval, Flows: recs}
@@ -512,7 +513,7 @@ func (ps *Parts) scansAndReflections(s Summary, b0 *builder, t Thresholds) ([]Fi
 // runs), rates, states and SYN floods from the parts by destination, the
 // durations of every flow (spilled in runs), and which victims are
 // destination addresses.
-func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[netip.Addr]bool) error {
+func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats, victims map[netip.Addr]bool) error {
 	var err error
 	if ps.intervals, err = newRuns[intervalRow](ps.dir, "report rows"); err != nil {
 		return err
@@ -632,7 +633,7 @@ func (ps *Parts) byDestination(s Summary, b0 *builder, st *Stats, victims map[ne
 // the CDFs of the candidates for the top destinations, and the timelines
 // of targets: those of SYN floods were computed with them, the others
 // from their parts.
-func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []timelineTarget) error {
+func (ps *Parts) cdfsAndTimelines(s tables.Summary, b0 *builder, st *Stats, targets []timelineTarget) error {
 	all := newCDFStream("all", int(st.Flows))
 	m, err := extsort.NewMerger(func(a, b *float64) int { return cmp.Compare(*a, *b) }, []*extsort.Runs[float64]{ps.durations})
 	if err != nil {
@@ -717,7 +718,7 @@ func (ps *Parts) cdfsAndTimelines(s Summary, b0 *builder, st *Stats, targets []t
 // prefixSeries returns the series of the destinations whose address is in
 // p, together, from the flows of parts: they are put in order by source,
 // on disk beyond what is held.
-func (ps *Parts) prefixSeries(b0 *builder, s Summary, p netip.Prefix, parts []int) (Series, error) {
+func (ps *Parts) prefixSeries(b0 *builder, s tables.Summary, p netip.Prefix, parts []int) (Series, error) {
 	fl := newSorted(ps.dir, "a prefix's flows", ps.held(), compareBySource)
 	defer fl.Remove()
 	ds, err := ps.read(s, parts, func(d *destFlow) bool { return p.Contains(d.DstIP.Addr()) }, fl.Add)

@@ -8,6 +8,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 func BenchmarkRuns(b *testing.B) {
@@ -25,7 +26,7 @@ func BenchmarkRuns(b *testing.B) {
 		r.Packets, r.Bytes = [2]uint64{6, 4}, [2]uint64{400, 3000}
 	}
 	for i := 0; i < n; i += chunk {
-		SortFlows(recs[i : i+chunk])
+		tables.SortFlows(recs[i : i+chunk])
 	}
 	dir := b.TempDir()
 	out := make([]flows.Record, 4096)
@@ -39,7 +40,7 @@ func BenchmarkRuns(b *testing.B) {
 		for i := 0; i < n; i += chunk {
 			runs.Write(recs[i : i+chunk])
 		}
-		m, err := extsort.NewMerger(CompareFlows, []*extsort.Runs[flows.Record]{runs})
+		m, err := extsort.NewMerger(tables.CompareFlows, []*extsort.Runs[flows.Record]{runs})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // Dest is a destination: the responder's address, port and protocol of a
@@ -40,7 +41,7 @@ func (d Dest) Compare(e Dest) int {
 // String writes a destination as 192.0.2.1:80/tcp or [2001:db8::1]:53/udp.
 // ICMP has the code of messages other than echo as its port: 192.0.2.1:3/icmp.
 func (d Dest) String() string {
-	return netip.AddrPortFrom(d.IP, d.Port).String() + "/" + ProtoName(d.Proto)
+	return netip.AddrPortFrom(d.IP, d.Port).String() + "/" + tables.ProtoName(d.Proto)
 }
 
 // Protocol numbers the statistics treat specially.
@@ -67,10 +68,10 @@ type Traffic struct {
 // Building the report from a Dataset alone is what lets `flowstat report`
 // reproduce what `flowstat analyze` wrote.
 type Dataset struct {
-	Summary Summary
+	Summary tables.Summary
 	// Interval is the width of the Traffic windows, in nanoseconds.
 	Interval int64
-	// Flows are sorted as by SortFlows.
+	// Flows are sorted as by tables.SortFlows.
 	Flows []flows.Record
 	// Traffic is sorted by window start, then destination.
 	Traffic []Traffic
@@ -78,9 +79,9 @@ type Dataset struct {
 
 // NewDataset builds a dataset from records, their per-window counts
 // (windows[i] are those of recs[i], as a flow table given an interval emits
-// them) and the summary of the run that made them, whose Options.IntervalS
-// is that interval. recs is sorted as by SortFlows and kept, not copied.
-func NewDataset(recs []flows.Record, windows [][]flows.Window, s Summary) (*Dataset, error) {
+// them) and the summary of the run that made them, whose tables.Options.IntervalS
+// is that interval. recs is sorted as by tables.SortFlows and kept, not copied.
+func NewDataset(recs []flows.Record, windows [][]flows.Window, s tables.Summary) (*Dataset, error) {
 	tc, err := NewTrafficCounter(s)
 	if err != nil {
 		return nil, err
@@ -88,14 +89,14 @@ func NewDataset(recs []flows.Record, windows [][]flows.Window, s Summary) (*Data
 	for i := range recs {
 		tc.Add(&recs[i], windows[i])
 	}
-	SortFlows(recs)
+	tables.SortFlows(recs)
 	return NewDatasetWithTraffic(recs, tc, s)
 }
 
 // NewDatasetWithTraffic builds a dataset from records, sorted as by
-// SortFlows, and the traffic counted from their windows as they were
+// tables.SortFlows, and the traffic counted from their windows as they were
 // emitted. recs is kept, not copied.
-func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s Summary) (*Dataset, error) {
+func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s tables.Summary) (*Dataset, error) {
 	if tc.err != nil {
 		return nil, tc.err
 	}
@@ -122,7 +123,7 @@ type trafficKey struct {
 }
 
 // NewTrafficCounter counts windows of the interval in s's options.
-func NewTrafficCounter(s Summary) (*TrafficCounter, error) {
+func NewTrafficCounter(s tables.Summary) (*TrafficCounter, error) {
 	iv := nanos(s.Options.IntervalS)
 	if iv <= 0 {
 		return nil, fmt.Errorf("cannot build dataset: summary has no interval")
@@ -415,7 +416,7 @@ func (o BuildOptions) withDefaults(ds *Dataset) BuildOptions {
 // Stats is everything the report says, computed once and shared by the
 // Parquet tables, the Markdown and the plots.
 type Stats struct {
-	Summary      Summary
+	Summary      tables.Summary
 	Version      string // of the flowstat writing the report
 	Interval     int64  // report windows, nanoseconds
 	BaseInterval int64  // windows of the dataset
@@ -1349,7 +1350,7 @@ func statesOf(counts map[[2]uint8]uint64) []StateCount {
 		out = append(out, StateCount{Proto: k[0], State: flows.State(k[1]), Flows: n})
 	}
 	slices.SortFunc(out, func(x, y StateCount) int {
-		if c := cmp.Compare(ProtoName(x.Proto), ProtoName(y.Proto)); c != 0 {
+		if c := cmp.Compare(tables.ProtoName(x.Proto), tables.ProtoName(y.Proto)); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.State, y.State)
@@ -1473,7 +1474,7 @@ type timelineTarget struct {
 // victims of reflections that are destination addresses of flows (isDest),
 // and the destinations with the most packets. st must have its
 // destinations and findings.
-func timelineTargets(st *Stats, opts BuildOptions, s Summary, isDest func(netip.Addr) bool) ([]timelineTarget, error) {
+func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary, isDest func(netip.Addr) bool) ([]timelineTarget, error) {
 	prefixes := opts.Targets
 	if prefixes == nil {
 		for _, t := range s.Options.Targets {
@@ -1663,7 +1664,7 @@ func figures(st *Stats) []Figure {
 	if len(st.States) >= 2 {
 		p := Panel{XLabel: "flows", YLabel: "protocol and state"}
 		for _, s := range st.States {
-			p.Bars = append(p.Bars, Bar{Label: ProtoName(s.Proto) + " " + s.State.String(), Value: float64(s.Flows), Note: FormatCount(s.Flows)})
+			p.Bars = append(p.Bars, Bar{Label: tables.ProtoName(s.Proto) + " " + s.State.String(), Value: float64(s.Flows), Note: FormatCount(s.Flows)})
 		}
 		out = append(out, Figure{File: PlotsDir + "/states.png", Title: "Flows by protocol and state", Panels: []Panel{p}})
 	}

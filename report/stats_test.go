@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // t0 is a minute boundary; test times are seconds after it.
@@ -90,8 +91,8 @@ func dataset(t testing.TB, iv, idle float64, fs ...flow) *Dataset {
 		recs = append(recs, r)
 		windows = append(windows, ws)
 	}
-	s := Summary{Tool: "flowstat", Version: "test",
-		Options: Options{IntervalS: iv, IdleTimeoutS: idle, LingerS: 2, Targets: []string{}}}
+	s := tables.Summary{Tool: "flowstat", Version: "test",
+		Options: tables.Options{IntervalS: iv, IdleTimeoutS: idle, LingerS: 2, Targets: []string{}}}
 	s.Flows.CountFlows(recs)
 	ds, err := NewDataset(recs, windows, s)
 	if err != nil {
@@ -417,12 +418,12 @@ func TestTablesRoundTrip(t *testing.T) {
 		flow{src: "10.0.0.2", dst: "192.0.2.1", sport: 1001, dport: 53, proto: 17, state: flows.S0, end: flows.EndIdle,
 			pkts: []pkt{{s: 15, fwd: true}, {s: 45, fwd: true}}},
 	)
-	ds.Summary.Inputs = []Input{}
+	ds.Summary.Inputs = []tables.Input{}
 	dir := t.TempDir()
-	if err := WriteFlows(dir+"/"+FlowsFile, 0, ds.Flows); err != nil {
+	if err := tables.WriteFlows(dir+"/"+tables.FlowsFile, 0, ds.Flows); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteJSON(dir+"/"+SummaryFile, &ds.Summary); err != nil {
+	if err := tables.WriteJSON(dir+"/"+tables.SummaryFile, &ds.Summary); err != nil {
 		t.Fatal(err)
 	}
 	st := build(t, ds, BuildOptions{})

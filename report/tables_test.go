@@ -1,6 +1,8 @@
 package report
 
 import (
+	"flowstat/tables"
+	"flowstat/tables/tablestest"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -15,7 +17,7 @@ import (
 // each count of its own: Arrow's Parquet reader (as pyarrow and DuckDB
 // read them) reads back every value, NULL where no flow ended.
 func TestIntervalsParquet(t *testing.T) {
-	n := RowGroupRows + rowsAtOnce + 10
+	n := tables.RowGroupRows + tables.RowsAtOnce + 10
 	st := &Stats{Intervals: make([]Interval, n)}
 	for i := range st.Intervals {
 		ip := netip.AddrFrom4([4]byte{192, 0, byte(i >> 8), byte(i)})
@@ -39,7 +41,7 @@ func TestIntervalsParquet(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	md, table := readBack(t, filepath.Join(dir, IntervalsFile), IntervalSchema)
+	md, table := tablestest.ReadBack(t, filepath.Join(dir, tables.IntervalsFile), tables.IntervalSchema)
 	if len(md.RowGroups) != 2 {
 		t.Errorf("%d row groups, want 2", len(md.RowGroups))
 	}
@@ -112,13 +114,13 @@ func TestIntervalsParquet(t *testing.T) {
 		return fmt.Sprint(v)
 	}
 	checked := 0
-	for i, f := range IntervalSchema.Fields() {
+	for i, f := range tables.IntervalSchema.Fields() {
 		if want(f.Name, &st.Intervals[1]) != "" {
-			checkValues(t, table, i, n, func(row int) string { return want(f.Name, &st.Intervals[row]) })
+			tablestest.CheckValues(t, table, i, n, func(row int) string { return want(f.Name, &st.Intervals[row]) })
 			checked++
 		}
 	}
-	if checked != IntervalSchema.NumFields()-1 { // all but window_end
-		t.Errorf("checked %d columns of %d", checked, IntervalSchema.NumFields())
+	if checked != tables.IntervalSchema.NumFields()-1 { // all but window_end
+		t.Errorf("checked %d columns of %d", checked, tables.IntervalSchema.NumFields())
 	}
 }

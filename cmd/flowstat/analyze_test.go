@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"database/sql"
 	"encoding/json"
+	"flowstat/tables"
 	"fmt"
 	"io"
 	"os"
@@ -16,8 +17,6 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
-
-	"flowstat/report"
 )
 
 // realTrace returns the path of a public trace in ../shared/traces/real,
@@ -386,8 +385,8 @@ func TestShortWindowsWarning(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
-	var s report.Summary
-	data, err := os.ReadFile(filepath.Join(out, report.SummaryFile))
+	var s tables.Summary
+	data, err := os.ReadFile(filepath.Join(out, tables.SummaryFile))
 	if err == nil {
 		err = json.Unmarshal(data, &s)
 	}

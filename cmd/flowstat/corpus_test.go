@@ -1,12 +1,11 @@
 package main
 
 import (
+	"flowstat/tables"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"flowstat/report"
 )
 
 // TestCorpus reads every capture of tcpdump's test suite (many link types,
@@ -33,14 +32,14 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("%s: exit status %d", filepath.Base(p), code)
 			continue
 		}
-		s, err := report.ReadSummary(filepath.Join(out, "summary.json"))
+		s, err := tables.ReadSummary(filepath.Join(out, "summary.json"))
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(p), err)
 			continue
 		}
 		read += s.Packets.Read
 		unknownLink += s.Packets.UnknownLink
-		for _, name := range []string{report.FlowsFile, report.IntervalsFile, "report.md"} {
+		for _, name := range []string{tables.FlowsFile, tables.IntervalsFile, "report.md"} {
 			if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 				t.Errorf("%s: no %s: %v", filepath.Base(p), name, err)
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"flowstat/export"
-	"flowstat/report"
+	"flowstat/tables"
 )
 
 const exportUsage = `Usage: flowstat export --format FORMAT [flags] DIR
@@ -110,7 +110,7 @@ func runExport(args []string) error {
 	removeStale(outDir, cfg.quiet)
 	err = untilInterrupted(outDir, func(_ context.Context, writing *atomic.Bool) error {
 		writing.Store(true)
-		return report.WriteFileAtomicFrom(cfg.out, write)
+		return tables.WriteFileAtomicFrom(cfg.out, write)
 	})
 	if err == nil && !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %s\n", cfg.out)

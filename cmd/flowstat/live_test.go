@@ -22,7 +22,7 @@ import (
 
 	"flowstat/pipeline"
 	"flowstat/reader"
-	"flowstat/report"
+	"flowstat/tables"
 )
 
 // liveRow is one row of a window's flows.parquet.
@@ -104,8 +104,8 @@ func windowDirs(t *testing.T, dir string) []string {
 // checkWindowFiles checks that a window holds every output of analyze.
 func checkWindowFiles(t *testing.T, dir string, more ...string) {
 	t.Helper()
-	files := append([]string{report.FlowsFile, report.SummaryFile, report.IntervalsFile, report.DestinationsFile,
-		report.CDFFile, report.MarkdownFile}, more...)
+	files := append([]string{tables.FlowsFile, tables.SummaryFile, tables.IntervalsFile, tables.DestinationsFile,
+		tables.CDFFile, tables.MarkdownFile}, more...)
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("window %s: %v", filepath.Base(dir), err)
@@ -116,7 +116,7 @@ func checkWindowFiles(t *testing.T, dir string, more ...string) {
 // readLiveSummary reads a window's summary.json.
 func readLiveSummary(t *testing.T, dir string) pipeline.LiveSummary {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, report.SummaryFile))
+	data, err := os.ReadFile(filepath.Join(dir, tables.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestLiveLoopback(t *testing.T) {
 		if n != s.Packets.Read {
 			t.Errorf("window %s: %d packets in %s, %d read", w, n, pipeline.PcapFile, s.Packets.Read)
 		}
-		md, err := os.ReadFile(filepath.Join(dir, w, report.MarkdownFile))
+		md, err := os.ReadFile(filepath.Join(dir, w, tables.MarkdownFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -857,7 +857,7 @@ func testLiveWindows(t *testing.T, workers string) {
 	if s1.Packets.Read != 16 || s2.Packets.Read != 5 || s1.Packets.TCP != 12 || s2.Packets.UDP != 1 {
 		t.Errorf("packets %+v then %+v", s1.Packets, s2.Packets)
 	}
-	md, err := os.ReadFile(filepath.Join(w1, report.MarkdownFile))
+	md, err := os.ReadFile(filepath.Join(w1, tables.MarkdownFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"flowstat/pipeline"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 const reportUsage = `Usage: flowstat report [flags] DIR
@@ -104,7 +105,7 @@ func runReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	analysed, err := report.ReadSummary(filepath.Join(cfg.dir, report.SummaryFile))
+	analysed, err := tables.ReadSummary(filepath.Join(cfg.dir, tables.SummaryFile))
 	if err != nil {
 		return usagef("%s is not an output directory of flowstat analyze: %v", cfg.dir, err)
 	}
@@ -112,7 +113,7 @@ func runReport(args []string) error {
 	// the shorter ones could not be had again without the traces.
 	if iv := cfg.opts.Interval; iv > 0 && cfg.out == cfg.dir && iv.Seconds() != analysed.Options.IntervalS {
 		return usagef("--interval %v would replace the %v windows of %s, which analyze wrote: write the report elsewhere with -o DIR",
-			iv, time.Duration(analysed.Options.IntervalS*float64(time.Second)), filepath.Join(cfg.dir, report.IntervalsFile))
+			iv, time.Duration(analysed.Options.IntervalS*float64(time.Second)), filepath.Join(cfg.dir, tables.IntervalsFile))
 	}
 	if cfg.out != cfg.dir {
 		if err := checkWritable(cfg.out); err != nil {
@@ -134,7 +135,7 @@ func runReport(args []string) error {
 		defer parts.Remove()
 		if cfg.opts.Interval > 0 && cfg.opts.Interval%parts.Interval() != 0 {
 			return usagef("--interval %v is not a multiple of the %v windows in %s",
-				cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, report.IntervalsFile))
+				cfg.opts.Interval, parts.Interval(), filepath.Join(cfg.dir, tables.IntervalsFile))
 		}
 		writing.Store(true)
 		st, err = pipeline.Render(cfg.out, func() (*report.Stats, error) { return parts.Build(*s) }, cfg.opts.NoPlots)
@@ -145,7 +146,7 @@ func runReport(args []string) error {
 	}
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %s, %s in %s\n", plural(len(st.Findings), "finding"),
-			plural(len(st.Figures), "plot"), filepath.Join(cfg.out, report.MarkdownFile))
+			plural(len(st.Figures), "plot"), filepath.Join(cfg.out, tables.MarkdownFile))
 	}
 	return nil
 }

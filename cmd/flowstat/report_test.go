@@ -20,6 +20,7 @@ import (
 	"flowstat/pipeline"
 	"flowstat/report"
 	"flowstat/scripts/gen"
+	"flowstat/tables"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports in report/testdata/golden")
@@ -63,7 +64,7 @@ func TestReportGolden(t *testing.T) {
 			if code := analyzeInto(t, dir, append(tt.args, trace)...); code != exitOK {
 				t.Fatalf("analyze exit status %d", code)
 			}
-			got, err := os.ReadFile(filepath.Join(dir, report.MarkdownFile))
+			got, err := os.ReadFile(filepath.Join(dir, tables.MarkdownFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +226,7 @@ func TestReportThresholdFlags(t *testing.T) {
 	if code := analyzeInto(t, dir, "--no-plots", "--synflood-sources", "100000", trace); code != exitOK {
 		t.Fatalf("analyze exit status %d", code)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, report.MarkdownFile))
+	md, _ := os.ReadFile(filepath.Join(dir, tables.MarkdownFile))
 	if !bytes.Contains(md, []byte("None: no destination")) || !bytes.Contains(md, []byte("from at least 100000 sources")) {
 		t.Errorf("report.md with --synflood-sources 100000 still has a finding, or does not say the threshold")
 	}
@@ -285,7 +286,7 @@ func TestReportReproduces(t *testing.T) {
 			}
 			built := readOutputs(t, inMemory)
 			for name, data := range before {
-				if name != report.FlowsFile && name != report.SummaryFile && !bytes.Equal(built[name], data) {
+				if name != tables.FlowsFile && name != tables.SummaryFile && !bytes.Equal(built[name], data) {
 					t.Errorf("%s differs between the report by parts and report.Build", name)
 				}
 			}
@@ -296,7 +297,7 @@ func TestReportReproduces(t *testing.T) {
 				}
 				after := readOutputs(t, out)
 				for name, data := range before {
-					if name == report.FlowsFile || name == report.SummaryFile {
+					if name == tables.FlowsFile || name == tables.SummaryFile {
 						continue
 					}
 					if !bytes.Equal(after[name], data) {
@@ -357,14 +358,14 @@ func TestReportLongerInterval(t *testing.T) {
 	}
 	// Other windows into the analysed directory would replace its tables:
 	// refused, and nothing changes.
-	before, err := os.ReadFile(filepath.Join(dir, report.IntervalsFile))
+	before, err := os.ReadFile(filepath.Join(dir, tables.IntervalsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code, stderr := runCaptured(t, "report", "--interval", "10s", dir); code != exitUsage || !strings.Contains(stderr, "-o DIR") {
 		t.Errorf("--interval 10s into the analysed directory: exit status %d, want %d, stderr %q", code, exitUsage, stderr)
 	}
-	if after, err := os.ReadFile(filepath.Join(dir, report.IntervalsFile)); err != nil || !bytes.Equal(after, before) {
+	if after, err := os.ReadFile(filepath.Join(dir, tables.IntervalsFile)); err != nil || !bytes.Equal(after, before) {
 		t.Errorf("intervals.parquet changed (%v)", err)
 	}
 	if code := run([]string{"report", "-q", "--no-plots", "--interval", "1s", dir}); code != exitOK {
@@ -405,7 +406,7 @@ func TestAnalyzeNoReport(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := []string{report.FlowsFile, report.SummaryFile}; !slices.Equal(names, want) {
+	if want := []string{tables.FlowsFile, tables.SummaryFile}; !slices.Equal(names, want) {
 		t.Errorf("--no-report wrote %q, want %q", names, want)
 	}
 	if code := run([]string{"report", "-q", dir}); code != exitUsage {

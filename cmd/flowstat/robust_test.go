@@ -19,6 +19,7 @@ import (
 
 	"flowstat/report"
 	"flowstat/scripts/gen"
+	"flowstat/tables"
 )
 
 var makeDamaged = flag.Bool("make-damaged", false, "rewrite testdata/damaged from its two base traces")
@@ -319,12 +320,12 @@ func TestRobustDamaged(t *testing.T) {
 				t.Errorf("temporary files left: %v", tmp)
 			}
 			if tc.status == exitUsage {
-				if _, err := os.Stat(filepath.Join(out, report.SummaryFile)); err == nil {
+				if _, err := os.Stat(filepath.Join(out, tables.SummaryFile)); err == nil {
 					t.Errorf("summary.json written for a file that is not a trace")
 				}
 				return
 			}
-			s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+			s, err := tables.ReadSummary(filepath.Join(out, tables.SummaryFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -381,7 +382,7 @@ func TestRobustOutOfOrder(t *testing.T) {
 			t.Fatalf("%s: exit status %d", name, code)
 		}
 	}
-	s, err := report.ReadSummary(filepath.Join(dirs["out-of-order.pcap"], report.SummaryFile))
+	s, err := tables.ReadSummary(filepath.Join(dirs["out-of-order.pcap"], tables.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func TestRobustDirectory(t *testing.T) {
 	if code != exitDamaged {
 		t.Fatalf("exit status %d, want %d:\n%s", code, exitDamaged, stderr)
 	}
-	s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+	s, err := tables.ReadSummary(filepath.Join(out, tables.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,8 +455,8 @@ func TestRobustDiskFull(t *testing.T) {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 	// What is there is whole: summary.json, if written, parses.
-	if _, err := os.Stat(filepath.Join(out, report.SummaryFile)); err == nil {
-		if _, err := report.ReadSummary(filepath.Join(out, report.SummaryFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, tables.SummaryFile)); err == nil {
+		if _, err := tables.ReadSummary(filepath.Join(out, tables.SummaryFile)); err != nil {
 			t.Errorf("partial summary.json: %v", err)
 		}
 	}

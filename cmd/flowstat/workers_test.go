@@ -16,6 +16,7 @@ import (
 	"flowstat/pipeline"
 	"flowstat/report"
 	"flowstat/scripts/gen"
+	"flowstat/tables"
 )
 
 // generatedTrace writes a trace made by the generator into dir.
@@ -38,13 +39,13 @@ func generatedTrace(t *testing.T, dir string, cfg gen.Config) string {
 
 // flowsAndSummary reads the flows.parquet and summary.json of an output
 // directory.
-func flowsAndSummary(t *testing.T, dir string) ([]byte, *report.Summary) {
+func flowsAndSummary(t *testing.T, dir string) ([]byte, *tables.Summary) {
 	t.Helper()
-	flows, err := os.ReadFile(filepath.Join(dir, report.FlowsFile))
+	flows, err := os.ReadFile(filepath.Join(dir, tables.FlowsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := report.ReadSummary(filepath.Join(dir, report.SummaryFile))
+	s, err := tables.ReadSummary(filepath.Join(dir, tables.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestWorkersBehindStream(t *testing.T) {
 	for name, paths := range inputs {
 		t.Run(name, func(t *testing.T) {
 			var firstFlows []byte
-			var firstSummary *report.Summary
+			var firstSummary *tables.Summary
 			firstCode := -1
 			for _, run := range []struct{ j, frames int }{{1, 8192}, {2, 8192}, {3, 1}, {8, 100}} {
 				streamBatchFrames = run.frames
@@ -189,7 +190,7 @@ func TestRotatedFilesReadAsOne(t *testing.T) {
 		if code := analyzeInto(t, out, append([]string{"-j", j}, parts...)...); code != exitOK {
 			t.Fatalf("-j %s: exit status %d", j, code)
 		}
-		for _, table := range []string{report.FlowsFile, "intervals.parquet", "destinations.parquet", "cdf.parquet"} {
+		for _, table := range []string{tables.FlowsFile, "intervals.parquet", "destinations.parquet", "cdf.parquet"} {
 			a, errA := os.ReadFile(filepath.Join(wholeOut, table))
 			b, errB := os.ReadFile(filepath.Join(out, table))
 			if errA != nil || errB != nil || !bytes.Equal(a, b) {
@@ -223,7 +224,7 @@ func TestMaxFlows(t *testing.T) {
 		if code := analyzeInto(t, out, "-j", j, "--max-flows", "50", trace); code != exitOK {
 			t.Fatalf("-j %s: exit status %d", j, code)
 		}
-		s, err := report.ReadSummary(filepath.Join(out, report.SummaryFile))
+		s, err := tables.ReadSummary(filepath.Join(out, tables.SummaryFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +292,7 @@ func TestSplitWithFilter(t *testing.T) {
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 14, Flows: 2000, Mix: "default,synflood=10"})
 	var first []byte
-	var firstCounts report.PacketCounts
+	var firstCounts tables.PacketCounts
 	for _, j := range []string{"1", "2", "3"} {
 		out := filepath.Join(dir, j)
 		if code := analyzeInto(t, out, "-j", j, "--no-report", "-b", "tcp and not port 443", trace); code != exitOK {
@@ -321,7 +322,7 @@ func TestSplitDamaged(t *testing.T) {
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var first []byte
-			var firstSummary report.Summary
+			var firstSummary tables.Summary
 			var firstCode int
 			for _, j := range []string{"1", "3"} {
 				out := filepath.Join(t.TempDir(), j)

@@ -1,13 +1,12 @@
-package report
+package tables
 
 import (
 	"cmp"
 	"slices"
-	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/parquet-go/parquet-go"
 
+	"flowstat/extsort"
 	"flowstat/flows"
 	"flowstat/reader"
 )
@@ -105,29 +104,7 @@ func SortFlows(recs []flows.Record) {
 	for i := range keys {
 		from[i] = keys[i].i
 	}
-	moveInto(recs, from)
-}
-
-// moveInto puts s[from[i]] at position i for every i, following the
-// permutation's cycles so that each element moves once; from is used up.
-func moveInto[T any](s []T, from []int32) {
-	for start := range from {
-		if from[start] < 0 || int(from[start]) == start {
-			continue
-		}
-		held := s[start]
-		at := start
-		for {
-			next := int(from[at])
-			from[at] = -1 // placed
-			if next == start {
-				s[at] = held
-				break
-			}
-			s[at] = s[next]
-			at = next
-		}
-	}
+	extsort.MoveInto(recs, from)
 }
 
 // CompareFlows orders two records as flows.parquet does.
@@ -240,10 +217,10 @@ type tunnelCells struct {
 	id             uint32
 }
 
-// rowsAtOnce is how many rows are made and handed to parquet-go at once.
-const rowsAtOnce = 4096
+// RowsAtOnce is how many rows are made and handed to parquet-go at once.
+const RowsAtOnce = 4096
 
-// fill makes the rows of recs, at most rowsAtOnce of them, whose text
+// fill makes the rows of recs, at most RowsAtOnce of them, whose text
 // cells are text's from the record at first on: text must not change
 // while the rows are used.
 func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
@@ -268,7 +245,7 @@ func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
 	if first > 0 {
 		start = int(text.ends[first-1][3])
 	}
-	str := func(from, to int32) string { return textString(text.text, int(from), int(to)) }
+	str := func(from, to int32) string { return TextString(text.text, int(from), int(to)) }
 	for i := range recs {
 		r, e := &recs[i], text.ends[first+i]
 		row := flowRow{
@@ -309,26 +286,10 @@ func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
 	}
 }
 
-// textString returns text[from:to] as a string, without a copy: text must
-// not change while the string is used.
-func textString(text []byte, from, to int) string {
-	return unsafe.String(unsafe.SliceData(text[from:to]), to-from)
-}
-
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
 // flows.parquet, atomically, with Community IDs of seed.
 func WriteFlows(path string, seed uint16, recs []flows.Record) error {
 	return WriteFlowsFrom(path, seed, inRowGroups(recs))
-}
-
-// inRowGroups returns the values a row group at a time, then none.
-func inRowGroups[T any](values []T) func() ([]T, error) {
-	start := 0
-	return func() ([]T, error) {
-		part := values[start:min(start+RowGroupRows, len(values))]
-		start += len(part)
-		return part, nil
-	}
 }
 
 // WriteFlowsFrom writes the records next returns, in SortFlows order, to
@@ -354,7 +315,7 @@ func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error
 	var rows flowRows
 	var text *flowText
 	first := 0
-	return writeRowsFrom(path, FlowSchema, withText, func(recs []flows.Record, start bool) []flowRow {
+	return WriteRowsFrom(path, FlowSchema, withText, func(recs []flows.Record, start bool) []flowRow {
 		if start {
 			text, first = &texts[used%2], 0
 			used++
@@ -363,43 +324,4 @@ func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error
 		first += len(recs)
 		return rows.rows
 	})
-}
-
-// writeRowsFrom writes the values next returns to path as a table of
-// schema, atomically: a row group per call, until it returns none. Its
-// values must stay valid until the call after the next: next makes a
-// batch while the one before is encoded. Rows of type R, whose tags must
-// give schema's Parquet schema exactly (or parquet-go takes each apart
-// value by value), are made by rowsOf, at most rowsAtOnce at a time (start
-// says that they are the first of a batch), and valid until its next call.
-func writeRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T, error), rowsOf func(values []T, start bool) []R) error {
-	w, config, err := createParquetFile(path, schema)
-	if err != nil {
-		return err
-	}
-	rows := parquet.NewGenericWriter[R](w.file, config)
-	w.footer = rows
-	err = pipelined(func() (*[]T, error) {
-		values, err := next()
-		if err != nil || len(values) == 0 {
-			return nil, err
-		}
-		return &values, nil
-	}, func(values *[]T) error {
-		return w.writeWith(func() error {
-			start := true
-			for part := range slices.Chunk(*values, rowsAtOnce) {
-				if _, err := rows.Write(rowsOf(part, start)); err != nil {
-					return err
-				}
-				start = false
-			}
-			return rows.Flush()
-		})
-	}, func(*[]T) {})
-	if err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Close()
 }

@@ -1,7 +1,6 @@
-package report
+package tables
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -9,14 +8,11 @@ import (
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/metadata"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
 
 	"flowstat/flows"
 	"flowstat/reader"
+	"flowstat/tables/tablestest"
 )
 
 // TestRowSchemas: the tags of the rows written with parquet-go's
@@ -27,7 +23,7 @@ func TestRowSchemas(t *testing.T) {
 	for _, tt := range []struct {
 		schema *arrow.Schema
 		row    any
-	}{{FlowSchema, flowRow{}}, {IntervalSchema, windowRow{}}} {
+	}{{FlowSchema, flowRow{}}, {IntervalSchema, WindowRow{}}} {
 		root, _, err := parquetSchemaOf(tt.schema)
 		if err != nil {
 			t.Fatal(err)
@@ -45,7 +41,7 @@ func TestRowSchemas(t *testing.T) {
 // DuckDB read them), and the columns have FlowSchema's encodings and
 // types.
 func TestFlowsParquet(t *testing.T) {
-	recs := testFlowRecords(2*rowsAtOnce+1000, false)
+	recs := testFlowRecords(2*RowsAtOnce+1000, false)
 	path := filepath.Join(t.TempDir(), FlowsFile)
 	if err := WriteFlows(path, 0, recs); err != nil {
 		t.Fatal(err)
@@ -57,7 +53,7 @@ func TestFlowsParquet(t *testing.T) {
 // counts of its own, their dictionaries hold every value of the row group,
 // and the values read back the same.
 func TestFlowsParquetDistinct(t *testing.T) {
-	recs := testFlowRecords(rowsAtOnce+1000, true)
+	recs := testFlowRecords(RowsAtOnce+1000, true)
 	path := filepath.Join(t.TempDir(), FlowsFile)
 	if err := WriteFlows(path, 0, recs); err != nil {
 		t.Fatal(err)
@@ -128,7 +124,7 @@ func testFlowRecords(n int, distinct bool) []flows.Record {
 // and encodings.
 func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 	t.Helper()
-	got, err := readFlows(path)
+	got, err := ReadFlows(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +137,7 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		}
 	}
 
-	md, table := readBack(t, path, FlowSchema)
+	md, table := tablestest.ReadBack(t, path, FlowSchema)
 	for i, f := range FlowSchema.Fields() {
 		cc, err := md.RowGroup(0).ColumnChunk(i)
 		if err != nil {
@@ -195,53 +191,7 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 	}
 	for i, f := range FlowSchema.Fields() {
 		if value := wantValues[f.Name]; value != nil {
-			checkValues(t, table, i, len(recs), func(row int) string { return fmt.Sprint(value(&recs[row])) })
+			tablestest.CheckValues(t, table, i, len(recs), func(row int) string { return fmt.Sprint(value(&recs[row])) })
 		}
-	}
-}
-
-// readBack reads the Parquet file at path with Arrow's reader, as pyarrow
-// and DuckDB read it, checks that its columns have schema's names, types
-// and nullability, and returns its metadata and its table.
-func readBack(t *testing.T, path string, schema *arrow.Schema) (*metadata.FileMetaData, arrow.Table) {
-	t.Helper()
-	rdr, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdr.Close() })
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 1024}, memory.NewGoAllocator())
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(table.Release)
-	for i, want := range schema.Fields() {
-		if f := table.Schema().Field(i); f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) || f.Nullable != want.Nullable {
-			t.Errorf("Arrow reads column %d as %s %s (nullable %v), want %s %s (nullable %v)",
-				i, f.Name, f.Type, f.Nullable, want.Name, want.Type, want.Nullable)
-		}
-	}
-	return rdr.MetaData(), table
-}
-
-// checkValues checks that column i of table has n values, each as Arrow
-// prints it the one want gives for its row.
-func checkValues(t *testing.T, table arrow.Table, i, n int, want func(row int) string) {
-	t.Helper()
-	name, row := table.Schema().Field(i).Name, 0
-	for _, chunk := range table.Column(i).Data().Chunks() {
-		for j := 0; j < chunk.Len(); j++ {
-			if got, want := chunk.ValueStr(j), want(row); got != want {
-				t.Fatalf("Arrow reads %s of row %d as %s, want %s", name, row, got, want)
-			}
-			row++
-		}
-	}
-	if row != n {
-		t.Errorf("Arrow reads %d values of %s, want %d", row, name, n)
 	}
 }

@@ -1,0 +1,88 @@
+package tables
+
+import "github.com/apache/arrow/go/v17/arrow"
+
+// countFields are the columns Interval and Destination share after their
+// keys: the fields of Counts. Their names and types are a contract with
+// users, like FlowSchema's.
+func countFields(perWindow bool) []arrow.Field {
+	u64 := arrow.PrimitiveTypes.Uint64
+	f := []arrow.Field{
+		{Name: "packets", Type: u64},
+		{Name: "bytes", Type: u64},
+	}
+	if perWindow {
+		f = append(f, arrow.Field{Name: "flows_active", Type: u64}, arrow.Field{Name: "flows_new", Type: u64})
+	} else {
+		f = append(f, arrow.Field{Name: "flows", Type: u64})
+	}
+	for _, name := range []string{"sources", "syn_packets", "synack_packets", "half_open", "syn_only",
+		"ended_complete", "ended_reset", "ended_rejected", "ended_fin_no_syn", "ended_timeout", "ended_other", "ongoing"} {
+		f = append(f, arrow.Field{Name: name, Type: u64})
+	}
+	for _, name := range quantileColumns {
+		f = append(f, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+	}
+	return f
+}
+
+var quantileColumns = []string{"dur_p10", "dur_p25", "dur_p50", "dur_p75", "dur_p90", "dur_p99", "dur_max"}
+
+// IntervalSchema is the Arrow schema of intervals.parquet.
+var IntervalSchema = arrow.NewSchema(append([]arrow.Field{
+	{Name: "window_start", Type: utc},
+	{Name: "window_end", Type: utc},
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+}, countFields(true)...), nil)
+
+// DestinationSchema is the Arrow schema of destinations.parquet.
+var DestinationSchema = arrow.NewSchema(append([]arrow.Field{
+	{Name: "dst_ip", Type: arrow.BinaryTypes.String},
+	{Name: "dst_port", Type: arrow.PrimitiveTypes.Uint16},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "first_seen", Type: utc},
+	{Name: "last_seen", Type: utc},
+}, countFields(false)...), nil)
+
+// CDFSchema is the Arrow schema of cdf.parquet.
+var CDFSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "scope", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "fraction", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+// WindowRow is a row of intervals.parquet, written by parquet-go's
+// GenericWriter straight into columns, as flowRow is: its tags give
+// IntervalSchema's Parquet schema exactly (TestRowSchemas).
+type WindowRow struct {
+	Start         int64    `parquet:"window_start,timestamp(nanosecond)"`
+	End           int64    `parquet:"window_end,timestamp(nanosecond)"`
+	DstIP         string   `parquet:"dst_ip,dict"`
+	DstPort       uint16   `parquet:"dst_port"`
+	Proto         uint8    `parquet:"proto"`
+	Packets       uint64   `parquet:"packets"`
+	Bytes         uint64   `parquet:"bytes"`
+	Flows         uint64   `parquet:"flows_active"`
+	New           uint64   `parquet:"flows_new"`
+	Sources       uint64   `parquet:"sources"`
+	SYNs          uint64   `parquet:"syn_packets"`
+	SYNACKs       uint64   `parquet:"synack_packets"`
+	HalfOpen      uint64   `parquet:"half_open"`
+	SYNOnly       uint64   `parquet:"syn_only"`
+	EndedComplete uint64   `parquet:"ended_complete"`
+	EndedReset    uint64   `parquet:"ended_reset"`
+	EndedRejected uint64   `parquet:"ended_rejected"`
+	EndedFINNoSYN uint64   `parquet:"ended_fin_no_syn"`
+	EndedTimeout  uint64   `parquet:"ended_timeout"`
+	EndedOther    uint64   `parquet:"ended_other"`
+	Ongoing       uint64   `parquet:"ongoing"`
+	P10           *float64 `parquet:"dur_p10,optional"`
+	P25           *float64 `parquet:"dur_p25,optional"`
+	P50           *float64 `parquet:"dur_p50,optional"`
+	P75           *float64 `parquet:"dur_p75,optional"`
+	P90           *float64 `parquet:"dur_p90,optional"`
+	P99           *float64 `parquet:"dur_p99,optional"`
+	Max           *float64 `parquet:"dur_max,optional"`
+}
