@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"flowstat/flows"
@@ -106,7 +107,9 @@ func (m *md) summary() {
 	}
 	peak, ok := m.peak(first, last)
 	iv := report.FormatDuration(float64(st.Interval) / 1e9)
-	if ok {
+	if p := s.Peak; p != nil {
+		m.peakSecond(p)
+	} else if ok {
 		secs := float64(st.Interval) / 1e9
 		m.p("- **Peak %s window:** %s packets/s, %s, in the window starting %s", iv, report.FormatRate(float64(peak.Packets)/secs),
 			report.FormatBitRate(float64(peak.Bytes)*8/secs), report.FormatWindow(peak.Start, st.Interval))
@@ -136,6 +139,31 @@ func (m *md) summary() {
 		t.write(&m.buf)
 		m.p("")
 	}
+}
+
+// peakSecond says which second of packet time was the busiest, with its
+// counts, so that a user counting that second's frames finds them, and
+// its rates over the part of it the capture covers.
+func (m *md) peakSecond(p *tables.Peak) {
+	s := &m.st.Summary
+	start := p.Start.UnixNano()
+	counts := fmt.Sprintf("%s packets, %s on the wire", report.FormatCount(p.Packets), report.FormatBytes(p.Bytes))
+	rates := func(what string) string {
+		if p.CoveredS == 0 {
+			return what
+		}
+		return fmt.Sprintf("%s packets/s, %s %s", report.FormatRate(p.PacketsPerS), report.FormatBitRate(p.BitsPerS), what)
+	}
+	if s.FirstSeen != nil && s.LastSeen != nil && s.LastSeen.Sub(*s.FirstSeen) < time.Second &&
+		s.FirstSeen.Truncate(time.Second).Equal(s.LastSeen.Truncate(time.Second)) {
+		m.p("- **Peak:** the capture lasts less than a second: %s", rates(fmt.Sprintf("over its %s (%s)", report.FormatDuration(p.CoveredS), counts)))
+		return
+	}
+	covered := ""
+	if p.CoveredS < 1 {
+		covered = fmt.Sprintf("; the capture covers %s of it", report.FormatDuration(p.CoveredS))
+	}
+	m.p("- **Peak second:** %s", rates(fmt.Sprintf("in the second from %s UTC (%s%s)", report.FormatWindow(start, int64(time.Second)), counts, covered)))
 }
 
 // peak returns the busiest window that lies wholly inside the capture.

@@ -220,6 +220,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	}
 	c := &s.Packets
 	*c = whole.counts
+	s.Peak = whole.seconds.peak()
 	endRead()
 	endClose := phase("close")
 	ts := table.Close(func(open int) {
@@ -334,6 +335,7 @@ type sink struct {
 	filter  *reader.Filter
 	targets []netip.Prefix
 	counts  tables.PacketCounts
+	seconds perSecond // the frames the filters let through
 	inputs  []inputStats
 	pkt     reader.Packet
 }
@@ -359,6 +361,7 @@ func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
 		c.FilteredOut++
 		return nil
 	}
+	sk.seconds.add(fr.Time, fr.WireLen)
 	countPacket(c, outcome, p)
 	if outcome != reader.OK {
 		return nil

@@ -110,6 +110,7 @@ func (d *chunkDecoder) finish() {
 // inputs.
 func (sk *sink) merge(o *sink) {
 	sk.counts.Add(&o.counts)
+	sk.seconds.merge(&o.seconds)
 	for i := range o.inputs {
 		in, part := &sk.inputs[i], &o.inputs[i]
 		if part.packets == 0 {

@@ -30,6 +30,24 @@ type Summary struct {
 	PacketsPS float64       `json:"packets_per_s"`
 	FirstSeen *time.Time    `json:"first_seen,omitempty"`
 	LastSeen  *time.Time    `json:"last_seen,omitempty"`
+	// Peak is the busiest second of packet time; nil when no frame passed
+	// the filters.
+	Peak *Peak `json:"peak_second,omitempty"`
+}
+
+// Peak is the second, aligned to the second in UTC, in which the capture
+// has the most frames (the earliest of equals), counted from packet times
+// as tshark counts them: every frame the filters let through, whatever it
+// decodes to. Its rates are over the part of the second the capture covers
+// (from its first frame, or to its last), which is all of it but at the
+// capture's ends.
+type Peak struct {
+	Start       time.Time `json:"start"`
+	Packets     uint64    `json:"packets"`
+	Bytes       uint64    `json:"bytes"` // on the wire
+	CoveredS    float64   `json:"covered_s"`
+	PacketsPerS float64   `json:"packets_per_s"` // 0 when CoveredS is 0 (a capture of one instant)
+	BitsPerS    float64   `json:"bits_per_s"`
 }
 
 // Options are the settings the flows were made with.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"flowstat/tables"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tsharkSide is what one direction of a TCP or UDP 5-tuple carried, as
@@ -240,4 +243,71 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// TestPeakSecondAsTshark checks the peak second of every real capture
+// against tshark's frame times: the same second (the one with the most
+// frames, the earliest of equals), the same number of frames and bytes on
+// the wire, and the part of it that the capture covers.
+func TestPeakSecondAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent count to compare with")
+	}
+	for _, name := range []string{"pkt.TCP.synflood.spoofed.pcap", "amp.UDP.snmp.src161.pcapng", "amp.TCP.reflection.SYNACK.pcap",
+		"amp.dns.RRSIG.fragmented.pcap", "cs-httpServerCredentials.pcap", "na-url_redirection.pcapng", "ps-tcp_syn.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			trace := realTrace(t, name)
+			out, err := exec.Command("tshark", "-r", trace, "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			type count struct{ frames, bytes uint64 }
+			perSecond := map[int64]*count{}
+			var first, last float64
+			for i, line := range slices.Collect(strings.Lines(string(out))) {
+				var at float64
+				var size uint64
+				if _, err := fmt.Sscan(line, &at, &size); err != nil {
+					t.Fatalf("tshark line %q: %v", line, err)
+				}
+				if i == 0 {
+					first, last = at, at
+				}
+				first, last = min(first, at), max(last, at)
+				sec := int64(at) // the captures are after 1970: truncation is the floor
+				if perSecond[sec] == nil {
+					perSecond[sec] = &count{}
+				}
+				perSecond[sec].frames++
+				perSecond[sec].bytes += size
+			}
+			var best int64
+			for sec, c := range perSecond {
+				if b := perSecond[best]; b == nil || c.frames > b.frames || (c.frames == b.frames && sec < best) {
+					best = sec
+				}
+			}
+			dir := t.TempDir()
+			if code := analyzeInto(t, dir, "--no-report", trace); code != exitOK {
+				t.Fatalf("analyze exited %d", code)
+			}
+			s, err := tables.ReadSummary(filepath.Join(dir, tables.SummaryFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := s.Peak
+			if p == nil {
+				t.Fatal("summary.json has no peak_second")
+			}
+			want := perSecond[best]
+			if p.Start.Unix() != best || p.Packets != want.frames || p.Bytes != want.bytes {
+				t.Errorf("peak second %v: %d frames, %d bytes; tshark: %v, %d frames, %d bytes",
+					p.Start, p.Packets, p.Bytes, time.Unix(best, 0).UTC(), want.frames, want.bytes)
+			}
+			covered := min(float64(best+1), last) - max(float64(best), first)
+			if math.Abs(p.CoveredS-covered) > 2e-6 {
+				t.Errorf("the capture covers %g s of its peak second, tshark's times say %g s", p.CoveredS, covered)
+			}
+		})
+	}
 }
