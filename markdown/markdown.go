@@ -446,8 +446,11 @@ func (m *md) method() {
 	m.p("- **Originator.** The side that sent the first SYN; else the side that did not send the first SYN-ACK; else, for TCP, the side with the higher port; for UDP, the receiver of a first packet sent from a port below 1024 to one above; else the side that sent first. The destination is the other side.")
 	m.p("- **States** are Zeek's conn_state, judged on what was seen (meanings in the table above). A *half-open* flow had a SYN and a SYN-ACK but no ACK from the originator; *SYN-only* is TCP state S0.")
 	base := ""
-	if st.BaseInterval != st.Interval {
+	switch {
+	case st.BaseInterval != st.Interval:
 		base = fmt.Sprintf(", summed from the analysed %s windows", report.FormatDuration(float64(st.BaseInterval)/1e9))
+	case o.IntervalAuto:
+		base = ", chosen to cut the capture into at least 100 (`--interval auto`; `--interval` sets another)"
 	}
 	m.p("- **Windows** are %s long, aligned to multiples of %s since the Unix epoch, UTC%s. A flow ends at its last packet, or an idle timeout after it when it ended idle. It is *active* in a window when it started before the window's end and had not ended before its start; SYN-only, half-open and *open* count the flows started and not ended at a window's end. An ended TCP flow is *complete* in state SF, *rejected* in REJ, *reset* in another RST state (RSTO, RSTR, RSTOS0, RSTRH) or when a RST ended it, and *FIN no SYN* with a FIN but no SYN; any other flow that ended is *idle* when the idle timeout ended it, else *other* (active timeout, full flow table).",
 		iv, iv, base)

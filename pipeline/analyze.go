@@ -23,7 +23,7 @@ import (
 type Config struct {
 	Out      string         // the output directory
 	Named    []string       // inputs the user named: one that cannot be opened fails the run, not only a warning
-	Interval time.Duration  // statistics window
+	Interval time.Duration  // statistics window; 0: chosen to fit the inputs' span (AutoInterval)
 	Targets  []netip.Prefix // keep only packets with an endpoint in one of them (none: all)
 	BPF      string         // Filter's expression, for summary.json
 	Filter   *reader.Filter
@@ -127,8 +127,21 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	res := &Result{}
 	s := &res.Summary
 	s.Tool, s.Version = "flowstat", cfg.Version
+	auto := cfg.Interval == 0
+	if auto {
+		var known bool
+		cfg.Interval, known = intervalForInputs(paths)
+		if !known {
+			warn(cfg, s, fmt.Sprintf("the inputs' time span is not known before reading them (standard input, or compressed beyond %d MiB): windows of %v; --interval sets others",
+				reader.SpanReadLimit>>20, cfg.Interval))
+		}
+		cfg.Flows.Interval = cfg.Interval
+	}
 	s.Options = summaryOptions(cfg)
-	warn(cfg, s, shortWindowsWarning(cfg.Interval, cfg.Flows.IdleTimeout))
+	s.Options.IntervalAuto = auto
+	if !auto {
+		warn(cfg, s, shortWindowsWarning(cfg.Interval, cfg.Flows.IdleTimeout))
+	}
 
 	var counter reader.Counter
 	traces, err := openTraces(paths, cfg.Named, &counter, s)

@@ -52,7 +52,10 @@ type Peak struct {
 
 // Options are the settings the flows were made with.
 type Options struct {
-	IntervalS      float64  `json:"interval_s"`
+	IntervalS float64 `json:"interval_s"`
+	// IntervalAuto says that the interval was chosen to fit the capture's
+	// span (--interval auto), not given.
+	IntervalAuto   bool     `json:"interval_auto"`
 	IdleTimeoutS   float64  `json:"idle_timeout_s"`
 	ActiveTimeoutS float64  `json:"active_timeout_s"` // 0: off
 	LingerS        float64  `json:"linger_s"`

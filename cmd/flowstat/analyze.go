@@ -63,12 +63,12 @@ var (
 func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
 	fs.SortFlags = false
-	cfg := &analyzeConfig{Config: pipeline.Config{Interval: 60 * time.Second, Version: version,
+	cfg := &analyzeConfig{Config: pipeline.Config{Version: version,
 		ChunkSize: splitChunkSize, BatchFrames: streamBatchFrames}}
 	idle := flows.DefaultIdleTimeout
 	var active time.Duration
 	var targets []string
-	fs.VarP(durationValue{&cfg.Interval}, "interval", "i", "statistics window (`DURATION`, e.g. 60s, 5m; a bare number is seconds)")
+	fs.VarP(intervalValue{&cfg.Interval}, "interval", "i", "statistics window: `auto` (at least 100 windows over the capture, 1 ms to 1 h on a 1-2-5 ladder) or a DURATION (e.g. 200ms, 60s, 5m; a bare number is seconds)")
 	fs.StringArrayVarP(&targets, "target", "d", nil, "keep only flows with an endpoint in this `IP|CIDR` (repeatable)")
 	fs.StringVarP(&cfg.BPF, "bpf", "b", "", "tcpdump filter `EXPR` applied to every frame")
 	fs.StringVarP(&cfg.Out, "out", "o", "", "output `DIR` (default flowstat-out/<first trace's name>)")
@@ -95,9 +95,6 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	cfg.Named = fs.Args()
 	if len(cfg.Named) == 0 {
 		return nil, usagef("no trace given (see 'flowstat analyze --help')")
-	}
-	if cfg.Interval <= 0 {
-		return nil, usagef("--interval must be positive")
 	}
 	if idle <= 0 {
 		return nil, usagef("--idle-timeout must be positive")
@@ -193,6 +190,33 @@ func (v durationValue) Set(s string) error {
 }
 
 func (v durationValue) Type() string { return "duration" }
+
+// intervalValue is --interval: auto (0, chosen to fit the capture) or a
+// positive duration.
+type intervalValue struct{ d *time.Duration }
+
+func (v intervalValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return "auto"
+	}
+	return v.d.String()
+}
+
+func (v intervalValue) Set(s string) error {
+	if s == "auto" {
+		*v.d = 0
+		return nil
+	}
+	if err := (durationValue{v.d}).Set(s); err != nil {
+		return err
+	}
+	if *v.d <= 0 {
+		return fmt.Errorf("must be positive, or auto, not %s", s)
+	}
+	return nil
+}
+
+func (v intervalValue) Type() string { return "interval" }
 
 func runAnalyze(args []string) error {
 	cfg, err := parseAnalyzeFlags(args)

@@ -401,3 +401,38 @@ func TestShortWindowsWarning(t *testing.T) {
 		t.Errorf("stderr lacks the warning:\n%s", stderr)
 	}
 }
+
+// TestIntervalAuto analyses a real SYN flood of 23.7 s without
+// --interval: windows of 200 ms (119 over the capture), said in
+// summary.json and report.md, with the finding's plot that one 60 s
+// window could not show; a given --interval wins.
+func TestIntervalAuto(t *testing.T) {
+	trace := realTrace(t, "pkt.TCP.synflood.spoofed.pcap")
+	dir := t.TempDir()
+	if code := analyzeInto(t, dir, trace); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	s, err := tables.ReadSummary(filepath.Join(dir, tables.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Options.IntervalS != 0.2 || !s.Options.IntervalAuto {
+		t.Errorf("interval %g s (auto %v), want 0.2 s chosen", s.Options.IntervalS, s.Options.IntervalAuto)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, tables.MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"**Windows** are 200 ms long", "`--interval auto`", "![Finding 1 over time](plots/handshake-10.10.10.10-25565-tcp.png)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	given := t.TempDir()
+	if code := analyzeInto(t, given, "-i", "60s", "--no-report", trace); code != exitOK {
+		t.Fatalf("analyze -i 60s exited %d", code)
+	}
+	if s, err := tables.ReadSummary(filepath.Join(given, tables.SummaryFile)); err != nil || s.Options.IntervalS != 60 || s.Options.IntervalAuto {
+		t.Errorf("with -i 60s: %+v, %v", s.Options, err)
+	}
+}
