@@ -281,11 +281,14 @@ func (m *md) where(f *report.Finding) string {
 		}
 		return fmt.Sprintf("source %s; %s %s", f.Host, plural(len(hosts), "host", "hosts"), listSome(hosts, 8))
 	}
+	if f.Method == "echo" {
+		return fmt.Sprintf("source %s, pinging %s hosts", f.Host, report.FormatCount(f.Peers))
+	}
 	var ports []string
 	for _, t := range f.Targets {
 		ports = append(ports, strconv.Itoa(int(t.Port)))
 	}
-	return fmt.Sprintf("source %s; TCP %s %s", f.Host, plural(len(ports), "port", "ports"), listSome(ports, 12))
+	return fmt.Sprintf("source %s; %s %s %s", f.Host, strings.ToUpper(tables.ProtoName(f.Proto)), plural(len(ports), "port", "ports"), listSome(ports, 12))
 }
 
 func (m *md) evidence(f *report.Finding) string {
@@ -309,9 +312,12 @@ func (m *md) evidence(f *report.Finding) string {
 	}
 	var targets []string
 	for _, t := range f.Targets {
-		if f.Kind == report.PortScan {
+		switch {
+		case f.Kind == report.PortScan:
 			targets = append(targets, fmt.Sprintf("%s ports of %s", report.FormatCount(t.Count), t.Host))
-		} else {
+		case f.Method == "echo":
+			targets = append(targets, fmt.Sprintf("%s hosts", report.FormatCount(t.Count)))
+		default:
 			targets = append(targets, fmt.Sprintf("%s hosts on port %d", report.FormatCount(t.Count), t.Port))
 		}
 	}
@@ -319,7 +325,7 @@ func (m *md) evidence(f *report.Finding) string {
 	for _, s := range f.States {
 		states = append(states, fmt.Sprintf("%s %s", s.State, report.FormatCount(s.Flows)))
 	}
-	return fmt.Sprintf("probed %s; %s flows, %s of them failed (%s)", listSome(targets, 6),
+	return fmt.Sprintf("%s probes of %s; %s flows, %s of them failed (%s)", f.MethodName(), listSome(targets, 6),
 		report.FormatCount(f.Flows), report.FormatPercent(float64(f.Failed)/float64(f.Flows)), strings.Join(states, ", "))
 }
 
@@ -334,6 +340,9 @@ func kindNote(f *report.Finding) string {
 		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
 	case report.PortScan:
 		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
+	}
+	if f.Method == "echo" {
+		return "one source pinging many hosts to find those alive: reconnaissance, or monitoring when the source is known"
 	}
 	return "one source trying the same ports on many hosts, most attempts failing: reconnaissance or a worm"
 }
@@ -466,7 +475,7 @@ func (m *md) method() {
 		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
 	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
 		t.ReflectSources, t.ReflectPackets)
-	m.p("  - Scans, over TCP: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`), at least %s of those flows REJ, S0, RSTO or RSTOS0 (`--scan-share`).",
+	m.p("  - Port scans and host sweeps, over TCP, UDP or ICMP echo: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`; pings: %[2]d hosts), at least %[3]s of those flows failed (`--scan-share`; not for pings, which live hosts answer): over TCP REJ, S0, RSTO or RSTOS0, or, for probes without SYN, OTH, RSTRH, SH or SHR; over UDP no answer (S0). The method is named as nmap names its scans, from the flags the source sent: SYN, CONNECT (a handshake completed, then left), ACK, FIN, NULL, XMAS.",
 		t.ScanPorts, t.ScanHosts, report.FormatPercent(t.ScanShare))
 	version := "flowstat " + st.Summary.Version
 	if st.Version != st.Summary.Version {

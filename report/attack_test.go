@@ -8,7 +8,9 @@ import (
 
 // attackFlows makes ten minutes of traffic with one of each kind of finding:
 // web clients throughout, a SYN flood, SNMP reflection, SYN-ACK
-// backscatter, a port scan and a host scan.
+// backscatter, a TCP SYN port scan, a host sweep on port 22, a UDP port
+// scan, a TCP ACK scan and a ping sweep; and a resolver asking 60 name
+// servers, all answering, which is none.
 func attackFlows() []flow {
 	var fs []flow
 	web := [2]uint8{tcpSYN | tcpACK | tcpFIN, tcpSYN | tcpACK | tcpFIN}
@@ -47,6 +49,30 @@ func attackFlows() []flow {
 		fs = append(fs, flow{src: "10.66.0.2", dst: fmt.Sprintf("192.0.2.%d", 100+i), sport: 50001, dport: 22, proto: 6,
 			state: flows.S0, end: flows.EndEOF, flags: [2]uint8{tcpSYN, 0}, syns: 1,
 			pkts: []pkt{{s: s, fwd: true, syn: true}}})
+	}
+	for i := range 120 {
+		s := 420 + float64(i)*0.1
+		fs = append(fs, flow{src: "10.66.0.4", dst: "192.0.2.8", sport: 50004, dport: uint16(1000 + i), proto: 17,
+			state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: s, fwd: true}}})
+	}
+	for i := range 110 {
+		s := 440 + float64(i)*0.1
+		fs = append(fs, flow{src: "10.66.0.5", dst: "192.0.2.9", sport: 50005, dport: uint16(i + 1), proto: 6,
+			state: flows.OTH, end: flows.EndRST, flags: [2]uint8{tcpACK, tcpRST}, pkts: []pkt{{s: s, fwd: true}, {s: s + 0.001}}})
+	}
+	for i := range 60 {
+		s := 460 + float64(i)*0.05
+		f := flow{src: "10.66.0.6", dst: fmt.Sprintf("192.0.2.%d", 150+i), sport: 4242, proto: 1, echo: true,
+			state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: s, fwd: true}}}
+		if i%3 == 0 {
+			f.state, f.pkts = flows.SF, append(f.pkts, pkt{s: s + 0.002})
+		}
+		fs = append(fs, f)
+	}
+	for i := range 60 {
+		s := 30 + float64(i)*5
+		fs = append(fs, flow{src: "10.0.0.53", dst: fmt.Sprintf("203.0.113.%d", 100+i), sport: uint16(20000 + i), dport: 53, proto: 17,
+			state: flows.SF, end: flows.EndIdle, pkts: []pkt{{s: s, fwd: true}, {s: s + 0.03}}})
 	}
 	return fs
 }

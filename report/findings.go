@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"flowstat/extsort"
 	"flowstat/flows"
@@ -30,11 +32,12 @@ const (
 	SYNACKReflection
 	// PortScan: one source reaching many ports of a host, mostly failing.
 	PortScan
-	// HostScan: one source reaching many hosts on a port, mostly failing.
+	// HostScan: one source reaching many hosts on a port, mostly failing,
+	// or pinging many hosts: a host sweep.
 	HostScan
 )
 
-var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host scan"}
+var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host sweep"}
 
 func (k Kind) String() string { return kindNames[k] }
 
@@ -162,6 +165,11 @@ type Finding struct {
 	// Targets are a scan's hosts (port scan) or ports (host scan) that
 	// crossed the threshold.
 	Targets []ScanTarget
+	// Proto is a scan's protocol (TCP, UDP, ICMP or ICMPv6), and Method
+	// how it probed, as nmap names its scans: "syn", "connect", "ack",
+	// "fin", "null", "xmas" or "other" over TCP, "udp", "echo" over ICMP.
+	Proto  uint8
+	Method string
 	// First and Last are the first and last packet times of the flows
 	// that make the finding.
 	First, Last int64
@@ -213,7 +221,22 @@ func (f *Finding) Where() string {
 	case SYNACKReflection:
 		return fmt.Sprintf("%s from port %d/tcp", f.Host, f.Port)
 	}
-	return f.Host.String()
+	return fmt.Sprintf("%s (%s)", f.Host, f.MethodName())
+}
+
+// MethodName names a scan's protocol and method for people: "TCP SYN",
+// "UDP", "ICMP echo".
+func (f *Finding) MethodName() string {
+	switch f.Method {
+	case "udp":
+		return "UDP"
+	case "echo":
+		if f.Proto == protoICMPv6 {
+			return "ICMPv6 echo"
+		}
+		return "ICMP echo"
+	}
+	return "TCP " + strings.ToUpper(f.Method)
 }
 
 // findings detects every kind of finding, ordered by kind, then by size.
@@ -247,12 +270,53 @@ func (b *builder) startFindings(t Thresholds) func() []Finding {
 	return func() []Finding { return <-done }
 }
 
+// mayProbe says whether a flow can be a scan's probe: TCP, UDP, or an
+// ICMP echo (a ping sweep), with something sent by its originator (a
+// reflection's victim sends nothing).
+func mayProbe(r *flows.Record) bool {
+	return (r.Proto == protoTCP || r.Proto == protoUDP || r.Echo) && r.Packets[flows.Fwd] > 0
+}
+
+// isFailedScan says whether a probe found nothing open: over TCP, a
+// handshake that was refused, never answered or reset at once, or a probe
+// without SYN (ACK, FIN, NULL, Xmas) that an answer or silence ended; over
+// UDP, no answer. A ping that got no echo fails too, but a sweep needs no
+// failures (see scanOf).
 func isFailedScan(r *flows.Record) bool {
 	switch r.State {
 	case flows.REJ, flows.S0, flows.RSTO, flows.RSTOS0:
 		return true
+	case flows.OTH, flows.RSTRH, flows.SH, flows.SHR:
+		return r.Proto == protoTCP && r.TCPFlags[flows.Fwd]&tcpSYN == 0
 	}
 	return false
+}
+
+// scanMethod names how a TCP probe probed, from the flags its sender set.
+func scanMethod(r *flows.Record) string {
+	switch r.Proto {
+	case protoUDP:
+		return "udp"
+	case protoTCP:
+	default:
+		return "echo"
+	}
+	f := r.TCPFlags[flows.Fwd]
+	switch {
+	case f&tcpSYN != 0 && r.State != flows.S0 && r.State != flows.REJ && f&(tcpACK) != 0:
+		return "connect" // the handshake completed, then the scanner left
+	case f&tcpSYN != 0:
+		return "syn"
+	case f == 0:
+		return "null"
+	case f&(tcpFIN|tcpPSH|tcpURG) == tcpFIN|tcpPSH|tcpURG:
+		return "xmas"
+	case f&tcpFIN != 0 && f&tcpACK == 0:
+		return "fin"
+	case f&tcpACK != 0 && f&(tcpFIN|tcpRST) == 0:
+		return "ack"
+	}
+	return "other"
 }
 
 func (b *builder) synFloods(st *Stats, t Thresholds) []Finding {
@@ -486,13 +550,15 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 	return f, true
 }
 
-// scans finds port and host scans over TCP, one finding per source and kind.
+// scans finds port scans and host sweeps over TCP, UDP and ICMP echo, one
+// finding per source, protocol and kind.
 func (b *builder) scans(t Thresholds) []Finding {
 	fl := b.ds.Flows
 	// Sort small pointer-free keys rather than indexes into the large records.
 	type key struct {
 		src, dst addrKey
 		port     uint16
+		proto    uint8
 		i        int32
 	}
 	// Only a group that reaches its threshold counts in a finding (see
@@ -503,23 +569,27 @@ func (b *builder) scans(t Thresholds) []Finding {
 	// buckets (at most 4 M: 32 MB), which a group may share but never
 	// undercount: a flow kept in vain is only sorted, and scanOf counts
 	// exactly.
-	type hostGroup struct{ src, dst flows.IP }
+	type hostGroup struct {
+		src, dst flows.IP
+		proto    uint8
+	}
 	type portGroup struct {
-		src  flows.IP
-		port uint16
+		src   flows.IP
+		port  uint16
+		proto uint8
 	}
 	buckets := 1 << bits.Len(uint(min(2*len(fl), 1<<21)))
 	perHost, perPort := make([]uint32, buckets), make([]uint32, buckets)
 	seed := maphash.MakeSeed()
 	hostOf := func(r *flows.Record) uint64 {
-		return maphash.Comparable(seed, hostGroup{r.SrcIP, r.DstIP}) & uint64(buckets-1)
+		return maphash.Comparable(seed, hostGroup{r.SrcIP, r.DstIP, r.Proto}) & uint64(buckets-1)
 	}
 	portOf := func(r *flows.Record) uint64 {
-		return maphash.Comparable(seed, portGroup{r.SrcIP, r.DstPort}) & uint64(buckets-1)
+		return maphash.Comparable(seed, portGroup{r.SrcIP, r.DstPort, r.Proto}) & uint64(buckets-1)
 	}
 	bucketsOf := make([][2]uint32, len(fl)) // each flow's, hashed once
 	for i := range fl {
-		if r := &fl[i]; r.Proto == protoTCP {
+		if r := &fl[i]; mayProbe(r) {
 			bucketsOf[i] = [2]uint32{uint32(hostOf(r)), uint32(portOf(r))}
 			perHost[bucketsOf[i][0]]++
 			perPort[bucketsOf[i][1]]++
@@ -528,10 +598,10 @@ func (b *builder) scans(t Thresholds) []Finding {
 	var byHost, byPort []key
 	for i := range fl {
 		r := &fl[i]
-		if r.Proto != protoTCP {
+		if !mayProbe(r) {
 			continue
 		}
-		k := key{addrKeyOf(r.SrcIP), addrKeyOf(r.DstIP), r.DstPort, int32(i)}
+		k := key{addrKeyOf(r.SrcIP), addrKeyOf(r.DstIP), r.DstPort, r.Proto, int32(i)}
 		if perHost[bucketsOf[i][0]] >= uint32(t.ScanPorts) {
 			byHost = append(byHost, k)
 		}
@@ -547,9 +617,12 @@ func (b *builder) scans(t Thresholds) []Finding {
 		return idx
 	}
 	var out []Finding
-	// Port scans: by source, host, port.
+	// Port scans: by source, protocol, host, port.
 	extsort.SortParallel(byHost, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.proto, y.proto); c != 0 {
 			return c
 		}
 		if c := x.dst.compare(y.dst); c != 0 {
@@ -558,9 +631,12 @@ func (b *builder) scans(t Thresholds) []Finding {
 		return cmp.Or(cmp.Compare(x.port, y.port), cmp.Compare(x.i, y.i))
 	})
 	out = append(out, b.scanGroups(order(byHost), PortScan, t)...)
-	// Host scans: by source, port, host.
+	// Host sweeps: by source, protocol, port, host.
 	extsort.SortParallel(byPort, func(x, y key) int {
 		if c := x.src.compare(y.src); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.proto, y.proto); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(x.port, y.port); c != 0 {
@@ -572,18 +648,19 @@ func (b *builder) scans(t Thresholds) []Finding {
 	return out
 }
 
-// scanGroups walks idx, sorted by source, then in the order of kind's
-// groups (see scanOf), and makes one finding per source that scanned.
+// scanGroups walks idx, sorted by source and protocol, then in the order
+// of kind's groups (see scanOf), and makes one finding per source and
+// protocol that scanned.
 func (b *builder) scanGroups(idx []int, kind Kind, t Thresholds) []Finding {
 	fl := b.ds.Flows
 	var out []Finding
 	for s := 0; s < len(idx); {
-		src := fl[idx[s]].SrcIP
+		src, proto := fl[idx[s]].SrcIP, fl[idx[s]].Proto
 		e := s
-		for e < len(idx) && fl[idx[e]].SrcIP == src {
+		for e < len(idx) && fl[idx[e]].SrcIP == src && fl[idx[e]].Proto == proto {
 			e++
 		}
-		if f, ok := b.scanOf(kind, t, src, b.flowsAt(idx[s:e])); ok {
+		if f, ok := b.scanOf(kind, t, src, proto, b.flowsAt(idx[s:e])); ok {
 			out = append(out, f)
 		}
 		s = e
@@ -604,8 +681,15 @@ func (b *builder) spilledScans(g *extsort.Sorted[scanFlow], t Thresholds, dir st
 		return false
 	})
 	var out []Finding
-	if f, ok := b.scanOf(PortScan, t, src, scanRecords(g)); ok {
-		out = append(out, f)
+	protos := map[uint8]bool{}
+	g.Each(func(sf *scanFlow) bool {
+		protos[sf.Proto] = true
+		return true
+	})
+	for _, proto := range slices.Sorted(maps.Keys(protos)) {
+		if f, ok := b.scanOf(PortScan, t, src, proto, scanRecords(g, proto)); ok {
+			out = append(out, f)
+		}
 	}
 	byPort := newSorted(dir, "a scanner's flows by port", heldBytes, compareScanPorts)
 	defer byPort.Remove()
@@ -614,17 +698,22 @@ func (b *builder) spilledScans(g *extsort.Sorted[scanFlow], t Thresholds, dir st
 		byPort.Add(*sf)
 		return true
 	})
-	if f, ok := b.scanOf(HostScan, t, src, scanRecords(byPort)); ok {
-		out = append(out, f)
+	for _, proto := range slices.Sorted(maps.Keys(protos)) {
+		if f, ok := b.scanOf(HostScan, t, src, proto, scanRecords(byPort, proto)); ok {
+			out = append(out, f)
+		}
 	}
 	return out, cmp.Or(g.Err(), byPort.Err())
 }
 
-// scanRecords returns TCP flows read in order as records.
-func scanRecords(s *extsort.Sorted[scanFlow]) iter.Seq[*flows.Record] {
+// scanRecords returns the flows of proto read in order as records.
+func scanRecords(s *extsort.Sorted[scanFlow], proto uint8) iter.Seq[*flows.Record] {
 	return func(yield func(*flows.Record) bool) {
 		var r flows.Record
 		s.Each(func(sf *scanFlow) bool {
+			if sf.Proto != proto {
+				return true
+			}
 			r = sf.record()
 			return yield(&r)
 		})
@@ -642,12 +731,17 @@ func (b *builder) flowsAt(idx []int) iter.Seq[*flows.Record] {
 	}
 }
 
-// scanOf makes the finding of kind of one source from its TCP flows, which
-// come, each time they are read, by group (host for port scans, port for
-// host scans), then by the counted item (port, host): it has one when
-// some groups reach the minimum count of distinct items with enough of
-// their flows failed.
-func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq[*flows.Record]) (Finding, bool) {
+// scanOf makes the finding of kind of one source from its flows of proto,
+// which come, each time they are read, by group (host for port scans,
+// port for host sweeps), then by the counted item (port, host): it has one
+// when some groups reach the minimum count of distinct items with enough
+// of their flows failed (a ping sweep needs no failures: live hosts
+// answer, and reaching many is the sweep).
+func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, proto uint8, flowsOf iter.Seq[*flows.Record]) (Finding, bool) {
+	share := t.ScanShare
+	if proto != protoTCP && proto != protoUDP {
+		share = 0
+	}
 	minCount := t.ScanPorts
 	groupKey := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), 0) }
 	if kind == HostScan {
@@ -655,8 +749,10 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 		groupKey = func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(netip.Addr{}, r.DstPort) }
 	}
 	item := func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.DstIP.Addr(), r.DstPort) }
-	f := Finding{Kind: kind, Host: src.Addr()}
+	f := Finding{Kind: kind, Host: src.Addr(), Proto: proto}
 	members := map[netip.AddrPort]bool{} // the groups counted
+	methods := map[string]uint64{}       // of the flows counted
+	groupMethods := map[string]uint64{}
 	states := map[flows.State]uint64{}
 	// The group being read.
 	var (
@@ -667,7 +763,7 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 		groupFirst, groupLast int64
 	)
 	endGroup := func() {
-		if n > 0 && items >= uint64(minCount) && float64(failed) >= t.ScanShare*float64(n) {
+		if n > 0 && items >= uint64(minCount) && float64(failed) >= share*float64(n) {
 			tg := ScanTarget{Count: items, Flows: n}
 			if kind == PortScan {
 				tg.Host = key.Addr()
@@ -682,10 +778,14 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 			for state, k := range groupStates {
 				states[state] += k
 			}
+			for m, k := range groupMethods {
+				methods[m] += k
+			}
 			members[key] = true
 		}
 		items, failed, n = 0, 0, 0
 		clear(groupStates)
+		clear(groupMethods)
 	}
 	for r := range flowsOf {
 		if gk := groupKey(r); n == 0 || gk != key {
@@ -706,14 +806,16 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 			groupLast = r.LastSeen
 		}
 		groupStates[r.State]++
+		groupMethods[scanMethod(r)]++
 		n++
 	}
 	endGroup()
 	if len(f.Targets) == 0 {
 		return f, false
 	}
+	f.Method = mainMethod(methods)
 	for state, k := range states {
-		f.States = append(f.States, StateCount{Proto: protoTCP, State: state, Flows: k})
+		f.States = append(f.States, StateCount{Proto: proto, State: state, Flows: k})
 	}
 	slices.SortFunc(f.States, func(x, y StateCount) int { return cmp.Compare(x.State, y.State) })
 	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
@@ -724,6 +826,23 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, flowsOf iter.Seq
 		}
 	}, item)
 	return f, true
+}
+
+// mainMethod is a scan's method from its probes': a connect scan's
+// probes to closed ports look like a SYN scan's, so a single completed
+// handshake makes it one; otherwise the most common method (the first in
+// order of equals).
+func mainMethod(methods map[string]uint64) string {
+	if methods["connect"] > 0 {
+		return "connect"
+	}
+	best := ""
+	for _, m := range slices.Sorted(maps.Keys(methods)) {
+		if best == "" || methods[m] > methods[best] {
+			best = m
+		}
+	}
+	return best
 }
 
 // activity computes a finding's flows per window, every window from the

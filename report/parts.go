@@ -196,7 +196,7 @@ func partOf(ip flows.IP) int {
 func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	d := destFlowOf(r)
 	w.put(byDestination, partOf(r.DstIP), roleFlow, valueBytes(&d), windows)
-	if r.Proto == protoTCP {
+	if mayProbe(r) {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
@@ -206,20 +206,23 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	}
 }
 
-// scanFlow is what scans read of a TCP record: every TCP flow is written
-// to the parts by source, and this takes 64 bytes instead of 144.
+// scanFlow is what scans read of a record that may be a probe (TCP, UDP,
+// ICMP echo): each is written to the parts by source, and this takes 72
+// bytes instead of a record's 232.
 type scanFlow struct {
 	ID                  uint64
 	SrcIP, DstIP        flows.IP
 	FirstSeen, LastSeen int64
 	DstPort             uint16
+	Proto               uint8
+	Flags               uint8 // the TCP flags the originator sent
 	State               flows.State
 	EndReason           flows.EndReason
 }
 
 func scanFlowOf(r *flows.Record) scanFlow {
 	return scanFlow{ID: r.ID, SrcIP: r.SrcIP, DstIP: r.DstIP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
-		DstPort: r.DstPort, State: r.State, EndReason: r.EndReason}
+		DstPort: r.DstPort, Proto: r.Proto, Flags: r.TCPFlags[flows.Fwd], State: r.State, EndReason: r.EndReason}
 }
 
 // reflections finds the reflections of a part's candidates, those of a
@@ -247,10 +250,13 @@ func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thres
 	})
 }
 
-// compareScanFlows orders TCP flows as port scans count them: by source,
-// host, port (and ID, for one order).
+// compareScanFlows orders probes as port scans count them: by source,
+// protocol, host, port (and ID, for one order).
 func compareScanFlows(x, y scanFlow) int {
 	if c := x.SrcIP.Compare(y.SrcIP); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.Proto, y.Proto); c != 0 {
 		return c
 	}
 	if c := x.DstIP.Compare(y.DstIP); c != 0 {
@@ -259,19 +265,24 @@ func compareScanFlows(x, y scanFlow) int {
 	return cmp.Or(cmp.Compare(x.DstPort, y.DstPort), cmp.Compare(x.ID, y.ID))
 }
 
-// compareScanPorts orders one source's TCP flows as host scans count
-// them: by port, host (and ID).
+// compareScanPorts orders one source's probes as host sweeps count them:
+// by protocol, port, host (and ID).
 func compareScanPorts(x, y scanFlow) int {
+	if c := cmp.Compare(x.Proto, y.Proto); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(x.DstPort, y.DstPort); c != 0 {
 		return c
 	}
 	return cmp.Or(x.DstIP.Compare(y.DstIP), cmp.Compare(x.ID, y.ID))
 }
 
-// record is the TCP record with the fields of s; the others are zero.
+// record is the record with the fields of s; the others are zero, but
+// for a packet from the originator, which every probe has (mayProbe).
 func (s *scanFlow) record() flows.Record {
-	return flows.Record{ID: s.ID, Proto: protoTCP, SrcIP: s.SrcIP, DstIP: s.DstIP, FirstSeen: s.FirstSeen,
-		LastSeen: s.LastSeen, DstPort: s.DstPort, State: s.State, EndReason: s.EndReason}
+	return flows.Record{ID: s.ID, Proto: s.Proto, SrcIP: s.SrcIP, DstIP: s.DstIP, FirstSeen: s.FirstSeen,
+		LastSeen: s.LastSeen, DstPort: s.DstPort, TCPFlags: [2]uint8{s.Flags, 0}, State: s.State, EndReason: s.EndReason,
+		Echo: s.Proto != protoTCP && s.Proto != protoUDP, Packets: [2]uint64{1, 0}}
 }
 
 // valueBytes is the memory of a plain value.
@@ -455,7 +466,7 @@ func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds
 	}
 	found := make([][]Finding, numParts)
 	err := ps.eachPart(func(part int) error {
-		scan := newSorted(ps.dir, "a part's TCP flows by source", ps.held(), compareScanFlows)
+		scan := newSorted(ps.dir, "a part's probes by source", ps.held(), compareScanFlows)
 		defer scan.Remove()
 		scan.Expect(ps.count([]byte{roleScan}, part))
 		refl := newSorted(ps.dir, "a part's reflection candidates", ps.held(), compareReflFlows)
@@ -504,7 +515,7 @@ func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds
 	})
 	out := slices.Concat(found...)
 	slices.SortFunc(out, func(x, y Finding) int {
-		return cmp.Or(cmp.Compare(x.Kind, y.Kind), x.Host.Compare(y.Host), cmp.Compare(x.Port, y.Port))
+		return cmp.Or(cmp.Compare(x.Kind, y.Kind), x.Host.Compare(y.Host), cmp.Compare(x.Proto, y.Proto), cmp.Compare(x.Port, y.Port))
 	})
 	return out, err
 }

@@ -46,8 +46,9 @@ func (d Dest) String() string {
 
 // Protocol numbers the statistics treat specially.
 const (
-	protoTCP = 6
-	protoUDP = 17
+	protoTCP    = 6
+	protoUDP    = 17
+	protoICMPv6 = 58
 )
 
 // Traffic is what the flows of one destination carried in one window of the
@@ -249,7 +250,9 @@ const (
 	tcpFIN = 0x01
 	tcpSYN = 0x02
 	tcpRST = 0x04
+	tcpPSH = 0x08
 	tcpACK = 0x10
+	tcpURG = 0x20
 )
 
 // Quantiles summarise durations, in seconds, by linear interpolation

@@ -29,6 +29,7 @@ type flow struct {
 	halfOpen      bool
 	flags         [2]uint8
 	syns, synacks uint32
+	echo          bool // an ICMP echo flow: sport is its identifier, dport 0
 	pkts          []pkt
 }
 
@@ -45,7 +46,7 @@ func (f flow) record(iv int64) (flows.Record, []flows.Window) {
 	r := flows.Record{
 		Proto: f.proto, IPVersion: 4, SrcIP: flows.IPOf(netip.MustParseAddr(f.src)), SrcPort: f.sport,
 		DstIP: flows.IPOf(netip.MustParseAddr(f.dst)), DstPort: f.dport, State: f.state, EndReason: f.end,
-		HalfOpen: f.halfOpen, TCPFlags: f.flags, SYNs: f.syns, SYNACKs: f.synacks, HandshakeRTT: -1,
+		HalfOpen: f.halfOpen, TCPFlags: f.flags, SYNs: f.syns, SYNACKs: f.synacks, HandshakeRTT: -1, Echo: f.echo,
 	}
 	var ws []flows.Window
 	for i, p := range f.pkts {
@@ -369,6 +370,51 @@ func TestFindingThresholds(t *testing.T) {
 		}
 		return fs
 	}
+	// UDP probes of ports, answered (a service) or not.
+	udpScan := func(ports int, state flows.State) []flow {
+		var fs []flow
+		for i := range ports {
+			f := flow{src: "10.9.9.7", dst: "192.0.2.31", sport: 40000, dport: uint16(1 + i), proto: 17,
+				state: state, end: flows.EndIdle, pkts: []pkt{{s: float64(i) / 100, fwd: true}}}
+			if state == flows.SF {
+				f.pkts = append(f.pkts, pkt{s: float64(i)/100 + 0.01})
+			}
+			fs = append(fs, f)
+		}
+		return fs
+	}
+	// Pings of hosts, every other one answered.
+	sweep := func(hosts int) []flow {
+		var fs []flow
+		for i := range hosts {
+			f := flow{src: "10.9.9.6", dst: fmt.Sprintf("192.0.2.%d", 100+i), sport: 7, proto: 1, echo: true,
+				state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: float64(i) / 100, fwd: true}}}
+			if i%2 == 0 {
+				f.state, f.pkts = flows.SF, append(f.pkts, pkt{s: float64(i)/100 + 0.001})
+			}
+			fs = append(fs, f)
+		}
+		return fs
+	}
+	// ACK probes, each answered by a RST: no SYN anywhere.
+	ackScan := func(ports int) []flow {
+		var fs []flow
+		for i := range ports {
+			fs = append(fs, flow{src: "10.9.9.5", dst: "192.0.2.32", sport: 50000, dport: uint16(1 + i), proto: 6,
+				state: flows.OTH, end: flows.EndRST, flags: [2]uint8{tcpACK, tcpRST},
+				pkts: []pkt{{s: float64(i) / 100, fwd: true}, {s: float64(i)/100 + 0.001}}})
+		}
+		return fs
+	}
+	// A connect scan: closed ports refuse, three open ones accept and are
+	// reset by the scanner.
+	connectScan := func(ports int) []flow {
+		fs := scan(ports)
+		for i := range 3 {
+			fs[i*7].state, fs[i*7].end, fs[i*7].flags = flows.RSTO, flows.EndRST, [2]uint8{tcpSYN | tcpACK | tcpRST, tcpSYN | tcpACK}
+		}
+		return fs
+	}
 	tests := []struct {
 		name string
 		fs   []flow
@@ -379,10 +425,16 @@ func TestFindingThresholds(t *testing.T) {
 		{"reflection to the originator", reflection(20, false), []string{"UDP reflection: 192.0.2.20 from port 161/udp"}},
 		{"reflection from the originator", reflection(20, true), []string{"UDP reflection: 192.0.2.20 from port 123/udp"}},
 		{"reflection, too few sources", reflection(19, true), nil},
-		{"port scan", scan(100), []string{"port scan: 10.9.9.9"}},
+		{"port scan", scan(100), []string{"port scan: 10.9.9.9 (TCP SYN)"}},
 		{"port scan, too few ports", scan(99), nil},
-		{"host scan", hostScan(50), []string{"host scan: 10.9.9.8"}},
+		{"connect scan", connectScan(100), []string{"port scan: 10.9.9.9 (TCP CONNECT)"}},
+		{"ACK scan", ackScan(100), []string{"port scan: 10.9.9.5 (TCP ACK)"}},
+		{"UDP scan", udpScan(100, flows.S0), []string{"port scan: 10.9.9.7 (UDP)"}},
+		{"UDP to 100 answering ports", udpScan(100, flows.SF), nil},
+		{"host scan", hostScan(50), []string{"host sweep: 10.9.9.8 (TCP SYN)"}},
 		{"host scan, too few hosts", hostScan(49), nil},
+		{"ping sweep", sweep(50), []string{"host sweep: 10.9.9.6 (ICMP echo)"}},
+		{"ping sweep, too few hosts", sweep(49), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -201,7 +201,7 @@ func TestReportFindings(t *testing.T) {
 			"SYN-ACK reflection: 10.10.10.10 from port 80/tcp",
 			"SYN-ACK reflection: 10.10.10.10 from port 443/tcp",
 		}},
-		{"ps-tcp_syn.pcap", []string{"port scan: 10.0.0.140"}},
+		{"ps-tcp_syn.pcap", []string{"port scan: 10.0.0.140 (TCP SYN)"}},
 		{"na-url_redirection.pcapng", nil},
 		{"cs-httpServerCredentials.pcap", nil},
 	}
