@@ -471,7 +471,7 @@ func (m *md) method() {
 	for _, p := range t.ReflectPorts {
 		ports = append(ports, strconv.Itoa(int(p)))
 	}
-	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all.",
+	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all; from any other port, only with no request at all (one-way flows: also what one-way protocols such as syslog look like).",
 		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
 	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
 		t.ReflectSources, t.ReflectPackets)

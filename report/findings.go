@@ -56,7 +56,7 @@ type Thresholds struct {
 	ScanPorts int
 	ScanHosts int
 	ScanShare float64
-	// A reflection is traffic from one of ReflectPorts, sent by at least
+	// A reflection is traffic from one port of many sources, sent by at least
 	// ReflectSources sources to one victim, at least ReflectPackets
 	// packets, with at least ReflectRatio times the bytes the victim sent
 	// to those ports (any amount when it sent none).
@@ -84,11 +84,25 @@ func DefaultThresholds() Thresholds {
 		ReflectSources:  20,
 		ReflectPackets:  500,
 		ReflectRatio:    10,
-		// Services abused for amplification: chargen, DNS, portmap, NTP,
-		// NetBIOS, SNMP, CLDAP, RIP, MS-SQL, SSDP, WS-Discovery, memcached.
-		ReflectPorts: []uint16{19, 53, 111, 123, 137, 161, 389, 520, 1434, 1900, 3702, 11211},
+		// Services abused for amplification (amplifierNames).
+		ReflectPorts: slices.Sorted(maps.Keys(amplifierNames)),
 	}
 }
+
+// amplifierNames are the UDP services abused for reflection and
+// amplification, by port (US-CERT TA14-017A and later reports), named as
+// a finding names them.
+var amplifierNames = map[uint16]string{
+	17: "QOTD", 19: "chargen", 53: "DNS", 69: "TFTP", 111: "portmap", 123: "NTP", 137: "NetBIOS",
+	161: "SNMP", 389: "CLDAP", 500: "IKE", 520: "RIP", 751: "Kad", 1194: "OpenVPN", 1434: "MS-SQL",
+	1900: "SSDP", 3283: "ARD", 3389: "RDP", 3702: "WS-Discovery", 4500: "IKE NAT-T", 5353: "mDNS",
+	5683: "CoAP", 6881: "BitTorrent", 10001: "Ubiquiti discovery", 10074: "Mitel", 11211: "memcached",
+	27015: "Steam", 27960: "Quake", 32414: "Plex", 33848: "Jenkins", 37810: "DHDiscover", 47808: "BACnet",
+}
+
+// AmplifierName names the UDP service abused for amplification at port,
+// or "".
+func AmplifierName(port uint16) string { return amplifierNames[port] }
 
 func (t Thresholds) withDefaults() Thresholds {
 	d := DefaultThresholds()
@@ -217,6 +231,9 @@ func (f *Finding) Where() string {
 	case SYNFlood:
 		return f.Dest.String()
 	case Reflection:
+		if name := AmplifierName(f.Port); name != "" {
+			return fmt.Sprintf("%s from port %d/udp (%s)", f.Host, f.Port, name)
+		}
 		return fmt.Sprintf("%s from port %d/udp", f.Host, f.Port)
 	case SYNACKReflection:
 		return fmt.Sprintf("%s from port %d/tcp", f.Host, f.Port)
@@ -420,6 +437,12 @@ func (t *Thresholds) reflFlowOf(r *flows.Record, f *reflFlow) bool {
 		f.Kind, f.Victim, f.Port, f.Reflector = Reflection, r.SrcIP, r.DstPort, r.DstIP
 	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.SrcPort):
 		f.Kind, f.Victim, f.Port, f.Reflector, in = Reflection, r.DstIP, r.SrcPort, r.SrcIP, flows.Fwd
+	// From another port, only answers that no request asked for count:
+	// flows in which one side alone sent.
+	case r.Proto == protoUDP && r.Packets[flows.Fwd] == 0:
+		f.Kind, f.Victim, f.Port, f.Reflector = Reflection, r.SrcIP, r.DstPort, r.DstIP
+	case r.Proto == protoUDP && r.Packets[flows.Rev] == 0:
+		f.Kind, f.Victim, f.Port, f.Reflector, in = Reflection, r.DstIP, r.SrcPort, r.SrcIP, flows.Fwd
 	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs > 0:
 		if r.TCPFlags[flows.Rev]&tcpSYN != 0 {
 			f.Kind, f.Victim, f.Port, f.Reflector = SYNACKReflection, r.SrcIP, r.DstPort, r.DstIP
@@ -537,6 +560,9 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 	}
 	if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
 		return f, false
+	}
+	if k.kind == Reflection && f.PacketsOut > 0 && !slices.Contains(t.ReflectPorts, k.port) {
+		return f, false // two-way traffic with a service that is no amplifier
 	}
 	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
 		var rec flows.Record

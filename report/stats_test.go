@@ -350,6 +350,21 @@ func TestFindingThresholds(t *testing.T) {
 		}
 		return fs
 	}
+	// UDP from one port of 30 sources to one victim, with requests from
+	// the victim (a client of 30 servers) or without.
+	fromPort := func(port uint16, requests bool) []flow {
+		var fs []flow
+		for i := range 600 {
+			f := flow{src: fmt.Sprintf("203.0.113.%d", i%30), sport: port, dst: "192.0.2.21", dport: uint16(2000 + i),
+				proto: 17, state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: float64(i) / 100, fwd: true}}}
+			if requests {
+				f.src, f.sport, f.dst, f.dport = f.dst, f.dport, f.src, f.sport
+				f.state, f.pkts = flows.SF, []pkt{{s: float64(i) / 100, fwd: true}, {s: float64(i)/100 + 0.01}, {s: float64(i)/100 + 0.02}}
+			}
+			fs = append(fs, f)
+		}
+		return fs
+	}
 	scan := func(ports int) []flow {
 		var fs []flow
 		for i := range ports {
@@ -422,8 +437,12 @@ func TestFindingThresholds(t *testing.T) {
 	}{
 		{"SYN flood", synflood(100), []string{"SYN flood: 192.0.2.10:443/tcp"}},
 		{"SYN flood, too few sources", synflood(99), nil},
-		{"reflection to the originator", reflection(20, false), []string{"UDP reflection: 192.0.2.20 from port 161/udp"}},
-		{"reflection from the originator", reflection(20, true), []string{"UDP reflection: 192.0.2.20 from port 123/udp"}},
+		{"reflection to the originator", reflection(20, false), []string{"UDP reflection: 192.0.2.20 from port 161/udp (SNMP)"}},
+		{"reflection from the originator", reflection(20, true), []string{"UDP reflection: 192.0.2.20 from port 123/udp (NTP)"}},
+		{"IKE reflection", fromPort(500, false), []string{"UDP reflection: 192.0.2.21 from port 500/udp (IKE)"}},
+		{"BACnet reflection", fromPort(47808, false), []string{"UDP reflection: 192.0.2.21 from port 47808/udp (BACnet)"}},
+		{"reflection from an unlisted port", fromPort(40123, false), []string{"UDP reflection: 192.0.2.21 from port 40123/udp"}},
+		{"a client of 30 servers on an unlisted port", fromPort(40123, true), nil},
 		{"reflection, too few sources", reflection(19, true), nil},
 		{"port scan", scan(100), []string{"port scan: 10.9.9.9 (TCP SYN)"}},
 		{"port scan, too few ports", scan(99), nil},

@@ -191,8 +191,8 @@ func TestReportFindings(t *testing.T) {
 		want  []string
 	}{
 		{"pkt.TCP.synflood.spoofed.pcap", []string{"SYN flood: 10.10.10.10:25565/tcp"}},
-		{"amp.UDP.snmp.src161.pcapng", []string{"UDP reflection: 10.10.10.10 from port 161/udp"}},
-		{"amp.dns.RRSIG.fragmented.pcap", []string{"UDP reflection: 10.10.10.10 from port 53/udp"}},
+		{"amp.UDP.snmp.src161.pcapng", []string{"UDP reflection: 10.10.10.10 from port 161/udp (SNMP)"}},
+		{"amp.dns.RRSIG.fragmented.pcap", []string{"UDP reflection: 10.10.10.10 from port 53/udp (DNS)"}},
 		// SYN-ACKs from web servers to a host that sent no SYN: the host's
 		// address is being spoofed, to reflect SYN-ACKs at it or as the
 		// source of a SYN flood on the servers (backscatter). Either way
