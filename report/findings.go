@@ -41,6 +41,11 @@ var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection",
 
 func (k Kind) String() string { return kindNames[k] }
 
+// Name is the kind's name in findings.parquet.
+func (k Kind) Name() string {
+	return [...]string{"syn_flood", "udp_reflection", "tcp_reflection", "port_scan", "host_sweep"}[k]
+}
+
 // Thresholds decide what is a finding. The zero value works: zero fields
 // take the defaults of DefaultThresholds.
 type Thresholds struct {

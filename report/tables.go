@@ -35,7 +35,72 @@ func WriteTables(dir string, st *Stats) error {
 		})
 	}()
 	others := writeDestinationsAndCDF(dir, st)
-	return cmp.Or(<-intervals, others)
+	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings))
+}
+
+// writeFindings writes findings.parquet: each finding's numbers that
+// apply to its kind, the others NULL.
+func writeFindings(dir string, fs []Finding) error {
+	return tables.WriteTable(filepath.Join(dir, tables.FindingsFile), tables.FindingSchema, len(fs), func(b *array.RecordBuilder, i int) {
+		f := &fs[i]
+		col := 0
+		next := func() array.Builder { col++; return b.Field(col - 1) }
+		count := func(v uint64, applies bool) {
+			if applies {
+				next().(*array.Uint64Builder).Append(v)
+			} else {
+				next().AppendNull()
+			}
+		}
+		scan := f.Kind == PortScan || f.Kind == HostScan
+		reflection := f.Kind == Reflection || f.Kind == SYNACKReflection
+		next().(*array.Uint32Builder).Append(uint32(i + 1))
+		next().(*array.StringBuilder).Append(f.Kind.Name())
+		if method := next().(*array.StringBuilder); scan {
+			method.Append(f.Method)
+		} else {
+			method.AppendNull()
+		}
+		next().(*array.StringBuilder).Append(f.Host.String())
+		if port := next().(*array.Uint16Builder); f.Kind == PortScan {
+			port.AppendNull()
+		} else if f.Kind == HostScan {
+			if len(f.Targets) == 1 && f.Method != "echo" {
+				port.Append(f.Targets[0].Port)
+			} else {
+				port.AppendNull()
+			}
+		} else {
+			port.Append(f.Port)
+		}
+		next().(*array.Uint8Builder).Append(findingProto(f))
+		next().(*array.TimestampBuilder).Append(arrow.Timestamp(f.First))
+		next().(*array.TimestampBuilder).Append(arrow.Timestamp(f.Last))
+		next().(*array.Float64Builder).Append(float64(f.Last-f.First) / 1e9)
+		count(f.Flows, true)
+		count(f.Peers, !scan)
+		count(f.Peers, scan)
+		count(f.Failed, f.Kind != SYNFlood)
+		count(f.PacketsIn, reflection)
+		count(f.BytesIn, reflection)
+		count(f.PacketsOut, reflection)
+		count(f.BytesOut, reflection)
+		count(f.SYNs, f.Kind == SYNFlood)
+		count(f.SYNACKs, f.Kind == SYNFlood || f.Kind == SYNACKReflection)
+	})
+}
+
+// findingProto is the protocol of a finding's traffic.
+func findingProto(f *Finding) uint8 {
+	switch f.Kind {
+	case SYNFlood:
+		return f.Dest.Proto
+	case Reflection:
+		return protoUDP
+	case SYNACKReflection:
+		return protoTCP
+	}
+	return f.Proto
 }
 
 // writeDestinationsAndCDF writes destinations.parquet and cdf.parquet.

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"flowstat/tables"
-	"flowstat/tables/tablestest"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -10,6 +8,10 @@ import (
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"flowstat/tables"
+	"flowstat/tables/tablestest"
 )
 
 // TestIntervalsParquet writes intervals over several row groups and the
@@ -122,5 +124,47 @@ func TestIntervalsParquet(t *testing.T) {
 	}
 	if checked != tables.IntervalSchema.NumFields()-1 { // all but window_end
 		t.Errorf("checked %d columns of %d", checked, tables.IntervalSchema.NumFields())
+	}
+}
+
+// TestFindingsParquet writes the findings of the synthetic attack traffic
+// and reads them back as Arrow does: a row per finding in report.md's
+// order, with the numbers of its kind and NULL in the others.
+func TestFindingsParquet(t *testing.T) {
+	st := build(t, dataset(t, 5, 60, attackFlows()...), BuildOptions{NoPlots: true})
+	dir := t.TempDir()
+	if err := WriteTables(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	_, table := tablestest.ReadBack(t, filepath.Join(dir, tables.FindingsFile), tables.FindingSchema)
+	want := []string{ // finding_id kind method host port proto flows sources targets failed_flows packets_in syn_packets
+		"1 syn_flood (null) 192.0.2.80 80 6 1500 1500 (null) (null) (null) 1500",
+		"2 udp_reflection (null) 192.0.2.99 161 17 800 60 (null) 800 1600 (null)",
+		"3 tcp_reflection (null) 192.0.2.99 443 6 600 600 (null) 600 600 (null)",
+		"4 port_scan syn 10.66.0.1 (null) 6 150 (null) 150 150 (null) (null)",
+		"5 port_scan udp 10.66.0.4 (null) 17 120 (null) 120 120 (null) (null)",
+		"6 port_scan ack 10.66.0.5 (null) 6 110 (null) 110 110 (null) (null)",
+		"7 host_sweep syn 10.66.0.2 22 6 70 (null) 70 70 (null) (null)",
+		"8 host_sweep echo 10.66.0.6 (null) 1 60 (null) 60 40 (null) (null)",
+	}
+	if int(table.NumRows()) != len(want) || len(st.Findings) != len(want) {
+		t.Fatalf("%d rows, %d findings, want %d", table.NumRows(), len(st.Findings), len(want))
+	}
+	columns := []string{"finding_id", "kind", "method", "host", "port", "proto", "flows", "sources", "targets", "failed_flows", "packets_in", "syn_packets"}
+	for row := range want {
+		var got []string
+		for _, name := range columns {
+			i := tables.FindingSchema.FieldIndices(name)[0]
+			got = append(got, table.Column(i).Data().Chunk(0).ValueStr(row))
+		}
+		if g := strings.Join(got, " "); g != want[row] {
+			t.Errorf("row %d: %s, want %s", row, g, want[row])
+		}
+	}
+	for row, f := range st.Findings {
+		first := table.Column(tables.FindingSchema.FieldIndices("first_seen")[0]).Data().Chunk(0).(*array.Timestamp).Value(row)
+		if int64(first) != f.First {
+			t.Errorf("row %d: first_seen %d, want %d", row, first, f.First)
+		}
 	}
 }

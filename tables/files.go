@@ -7,5 +7,6 @@ const (
 	IntervalsFile    = "intervals.parquet"
 	DestinationsFile = "destinations.parquet"
 	CDFFile          = "cdf.parquet"
+	FindingsFile     = "findings.parquet"
 	MarkdownFile     = "report.md"
 )

@@ -1,14 +1,15 @@
 package tables
 
 import (
-	"flowstat/flows"
-	"flowstat/reader"
 	"fmt"
 	"math"
 	"net/netip"
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
+
+	"flowstat/flows"
+	"flowstat/reader"
 )
 
 var flowColumns = []Column{

@@ -86,3 +86,28 @@ type WindowRow struct {
 	P99           *float64 `parquet:"dur_p99,optional"`
 	Max           *float64 `parquet:"dur_max,optional"`
 }
+
+// FindingSchema is the Arrow schema of findings.parquet: a row per finding
+// of report.md, in its order. Columns that do not apply to a kind are
+// NULL.
+var FindingSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "finding_id", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "kind", Type: arrow.BinaryTypes.String},
+	{Name: "method", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "host", Type: arrow.BinaryTypes.String},
+	{Name: "port", Type: arrow.PrimitiveTypes.Uint16, Nullable: true},
+	{Name: "proto", Type: arrow.PrimitiveTypes.Uint8},
+	{Name: "first_seen", Type: utc},
+	{Name: "last_seen", Type: utc},
+	{Name: "duration_s", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "flows", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "targets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "failed_flows", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "packets_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "bytes_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "packets_out", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "bytes_out", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+}, nil)

@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"database/sql"
 	"encoding/json"
-	"flowstat/tables"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
+
+	"flowstat/tables"
 )
 
 // realTrace returns the path of a public trace in ../shared/traces/real,

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flowstat/tables"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"flowstat/tables"
 )
 
 // TestCorpus reads every capture of tcpdump's test suite (many link types,

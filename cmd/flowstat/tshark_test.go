@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flowstat/tables"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"flowstat/tables"
 )
 
 // tsharkSide is what one direction of a TCP or UDP 5-tuple carried, as
