@@ -501,6 +501,9 @@ func newBuilder(ds *Dataset, opts BuildOptions) (*builder, *Stats, BuildOptions,
 		idle = int64(flows.DefaultIdleTimeout)
 	}
 	b := &builder{ds: ds, fl: destFlowsOf(ds.Flows), iv: iv, idle: idle, errs: &extsort.FirstError{}}
+	if last := ds.Summary.LastSeen; last != nil {
+		b.inputEnd = last.UnixNano()
+	}
 	st := &Stats{
 		Summary: ds.Summary, Version: opts.Version, Interval: iv, BaseInterval: ds.Interval,
 		IdleTimeout: idle, Thresholds: opts.Thresholds, Top: opts.Top, NoPlots: opts.NoPlots,
@@ -519,6 +522,9 @@ type builder struct {
 	ds   *Dataset
 	iv   int64 // report interval
 	idle int64
+	// inputEnd is the time of the input's last packet, when the summary
+	// has it: flows open then are active up to it.
+	inputEnd int64
 	// fl are the flows of ds as the statistics by destination read them,
 	// sorted by destination then source by byDestination, and cut by
 	// destination into groups.
@@ -546,13 +552,14 @@ type destGroup struct {
 // end returns when a flow ended: at its last packet when closed by FIN, RST,
 // the active timeout or a full table; an idle timeout after its last packet
 // when idle. Flows open at the end of the input never ended (ended false);
-// they count as active up to their last packet.
+// they count as active up to the input's last packet, as they are open at
+// the end of every window up to it.
 func (b *builder) end(reason flows.EndReason, lastSeen int64) (end int64, ended bool) {
 	switch reason {
 	case flows.EndIdle:
 		return lastSeen + b.idle, true
 	case flows.EndEOF, flows.EndOpen:
-		return lastSeen, false
+		return max(lastSeen, b.inputEnd), false
 	}
 	return lastSeen, true
 }

@@ -756,3 +756,46 @@ func pcapWindows(t *testing.T, path string, iv int64) map[int64]int64 {
 	}
 	return out
 }
+
+// TestIntervalRelations checks intervals.parquet against README's
+// definitions on every real capture, in the chosen windows and in 1 s
+// ones: flows open at a window's end, and those half-open or SYN-only
+// among them, are active in it, as are those that started or ended in it
+// and their sources; and a destination with flows open at a window's end
+// has a row for the next window, unless the input ended in it.
+func TestIntervalRelations(t *testing.T) {
+	db := openDuckDB(t)
+	for _, name := range []string{"pkt.TCP.synflood.spoofed.pcap", "amp.UDP.snmp.src161.pcapng", "amp.TCP.reflection.SYNACK.pcap",
+		"amp.dns.RRSIG.fragmented.pcap", "cs-httpServerCredentials.pcap", "na-url_redirection.pcapng", "ps-tcp_syn.pcap"} {
+		for _, interval := range []string{"auto", "1s"} {
+			t.Run(name+"/"+interval, func(t *testing.T) {
+				dir := t.TempDir()
+				if code := analyzeInto(t, dir, "--no-plots", "-i", interval, realTrace(t, name)); code != exitOK {
+					t.Fatalf("analyze exited %d", code)
+				}
+				s, err := tables.ReadSummary(filepath.Join(dir, tables.SummaryFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var broken, missing int
+				err = db.QueryRow(fmt.Sprintf(`SELECT count(*) FILTER (WHERE ongoing > flows_active OR half_open + syn_only > ongoing
+					OR flows_new > flows_active OR sources > flows_active
+					OR ended_complete + ended_reset + ended_rejected + ended_fin_no_syn + ended_timeout + ended_other > flows_active)
+					FROM read_parquet('%s/intervals.parquet')`, dir)).Scan(&broken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = db.QueryRow(fmt.Sprintf(`WITH w AS (SELECT * FROM read_parquet('%[1]s/intervals.parquet'))
+					SELECT count(*) FROM w a WHERE a.ongoing > 0 AND a.window_end <= TIMESTAMPTZ '%[2]s'
+					AND NOT EXISTS (SELECT 1 FROM w b WHERE b.dst_ip = a.dst_ip AND b.dst_port = a.dst_port AND b.proto = a.proto
+					AND b.window_start = a.window_end)`, dir, s.LastSeen.Format(time.RFC3339Nano))).Scan(&missing)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if broken > 0 || missing > 0 {
+					t.Errorf("%d rows break the definitions, %d windows with open flows have no row after them", broken, missing)
+				}
+			})
+		}
+	}
+}
