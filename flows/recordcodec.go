@@ -154,6 +154,11 @@ func (r *recordReader) uvarint() uint64 {
 	if !r.next() {
 		return 0
 	}
+	if len(r.b) > 0 && r.b[0] < 0x80 { // most values: without binary.Uvarint's loop
+		v := r.b[0]
+		r.b = r.b[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail()
