@@ -291,10 +291,11 @@ func (t *Table) setTunnel(f *flow, p *reader.Packet) {
 	if t.tunnels == nil {
 		t.tunnels = map[int32]TunnelRef{}
 	}
-	v4 := p.OuterIPVersion == 4
+	outer := p.Outer.Endpoints()
+	v4 := outer.Version == 4
 	tn := Tunnel{Kind: p.Tunnel, ID: p.TunnelID}
-	if p.OuterIPVersion != 0 {
-		tn.Src, tn.Dst = ipFrom16(p.OuterSrc, v4), ipFrom16(p.OuterDst, v4)
+	if outer.Version != 0 {
+		tn.Src, tn.Dst = ipFrom16(outer.Src, v4), ipFrom16(outer.Dst, v4)
 	}
 	t.tunnels[f.self] = RefTunnel(tn)
 	f.bits |= tunnelled
