@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"syscall"
 	"unsafe"
 )
@@ -28,6 +29,40 @@ type Runs[T any] struct {
 	compare func(a, b *T) int
 	levels  []int
 	fanIn   int
+
+	codec   *Codec[T] // when set, how values are written (EncodeWith)
+	encoded []byte    // a block's values encoded
+}
+
+// Codec writes values of T in an encoding of its own and reads them back.
+// For values mostly zero and small numbers, an encoding that leaves the
+// zeros out can be smaller than S2 makes their memory, in a fraction of
+// its time.
+type Codec[T any] struct {
+	// Append appends the encoding of v to b and returns the extended buffer.
+	Append func(b []byte, v *T) []byte
+	// Read decodes into v the value at the start of b and returns the
+	// rest of b.
+	Read func(b []byte, v *T) ([]byte, error)
+	// MaxBytes bounds the encoding of one value.
+	MaxBytes int
+}
+
+// EncodeWith makes the runs keep their values as c encodes them,
+// uncompressed, instead of their memory compressed with S2. It must be
+// called before the first value is written.
+func (r *Runs[T]) EncodeWith(c Codec[T]) { r.codec = &c }
+
+// writeBlock writes values as one block.
+func (r *Runs[T]) writeBlock(values []T) error {
+	if r.codec == nil {
+		return r.out.WriteFramed(BytesOf(values))
+	}
+	r.encoded = r.encoded[:0]
+	for i := range values {
+		r.encoded = r.codec.Append(r.encoded, &values[i])
+	}
+	return r.out.WriteFramedStored(r.encoded)
 }
 
 // runSpan is where a run's blocks are, one after the other, each behind
@@ -129,7 +164,7 @@ func (r *Runs[T]) writeBlocks(sorted []T) (runSpan, bool) {
 	span := runSpan{start: r.out.size}
 	for rest := sorted; len(rest) > 0; {
 		n := min(len(rest), valuesPerBlock[T]())
-		if err := r.out.WriteFramed(BytesOf(rest[:n])); err != nil {
+		if err := r.writeBlock(rest[:n]); err != nil {
 			r.fail(err)
 			return runSpan{}, false
 		}
@@ -175,7 +210,7 @@ func (r *Runs[T]) mergeLast(n int) {
 		if k == 0 {
 			break
 		}
-		if err := r.out.WriteFramed(BytesOf(buf[:k])); err != nil {
+		if err := r.writeBlock(buf[:k]); err != nil {
 			r.fail(err)
 			return
 		}
@@ -240,7 +275,7 @@ func valuesPerBlock[T any]() int {
 
 // reader reads a run back from its first value.
 func (r *Runs[T]) reader(run runSpan) *runReader[T] {
-	return &runReader[T]{f: r.f, what: r.what, blocks: FramedReader{at: run.start, end: run.end}, pos: -1}
+	return &runReader[T]{f: r.f, what: r.what, codec: r.codec, blocks: FramedReader{at: run.start, end: run.end, stored: r.codec != nil}, pos: -1}
 }
 
 // runReader reads one sorted run, a block at a time from a file, or from
@@ -251,6 +286,9 @@ type runReader[T any] struct {
 	blocks FramedReader // what is not yet read from f
 	buf    []T
 	pos    int
+
+	codec   *Codec[T] // how the values were written, when not as their memory
+	encoded []byte    // a block read, with codec
 }
 
 func (r *runReader[T]) head() *T { return &r.buf[r.pos] }
@@ -263,24 +301,67 @@ func (r *runReader[T]) next() (bool, error) {
 	if r.f == nil || !r.blocks.More() {
 		return false, nil
 	}
-	size := int(unsafe.Sizeof(*new(T)))
-	blk, err := r.blocks.Next(r.f, valuesPerBlock[T]()*size)
-	if err == nil && (blk.raw == 0 || blk.raw%int32(size) != 0) {
-		err = errors.New("a block's header is not what was written (damaged file?)")
-	}
-	if err == nil {
-		n := int(blk.raw) / size
-		if cap(r.buf) < n {
-			r.buf = make([]T, n)
-		}
-		r.buf = r.buf[:n]
-		err = r.blocks.Read(r.f, blk, BytesOf(r.buf))
+	var err error
+	if r.codec != nil {
+		err = r.decodeBlock()
+	} else {
+		err = r.readBlock()
 	}
 	if err != nil {
 		return false, fmt.Errorf("cannot read %s back from %s: %w", r.what, r.f.Name(), err)
 	}
 	r.pos = 0
 	return true, nil
+}
+
+// readBlock reads the next block, of values written as their memory.
+func (r *runReader[T]) readBlock() error {
+	size := int(unsafe.Sizeof(*new(T)))
+	blk, err := r.blocks.Next(r.f, valuesPerBlock[T]()*size)
+	if err != nil {
+		return err
+	}
+	if blk.raw == 0 || blk.raw%int32(size) != 0 {
+		return errDamagedHeader
+	}
+	n := int(blk.raw) / size
+	if cap(r.buf) < n {
+		r.buf = make([]T, n)
+	}
+	r.buf = r.buf[:n]
+	return r.blocks.Read(r.f, blk, BytesOf(r.buf))
+}
+
+var errDamagedHeader = errors.New("a block's header is not what was written (damaged file?)")
+
+// decodeBlock reads the next block, of values written by the codec.
+func (r *runReader[T]) decodeBlock() error {
+	most := valuesPerBlock[T]()
+	blk, err := r.blocks.Next(r.f, most*r.codec.MaxBytes)
+	if err != nil {
+		return err
+	}
+	if blk.raw == 0 {
+		return errDamagedHeader
+	}
+	r.encoded = slices.Grow(r.encoded[:0], blk.Raw())[:blk.Raw()]
+	if err := r.blocks.Read(r.f, blk, r.encoded); err != nil {
+		return err
+	}
+	if cap(r.buf) < most {
+		r.buf = make([]T, most)
+	}
+	r.buf = r.buf[:0]
+	for rest := r.encoded; len(rest) > 0; {
+		if len(r.buf) == most {
+			return errDamagedBlock
+		}
+		r.buf = r.buf[:len(r.buf)+1]
+		if rest, err = r.codec.Read(rest, &r.buf[len(r.buf)-1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Merger merges sorted runs into one sequence.

@@ -3,6 +3,7 @@ package extsort
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -131,6 +132,41 @@ func TestRunsDamaged(t *testing.T) {
 	}
 }
 
+// TestRunsCodecDamaged damages a spill file of encoded values: reading it
+// back must fail, whatever byte was hit, never give other values.
+func TestRunsCodecDamaged(t *testing.T) {
+	run := make([]uint64, 3*runBlockBytes/8)
+	for i := range run {
+		run[i] = uint64(i) << 20
+	}
+	for _, at := range []int64{0, 5, 9, 12, 100, 5000} {
+		runs, err := NewRuns[uint64](t.TempDir(), "values", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs.EncodeWith(uvarints)
+		runs.Write(run)
+		data, err := os.ReadFile(runs.f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runs.f.WriteAt([]byte{data[at] ^ 0x55}, at); err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMerger(func(a, b *uint64) int { return cmp.Compare(*a, *b) }, []*Runs[uint64]{runs})
+		for buf := make([]uint64, 1000); err == nil; {
+			var n int
+			if n, err = m.Fill(buf); n == 0 && err == nil {
+				break
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), "cannot read values back from "+runs.f.Name()) {
+			t.Errorf("byte %d damaged: %v", at, err)
+		}
+		runs.Remove()
+	}
+}
+
 // BenchmarkRuns spills 256 k flow records in sorted runs of 16 k, as
 // analyze's shards do, and merges them back: S2 and the checksum both
 // ways, the system calls and the merge.
@@ -138,12 +174,34 @@ func TestRunsDamaged(t *testing.T) {
 // merged as they come, so few are left, the file's merged space is given
 // back, and merging what is left gives every value once, in order.
 func TestRunsMergeAsWritten(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testRunsMergeAsWritten(t, nil) })
+	t.Run("codec", func(t *testing.T) { testRunsMergeAsWritten(t, &uvarints) })
+}
+
+// uvarints is a Codec of uint64 values as varints.
+var uvarints = Codec[uint64]{
+	Append: func(b []byte, v *uint64) []byte { return binary.AppendUvarint(b, *v) },
+	Read: func(b []byte, v *uint64) ([]byte, error) {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, errors.New("bad varint")
+		}
+		*v = x
+		return b[n:], nil
+	},
+	MaxBytes: binary.MaxVarintLen64,
+}
+
+func testRunsMergeAsWritten(t *testing.T, codec *Codec[uint64]) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	runs, err := NewRuns[uint64](t.TempDir(), "values", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer runs.Remove()
+	if codec != nil {
+		runs.EncodeWith(*codec)
+	}
 	const fanIn = 4
 	runs.fanIn = fanIn
 	runs.MergeAsWritten(func(a, b *uint64) int { return cmp.Compare(*a, *b) })

@@ -162,13 +162,23 @@ func (bw *BlockWriter) Write(raw []byte) (PackedBlock, error) {
 // to be kept of it in memory, however long it is.
 func (bw *BlockWriter) WriteFramed(raw []byte) error {
 	bw.packed = s2.Encode(bw.packed[:cap(bw.packed)], raw)
+	return bw.writeFrame(raw, bw.packed)
+}
+
+// WriteFramedStored writes raw as WriteFramed does but uncompressed, for
+// bytes a Codec made compact already; FramedReader reads it back when
+// told it is stored.
+func (bw *BlockWriter) WriteFramedStored(raw []byte) error { return bw.writeFrame(raw, raw) }
+
+// writeFrame writes the header of raw and its bytes as stored, packed.
+func (bw *BlockWriter) writeFrame(raw, packed []byte) error {
 	var header [frameBytes]byte
-	binary.LittleEndian.PutUint32(header[0:], uint32(len(bw.packed)))
+	binary.LittleEndian.PutUint32(header[0:], uint32(len(packed)))
 	binary.LittleEndian.PutUint32(header[4:], uint32(len(raw)))
 	binary.LittleEndian.PutUint32(header[8:], crc32.Checksum(raw, castagnoli))
 	bw.out.Write(header[:]) // an error sticks: the next Write returns it
-	_, err := bw.out.Write(bw.packed)
-	bw.size += frameBytes + int64(len(bw.packed))
+	_, err := bw.out.Write(packed)
+	bw.size += frameBytes + int64(len(packed))
 	return err
 }
 
@@ -196,8 +206,25 @@ func (br *BlockReader) ReadAndPeek(f *os.File, blk PackedBlock, dst []byte, peek
 	}
 	got, err := s2.Decode(dst, br.packed[:blk.size])
 	if err == nil && (len(got) != len(dst) || len(got) > 0 && &got[0] != &dst[0] || crc32.Checksum(got, castagnoli) != blk.sum) {
-		err = errors.New("a block is not what was written (damaged file?)")
+		err = errDamagedBlock
 	}
+	return br.packed[blk.size:], err
+}
+
+var errDamagedBlock = errors.New("a block is not what was written (damaged file?)")
+
+// readStoredAndPeek is ReadAndPeek for a block written uncompressed
+// (WriteFramedStored).
+func (br *BlockReader) readStoredAndPeek(f *os.File, blk PackedBlock, dst []byte, peek int) ([]byte, error) {
+	br.packed = slices.Grow(br.packed[:0], int(blk.size)+peek)[:int(blk.size)+peek]
+	if _, err := f.ReadAt(br.packed, blk.offset); err != nil {
+		return nil, err
+	}
+	var err error
+	if blk.size != blk.raw || len(dst) != int(blk.raw) || crc32.Checksum(br.packed[:blk.size], castagnoli) != blk.sum {
+		err = errDamagedBlock
+	}
+	copy(dst, br.packed[:blk.size])
 	return br.packed[blk.size:], err
 }
 
@@ -208,6 +235,7 @@ type FramedReader struct {
 	BlockReader
 	at, end int64
 	header  []byte // of the block at at, when read with the one before
+	stored  bool   // the blocks were written by WriteFramedStored
 }
 
 // More reports whether blocks are left to read.
@@ -243,7 +271,11 @@ func (fr *FramedReader) Read(f *os.File, blk PackedBlock, dst []byte) error {
 	if fr.More() {
 		peek = frameBytes
 	}
-	header, err := fr.ReadAndPeek(f, blk, dst, peek)
+	read := fr.ReadAndPeek
+	if fr.stored {
+		read = fr.readStoredAndPeek
+	}
+	header, err := read(f, blk, dst, peek)
 	fr.header = nil
 	if peek > 0 {
 		fr.header = header

@@ -67,7 +67,7 @@ func (t *Table) evict() {
 			e := w.slots[i][last]
 			w.slots[i] = w.slots[i][:last]
 			f := t.at(e.index)
-			if f.gen != e.gen || !f.live {
+			if f.gen != e.gen || !f.has(isLive) {
 				continue
 			}
 			// Requeue a flow due later, unless its slot comes round to this
@@ -108,7 +108,7 @@ func (t *Table) reclaim(now int64) {
 		w.slots[i] = nil
 		for _, e := range due {
 			f := t.at(e.index)
-			if f.gen != e.gen || !f.live {
+			if f.gen != e.gen || !f.has(isLive) {
 				continue
 			}
 			if d := t.deadline(f); d > now {

@@ -67,8 +67,9 @@ func TestRetransmissionsWindowsTTLs(t *testing.T) {
 func TestTunnels(t *testing.T) {
 	inTunnel := func(vni uint32, fromCli bool, flags uint8) reader.Packet {
 		p := segment(0, fromCli, flags, 1, 0, 1000, 64)
-		p.Tunnel, p.TunnelID, p.OuterIPVersion = reader.TunnelVXLAN, vni, 4
-		p.OuterSrc, p.OuterDst = netip.MustParseAddr("203.0.113.1").As16(), netip.MustParseAddr("203.0.113.2").As16()
+		p.Tunnel, p.TunnelID = reader.TunnelVXLAN, vni
+		p.Outer = reader.OuterOf(reader.Endpoints{Version: 4,
+			Src: netip.MustParseAddr("203.0.113.1").As16(), Dst: netip.MustParseAddr("203.0.113.2").As16()})
 		return p
 	}
 	recs := collect(Options{}, inTunnel(10, true, reader.SYN), inTunnel(20, true, reader.SYN),

@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"math/bits"
+
 	"flowstat/reader"
 )
 
@@ -18,10 +20,11 @@ const (
 const histLetters = "SHADFR"
 
 // flow is the table's entry for one flow: counters per side (A, B of its
-// Key), decided on orientation only when the flow ends. Its fields are in
-// order of size, 8-byte ones first, so that none is padded: the table
-// holds every open flow, millions during a flood or a scan (200 bytes
-// each).
+// Key), decided on orientation only when the flow ends. The table holds
+// every open flow, millions during a flood or a scan, and a packet touches
+// most of its entry: its fields are in order of size, 8-byte ones first,
+// so that none is padded, and what is yes or no is a bit, so that it takes
+// 256 bytes, four cache lines (the slab's chunks start at a page).
 type flow struct {
 	first int64
 	last  int64
@@ -37,6 +40,8 @@ type flow struct {
 
 	closedAt int64 // time of the closing FIN or RST; 0 while open
 
+	history events // history events in this record
+
 	syns    [2]uint32 // SYN without ACK, by side
 	synacks [2]uint32
 	rsts    uint32
@@ -44,7 +49,8 @@ type flow struct {
 	minLen, maxLen [2]uint32 // IP lengths
 
 	// seqEnd is the end of the highest TCP sequence range each side sent,
-	// once seqSeen: a segment that starts before it is sent again.
+	// once it sent one (sentSeq): a segment that starts before it is sent
+	// again.
 	seqEnd      [2]uint32
 	retransPkts [2]uint32
 	zeroWindows [2]uint32 // segments without RST announcing a window of 0
@@ -54,38 +60,80 @@ type flow struct {
 	self int32
 	gen  uint32 // incremented each time the entry is reused
 
-	key        Key
-	firstPorts [2]uint16 // source and destination port of the first packet
-	seen       uint16    // bit per event already in history
+	key  Key
+	bits flowBits
 
-	echo  bool // ICMP echo: ports are identifier and 0 in both directions
 	flags [2]uint8
 
 	minTTL, maxTTL [2]uint8
-	seqSeen        [2]bool
 
-	// What each side sent, for the state and the orientation.
-	sawSYN     [2]bool // SYN without ACK
-	sawSYNACK  [2]bool
-	sawFIN     [2]bool
-	sawRST     [2]bool
-	sawACK     [2]bool // any packet with the ACK flag
-	synSide    int8    // side of the first SYN without ACK, -1 if none
-	synackSide int8    // side of the first SYN-ACK, -1 if none
-	rstSide    int8    // side of the first RST, -1 if none
-	firstSide  int8    // side of the first packet
-	echoReq    int8    // side of the first ICMP echo request, -1 if none
+	synSide    int8 // side of the first SYN without ACK, -1 if none
+	synackSide int8 // side of the first SYN-ACK, -1 if none
+	rstSide    int8 // side of the first RST, -1 if none
+	firstSide  int8 // side of the first packet
+	echoReq    int8 // side of the first ICMP echo request, -1 if none
 	// fixedOrig is the originator side inherited from the record an active
 	// timeout cut, or -1.
 	fixedOrig int8
 
-	history  [2 * numHist]uint8 // events in order of first occurrence: side*numHist + letter
-	nHistory uint8
+	closedBy EndReason
+	nWin     uint8 // 0 without intervals, 1 in one interval, or overflowWindows (windows.go)
+}
 
-	closedBy  EndReason
-	nWin      uint8 // 0 without intervals, 1 in one interval, or overflowWindows (windows.go)
-	live      bool
-	tunnelled bool // its tunnel is in the table's tunnels
+// flowBits are a flow's facts of yes or no: what each side sent, a bit
+// per side (sideBit), and the flow's own (isEcho and the next).
+type flowBits uint16
+
+// What each side sent, for the state and the orientation, from bit 0.
+const (
+	sentSYN = iota // SYN without ACK
+	sentSYNACK
+	sentFIN
+	sentRST
+	sentACK // any packet with the ACK flag
+	sentSeq // a TCP segment outside later fragments: seqEnd is set
+	numSent
+)
+
+const (
+	isEcho    flowBits = 1 << (2*numSent + iota) // ICMP echo: ports are identifier and 0 in both directions
+	isLive                                       // in use
+	tunnelled                                    // its tunnel is in the table's tunnels
+)
+
+// carriedBits are what a record cut at the active timeout carries to the
+// next: what the sides sent of the handshake and the close.
+const carriedBits = 1<<(2*sentSeq) - 1
+
+// sideBit is the bit of side s having sent what.
+func sideBit(s side, what int) flowBits { return 1 << (2*what + s) }
+
+// sent reports whether side s sent what.
+func (f *flow) sent(s side, what int) bool { return f.bits&sideBit(s, what) != 0 }
+
+// has reports whether the flow has every fact of b.
+func (f *flow) has(b flowBits) bool { return f.bits&b == b }
+
+// events are a flow's history events in order of first occurrence
+// (side*numHist + letter), 4 bits each from bit 0, and from bit
+// eventSeenShift a bit per event already there: the history of a
+// record in 8 bytes rather than 15.
+type events uint64
+
+const eventSeenShift = 4 * 2 * numHist
+
+// saw reports whether event ev is in the history.
+func (e events) saw(ev int) bool { return e>>(eventSeenShift+ev)&1 != 0 }
+
+// len is how many events the history holds.
+func (e events) len() int { return bits.OnesCount64(uint64(e >> eventSeenShift)) }
+
+// at returns the i-th event.
+func (e events) at(i int) int { return int(e >> (4 * i) & 15) }
+
+// add appends ev, which is not in the history yet.
+func (e *events) add(ev int) {
+	*e |= events(ev)<<(4*e.len()) | 1<<(eventSeenShift+ev)
 }
 
 const overflowWindows = 255
@@ -99,10 +147,13 @@ type windowCount struct {
 	synacks [2]uint32
 }
 
-func (f *flow) reset(k Key, echo bool, t int64, s side, p *reader.Packet) {
-	*f = flow{key: k, echo: echo, first: t, last: t, synSide: -1, synackSide: -1, rstSide: -1,
-		echoReq: -1, fixedOrig: -1, firstSide: int8(s), firstPorts: [2]uint16{p.SrcPort, p.DstPort},
-		self: f.self, gen: f.gen + 1, live: true}
+func (f *flow) reset(k Key, echo bool, t int64, s side) {
+	b := isLive
+	if echo {
+		b |= isEcho
+	}
+	*f = flow{key: k, bits: b, first: t, last: t, synSide: -1, synackSide: -1, rstSide: -1,
+		echoReq: -1, fixedOrig: -1, firstSide: int8(s), self: f.self, gen: f.gen + 1}
 }
 
 // add counts one packet sent by side s.
@@ -130,7 +181,7 @@ func (f *flow) add(p *reader.Packet, s side) {
 			f.addTCP(p, s)
 		}
 	case reader.ProtoICMP, reader.ProtoICMPv6:
-		if f.echo && f.echoReq < 0 && reader.IsEchoRequest(p.Proto, p.ICMPType) {
+		if f.has(isEcho) && f.echoReq < 0 && reader.IsEchoRequest(p.Proto, p.ICMPType) {
 			f.echoReq = int8(s)
 		}
 	}
@@ -147,7 +198,7 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 	switch {
 	case syn && !ack:
 		f.syns[s]++
-		f.sawSYN[s] = true
+		f.bits |= sideBit(s, sentSYN)
 		if !f.saw(s, histSYN) {
 			f.firstSYN[s] = p.Time
 		}
@@ -157,7 +208,7 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		f.mark(s, histSYN)
 	case syn && ack:
 		f.synacks[s]++
-		f.sawSYNACK[s] = true
+		f.bits |= sideBit(s, sentSYNACK)
 		if !f.saw(s, histSYNACK) {
 			f.firstHS[s] = p.Time
 		}
@@ -167,7 +218,7 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		f.mark(s, histSYNACK)
 	}
 	if ack {
-		f.sawACK[s] = true
+		f.bits |= sideBit(s, sentACK)
 		if fl&(reader.SYN|reader.FIN|reader.RST) == 0 && p.Payload == 0 {
 			f.mark(s, histACK)
 		}
@@ -176,12 +227,12 @@ func (f *flow) addTCP(p *reader.Packet, s side) {
 		f.mark(s, histData)
 	}
 	if fl&reader.FIN != 0 {
-		f.sawFIN[s] = true
+		f.bits |= sideBit(s, sentFIN)
 		f.mark(s, histFIN)
 	}
 	if fl&reader.RST != 0 {
 		f.rsts++
-		f.sawRST[s] = true
+		f.bits |= sideBit(s, sentRST)
 		if f.rstSide < 0 {
 			f.rstSide = int8(s)
 		}
@@ -199,8 +250,9 @@ func (f *flow) addSequence(p *reader.Packet, s side) {
 		used++
 	}
 	end := p.Seq + used
-	if !f.seqSeen[s] {
-		f.seqSeen[s], f.seqEnd[s] = true, end
+	if !f.sent(s, sentSeq) {
+		f.bits |= sideBit(s, sentSeq)
+		f.seqEnd[s] = end
 		return
 	}
 	if p.Payload > 0 && seqBefore(p.Seq, f.seqEnd[s]) && !(p.Payload == 1 && p.Seq == f.seqEnd[s]-1) {
@@ -216,19 +268,15 @@ func (f *flow) addSequence(p *reader.Packet, s side) {
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
 // saw reports whether side s sent the history event in this record. Unlike
-// sawSYN and the like, which a record cut at the active timeout carries to
-// the next, it starts empty in every record.
-func (f *flow) saw(s side, letter int) bool { return f.seen&(1<<(s*numHist+letter)) != 0 }
+// sent, whose bits a record cut at the active timeout carries to the next,
+// it starts empty in every record.
+func (f *flow) saw(s side, letter int) bool { return f.history.saw(s*numHist + letter) }
 
 // mark appends a history event the first time it happens.
 func (f *flow) mark(s side, letter int) {
-	if f.saw(s, letter) {
-		return
+	if ev := s*numHist + letter; !f.history.saw(ev) {
+		f.history.add(ev)
 	}
-	ev := s*numHist + letter
-	f.seen |= 1 << ev
-	f.history[f.nHistory] = uint8(ev)
-	f.nHistory++
 }
 
 // closing reports whether the last packet closed a TCP connection: a RST
@@ -237,10 +285,10 @@ func (f *flow) closing() (EndReason, bool) {
 	if f.key.Proto != reader.ProtoTCP {
 		return 0, false
 	}
-	if f.sawRST[0] || f.sawRST[1] {
+	if f.sent(0, sentRST) || f.sent(1, sentRST) {
 		return EndRST, true
 	}
-	if f.sawFIN[0] && f.sawFIN[1] {
+	if f.sent(0, sentFIN) && f.sent(1, sentFIN) {
 		return EndFIN, true
 	}
 	return 0, false
@@ -275,7 +323,7 @@ func (f *flow) originator() side {
 			return 0
 		}
 	case reader.ProtoUDP:
-		if f.firstPorts[0] < 1024 && f.firstPorts[1] >= 1024 {
+		if src, dst := f.firstPorts(); src < 1024 && dst >= 1024 {
 			return 1 - side(f.firstSide)
 		}
 	case reader.ProtoICMP, reader.ProtoICMPv6:
@@ -300,23 +348,23 @@ func (f *flow) state(o side) State {
 		}
 		return OTH
 	}
-	syn, synack := f.sawSYN[o], f.sawSYNACK[r]
+	syn, synack := f.sent(o, sentSYN), f.sent(r, sentSYNACK)
 	switch {
 	case syn && !synack:
 		switch {
-		case f.sawRST[r]:
+		case f.sent(r, sentRST):
 			return REJ
-		case f.sawRST[o]:
+		case f.sent(o, sentRST):
 			return RSTOS0
-		case f.sawFIN[o]:
+		case f.sent(o, sentFIN):
 			return SH
 		}
 		return S0
 	case !syn && synack:
 		switch {
-		case f.sawRST[r]:
+		case f.sent(r, sentRST):
 			return RSTRH
-		case f.sawFIN[r]:
+		case f.sent(r, sentFIN):
 			return SHR
 		}
 		return OTH
@@ -326,11 +374,11 @@ func (f *flow) state(o side) State {
 			return RSTO
 		case f.rstSide == int8(r):
 			return RSTR
-		case f.sawFIN[o] && f.sawFIN[r]:
+		case f.sent(o, sentFIN) && f.sent(r, sentFIN):
 			return SF
-		case f.sawFIN[o]:
+		case f.sent(o, sentFIN):
 			return S2
-		case f.sawFIN[r]:
+		case f.sent(r, sentFIN):
 			return S3
 		}
 		return S1
@@ -378,7 +426,7 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		rec.SrcIP, rec.SrcPort, rec.DstIP, rec.DstPort = b, k.BPort, a, k.APort
 	}
 	switch {
-	case f.echo:
+	case f.has(isEcho):
 		rec.SrcPort, rec.DstPort, rec.Echo = k.APort, 0, true
 		rec.ICMPType = echoType(k.Proto, f.echoReq >= 0)
 	case k.Proto == reader.ProtoICMP || k.Proto == reader.ProtoICMPv6:
@@ -389,7 +437,7 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		rec.HandshakeRTT = f.firstHS[r] - f.firstSYN[o]
 	}
 	if k.Proto == reader.ProtoTCP {
-		rec.HalfOpen = f.sawSYN[o] && f.sawSYNACK[r] && !f.sawACK[o]
+		rec.HalfOpen = f.sent(o, sentSYN) && f.sent(r, sentSYNACK) && !f.sent(o, sentACK)
 		rec.History = f.historyOf(o)
 	}
 	if len(ws) == 0 {
@@ -400,6 +448,16 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 		scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
 	}
 	return rec, scratch
+}
+
+// firstPorts returns the source and destination port of the flow's first
+// packet: those of its first side, then of the other (not for echo flows,
+// whose key has no second port).
+func (f *flow) firstPorts() (src, dst uint16) {
+	if f.firstSide == 0 {
+		return f.key.APort, f.key.BPort
+	}
+	return f.key.BPort, f.key.APort
 }
 
 // echoType is the type of an echo request, or of a reply, of ICMP or
@@ -418,14 +476,15 @@ func echoType(proto uint8, request bool) uint8 {
 
 func (f *flow) historyOf(o side) History {
 	var h History
-	for i := uint8(0); i < f.nHistory; i++ {
-		ev := int(f.history[i])
+	n := f.history.len()
+	for i := range n {
+		ev := f.history.at(i)
 		letter := histLetters[ev%numHist]
 		if ev/numHist != o {
 			letter += 'a' - 'A'
 		}
 		h.letters[i] = letter
 	}
-	h.n = f.nHistory
+	h.n = uint8(n)
 	return h
 }

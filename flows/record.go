@@ -81,15 +81,11 @@ const (
 )
 
 // Record is one ended flow, oriented from originator (Src) to responder (Dst).
+// Its fields are in order of size, 8-byte ones first, so that none is
+// padded: records are copied, sorted, merged and written millions at a
+// time.
 type Record struct {
 	ID        uint64
-	Proto     uint8
-	IPVersion uint8
-	VLAN      uint16
-	SrcIP     IP
-	SrcPort   uint16
-	DstIP     IP
-	DstPort   uint16
 	FirstSeen int64 // nanoseconds since the Unix epoch, UTC
 	LastSeen  int64
 	Packets   [2]uint64 // indexed by Fwd, Rev
@@ -98,28 +94,38 @@ type Record struct {
 	// length less the IP and transport headers), right also in captures of
 	// headers only: Zeek's orig_bytes, where Bytes is its orig_ip_bytes.
 	PayloadBytes [2]uint64
+	// For TCP: the segments with data each side sent again (whose sequence
+	// range it had sent before) and their payload bytes, and the segments
+	// announcing a zero window (a receiver asking its peer to stop).
+	RetransBytes   [2]uint64
+	RetransPackets [2]uint32
+	ZeroWindows    [2]uint32
+	// HandshakeRTT is the time from the originator's first SYN to the
+	// responder's first SYN-ACK, or -1 when either was not seen.
+	HandshakeRTT int64
 	// MinIPLen and MaxIPLen are the smallest and largest IP length of a
 	// packet each side sent, 0 when it sent none.
 	MinIPLen, MaxIPLen [2]uint32
+	SYNs               uint32 // SYN packets without ACK, both directions
+	SYNACKs            uint32
+	RSTs               uint32
+	// Tunnel names the outermost tunnel the flow's first packet came in;
+	// NoTunnel outside tunnels.
+	Tunnel    TunnelRef
+	VLAN      uint16
+	SrcPort   uint16
+	DstPort   uint16
+	Proto     uint8
+	IPVersion uint8
+	SrcIP     IP
+	DstIP     IP
 	// MinTTL and MaxTTL are the lowest and highest IPv4 TTL or IPv6 hop
 	// limit each side sent: a narrow band from many sources hints at
 	// spoofing from one place, a wide one at reflectors.
 	MinTTL, MaxTTL [2]uint8
-	// For TCP: the segments with data each side sent again (whose sequence
-	// range it had sent before) and their payload bytes, and the segments
-	// announcing a zero window (a receiver asking its peer to stop).
-	RetransPackets [2]uint32
-	RetransBytes   [2]uint64
-	ZeroWindows    [2]uint32
 	TCPFlags       [2]uint8 // OR of the TCP flags each side sent
-	SYNs           uint32   // SYN packets without ACK, both directions
-	SYNACKs        uint32
-	RSTs           uint32
-	// HandshakeRTT is the time from the originator's first SYN to the
-	// responder's first SYN-ACK, or -1 when either was not seen.
-	HandshakeRTT int64
-	State        State
-	HalfOpen     bool
+	State          State
+	HalfOpen       bool
 	// Echo marks an ICMP echo flow, whose ports are the identifier and 0;
 	// other ICMP flows have the type and the code as ports.
 	Echo bool
@@ -127,11 +133,8 @@ type Record struct {
 	// message type and code: an echo flow's request, or its reply when no
 	// request was seen.
 	ICMPType, ICMPCode uint8
-	// Tunnel names the outermost tunnel the flow's first packet came in;
-	// NoTunnel outside tunnels.
-	Tunnel    TunnelRef
-	History   History
-	EndReason EndReason
+	History            History
+	EndReason          EndReason
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in

@@ -189,7 +189,7 @@ func (t *Table) keyAt(i int32) *Key { return &t.at(i).key }
 func (t *Table) liveFlows() iter.Seq[int32] {
 	return func(yield func(int32) bool) {
 		for i := range t.used {
-			if t.at(i).live && !yield(i) {
+			if t.at(i).has(isLive) && !yield(i) {
 				return
 			}
 		}
@@ -216,7 +216,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 		t.evict()
 	}
 	f := t.entry()
-	f.reset(k, echo, p.Time, s, p)
+	f.reset(k, echo, p.Time, s)
 	if p.Tunnel != reader.TunnelNone {
 		t.setTunnel(f, p)
 	}
@@ -249,16 +249,15 @@ func (t *Table) entry() *flow {
 func (t *Table) cut(f *flow, p *reader.Packet, s side) *flow {
 	orig := int8(f.originator())
 	carried := struct {
-		syn, synack, fin, rst, ack   [2]bool
-		synSide, synackSide, rstSide int8
-	}{f.sawSYN, f.sawSYNACK, f.sawFIN, f.sawRST, f.sawACK, f.synSide, f.synackSide, f.rstSide}
-	k, echo := f.key, f.echo
-	echoReq := f.echoReq
+		sent                                  flowBits
+		synSide, synackSide, rstSide, echoReq int8
+	}{f.bits & carriedBits, f.synSide, f.synackSide, f.rstSide, f.echoReq}
+	k, echo := f.key, f.has(isEcho)
 	t.end(f, EndActive)
 	n := t.newFlow(k, echo, p, s)
 	n.fixedOrig = orig
-	n.sawSYN, n.sawSYNACK, n.sawFIN, n.sawRST, n.sawACK = carried.syn, carried.synack, carried.fin, carried.rst, carried.ack
-	n.synSide, n.synackSide, n.rstSide, n.echoReq = carried.synSide, carried.synackSide, carried.rstSide, echoReq
+	n.bits |= carried.sent
+	n.synSide, n.synackSide, n.rstSide, n.echoReq = carried.synSide, carried.synackSide, carried.rstSide, carried.echoReq
 	return n
 }
 
@@ -271,7 +270,7 @@ func (t *Table) end(f *flow, reason EndReason) {
 
 // finish emits a flow's record and marks its entry unused.
 func (t *Table) finish(f *flow, reason EndReason) {
-	f.live = false
+	f.bits &^= isLive
 	var ws []Window
 	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
@@ -279,7 +278,7 @@ func (t *Table) finish(f *flow, reason EndReason) {
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
-	if f.tunnelled {
+	if f.has(tunnelled) {
 		t.tunnelOf(f, &t.rec)
 		delete(t.tunnels, f.self)
 	}
@@ -292,13 +291,14 @@ func (t *Table) setTunnel(f *flow, p *reader.Packet) {
 	if t.tunnels == nil {
 		t.tunnels = map[int32]TunnelRef{}
 	}
-	v4 := p.OuterIPVersion == 4
+	outer := p.Outer.Endpoints()
+	v4 := outer.Version == 4
 	tn := Tunnel{Kind: p.Tunnel, ID: p.TunnelID}
-	if p.OuterIPVersion != 0 {
-		tn.Src, tn.Dst = ipFrom16(p.OuterSrc, v4), ipFrom16(p.OuterDst, v4)
+	if outer.Version != 0 {
+		tn.Src, tn.Dst = ipFrom16(outer.Src, v4), ipFrom16(outer.Dst, v4)
 	}
 	t.tunnels[f.self] = RefTunnel(tn)
-	f.tunnelled = true
+	f.bits |= tunnelled
 }
 
 // tunnelOf sets a record's tunnel from its flow's.
@@ -423,7 +423,7 @@ func (t *Table) Checkpoint() {
 		if t.rec, ws = f.record(EndOpen, t.windowsOf(f), t.scratch); ws != nil {
 			t.scratch = ws
 		}
-		if f.tunnelled {
+		if f.has(tunnelled) {
 			t.tunnelOf(f, &t.rec)
 		}
 		t.emit(&t.rec, ws)

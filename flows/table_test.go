@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"flowstat/reader"
 )
@@ -627,5 +628,21 @@ func TestSlabBeyondTheHeap(t *testing.T) {
 				t.Fatalf("round %d: flow %d: record %+v, want %d packets from port 50000", round, i, r, want)
 			}
 		}
+	}
+}
+
+// TestFlowEntrySize guards the size of the flow table's entry: four cache
+// lines, which a packet's update mostly touches.
+func TestFlowEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(flow{}); got != 256 {
+		t.Errorf("a flow entry takes %d bytes, want 256", got)
+	}
+}
+
+// TestRecordSize guards the size of a Record, which its field order keeps
+// free of padding.
+func TestRecordSize(t *testing.T) {
+	if got := unsafe.Sizeof(Record{}); got != 216 {
+		t.Errorf("a Record takes %d bytes, want 216", got)
 	}
 }

@@ -14,13 +14,18 @@ import (
 
 // newSpill creates a spill file for flow records in the output directory,
 // whose runs are merged as they are written: a long trace has thousands.
+// The records are written in their compact encoding (flows.AppendRecord),
+// which is smaller than S2 makes their memory, in a quarter of its time.
 func newSpill(dir string) (*extsort.Runs[flows.Record], error) {
 	runs, err := extsort.NewRuns[flows.Record](dir, "flow records", report.SpaceHint)
 	if err == nil {
 		runs.MergeAsWritten(tables.CompareFlows)
+		runs.EncodeWith(recordCodec)
 	}
 	return runs, err
 }
+
+var recordCodec = extsort.Codec[flows.Record]{Append: flows.AppendRecord, Read: flows.ReadRecord, MaxBytes: flows.MaxRecordBytes}
 
 // spilledRecords opens the runs of the stores' spill files, and the
 // records still in memory, for merging.

@@ -68,8 +68,7 @@ func decode(linkType int, data []byte, p *Packet, depth int) Outcome {
 	if p.Tunnel != TunnelNone {
 		// Only decapsulate sets the tunnel's fields, all at once, so they
 		// are zero already when Tunnel is.
-		p.Tunnel, p.OuterIPVersion, p.TunnelID = TunnelNone, 0, 0
-		p.OuterSrc, p.OuterDst = [16]byte{}, [16]byte{}
+		p.Tunnel, p.Outer, p.TunnelID = TunnelNone, NoOuter, 0
 	}
 	switch linkType {
 	case LinkEthernet:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // ipv4TCP builds an IPv4 header (total length totalLen) with a TCP header.
@@ -166,5 +167,13 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { Decode(LinkEthernet, tf.data, &p) }); n != 0 {
 			t.Errorf("%s: Decode allocates %.1f times per frame", tf.name, n)
 		}
+	}
+}
+
+// TestPacketSize guards the size of a Packet, which its field order keeps
+// free of padding: batches of packets are held by the thousand.
+func TestPacketSize(t *testing.T) {
+	if got := unsafe.Sizeof(Packet{}); got != 96 {
+		t.Errorf("a Packet takes %d bytes, want 96", got)
 	}
 }

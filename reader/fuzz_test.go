@@ -184,9 +184,10 @@ func FuzzDecode(f *testing.F) {
 		if out == OK && p.IPVersion != 4 && p.IPVersion != 6 {
 			t.Fatalf("OK outcome with IP version %d", p.IPVersion)
 		}
-		if p.Tunnel == TunnelNone && (p.OuterIPVersion != 0 || p.TunnelID != 0 || p.OuterSrc != [16]byte{} || p.OuterDst != [16]byte{}) ||
-			p.Tunnel != TunnelNone && (out != OK || p.OuterIPVersion != 0 && p.OuterIPVersion != 4 && p.OuterIPVersion != 6) {
-			t.Fatalf("%v outcome with tunnel %v %d from IP version %d", out, p.Tunnel, p.TunnelID, p.OuterIPVersion)
+		ends := p.Outer.Endpoints()
+		if p.Tunnel == TunnelNone && (p.Outer != NoOuter || p.TunnelID != 0) ||
+			p.Tunnel != TunnelNone && (out != OK || ends.Version != 0 && ends.Version != 4 && ends.Version != 6) {
+			t.Fatalf("%v outcome with tunnel %v %d from IP version %d", out, p.Tunnel, p.TunnelID, ends.Version)
 		}
 		var outer Packet
 		if got := (Decoder{NoDecap: true}).Decode(link, data, &outer); got == OK && outer.Tunnel != TunnelNone {

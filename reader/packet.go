@@ -56,44 +56,42 @@ const (
 // Decode fills it in place; its fields are plain values, so a Packet can be
 // reused for every frame without allocating, and batches of millions are
 // copied to the flow tables without write barriers and never scanned by the
-// collector (a netip.Addr holds a pointer).
+// collector (a netip.Addr holds a pointer). Its fields are in order of
+// size, so that none is padded: batches of them are held by the thousand
+// between the reader and the flow tables.
 type Packet struct {
-	Time      int64 // capture time, nanoseconds since the Unix epoch, UTC
-	Input     int   // index of the input it came from
-	IPVersion uint8
-	Proto     uint8
-	VLAN      uint16   // outermost 802.1Q tag (a tunnelled frame's when the outer one has none), 0 when untagged
-	Src, Dst  [16]byte // addresses, IPv4 mapped into IPv6 (see SrcAddr)
-	SrcPort   uint16   // for ICMP: the identifier (echo) or the type
-	DstPort   uint16   // for ICMP: 0 (echo) or the code
-	IPLen     uint32   // IP total length from the header, not the captured length
-	Payload   uint32   // transport payload length implied by the IP header
-	TCPFlags  uint8
-	Frag      Fragment
-	TTL       uint8  // IPv4 time to live or IPv6 hop limit
-	FragID    uint32 // IPv4 identification or IPv6 fragment identification
-	ICMPType  uint8  // ICMP or ICMPv6 type; echo requests make their sender the originator
-	ICMPError bool   // an ICMP or ICMPv6 error message (unreachable, time exceeded, ...)
-	// Window is the TCP receive window as sent, before any window scaling
-	// (which only the SYNs announce); a zero window on a segment without RST
-	// is a receiver asking its peer to stop. Seq and Ack are the TCP
-	// sequence and acknowledgement numbers. All three are 0 for other
-	// protocols.
-	Window   uint16
+	Time     int64    // capture time, nanoseconds since the Unix epoch, UTC
+	Input    int      // index of the input it came from
+	Src, Dst [16]byte // addresses, IPv4 mapped into IPv6 (see SrcAddr)
+	IPLen    uint32   // IP total length from the header, not the captured length
+	Payload  uint32   // transport payload length implied by the IP header
+	FragID   uint32   // IPv4 identification or IPv6 fragment identification
+	// Seq and Ack are the TCP sequence and acknowledgement numbers, 0 for
+	// other protocols.
 	Seq, Ack uint32
 	// Tunnel is the outermost tunnel Decode took the packet out of, and
 	// TunnelID its identifier: the VNI of VXLAN and Geneve, the TEID of
 	// GTP-U, the top MPLS label, the GRE key (0 without one; the call ID of
-	// PPTP's GRE), the ERSPAN session. The rest of the Packet describes the
-	// innermost IP packet.
-	Tunnel   Tunnel
+	// PPTP's GRE), the ERSPAN session. Outer names its endpoints (see
+	// OuterSrcAddr). The rest of the Packet describes the innermost IP
+	// packet.
 	TunnelID uint32
-	// OuterIPVersion is the IP version of the outermost tunnel's endpoints,
-	// OuterSrc and OuterDst (mapped like Src and Dst; see OuterSrcAddr); 0
-	// when there is no tunnel, or an MPLS label stack right behind the link
-	// layer, with no IP header outside it.
-	OuterIPVersion     uint8
-	OuterSrc, OuterDst [16]byte
+	Outer    Outer
+	VLAN     uint16 // outermost 802.1Q tag (a tunnelled frame's when the outer one has none), 0 when untagged
+	SrcPort  uint16 // for ICMP: the identifier (echo) or the type
+	DstPort  uint16 // for ICMP: 0 (echo) or the code
+	// Window is the TCP receive window as sent, before any window scaling
+	// (which only the SYNs announce); a zero window on a segment without RST
+	// is a receiver asking its peer to stop. 0 for other protocols.
+	Window    uint16
+	IPVersion uint8
+	Proto     uint8
+	TCPFlags  uint8
+	Frag      Fragment
+	TTL       uint8 // IPv4 time to live or IPv6 hop limit
+	ICMPType  uint8 // ICMP or ICMPv6 type; echo requests make their sender the originator
+	ICMPError bool  // an ICMP or ICMPv6 error message (unreachable, time exceeded, ...)
+	Tunnel    Tunnel
 }
 
 // SrcAddr returns the source address.
@@ -102,13 +100,18 @@ func (p *Packet) SrcAddr() netip.Addr { return p.addr(p.Src) }
 // DstAddr returns the destination address.
 func (p *Packet) DstAddr() netip.Addr { return p.addr(p.Dst) }
 
+// OuterIPVersion returns the IP version of the outermost tunnel's
+// endpoints; 0 when there is no tunnel, or an MPLS label stack right behind
+// the link layer, with no IP header outside it.
+func (p *Packet) OuterIPVersion() uint8 { return p.Outer.Endpoints().Version }
+
 // OuterSrcAddr returns the source address of the outermost tunnel, the zero
 // Addr when there is none.
-func (p *Packet) OuterSrcAddr() netip.Addr { return p.outerAddr(p.OuterSrc) }
+func (p *Packet) OuterSrcAddr() netip.Addr { return p.outerAddr(p.Outer.Endpoints().Src) }
 
 // OuterDstAddr returns the destination address of the outermost tunnel, the
 // zero Addr when there is none.
-func (p *Packet) OuterDstAddr() netip.Addr { return p.outerAddr(p.OuterDst) }
+func (p *Packet) OuterDstAddr() netip.Addr { return p.outerAddr(p.Outer.Endpoints().Dst) }
 
 func (p *Packet) addr(b [16]byte) netip.Addr {
 	if p.IPVersion == 4 {
@@ -118,7 +121,7 @@ func (p *Packet) addr(b [16]byte) netip.Addr {
 }
 
 func (p *Packet) outerAddr(b [16]byte) netip.Addr {
-	switch p.OuterIPVersion {
+	switch p.OuterIPVersion() {
 	case 4:
 		return netip.AddrFrom16(b).Unmap()
 	case 6:

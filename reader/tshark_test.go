@@ -190,7 +190,7 @@ func describe(p *Packet) string {
 	var b strings.Builder
 	if p.Tunnel != TunnelNone {
 		endpoints := "-"
-		if p.OuterIPVersion != 0 {
+		if p.OuterIPVersion() != 0 {
 			endpoints = p.OuterSrcAddr().String() + ">" + p.OuterDstAddr().String()
 		}
 		fmt.Fprintf(&b, "%v %d %s: ", p.Tunnel, p.TunnelID, endpoints)

@@ -132,7 +132,7 @@ func decapsulate(p *Packet, t Tunnel, id uint32, payload []byte, kind payloadKin
 	switch out {
 	case OK:
 		p.Tunnel, p.TunnelID = t, id
-		p.OuterIPVersion, p.OuterSrc, p.OuterDst = version, src, dst
+		p.Outer = OuterOf(Endpoints{version, src, dst})
 	case NonIP:
 		if outerIP {
 			p.VLAN = vlan

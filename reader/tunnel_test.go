@@ -324,7 +324,7 @@ func TestDecodeTunnelEdges(t *testing.T) {
 	var p Packet
 	Decode(LinkRaw, ipv4Packet(protoIPv4inIP, udp4, outer4a, outer4b), &p)
 	Decode(LinkRaw, udp4, &p)
-	if p.Tunnel != TunnelNone || p.TunnelID != 0 || p.OuterIPVersion != 0 || p.OuterSrc != [16]byte{} || p.OuterDst != [16]byte{} {
+	if p.Tunnel != TunnelNone || p.TunnelID != 0 || p.Outer != NoOuter {
 		t.Errorf("tunnel left over: %+v", p)
 	}
 }
