@@ -597,8 +597,12 @@ func truthIntervals(tr *gen.Truth, iv int64) truthTables {
 	idle := tr.Options.IdleTimeoutNs
 	type flowEnd struct {
 		f     *gen.Flow
-		end   int64 // end time; for flows open at the end, their last packet
+		end   int64 // end time; for flows open at the end, the trace's last packet
 		ended bool
+	}
+	var traceEnd int64
+	for i := range tr.Flows {
+		traceEnd = max(traceEnd, tr.Flows[i].LastSeenNs)
 	}
 	byDest := map[string][]flowEnd{}
 	for i := range tr.Flows {
@@ -608,7 +612,7 @@ func truthIntervals(tr *gen.Truth, iv int64) truthTables {
 		case "idle":
 			fe.end += idle
 		case "eof":
-			fe.ended = false
+			fe.end, fe.ended = traceEnd, false
 		}
 		byDest[f.DestKey()] = append(byDest[f.DestKey()], fe)
 	}
