@@ -351,7 +351,7 @@ func (m *md) destinations() {
 	st := m.st
 	m.p("## Top destinations")
 	m.p("")
-	m.p("A destination is the responder's address, port and protocol of a flow. Flow counts by how they ended; *open* flows were still open when the input ended; durations are quantiles of all the destination's flows.")
+	m.p("A destination is the responder's address, port and protocol of a flow. Flows by how they ended (complete, reset, rejected) or what they were left at (SYN-only, half-open); destinations.parquet has every destination with the other outcomes (FIN without SYN, idle, other), the flows still open at the end and duration quantiles.")
 	m.p("")
 	if len(st.TopByFlows) == 0 {
 		m.p("No flows.")
@@ -362,14 +362,13 @@ func (m *md) destinations() {
 	m.p("")
 	m.destTable(st.TopByFlows)
 	m.p("")
-	m.p("### By SYN-only and half-open flows")
-	m.p("")
-	if len(st.TopByHalfOpen) == 0 {
-		m.p("No destination had SYN-only or half-open flows.")
-	} else {
+	// The second ranking is worth a table only when it names others.
+	if len(st.TopByHalfOpen) > 0 && !slices.Equal(st.TopByHalfOpen, st.TopByFlows[:min(len(st.TopByFlows), len(st.TopByHalfOpen))]) {
+		m.p("### By SYN-only and half-open flows")
+		m.p("")
 		m.destTable(st.TopByHalfOpen)
+		m.p("")
 	}
-	m.p("")
 	m.figure(report.PlotsDir+"/top-destinations.png", "Top destinations by flows")
 	m.figure(report.PlotsDir+"/states.png", "Flows by protocol and state")
 	if m.figure(report.PlotsDir+"/durations.png", "Distribution of flow durations") {
@@ -379,19 +378,13 @@ func (m *md) destinations() {
 }
 
 func (m *md) destTable(idx []int) {
-	t := newTable("Destination", "Flows", "Sources", "Packets", "Bytes", "SYN-only", "Half-open",
-		"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50", "p90", "Max")
-	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+	t := newTable("Destination", "Flows", "Sources", "Packets", "Bytes", "Complete", "Reset", "Rejected", "SYN-only", "Half-open")
+	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9)
 	for _, i := range idx {
 		d := &m.st.Destinations[i]
-		row := []string{d.Dest.String(), report.FormatCount(d.Flows), report.FormatCount(d.Sources), report.FormatCount(d.Packets), report.FormatBytes(d.Bytes),
-			report.FormatCount(d.SYNOnly), report.FormatCount(d.HalfOpen)}
-		for _, n := range d.Ended {
-			row = append(row, report.FormatCount(n))
-		}
-		row = append(row, report.FormatCount(d.Ongoing))
-		row = append(row, report.FormatQuantiles(d.Durations)...)
-		t.add(row...)
+		t.add(d.Dest.String(), report.FormatCount(d.Flows), report.FormatCount(d.Sources), report.FormatCount(d.Packets), report.FormatBytes(d.Bytes),
+			report.FormatCount(d.Ended[report.Complete]), report.FormatCount(d.Ended[report.Reset]), report.FormatCount(d.Ended[report.Rejected]),
+			report.FormatCount(d.SYNOnly), report.FormatCount(d.HalfOpen))
 	}
 	t.write(&m.buf)
 }
@@ -407,7 +400,7 @@ func (m *md) timeline() {
 		m.p("")
 		return
 	}
-	m.p("Per %s window (start time, UTC) for each target (a destination, or every destination of a host or prefix): packets and bytes both ways; flows started (*new*), active and their sources; SYNs to the target and SYN-ACKs from it; flows SYN-only, half-open and *open* at the window's end; flows that ended in the window by outcome; the median duration of those. Targets are those given with `--target`, or else the destinations of SYN floods, the hosts of port scans, the victims of reflections and the busiest destinations, three at most.", iv)
+	m.p("Per %s window (start time, UTC) for each target (a destination, or every destination of a host or prefix): packets and bytes both ways; flows started (*new*), active and their sources; SYNs to the target and SYN-ACKs from it; flows SYN-only and half-open at the window's end. intervals.parquet has the flows that ended in each window by outcome, those still open and their durations. Targets are those given with `--target`, or else the destinations of SYN floods, the hosts of port scans, the victims of reflections and the busiest destinations, three at most.", iv)
 	m.p("")
 	for i := range st.Timelines {
 		tl := &st.Timelines[i]
@@ -418,18 +411,12 @@ func (m *md) timeline() {
 			m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", len(rows), tl.Series.Busy)
 			m.p("")
 		}
-		t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open",
-			"Complete", "Reset", "Rejected", "FIN no SYN", "Idle", "Other", "Open", "p50")
-		t.right(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+		t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open")
+		t.right(1, 2, 3, 4, 5, 6, 7, 8, 9)
 		for _, w := range rows {
-			row := []string{report.FormatWindow(w.Start, st.Interval), report.FormatCount(w.Packets), report.FormatBytes(w.Bytes), report.FormatCount(w.New),
+			t.add(report.FormatWindow(w.Start, st.Interval), report.FormatCount(w.Packets), report.FormatBytes(w.Bytes), report.FormatCount(w.New),
 				report.FormatCount(w.Flows), report.FormatCount(w.Sources), report.FormatCount(w.SYNs), report.FormatCount(w.SYNACKs), report.FormatCount(w.SYNOnly),
-				report.FormatCount(w.HalfOpen)}
-			for _, n := range w.Ended {
-				row = append(row, report.FormatCount(n))
-			}
-			row = append(row, report.FormatCount(w.Ongoing), report.FormatQuantiles(w.Durations)[0])
-			t.add(row...)
+				report.FormatCount(w.HalfOpen))
 		}
 		t.write(&m.buf)
 		m.p("")

@@ -1745,15 +1745,16 @@ func handshakeFigure(st *Stats, name string, s *Series) (Figure, bool) {
 			lines[i].X, lines[i].Y = append(lines[i].X, x), append(lines[i].Y, float64(v))
 		}
 	}
-	var kept []Line
-	for _, l := range lines {
-		if slices.ContainsFunc(l.Y, func(v float64) bool { return v != 0 }) {
-			closeSteps(&l, float64(s.End)/1e9)
-			kept = append(kept, l)
-		}
-	}
-	if len(kept) == 0 {
+	// The figure tells of handshakes left unfinished: without any, there
+	// is nothing to show (an ordinary session); with some, every line is
+	// drawn, a SYN-ACK line at zero being the evidence of a flood.
+	nonzero := func(l Line) bool { return slices.ContainsFunc(l.Y, func(v float64) bool { return v != 0 }) }
+	if !nonzero(lines[2]) && !nonzero(lines[3]) {
 		return Figure{}, false
+	}
+	kept := lines
+	for i := range kept {
+		closeSteps(&kept[i], float64(s.End)/1e9)
 	}
 	return Figure{
 		File:  PlotsDir + "/handshake-" + slug(name) + ".png",
