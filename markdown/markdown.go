@@ -225,6 +225,9 @@ func (m *md) findings() {
 		m.p("- **Where:** %s", m.where(f))
 		m.p("- **When:** %s, %s", report.FormatSpan(f.First, f.Last), m.windows(f.First, f.Last))
 		m.p("- **Evidence:** %s", m.evidence(f))
+		if line := topSourcesLine(f); line != "" {
+			m.p("- %s", line)
+		}
 		if note := kindNote(f); note != "" {
 			m.p("- **Reading:** %s", note)
 		}
@@ -327,6 +330,39 @@ func (m *md) evidence(f *report.Finding) string {
 	}
 	return fmt.Sprintf("%s probes of %s; %s flows, %s of them failed (%s)", f.MethodName(), listSome(targets, 6),
 		report.FormatCount(f.Flows), report.FormatPercent(float64(f.Failed)/float64(f.Flows)), strings.Join(states, ", "))
+}
+
+// topSourcesLine names a flood's or a reflection's most active sources;
+// finding_sources.parquet has up to 1,000 of them.
+func topSourcesLine(f *report.Finding) string {
+	var what string
+	switch f.Kind {
+	case report.SYNFlood:
+		what = "sources"
+	case report.Reflection, report.SYNACKReflection:
+		what = "reflectors"
+	default:
+		return ""
+	}
+	var items []string
+	for _, src := range f.Sources[:min(5, len(f.Sources))] {
+		if f.Kind == report.SYNFlood {
+			items = append(items, fmt.Sprintf("%s (%s %s)", src.IP, report.FormatCount(src.Flows), plural(int(src.Flows), "flow", "flows")))
+		} else {
+			items = append(items, fmt.Sprintf("%s (%s packets, %s)", src.IP, report.FormatCount(src.Packets), report.FormatBytes(src.Bytes)))
+		}
+	}
+	return fmt.Sprintf("**Top %s:** %s; finding_sources.parquet lists %s", what, strings.Join(items, ", "),
+		moreSources(len(f.Sources), f.Peers))
+}
+
+// moreSources says how many of a finding's sources finding_sources.parquet
+// lists.
+func moreSources(listed int, all uint64) string {
+	if uint64(listed) == all {
+		return fmt.Sprintf("all %s", report.FormatCount(all))
+	}
+	return fmt.Sprintf("the %s most active of %s", report.FormatCount(uint64(listed)), report.FormatCount(all))
 }
 
 // kindNote explains what a kind of finding can mean.

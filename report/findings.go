@@ -219,6 +219,85 @@ type Finding struct {
 	Activity Activity
 	// Figure is the plot that shows the finding, "" if there is none.
 	Figure string
+	// Sources are a flood's sources, a reflection's reflectors or a
+	// scan's scanner, the most active first, at most maxSources: what goes
+	// into an ACL or an abuse report.
+	Sources []FindingSource
+}
+
+// FindingSource is one source of a finding's traffic and what it sent: a
+// SYN flood's counts its flows (its packets are not kept by destination),
+// a reflection's its packets and bytes to the victim.
+type FindingSource struct {
+	IP                  netip.Addr
+	Port                uint16 // a reflector's service port; 0 otherwise
+	Flows               uint64
+	Packets, Bytes      uint64
+	FirstSeen, LastSeen int64
+}
+
+// maxSources bounds the sources a finding keeps: a spoofed flood has
+// millions, one flow each.
+const maxSources = 1000
+
+// topSources keeps the most active of the sources offered, up to
+// maxSources: by packets, then flows, then address.
+type topSources struct{ kept []FindingSource }
+
+func lessActive(a, b *FindingSource) bool {
+	if a.Packets != b.Packets {
+		return a.Packets < b.Packets
+	}
+	if a.Flows != b.Flows {
+		return a.Flows < b.Flows
+	}
+	return a.IP.Compare(b.IP) > 0
+}
+
+// offer keeps s if it is among the most active; kept is a min-heap
+// until sorted.
+func (t *topSources) offer(s FindingSource) {
+	h := t.kept
+	if len(h) == maxSources {
+		if !lessActive(&h[0], &s) {
+			return
+		}
+		h[0] = s
+		for i := 0; ; { // sift down
+			l, m := 2*i+1, i
+			if l < len(h) && lessActive(&h[l], &h[m]) {
+				m = l
+			}
+			if l+1 < len(h) && lessActive(&h[l+1], &h[m]) {
+				m = l + 1
+			}
+			if m == i {
+				break
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+		return
+	}
+	h = append(h, s)
+	for i := len(h) - 1; i > 0 && lessActive(&h[i], &h[(i-1)/2]); i = (i - 1) / 2 { // sift up
+		h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
+	}
+	t.kept = h
+}
+
+// sorted returns the sources kept, the most active first.
+func (t *topSources) sorted() []FindingSource {
+	slices.SortFunc(t.kept, func(a, b FindingSource) int {
+		if lessActive(&a, &b) {
+			return 1
+		}
+		if lessActive(&b, &a) {
+			return -1
+		}
+		return 0
+	})
+	return t.kept
 }
 
 // ScanTarget is a host (port scan) or a port (host scan) a scan reached.
@@ -374,8 +453,34 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
 		f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
 	}
+	f.Sources = floodSources(g.flows)
 	f.Series = b.denseSeries(st, d)
 	return f, true
+}
+
+// floodSources returns the most active sources of a SYN flood's flows
+// (SYN-only or half-open), read by source.
+func floodSources(fl flowSeq) []FindingSource {
+	var top topSources
+	var src FindingSource
+	fl.all(func(r *destFlow) bool {
+		if r.State != flows.S0 && !r.HalfOpen {
+			return true
+		}
+		if ip := r.SrcIP.Addr(); src.Flows == 0 || ip != src.IP {
+			if src.Flows > 0 {
+				top.offer(src)
+			}
+			src = FindingSource{IP: ip, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
+		}
+		src.Flows++
+		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
+		return true
+	})
+	if src.Flows > 0 {
+		top.offer(src)
+	}
+	return top.sorted()
 }
 
 // denseSeries returns the series of d: from its rows of st.Intervals when
@@ -538,11 +643,21 @@ func pointers[T any](s []T) iter.Seq[*T] {
 func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow]) (Finding, bool) {
 	f := Finding{Kind: k.kind, Host: k.victim.Addr(), Port: k.port}
 	var reflector flows.IP
+	var top topSources
+	var src FindingSource // the reflector being read
 	for r := range group {
 		if f.Flows == 0 || r.Reflector != reflector {
+			if f.Flows > 0 {
+				top.offer(src)
+			}
 			f.Peers++
 			reflector = r.Reflector
+			src = FindingSource{IP: r.Reflector.Addr(), Port: k.port, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 		}
+		src.Flows++
+		src.Packets += r.PacketsIn
+		src.Bytes += r.BytesIn
+		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
 		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
 		f.Flows++
 		f.PacketsIn += r.PacketsIn
@@ -563,6 +678,8 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 	if f.Peers < uint64(t.ReflectSources) || evidence < uint64(t.ReflectPackets) {
 		return f, false
 	}
+	top.offer(src)
+	f.Sources = top.sorted()
 	if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
 		return f, false
 	}
@@ -845,6 +962,7 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, proto uint8, flo
 		return f, false
 	}
 	f.Method = mainMethod(methods)
+	f.Sources = []FindingSource{{IP: f.Host, Flows: f.Flows, FirstSeen: f.First, LastSeen: f.Last}}
 	for state, k := range states {
 		f.States = append(f.States, StateCount{Proto: proto, State: state, Flows: k})
 	}

@@ -35,7 +35,39 @@ func WriteTables(dir string, st *Stats) error {
 		})
 	}()
 	others := writeDestinationsAndCDF(dir, st)
-	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings))
+	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings))
+}
+
+// writeFindingSources writes finding_sources.parquet: each finding's
+// sources kept, the most active first. A SYN flood's sources have no
+// packet counts (NULL), a reflector its service port.
+func writeFindingSources(dir string, fs []Finding) error {
+	type at struct{ finding, source int }
+	var rows []at
+	for i := range fs {
+		for j := range fs[i].Sources {
+			rows = append(rows, at{i, j})
+		}
+	}
+	return tables.WriteTable(filepath.Join(dir, tables.FindingSources), tables.FindingSourceSchema, len(rows), func(b *array.RecordBuilder, i int) {
+		f := &fs[rows[i].finding]
+		src := &f.Sources[rows[i].source]
+		reflection := f.Kind == Reflection || f.Kind == SYNACKReflection
+		b.Field(0).(*array.Uint32Builder).Append(uint32(rows[i].finding + 1))
+		b.Field(1).(*array.StringBuilder).Append(src.IP.String())
+		if reflection {
+			b.Field(2).(*array.Uint16Builder).Append(src.Port)
+			b.Field(4).(*array.Uint64Builder).Append(src.Packets)
+			b.Field(5).(*array.Uint64Builder).Append(src.Bytes)
+		} else {
+			b.Field(2).AppendNull()
+			b.Field(4).AppendNull()
+			b.Field(5).AppendNull()
+		}
+		b.Field(3).(*array.Uint64Builder).Append(src.Flows)
+		b.Field(6).(*array.TimestampBuilder).Append(arrow.Timestamp(src.FirstSeen))
+		b.Field(7).(*array.TimestampBuilder).Append(arrow.Timestamp(src.LastSeen))
+	})
 }
 
 // writeFindings writes findings.parquet: each finding's numbers that

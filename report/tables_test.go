@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,16 @@ func TestFindingsParquet(t *testing.T) {
 		if int64(first) != f.First {
 			t.Errorf("row %d: first_seen %d, want %d", row, first, f.First)
 		}
+	}
+	// Sources: the flood's 1,500 one-flow sources cut to 1,000, every
+	// reflector, each scanner.
+	_, sources := tablestest.ReadBack(t, filepath.Join(dir, tables.FindingSources), tables.FindingSourceSchema)
+	perFinding := map[string]int{}
+	ids := sources.Column(0).Data().Chunk(0)
+	for i := range ids.Len() {
+		perFinding[ids.ValueStr(i)]++
+	}
+	if want := map[string]int{"1": 1000, "2": 60, "3": 600, "4": 1, "5": 1, "6": 1, "7": 1, "8": 1}; !maps.Equal(perFinding, want) {
+		t.Errorf("sources per finding %v, want %v", perFinding, want)
 	}
 }

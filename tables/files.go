@@ -8,5 +8,6 @@ const (
 	DestinationsFile = "destinations.parquet"
 	CDFFile          = "cdf.parquet"
 	FindingsFile     = "findings.parquet"
+	FindingSources   = "finding_sources.parquet"
 	MarkdownFile     = "report.md"
 )

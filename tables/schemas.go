@@ -111,3 +111,17 @@ var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 }, nil)
+
+// FindingSourceSchema is the Arrow schema of finding_sources.parquet: the
+// most active sources of each finding (up to 1,000), by finding, the most
+// active first.
+var FindingSourceSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "finding_id", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "src_ip", Type: arrow.BinaryTypes.String},
+	{Name: "src_port", Type: arrow.PrimitiveTypes.Uint16, Nullable: true},
+	{Name: "flows", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "bytes", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "first_seen", Type: utc},
+	{Name: "last_seen", Type: utc},
+}, nil)

@@ -33,6 +33,7 @@ Reads packet traces and writes, into the output directory:
   destinations.parquet  the same per destination over the whole input
   cdf.parquet           duration CDFs, overall and per top destination
   findings.parquet      a row per finding of the report: kind, method, host, port, sizes
+  finding_sources.parquet  each finding's most active sources or reflectors
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
 
 TRACE is a pcap or pcapng file, optionally compressed with gzip, zstd, xz,

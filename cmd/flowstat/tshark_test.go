@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -310,5 +312,69 @@ func TestPeakSecondAsTshark(t *testing.T) {
 				t.Errorf("the capture covers %g s of its peak second, tshark's times say %g s", p.CoveredS, covered)
 			}
 		})
+	}
+}
+
+// TestFindingSourcesAsTshark checks the reflectors finding_sources.parquet
+// lists for the real SNMP reflection against tshark's count of what each
+// sent the victim from port 161: packets and IP bytes, for the 50 most
+// active and any of the others.
+func TestFindingSourcesAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent count to compare with")
+	}
+	trace := realTrace(t, "amp.UDP.snmp.src161.pcapng")
+	out, err := exec.Command("tshark", "-r", trace, "-Y", "ip.dst == 10.10.10.10 && udp.srcport == 161",
+		"-T", "fields", "-e", "ip.src", "-e", "ip.len").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	type sent struct{ packets, bytes uint64 }
+	want := map[string]*sent{}
+	for line := range strings.Lines(string(out)) {
+		var src string
+		var n uint64
+		if _, err := fmt.Sscan(line, &src, &n); err != nil {
+			t.Fatalf("tshark line %q: %v", line, err)
+		}
+		if want[src] == nil {
+			want[src] = &sent{}
+		}
+		want[src].packets++
+		want[src].bytes += n
+	}
+	dir := t.TempDir()
+	if code := analyzeInto(t, dir, "--no-plots", trace); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	rows, err := openDuckDB(t).Query(fmt.Sprintf(`SELECT src_ip, src_port, packets, bytes FROM read_parquet('%s/finding_sources.parquet')
+		WHERE finding_id = 1 ORDER BY packets DESC, flows DESC, src_ip`, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var listed []sent
+	for rows.Next() {
+		var src string
+		var port int
+		var s sent
+		if err := rows.Scan(&src, &port, &s.packets, &s.bytes); err != nil {
+			t.Fatal(err)
+		}
+		if w := want[src]; port != 161 || w == nil || *w != s {
+			t.Errorf("reflector %s port %d: %d packets, %d bytes; tshark: %+v", src, port, s.packets, s.bytes, w)
+		}
+		listed = append(listed, s)
+	}
+	// The most active are listed: no reflector left out sent more.
+	all := slices.Collect(maps.Values(want))
+	slices.SortFunc(all, func(a, b *sent) int { return cmp.Compare(b.packets, a.packets) })
+	if len(listed) != min(1000, len(all)) || len(listed) == 0 {
+		t.Fatalf("%d reflectors listed of %d", len(listed), len(all))
+	}
+	for i := range min(50, len(listed)) {
+		if listed[i].packets != all[i].packets {
+			t.Errorf("the %d-th most active reflector sent %d packets, tshark's %d", i+1, listed[i].packets, all[i].packets)
+		}
 	}
 }
