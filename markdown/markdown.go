@@ -228,6 +228,9 @@ func (m *md) findings() {
 		if line := topSourcesLine(f); line != "" {
 			m.p("- %s", line)
 		}
+		if f.Kind == report.SYNFlood {
+			m.p("- **Spoofing hints:** %s", spoofingHints(f))
+		}
 		if note := kindNote(f); note != "" {
 			m.p("- **Reading:** %s", note)
 		}
@@ -354,6 +357,18 @@ func topSourcesLine(f *report.Finding) string {
 	}
 	return fmt.Sprintf("**Top %s:** %s; finding_sources.parquet lists %s", what, strings.Join(items, ", "),
 		moreSources(len(f.Sources), f.Peers))
+}
+
+// spoofingHints says what in a SYN flood's sources points to forged
+// addresses.
+func spoofingHints(f *report.Finding) string {
+	h := f.Spoofing
+	ttl := fmt.Sprintf("the SYNs' TTLs range from %d to %d", h.MinTTL, h.MaxTTL)
+	if h.MaxTTL-h.MinTTL <= 16 && f.Peers >= 10 {
+		ttl += " over " + report.FormatCount(f.Peers) + " sources, a band narrow enough for one origin"
+	}
+	return fmt.Sprintf("%s; %s of %s sources sent a single flow; %s are in private, reserved or multicast ranges, which no Internet packet carries",
+		ttl, report.FormatCount(h.SingleFlowSources), report.FormatCount(f.Peers), report.FormatCount(h.BogonSources))
 }
 
 // moreSources says how many of a finding's sources finding_sources.parquet

@@ -21,6 +21,7 @@ type destFlow struct {
 	HalfOpen            bool
 	EndReason           flows.EndReason
 	Outcome             Outcome // as OutcomeOf, when the flow ended
+	MinTTL, MaxTTL      uint8   // of the originator's packets
 	FirstSeen, LastSeen int64
 }
 
@@ -28,6 +29,7 @@ func destFlowOf(r *flows.Record) destFlow {
 	return destFlow{
 		SrcIP: r.SrcIP, DstIP: r.DstIP, DstPort: r.DstPort, Proto: r.Proto, State: r.State,
 		HalfOpen: r.HalfOpen, EndReason: r.EndReason, Outcome: OutcomeOf(r),
+		MinTTL: r.MinTTL[flows.Fwd], MaxTTL: r.MaxTTL[flows.Fwd],
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
 	}
 }

@@ -223,6 +223,36 @@ type Finding struct {
 	// scan's scanner, the most active first, at most maxSources: what goes
 	// into an ACL or an abuse report.
 	Sources []FindingSource
+	// Spoofing holds a SYN flood's hints that its sources are spoofed.
+	Spoofing SpoofingHints
+}
+
+// SpoofingHints are what says that a flood's source addresses are forged:
+// a narrow band of TTLs from sources said to be all over the Internet (one
+// origin), sources that each sent a single flow, sources in ranges that no
+// packet from the Internet can carry (private, reserved, multicast).
+type SpoofingHints struct {
+	MinTTL, MaxTTL    uint8 // of the flows' SYNs
+	SingleFlowSources uint64
+	BogonSources      uint64
+}
+
+// bogons are the IPv4 and IPv6 ranges that never source Internet traffic.
+var bogons = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("224.0.0.0/4"), netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/8"), netip.MustParsePrefix("100::/64"), netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("ff00::/8"),
+}
+
+// IsBogon says whether a is in a range that never sources Internet
+// traffic.
+func IsBogon(a netip.Addr) bool {
+	a = a.Unmap()
+	return slices.ContainsFunc(bogons, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
 // FindingSource is one source of a finding's traffic and what it sent: a
@@ -453,34 +483,50 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	if i, ok := slices.BinarySearchFunc(st.Destinations, d, func(x Destination, d Dest) int { return x.Dest.Compare(d) }); ok {
 		f.SYNs, f.SYNACKs = st.Destinations[i].SYNs, st.Destinations[i].SYNACKs
 	}
-	f.Sources = floodSources(g.flows)
+	f.Sources, f.Spoofing = floodSources(g.flows)
 	f.Series = b.denseSeries(st, d)
 	return f, true
 }
 
 // floodSources returns the most active sources of a SYN flood's flows
-// (SYN-only or half-open), read by source.
-func floodSources(fl flowSeq) []FindingSource {
+// (SYN-only or half-open), read by source, and the hints that they are
+// spoofed.
+func floodSources(fl flowSeq) ([]FindingSource, SpoofingHints) {
 	var top topSources
 	var src FindingSource
+	var hints SpoofingHints
+	flowsSeen := false
+	endSource := func() {
+		if src.Flows == 0 {
+			return
+		}
+		top.offer(src)
+		if src.Flows == 1 {
+			hints.SingleFlowSources++
+		}
+		if IsBogon(src.IP) {
+			hints.BogonSources++
+		}
+	}
 	fl.all(func(r *destFlow) bool {
 		if r.State != flows.S0 && !r.HalfOpen {
 			return true
 		}
 		if ip := r.SrcIP.Addr(); src.Flows == 0 || ip != src.IP {
-			if src.Flows > 0 {
-				top.offer(src)
-			}
+			endSource()
 			src = FindingSource{IP: ip, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 		}
 		src.Flows++
 		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
+		if !flowsSeen || r.MinTTL < hints.MinTTL {
+			hints.MinTTL = r.MinTTL
+		}
+		hints.MaxTTL = max(hints.MaxTTL, r.MaxTTL)
+		flowsSeen = true
 		return true
 	})
-	if src.Flows > 0 {
-		top.offer(src)
-	}
-	return top.sorted()
+	endSource()
+	return top.sorted(), hints
 }
 
 // denseSeries returns the series of d: from its rows of st.Intervals when

@@ -119,6 +119,15 @@ func writeFindings(dir string, fs []Finding) error {
 		count(f.BytesOut, reflection)
 		count(f.SYNs, f.Kind == SYNFlood)
 		count(f.SYNACKs, f.Kind == SYNFlood || f.Kind == SYNACKReflection)
+		for _, ttl := range []uint8{f.Spoofing.MinTTL, f.Spoofing.MaxTTL} {
+			if b := next().(*array.Uint8Builder); f.Kind == SYNFlood {
+				b.Append(ttl)
+			} else {
+				b.AppendNull()
+			}
+		}
+		count(f.Spoofing.SingleFlowSources, f.Kind == SYNFlood)
+		count(f.Spoofing.BogonSources, f.Kind == SYNFlood)
 	})
 }
 

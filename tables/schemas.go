@@ -110,6 +110,10 @@ var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "bytes_out", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "syn_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "synack_packets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "ttl_min", Type: arrow.PrimitiveTypes.Uint8, Nullable: true},
+	{Name: "ttl_max", Type: arrow.PrimitiveTypes.Uint8, Nullable: true},
+	{Name: "single_flow_sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "bogon_sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 }, nil)
 
 // FindingSourceSchema is the Arrow schema of finding_sources.parquet: the

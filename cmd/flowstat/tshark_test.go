@@ -378,3 +378,42 @@ func TestFindingSourcesAsTshark(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoofingHintsAsTshark checks the real SYN flood's spoofing hints in
+// findings.parquet against tshark's reading of its SYNs: the range of their
+// TTLs and the number of sources.
+func TestSpoofingHintsAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent count to compare with")
+	}
+	trace := realTrace(t, "pkt.TCP.synflood.spoofed.pcap")
+	out, err := exec.Command("tshark", "-r", trace, "-Y", "ip.dst == 10.10.10.10 && tcp.dstport == 25565 && tcp.flags.syn == 1 && tcp.flags.ack == 0",
+		"-T", "fields", "-e", "ip.ttl", "-e", "ip.src").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	minTTL, maxTTL, sources := 256, 0, map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		var ttl int
+		var src string
+		if _, err := fmt.Sscan(line, &ttl, &src); err != nil {
+			t.Fatalf("tshark line %q: %v", line, err)
+		}
+		minTTL, maxTTL, sources[src] = min(minTTL, ttl), max(maxTTL, ttl), true
+	}
+	dir := t.TempDir()
+	if code := analyzeInto(t, dir, "--no-plots", trace); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	var kind string
+	var gotMin, gotMax, gotSources, bogons int
+	err = openDuckDB(t).QueryRow(fmt.Sprintf(`SELECT kind, ttl_min, ttl_max, sources, bogon_sources FROM read_parquet('%s/findings.parquet')`, dir)).
+		Scan(&kind, &gotMin, &gotMax, &gotSources, &bogons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kind != "syn_flood" || gotMin != minTTL || gotMax != maxTTL || gotSources != len(sources) || bogons != 0 {
+		t.Errorf("%s: TTLs %d..%d, %d sources, %d bogons; tshark: TTLs %d..%d, %d sources", kind, gotMin, gotMax, gotSources, bogons,
+			minTTL, maxTTL, len(sources))
+	}
+}
