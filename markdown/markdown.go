@@ -363,12 +363,17 @@ func topSourcesLine(f *report.Finding) string {
 // addresses.
 func spoofingHints(f *report.Finding) string {
 	h := f.Spoofing
-	ttl := fmt.Sprintf("the SYNs' TTLs range from %d to %d", h.MinTTL, h.MaxTTL)
-	if h.MaxTTL-h.MinTTL <= 16 && f.Peers >= 10 {
-		ttl += " over " + report.FormatCount(f.Peers) + " sources, a band narrow enough for one origin"
+	var hints []string
+	if h.MaxTTL > 0 { // 0: the records carry no TTL
+		ttl := fmt.Sprintf("the SYNs' TTLs range from %d to %d", h.MinTTL, h.MaxTTL)
+		if h.MaxTTL-h.MinTTL <= 16 && f.Peers >= 10 {
+			ttl += " over " + report.FormatCount(f.Peers) + " sources, a band narrow enough for one origin"
+		}
+		hints = append(hints, ttl)
 	}
-	return fmt.Sprintf("%s; %s of %s sources sent a single flow; %s are in private, reserved or multicast ranges, which no Internet packet carries",
-		ttl, report.FormatCount(h.SingleFlowSources), report.FormatCount(f.Peers), report.FormatCount(h.BogonSources))
+	hints = append(hints, fmt.Sprintf("%s of %s sources sent a single flow", report.FormatCount(h.SingleFlowSources), report.FormatCount(f.Peers)),
+		fmt.Sprintf("%s are in private, reserved or multicast ranges, which no Internet packet carries", report.FormatCount(h.BogonSources)))
+	return strings.Join(hints, "; ")
 }
 
 // moreSources says how many of a finding's sources finding_sources.parquet
