@@ -223,7 +223,7 @@ func (m *md) findings() {
 		m.p("### %d. %s: %s", i+1, capitalize(f.Kind.String()), f.Where())
 		m.p("")
 		m.p("- **Where:** %s", m.where(f))
-		m.p("- **When:** %s, %s", report.FormatSpan(f.First, f.Last), m.windows(f.First, f.Last))
+		m.p("- **When:** %s (%s), %s", report.FormatSpan(f.First, f.Last), report.FormatDuration(float64(f.Last-f.First)/1e9), m.windows(f.First, f.Last))
 		m.p("- **Evidence:** %s", m.evidence(f))
 		if line := topSourcesLine(f); line != "" {
 			m.p("- %s", line)
