@@ -27,7 +27,7 @@ type destFlow struct {
 
 func destFlowOf(r *flows.Record) destFlow {
 	return destFlow{
-		SrcIP: r.SrcIP, DstIP: r.DstIP, DstPort: r.DstPort, Proto: r.Proto, State: r.State,
+		SrcIP: r.SrcIP, DstIP: r.DstIP, DstPort: destPort(r), Proto: r.Proto, State: r.State,
 		HalfOpen: r.HalfOpen, EndReason: r.EndReason, Outcome: OutcomeOf(r),
 		MinTTL: r.MinTTL[flows.Fwd], MaxTTL: r.MaxTTL[flows.Fwd],
 		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,

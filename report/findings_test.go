@@ -1,6 +1,7 @@
 package report
 
 import (
+	"flowstat/flows"
 	"net/netip"
 	"testing"
 )
@@ -34,5 +35,32 @@ func TestTopSources(t *testing.T) {
 		if want := uint64(3*maxSources - 1 - i); s.Packets != want {
 			t.Fatalf("source %d sent %d packets, want %d", i, s.Packets, want)
 		}
+	}
+}
+
+// TestICMPDest keys ICMP flows by the message their originator sent and
+// names it: an echo with identifier 3 and a port unreachable never share
+// a destination.
+func TestICMPDest(t *testing.T) {
+	victim := flows.IPOf(netip.MustParseAddr("192.0.2.1"))
+	echo := flows.Record{Proto: 1, DstIP: victim, SrcPort: 3, Echo: true, ICMPType: 8}
+	unreachable := flows.Record{Proto: 1, DstIP: victim, SrcPort: 3, DstPort: 3, ICMPType: 3, ICMPCode: 3}
+	echo6 := flows.Record{Proto: 58, DstIP: flows.IPOf(netip.MustParseAddr("2001:db8::1")), Echo: true, ICMPType: 128}
+	tooBig := flows.Record{Proto: 58, DstIP: echo6.DstIP, ICMPType: 2}
+	for _, c := range []struct {
+		r    flows.Record
+		want string
+	}{
+		{echo, "192.0.2.1 icmp echo"}, {unreachable, "192.0.2.1 icmp 3/3 (port unreachable)"},
+		{echo6, "2001:db8::1 icmpv6 echo"}, {tooBig, "2001:db8::1 icmpv6 2/0 (packet too big)"},
+		{flows.Record{Proto: 1, DstIP: victim, ICMPType: 42, ICMPCode: 1}, "192.0.2.1 icmp 42/1"},
+		{flows.Record{Proto: 6, DstIP: victim, DstPort: 443}, "192.0.2.1:443/tcp"},
+	} {
+		if got := DestOf(&c.r).String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
+	}
+	if DestOf(&echo) == DestOf(&unreachable) {
+		t.Error("an echo and an unreachable share a destination")
 	}
 }

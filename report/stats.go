@@ -17,7 +17,10 @@ import (
 )
 
 // Dest is a destination: the responder's address, port and protocol of a
-// flow record. Intervals and destinations are keyed by it.
+// flow record. Intervals and destinations are keyed by it. For ICMP and
+// ICMPv6, Port is the message the originator sent, type × 256 + code (an
+// echo flow's request): its flows have no ports, and their identifiers
+// are not services.
 type Dest struct {
 	IP    netip.Addr
 	Port  uint16
@@ -25,7 +28,17 @@ type Dest struct {
 }
 
 // DestOf returns the destination of a record.
-func DestOf(r *flows.Record) Dest { return Dest{IP: r.DstIP.Addr(), Port: r.DstPort, Proto: r.Proto} }
+func DestOf(r *flows.Record) Dest { return Dest{IP: r.DstIP.Addr(), Port: destPort(r), Proto: r.Proto} }
+
+// destPort is the Port of a record's Dest.
+func destPort(r *flows.Record) uint16 {
+	if isICMP(r.Proto) {
+		return uint16(r.ICMPType)<<8 | uint16(r.ICMPCode)
+	}
+	return r.DstPort
+}
+
+func isICMP(proto uint8) bool { return proto == protoICMP || proto == protoICMPv6 }
 
 // Compare orders destinations by address, port, then protocol.
 func (d Dest) Compare(e Dest) int {
@@ -38,14 +51,56 @@ func (d Dest) Compare(e Dest) int {
 	return cmp.Compare(d.Proto, e.Proto)
 }
 
-// String writes a destination as 192.0.2.1:80/tcp or [2001:db8::1]:53/udp.
-// ICMP has the code of messages other than echo as its port: 192.0.2.1:3/icmp.
+// String writes a destination as 192.0.2.1:80/tcp or [2001:db8::1]:53/udp,
+// and ICMP ones by their message: 192.0.2.1 icmp echo, 192.0.2.1 icmp 3/1
+// (host unreachable).
 func (d Dest) String() string {
-	return netip.AddrPortFrom(d.IP, d.Port).String() + "/" + tables.ProtoName(d.Proto)
+	if !isICMP(d.Proto) {
+		return netip.AddrPortFrom(d.IP, d.Port).String() + "/" + tables.ProtoName(d.Proto)
+	}
+	return d.IP.String() + " " + tables.ProtoName(d.Proto) + " " + ICMPMessage(d.Proto, uint8(d.Port>>8), uint8(d.Port))
 }
+
+// ICMPMessage names an ICMP or ICMPv6 message by its type and code, with
+// the name of the common ones: "echo", "3/1 (host unreachable)", "42/0".
+func ICMPMessage(proto, typ, code uint8) string {
+	if flows.IsEcho(proto, typ) {
+		return "echo"
+	}
+	names := icmpNames
+	if proto == protoICMPv6 {
+		names = icmp6Names
+	}
+	m := fmt.Sprintf("%d/%d", typ, code)
+	if name, ok := names[[2]uint8{typ, code}]; ok {
+		return m + " (" + name + ")"
+	}
+	if name, ok := names[[2]uint8{typ, 255}]; ok { // any code
+		return m + " (" + name + ")"
+	}
+	return m
+}
+
+// The names of common ICMP and ICMPv6 messages, by type and code (255:
+// any code).
+var (
+	icmpNames = map[[2]uint8]string{
+		{3, 0}: "net unreachable", {3, 1}: "host unreachable", {3, 2}: "protocol unreachable", {3, 3}: "port unreachable",
+		{3, 4}: "fragmentation needed", {3, 9}: "net prohibited", {3, 10}: "host prohibited", {3, 13}: "administratively prohibited",
+		{3, 255}: "unreachable", {4, 255}: "source quench", {5, 255}: "redirect", {11, 0}: "TTL exceeded",
+		{11, 1}: "reassembly time exceeded", {12, 255}: "parameter problem", {13, 255}: "timestamp", {14, 255}: "timestamp reply",
+	}
+	icmp6Names = map[[2]uint8]string{
+		{1, 0}: "no route", {1, 1}: "administratively prohibited", {1, 3}: "address unreachable", {1, 4}: "port unreachable",
+		{1, 255}: "unreachable", {2, 255}: "packet too big", {3, 0}: "hop limit exceeded", {3, 1}: "reassembly time exceeded",
+		{4, 255}: "parameter problem", {133, 255}: "router solicitation", {134, 255}: "router advertisement",
+		{135, 255}: "neighbor solicitation", {136, 255}: "neighbor advertisement", {137, 255}: "redirect",
+	}
+)
 
 // Protocol numbers the statistics treat specially.
 const (
+	protoICMP   = 1
 	protoTCP    = 6
 	protoUDP    = 17
 	protoICMPv6 = 58

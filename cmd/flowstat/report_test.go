@@ -540,7 +540,7 @@ func readCounts(t *testing.T, db *sql.DB, query string) map[rowKey]counts {
 				c.q[i] = v.Float64
 			}
 		}
-		k.dest = report.Dest{IP: netip.MustParseAddr(ip), Port: uint16(port), Proto: uint8(proto)}.String()
+		k.dest = netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)).String() + "/" + tables.ProtoName(uint8(proto)) // as the truth keys them
 		out[k] = c
 	}
 	if err := rows.Err(); err != nil {

@@ -104,7 +104,22 @@ func ProtoName(p uint8) string {
 
 // DestKey returns the by_destination key of a flow.
 func (f *Flow) DestKey() string {
-	return netip.AddrPortFrom(f.DstIP, f.DstPort).String() + "/" + f.Proto
+	return netip.AddrPortFrom(f.DstIP, f.DestPort()).String() + "/" + f.Proto
+}
+
+// DestPort is the port of the flow's destination: for ICMP and ICMPv6, the
+// message the originator sent, type × 256 + code (an echo's request), as
+// flowstat's destinations key them.
+func (f *Flow) DestPort() uint16 {
+	switch {
+	case f.Scenario == "icmp_echo" && f.Proto == "icmp":
+		return 8 << 8
+	case f.Scenario == "icmp_echo":
+		return 128 << 8
+	case f.Proto == "icmp" || f.Proto == "icmpv6":
+		return f.SrcPort<<8 | f.DstPort
+	}
+	return f.DstPort
 }
 
 // Packets returns the flow's packets in both directions.
