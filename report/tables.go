@@ -201,7 +201,7 @@ func intervalsInOrder(st *Stats) (func() ([]intervalRow, error), error) {
 }
 
 // windowRows makes rows of intervals.parquet in reused memory, as
-// flowRows does: their destinations point into text, their quantiles
+// the flow rows of tables are: their destinations point into text, their quantiles
 // into quantiles.
 type windowRows struct {
 	rows      []tables.WindowRow
