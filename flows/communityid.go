@@ -31,7 +31,7 @@ func (r *Record) AppendCommunityID(b []byte, seed uint16) []byte {
 	}
 	hasPorts := false
 	switch r.Proto {
-	case reader.ProtoICMP, reader.ProtoTCP, reader.ProtoUDP, reader.ProtoICMPv6, protoSCTP:
+	case reader.ProtoICMP, reader.ProtoTCP, reader.ProtoUDP, reader.ProtoICMPv6, reader.ProtoSCTP:
 		hasPorts = true
 	}
 	// The endpoint that sorts first goes first, so that both directions
@@ -54,10 +54,6 @@ func (r *Record) AppendCommunityID(b []byte, seed uint16) []byte {
 	b = append(b, communityIDVersion...)
 	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
-
-// protoSCTP is the one protocol with ports that flowstat does not decode,
-// which the Community ID still hashes with its (zero) ports.
-const protoSCTP = 132
 
 // icmpPortEquivalents gives an ICMP flow's type and code as the Community
 // ID hashes them: a request or reply and its counterpart type (so that

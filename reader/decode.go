@@ -370,6 +370,15 @@ func decodeTransport(data []byte, length int, p *Packet) Outcome {
 		return Truncated // shorter than the 16 bytes up to the window
 	case ProtoUDP:
 		return Truncated // shorter than the ports
+	case ProtoSCTP:
+		// Its common header's ports make its flows, as they make their
+		// Community IDs; its payload is chunks after 12 bytes.
+		if len(data) < 4 {
+			return Truncated
+		}
+		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
+		p.DstPort = binary.BigEndian.Uint16(data[2:4])
+		p.Payload = uint32(max(length-12, 0))
 	case ProtoICMP, ProtoICMPv6:
 		if len(data) < 2 {
 			return Truncated

@@ -40,6 +40,7 @@ const (
 	ProtoTCP    = 6
 	ProtoUDP    = 17
 	ProtoICMPv6 = 58
+	ProtoSCTP   = 132
 )
 
 // Fragment tells where a packet stands in IPv4 or IPv6 fragmentation.
