@@ -1,8 +1,7 @@
 package flows
 
 import (
-	"sync"
-
+	"flowstat/intern"
 	"flowstat/reader"
 )
 
@@ -24,30 +23,12 @@ type TunnelRef uint32
 // NoTunnel is the TunnelRef of flows outside tunnels.
 const NoTunnel TunnelRef = 0
 
-// tunnels is every Tunnel given a TunnelRef, by ref - 1. Distinct tunnels
-// are few (endpoints of an overlay, times its ids), and are kept for the
-// life of the process, as records that name them may be anywhere.
-var tunnels struct {
-	sync.Mutex
-	list []Tunnel
-	refs map[Tunnel]TunnelRef
-}
+// tunnels numbers the Tunnels given a TunnelRef. Distinct tunnels are few
+// (endpoints of an overlay, times its ids).
+var tunnels intern.List[Tunnel]
 
 // RefTunnel returns the TunnelRef of t, the same each time.
-func RefTunnel(t Tunnel) TunnelRef {
-	tunnels.Lock()
-	defer tunnels.Unlock()
-	if ref, ok := tunnels.refs[t]; ok {
-		return ref
-	}
-	if tunnels.refs == nil {
-		tunnels.refs = map[Tunnel]TunnelRef{}
-	}
-	tunnels.list = append(tunnels.list, t)
-	ref := TunnelRef(len(tunnels.list))
-	tunnels.refs[t] = ref
-	return ref
-}
+func RefTunnel(t Tunnel) TunnelRef { return TunnelRef(tunnels.Ref(t)) }
 
 // Get returns the Tunnel that ref names; a Tunnel of kind
 // reader.TunnelNone for NoTunnel.
@@ -55,7 +36,5 @@ func (ref TunnelRef) Get() Tunnel {
 	if ref == NoTunnel {
 		return Tunnel{}
 	}
-	tunnels.Lock()
-	defer tunnels.Unlock()
-	return tunnels.list[ref-1]
+	return tunnels.Get(uint32(ref))
 }

@@ -1,6 +1,6 @@
 package reader
 
-import "sync"
+import "flowstat/intern"
 
 // Endpoints are the addresses of a tunnel's ends, mapped like a Packet's
 // Src and Dst, and their IP version (0 for none).
@@ -19,15 +19,10 @@ type Outer uint32
 // NoOuter is the Outer of packets outside tunnels.
 const NoOuter Outer = 0
 
-// outers is every Endpoints given an Outer, by Outer - 1. Distinct
-// tunnel endpoints are few, and are kept for the life of the process.
-// Decoding looks them up in refs without a lock: the endpoints of a
-// tunnel's packets are the same over and over.
-var outers struct {
-	sync.Mutex
-	list []Endpoints
-	refs sync.Map // Endpoints to Outer
-}
+// outers numbers the Endpoints given an Outer. Distinct tunnel endpoints
+// are few; decoding finds their number without a lock, as the endpoints of
+// a tunnel's packets are the same over and over.
+var outers intern.List[Endpoints]
 
 // OuterOf returns the Outer of e, the same each time; NoOuter for the zero
 // Endpoints.
@@ -35,18 +30,7 @@ func OuterOf(e Endpoints) Outer {
 	if e == (Endpoints{}) {
 		return NoOuter
 	}
-	if ref, ok := outers.refs.Load(e); ok {
-		return ref.(Outer)
-	}
-	outers.Lock()
-	defer outers.Unlock()
-	if ref, ok := outers.refs.Load(e); ok {
-		return ref.(Outer)
-	}
-	outers.list = append(outers.list, e)
-	ref := Outer(len(outers.list))
-	outers.refs.Store(e, ref)
-	return ref
+	return Outer(outers.Ref(e))
 }
 
 // Endpoints returns the Endpoints that o names; the zero Endpoints for
@@ -55,7 +39,5 @@ func (o Outer) Endpoints() Endpoints {
 	if o == NoOuter {
 		return Endpoints{}
 	}
-	outers.Lock()
-	defer outers.Unlock()
-	return outers.list[o-1]
+	return outers.Get(uint32(o))
 }
