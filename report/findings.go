@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"hash/maphash"
 	"iter"
@@ -271,7 +272,8 @@ type FindingSource struct {
 const maxSources = 1000
 
 // topSources keeps the most active of the sources offered, up to
-// maxSources: by packets, then flows, then address.
+// maxSources: by packets, then flows, then address. It is a min-heap
+// (container/heap) of those kept until sorted.
 type topSources struct{ kept []FindingSource }
 
 func lessActive(a, b *FindingSource) bool {
@@ -284,36 +286,25 @@ func lessActive(a, b *FindingSource) bool {
 	return a.IP.Compare(b.IP) > 0
 }
 
-// offer keeps s if it is among the most active; kept is a min-heap
-// until sorted.
+func (t *topSources) Len() int           { return len(t.kept) }
+func (t *topSources) Less(i, j int) bool { return lessActive(&t.kept[i], &t.kept[j]) }
+func (t *topSources) Swap(i, j int)      { t.kept[i], t.kept[j] = t.kept[j], t.kept[i] }
+func (t *topSources) Push(x any)         { t.kept = append(t.kept, x.(FindingSource)) }
+func (t *topSources) Pop() any {
+	last := t.kept[len(t.kept)-1]
+	t.kept = t.kept[:len(t.kept)-1]
+	return last
+}
+
+// offer keeps s if it is among the most active.
 func (t *topSources) offer(s FindingSource) {
-	h := t.kept
-	if len(h) == maxSources {
-		if !lessActive(&h[0], &s) {
-			return
-		}
-		h[0] = s
-		for i := 0; ; { // sift down
-			l, m := 2*i+1, i
-			if l < len(h) && lessActive(&h[l], &h[m]) {
-				m = l
-			}
-			if l+1 < len(h) && lessActive(&h[l+1], &h[m]) {
-				m = l + 1
-			}
-			if m == i {
-				break
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-		return
+	switch {
+	case len(t.kept) < maxSources:
+		heap.Push(t, s)
+	case lessActive(&t.kept[0], &s):
+		t.kept[0] = s
+		heap.Fix(t, 0)
 	}
-	h = append(h, s)
-	for i := len(h) - 1; i > 0 && lessActive(&h[i], &h[(i-1)/2]); i = (i - 1) / 2 { // sift up
-		h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
-	}
-	t.kept = h
 }
 
 // sorted returns the sources kept, the most active first.
