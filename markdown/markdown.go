@@ -218,6 +218,7 @@ func (m *md) findings() {
 		m.p("")
 		return
 	}
+	m.attacks()
 	for i := range st.Findings {
 		f := &st.Findings[i]
 		m.p("### %d. %s: %s", i+1, capitalize(f.Kind.String()), f.Where())
@@ -225,10 +226,11 @@ func (m *md) findings() {
 		m.p("- **Where:** %s", m.where(f))
 		m.p("- **When:** %s (%s), %s", report.FormatSpan(f.First, f.Last), report.FormatDuration(float64(f.Last-f.First)/1e9), m.windows(f.First, f.Last))
 		m.p("- **Evidence:** %s", m.evidence(f))
+		m.p("- **Peak:** %s", m.findingPeak(f))
 		if line := topSourcesLine(f); line != "" {
 			m.p("- %s", line)
 		}
-		if f.Kind == report.SYNFlood {
+		if f.Kind == report.SYNFlood || f.Kind == report.UDPFlood || f.Kind == report.ICMPFlood || f.Kind == report.TCPFlood {
 			m.p("- **Spoofing hints:** %s", spoofingHints(f))
 		}
 		if note := kindNote(f); note != "" {
@@ -247,6 +249,80 @@ func (m *md) findings() {
 			m.p("")
 		}
 	}
+}
+
+// attacks lists the victims of several findings: each is one attack by
+// several vectors, which the findings below describe one by one.
+func (m *md) attacks() {
+	var multi []report.Attack
+	for _, a := range report.Attacks(m.st.Findings) {
+		if len(a.Findings) > 1 {
+			multi = append(multi, a)
+		}
+	}
+	if len(multi) == 0 {
+		return
+	}
+	m.p("Victims of several findings, each a multi-vector attack (findings.parquet's attack_id groups them):")
+	m.p("")
+	t := newTable("Victim", "Findings", "Vectors", "When", "Packets to it")
+	t.right(4)
+	for _, a := range multi {
+		var ids, vectors []string
+		var packets uint64
+		for _, i := range a.Findings {
+			f := &m.st.Findings[i]
+			ids = append(ids, strconv.Itoa(i+1))
+			vectors = append(vectors, vectorName(f))
+			if f.Kind == report.SYNFlood {
+				packets += f.SYNs
+			} else {
+				packets += f.PacketsIn
+			}
+		}
+		t.add(a.Victim.String(), strings.Join(ids, ", "), strings.Join(vectors, "; "),
+			fmt.Sprintf("%s (%s)", report.FormatSpan(a.First, a.Last), report.FormatDuration(float64(a.Last-a.First)/1e9)),
+			report.FormatCount(packets))
+	}
+	t.write(&m.buf)
+	m.p("")
+}
+
+// vectorName names a finding's vector in a few words: "SYN flood to
+// 80/tcp", "UDP reflection from 53/udp (DNS)", "TCP flood (ACK)".
+func vectorName(f *report.Finding) string {
+	switch f.Kind {
+	case report.SYNFlood:
+		return fmt.Sprintf("SYN flood to %d/tcp", f.Dest.Port)
+	case report.Reflection, report.SYNACKReflection:
+		proto := "udp"
+		if f.Kind == report.SYNACKReflection {
+			proto = "tcp"
+		}
+		if name := report.AmplifierName(f.Port); name != "" && f.Kind == report.Reflection {
+			return fmt.Sprintf("%s from %d/%s (%s)", f.Kind, f.Port, proto, name)
+		}
+		return fmt.Sprintf("%s from %d/%s", f.Kind, f.Port, proto)
+	case report.TCPFlood:
+		return fmt.Sprintf("TCP flood (%s)", strings.ToUpper(f.Method))
+	}
+	return f.Kind.String()
+}
+
+// findingPeak gives a finding's busiest second.
+func (m *md) findingPeak(f *report.Finding) string {
+	rate := fmt.Sprintf("%s packets/s, %s", report.FormatRate(f.PeakPPS), report.FormatBitRate(f.PeakBPS))
+	switch {
+	case f.Kind != report.SYNFlood:
+		what := "what the sources sent"
+		if f.Kind == report.PortScan || f.Kind == report.HostScan {
+			what = "the probes"
+		}
+		return rate + fmt.Sprintf(" in its busiest second (%s, estimated from the flows' times and counts)", what)
+	case m.st.Interval > int64(time.Second):
+		return rate + fmt.Sprintf(" in its busiest %s window (all traffic of the destination)", report.FormatDuration(float64(m.st.Interval)/1e9))
+	}
+	return rate + " in its busiest second (all traffic of the destination)"
 }
 
 // windows names the report windows from first to last.
@@ -280,6 +356,14 @@ func (m *md) where(f *report.Finding) string {
 		return fmt.Sprintf("victim %s, receiving from UDP source port %d", f.Host, f.Port)
 	case report.SYNACKReflection:
 		return fmt.Sprintf("victim %s, receiving from TCP source port %d", f.Host, f.Port)
+	case report.UDPFlood, report.TCPFlood:
+		proto := strings.ToUpper(tables.ProtoName(f.Proto))
+		if f.Ports == 1 {
+			return fmt.Sprintf("victim %s, %s port %d", f.Host, proto, f.Port)
+		}
+		return fmt.Sprintf("victim %s, %s %s ports", f.Host, report.FormatCount(f.Ports), proto)
+	case report.ICMPFlood:
+		return fmt.Sprintf("victim %s", f.Host)
 	case report.PortScan:
 		var hosts []string
 		for _, t := range f.Targets {
@@ -315,6 +399,18 @@ func (m *md) evidence(f *report.Finding) string {
 		return fmt.Sprintf("%s SYN-ACKs from port %d of %s sources to %s, which sent them no SYN; %s flows, %s packets and %s to %s, %s packets back",
 			report.FormatCount(f.SYNACKs), f.Port, report.FormatCount(f.Peers), f.Host, report.FormatCount(f.Flows), report.FormatCount(f.PacketsIn),
 			report.FormatBytes(f.BytesIn), f.Host, report.FormatCount(f.PacketsOut))
+	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
+		what := strings.ToUpper(tables.ProtoName(f.Proto))
+		if f.Kind == report.TCPFlood {
+			what = fmt.Sprintf("TCP (mostly %s, no handshake)", strings.ToUpper(f.Method))
+		}
+		answer := "left unanswered"
+		if f.Kind == report.TCPFlood {
+			answer = "left unanswered or reset"
+		}
+		return fmt.Sprintf("%s packets and %s of %s to %s from %s sources in %s flows; %s packets and %s back; %s flows %s",
+			report.FormatCount(f.PacketsIn), report.FormatBytes(f.BytesIn), what, f.Host, report.FormatCount(f.Peers), report.FormatCount(f.Flows),
+			report.FormatCount(f.PacketsOut), report.FormatBytes(f.BytesOut), report.FormatCount(f.Failed), answer)
 	}
 	var targets []string
 	for _, t := range f.Targets {
@@ -344,15 +440,17 @@ func topSourcesLine(f *report.Finding) string {
 		what = "sources"
 	case report.Reflection, report.SYNACKReflection:
 		what = "reflectors"
+	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
+		what = "sources"
 	default:
 		return ""
 	}
 	var items []string
 	for _, src := range f.Sources[:min(5, len(f.Sources))] {
-		if f.Kind == report.SYNFlood {
+		if !f.Kind.IsVolume() {
 			items = append(items, fmt.Sprintf("%s (%s %s)", src.IP, report.FormatCount(src.Flows), plural(int(src.Flows), "flow", "flows")))
 		} else {
-			items = append(items, fmt.Sprintf("%s (%s packets, %s)", src.IP, report.FormatCount(src.Packets), report.FormatBytes(src.Bytes)))
+			items = append(items, fmt.Sprintf("%s (%s %s, %s)", src.IP, report.FormatCount(src.Packets), plural(int(src.Packets), "packet", "packets"), report.FormatBytes(src.Bytes)))
 		}
 	}
 	return fmt.Sprintf("**Top %s:** %s; finding_sources.parquet lists %s", what, strings.Join(items, ", "),
@@ -365,7 +463,11 @@ func spoofingHints(f *report.Finding) string {
 	h := f.Spoofing
 	var hints []string
 	if h.MaxTTL > 0 { // 0: the records carry no TTL
-		ttl := fmt.Sprintf("the SYNs' TTLs range from %d to %d", h.MinTTL, h.MaxTTL)
+		packets := "the packets'"
+		if f.Kind == report.SYNFlood {
+			packets = "the SYNs'"
+		}
+		ttl := fmt.Sprintf("%s TTLs range from %d to %d", packets, h.MinTTL, h.MaxTTL)
 		if h.MaxTTL-h.MinTTL <= 16 && f.Peers >= 10 {
 			ttl += " over " + report.FormatCount(f.Peers) + " sources, a band narrow enough for one origin"
 		}
@@ -396,6 +498,12 @@ func kindNote(f *report.Finding) string {
 		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
 	case report.PortScan:
 		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
+	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
+		note := fmt.Sprintf("packets sent at %s faster than it answers them, to exhaust its link, its CPU or a stateful device in front of it; sources that appear once are likely spoofed", f.Host)
+		if strings.HasPrefix(f.Method, "rst") {
+			note += fmt.Sprintf("; RSTs from many sources are also what servers send back when packets carrying %s's spoofed address reach them (backscatter, or part of a TCP reflection)", f.Host)
+		}
+		return note
 	}
 	if f.Method == "echo" {
 		return "one source pinging many hosts to find those alive: reconnaissance, or monitoring when the source is known"
@@ -514,8 +622,10 @@ func (m *md) method() {
 	for _, p := range t.ReflectPorts {
 		ports = append(ports, strconv.Itoa(int(p)))
 	}
-	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all; from any other port, only with no request at all (one-way flows: also what one-way protocols such as syslog look like).",
+	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all; from any other port, only with no request at all and at a flood's rate (`--flood-rate`, below), which a one-way protocol such as syslog does not reach.",
 		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
+	m.p("  - UDP, ICMP and TCP floods: at least %d packets of one protocol to one host (`--flood-packets`), at least %s packets/s in its busiest second (`--flood-rate`); over UDP and TCP in at least %d flows (`--flood-flows`), over UDP with at most a tenth as many packets back, over TCP without handshakes (no SYN, no SYN-ACK) and answered by nothing but RSTs. UDP from the port of a reflection on the same victim is the reflection's. One source reaching %d ports or more is a scan, not a flood.",
+		t.FloodPackets, strconv.FormatFloat(t.FloodRate, 'f', -1, 64), t.FloodFlows, t.ScanPorts)
 	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
 		t.ReflectSources, t.ReflectPackets)
 	m.p("  - Port scans and host sweeps, over TCP, UDP or ICMP echo: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`; pings: %[2]d hosts), at least %[3]s of those flows failed (`--scan-share`; not for pings, which live hosts answer): over TCP REJ, S0, RSTO or RSTOS0, or, for probes without SYN, OTH, RSTRH, SH or SHR; over UDP no answer (S0). The method is named as nmap names its scans, from the flags the source sent: SYN, CONNECT (a handshake completed, then left), ACK, FIN, NULL, XMAS.",
@@ -524,6 +634,7 @@ func (m *md) method() {
 	if st.Version != st.Summary.Version {
 		version = fmt.Sprintf("flows by flowstat %s, report by flowstat %s", st.Summary.Version, st.Version)
 	}
+	m.p("- **Peaks** of findings are of their busiest second, aligned to the second, over the part of it the capture covers: for floods, reflections and scans estimated from their flows (a flow shorter than a second counts its packets in it, a longer one its mean rate in each second it spans; exact for the short flows of floods), for SYN floods counted from the destination's windows (over a window when windows are longer than a second). Several findings on one victim are one attack (findings.parquet's `attack_id`).")
 	m.p("- **Numbers** here have three significant digits; intervals.parquet, destinations.parquet and cdf.parquet beside this report hold them exactly.")
 	m.p("- **Version:** %s.", version)
 }

@@ -9,8 +9,11 @@ import (
 // attackFlows makes ten minutes of traffic with one of each kind of finding:
 // web clients throughout, a SYN flood, SNMP reflection, SYN-ACK
 // backscatter, a TCP SYN port scan, a host sweep on port 22, a UDP port
-// scan, a TCP ACK scan and a ping sweep; and a resolver asking 60 name
-// servers, all answering, which is none.
+// scan, a TCP ACK scan, a ping sweep, and a UDP, an ICMP and a TCP ACK
+// flood on the SYN flood's victim; and none in a resolver asking 60 name
+// servers, all answering, a one-flow UDP stream at 1,000 packets/s, a
+// syslog collector with 200 devices and a bulk TCP transfer caught in the
+// middle.
 func attackFlows() []flow {
 	var fs []flow
 	web := [2]uint8{tcpSYN | tcpACK | tcpFIN, tcpSYN | tcpACK | tcpFIN}
@@ -69,10 +72,59 @@ func attackFlows() []flow {
 		}
 		fs = append(fs, f)
 	}
+	fs = append(fs, floodFlows()...)
+	return append(fs, nearMisses()...)
+}
+
+// floodFlows are a UDP, an ICMP and a TCP ACK flood on 192.0.2.80 from
+// spoofed sources: 1,200 one-packet UDP flows at 2,000 packets/s to
+// ports 1024-3023; 600 ICMP echo flows of two requests, 1,200 packets at
+// 4,000 packets/s; 1,100 one-ACK flows to port 443 at 2,500 packets/s.
+func floodFlows() []flow {
+	var fs []flow
+	for i := range 1200 {
+		s := 550 + float64(i)*0.0005
+		fs = append(fs, flow{src: fmt.Sprintf("45.%d.%d.1", i/200, i%200), dst: "192.0.2.80", sport: uint16(20000 + i),
+			dport: uint16(1024 + i%2000), proto: 17, state: flows.S0, end: flows.EndEOF, pkts: []pkt{{s: s, fwd: true}}})
+	}
+	for i := range 600 {
+		s := 570 + float64(i)*0.0005
+		fs = append(fs, flow{src: fmt.Sprintf("46.%d.%d.1", i/200, i%200), dst: "192.0.2.80", sport: uint16(i), proto: 1,
+			echo: true, state: flows.S0, end: flows.EndEOF, pkts: []pkt{{s: s, fwd: true}, {s: s + 0.00025, fwd: true}}})
+	}
+	for i := range 1100 {
+		s := 580 + float64(i)*0.0004
+		fs = append(fs, flow{src: fmt.Sprintf("47.%d.%d.1", i/200, i%200), dst: "192.0.2.80", sport: uint16(30000 + i), dport: 443,
+			proto: 6, state: flows.OTH, end: flows.EndEOF, flags: [2]uint8{tcpACK, 0}, pkts: []pkt{{s: s, fwd: true}}})
+	}
+	return fs
+}
+
+// nearMisses are traffic that no finding is made of.
+func nearMisses() []flow {
+	var fs []flow
 	for i := range 60 {
 		s := 30 + float64(i)*5
 		fs = append(fs, flow{src: "10.0.0.53", dst: fmt.Sprintf("203.0.113.%d", 100+i), sport: uint16(20000 + i), dport: 53, proto: 17,
 			state: flows.SF, end: flows.EndIdle, pkts: []pkt{{s: s, fwd: true}, {s: s + 0.03}}})
 	}
-	return fs
+	stream := flow{src: "10.0.0.70", dst: "192.0.2.30", sport: 5004, dport: 5004, proto: 17, state: flows.S0, end: flows.EndIdle}
+	for i := range 5000 {
+		stream.pkts = append(stream.pkts, pkt{s: 100 + float64(i)*0.001, fwd: true})
+	}
+	fs = append(fs, stream)
+	for i := range 200 {
+		f := flow{src: fmt.Sprintf("10.1.%d.%d", i/100, i%100), dst: "192.0.2.14", sport: 514, dport: 514, proto: 17,
+			state: flows.S0, end: flows.EndEOF}
+		for k := range 20 {
+			f.pkts = append(f.pkts, pkt{s: float64(i)*0.01 + float64(k)*29, fwd: true})
+		}
+		fs = append(fs, f)
+	}
+	bulk := flow{src: "10.0.0.71", dst: "192.0.2.31", sport: 45000, dport: 22, proto: 6, state: flows.OTH, end: flows.EndEOF,
+		flags: [2]uint8{tcpACK | tcpPSH, tcpACK}}
+	for i := range 6000 {
+		bulk.pkts = append(bulk.pkts, pkt{s: 200 + float64(i)*0.0005, fwd: i%3 != 2})
+	}
+	return append(fs, bulk)
 }

@@ -14,6 +14,7 @@ import (
 
 	"flowstat/extsort"
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // Kind is what a finding looks like.
@@ -36,16 +37,34 @@ const (
 	// HostScan: one source reaching many hosts on a port, mostly failing,
 	// or pinging many hosts: a host sweep.
 	HostScan
+	// UDPFlood: UDP to one host at a flood's rate, in many flows that it
+	// left unanswered.
+	UDPFlood
+	// ICMPFlood: ICMP to one host at a flood's rate.
+	ICMPFlood
+	// TCPFlood: TCP without handshakes (ACK, RST, FIN or other flags) to
+	// one host at a flood's rate, in many flows that it left unanswered or
+	// reset.
+	TCPFlood
 )
 
-var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host sweep"}
+var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host sweep",
+	"UDP flood", "ICMP flood", "TCP flood"}
 
 func (k Kind) String() string { return kindNames[k] }
 
 // Name is the kind's name in findings.parquet.
 func (k Kind) Name() string {
-	return [...]string{"syn_flood", "udp_reflection", "tcp_reflection", "port_scan", "host_sweep"}[k]
+	return [...]string{"syn_flood", "udp_reflection", "tcp_reflection", "port_scan", "host_sweep",
+		"udp_flood", "icmp_flood", "tcp_flood"}[k]
 }
+
+// isFlood says whether k is a flood of one host found by volume.
+func (k Kind) isFlood() bool { return k == UDPFlood || k == ICMPFlood || k == TCPFlood }
+
+// IsVolume says whether a finding of kind k is traffic sent at a victim
+// (a flood or a reflection), whose sources come with packet counts.
+func (k Kind) IsVolume() bool { return k.isFlood() || k == Reflection || k == SYNACKReflection }
 
 // Thresholds decide what is a finding. The zero value works: zero fields
 // take the defaults of DefaultThresholds.
@@ -70,6 +89,15 @@ type Thresholds struct {
 	ReflectPackets int
 	ReflectRatio   float64
 	ReflectPorts   []uint16
+	// A UDP, ICMP or TCP flood (without handshakes) is at least
+	// FloodPackets packets of one protocol to one host, at FloodRate
+	// packets/s or more on average from its first to its last packet; over
+	// UDP and TCP in at least FloodFlows flows, at most a tenth of their
+	// packets answered (see floodFlowOf), so that a stream or a bulk
+	// transfer in one flow is not a flood.
+	FloodPackets int
+	FloodRate    float64
+	FloodFlows   int
 }
 
 // DefaultThresholds returns the default thresholds. A flood or a scan
@@ -90,6 +118,9 @@ func DefaultThresholds() Thresholds {
 		ReflectSources:  20,
 		ReflectPackets:  500,
 		ReflectRatio:    10,
+		FloodPackets:    1000,
+		FloodRate:       1000,
+		FloodFlows:      50,
 		// Services abused for amplification (amplifierNames).
 		ReflectPorts: slices.Sorted(maps.Keys(amplifierNames)),
 	}
@@ -131,6 +162,9 @@ func (t Thresholds) withDefaults() Thresholds {
 	set(&t.ReflectSources, d.ReflectSources)
 	set(&t.ReflectPackets, d.ReflectPackets)
 	setF(&t.ReflectRatio, d.ReflectRatio)
+	set(&t.FloodPackets, d.FloodPackets)
+	setF(&t.FloodRate, d.FloodRate)
+	set(&t.FloodFlows, d.FloodFlows)
 	if t.ReflectPorts == nil {
 		t.ReflectPorts = d.ReflectPorts
 	}
@@ -150,6 +184,7 @@ func (t Thresholds) Validate() error {
 		{"synflood-flows", t.SYNFloodFlows}, {"synflood-sources", t.SYNFloodSources},
 		{"scan-ports", t.ScanPorts}, {"scan-hosts", t.ScanHosts},
 		{"reflect-sources", t.ReflectSources}, {"reflect-packets", t.ReflectPackets},
+		{"flood-packets", t.FloodPackets}, {"flood-flows", t.FloodFlows},
 	}
 	for _, c := range counts {
 		if c.v < 0 {
@@ -165,6 +200,9 @@ func (t Thresholds) Validate() error {
 			return fmt.Errorf("threshold %s must be a fraction between 0 and 1, not %g", s.name, s.v)
 		}
 	}
+	if t.FloodRate < 0 {
+		return fmt.Errorf("threshold flood-rate must be positive, not %g", t.FloodRate)
+	}
 	if t.ReflectRatio < 0 || (t.ReflectRatio > 0 && t.ReflectRatio < 1) {
 		return fmt.Errorf("threshold reflect-ratio must be at least 1, not %g", t.ReflectRatio)
 	}
@@ -176,8 +214,8 @@ type Finding struct {
 	Kind Kind
 	// Dest is the attacked destination of a SYN flood.
 	Dest Dest
-	// Host is the victim of a SYN flood or a reflection, or the source of
-	// a scan.
+	// Host is the victim of a flood or a reflection, or the source of a
+	// scan.
 	Host netip.Addr
 	// Port is the service port of a reflection, or the destination port of
 	// a SYN flood.
@@ -185,7 +223,15 @@ type Finding struct {
 	// Targets are a scan's hosts (port scan) or ports (host scan) that
 	// crossed the threshold.
 	Targets []ScanTarget
-	// Proto is a scan's protocol (TCP, UDP, ICMP or ICMPv6), and Method
+	// Ports counts the victim's ports a flood reached (its Port when one).
+	Ports uint64
+	// PeakPPS and PeakBPS are the packets/s and bits/s of the finding's
+	// busiest second: of what a flood's or a reflection's sources sent the
+	// victim, or a scanner its targets, estimated from their flows (see
+	// rateEstimate); of a SYN flood's destination, both ways, counted in its
+	// windows (see Series.Peak), over a window when windows are longer.
+	PeakPPS, PeakBPS float64
+	// Proto is a scan's or a flood's protocol (TCP, UDP, ICMP or ICMPv6), and Method
 	// how it probed, as nmap names its scans: "syn", "connect", "ack",
 	// "fin", "null", "xmas" or "other" over TCP, "udp", "echo" over ICMP.
 	Proto  uint8
@@ -224,7 +270,7 @@ type Finding struct {
 	// scan's scanner, the most active first, at most maxSources: what goes
 	// into an ACL or an abuse report.
 	Sources []FindingSource
-	// Spoofing holds a SYN flood's hints that its sources are spoofed.
+	// Spoofing holds a flood's hints that its sources are spoofed.
 	Spoofing SpoofingHints
 }
 
@@ -321,6 +367,49 @@ func (t *topSources) sorted() []FindingSource {
 	return t.kept
 }
 
+// Victim returns the host a finding's traffic was sent at: a flood's or a
+// reflection's victim; scans have none.
+func (f *Finding) Victim() (netip.Addr, bool) {
+	switch {
+	case f.Kind == SYNFlood:
+		return f.Dest.IP, true
+	case f.Kind.IsVolume():
+		return f.Host, true
+	}
+	return netip.Addr{}, false
+}
+
+// Attack is the findings on one victim: with several, a multi-vector
+// attack, which the report shows as one.
+type Attack struct {
+	Victim      netip.Addr
+	Findings    []int // indexes of the findings, in their order
+	First, Last int64
+}
+
+// Attacks groups findings by victim, in the order of each victim's first
+// finding.
+func Attacks(fs []Finding) []Attack {
+	var out []Attack
+	at := map[netip.Addr]int{}
+	for i := range fs {
+		v, ok := fs[i].Victim()
+		if !ok {
+			continue
+		}
+		k, seen := at[v]
+		if !seen {
+			k = len(out)
+			at[v] = k
+			out = append(out, Attack{Victim: v, First: fs[i].First, Last: fs[i].Last})
+		}
+		a := &out[k]
+		a.Findings = append(a.Findings, i)
+		a.First, a.Last = min(a.First, fs[i].First), max(a.Last, fs[i].Last)
+	}
+	return out
+}
+
 // ScanTarget is a host (port scan) or a port (host scan) a scan reached.
 type ScanTarget struct {
 	Host  netip.Addr
@@ -342,6 +431,13 @@ func (f *Finding) Where() string {
 		return fmt.Sprintf("%s from port %d/udp", f.Host, f.Port)
 	case SYNACKReflection:
 		return fmt.Sprintf("%s from port %d/tcp", f.Host, f.Port)
+	case UDPFlood, TCPFlood:
+		if f.Ports == 1 {
+			return fmt.Sprintf("%s port %d/%s", f.Host, f.Port, tables.ProtoName(f.Proto))
+		}
+		return fmt.Sprintf("%s, %s %s ports", f.Host, FormatCount(f.Ports), strings.ToUpper(tables.ProtoName(f.Proto)))
+	case ICMPFlood:
+		return f.Host.String()
 	}
 	return fmt.Sprintf("%s (%s)", f.Host, f.MethodName())
 }
@@ -476,6 +572,7 @@ func (b *builder) synFlood(g destGroup, st *Stats, t Thresholds) (Finding, bool)
 	}
 	f.Sources, f.Spoofing = floodSources(g.flows)
 	f.Series = b.denseSeries(st, d)
+	f.PeakPPS, f.PeakBPS = f.Series.Peak(b.ds.Summary)
 	return f, true
 }
 
@@ -559,18 +656,22 @@ type reflectionKey struct {
 	port   uint16
 }
 
-// reflFlow is what reflections read of a candidate flow, oriented by
-// reflFlowOf: its group, its reflector, its span and its traffic each
-// way (in: from the reflectors), in 88 bytes instead of a record's 144.
+// reflFlow is what reflections and floods read of a candidate flow,
+// oriented by reflFlowOf or floodFlowOf: its group, its sender (the
+// reflector, or a flood's source), its span and its traffic each way (in:
+// from the sender), in 104 bytes instead of a record's 232.
 type reflFlow struct {
 	Victim, Reflector     flows.IP
 	FirstSeen, LastSeen   int64
 	PacketsIn, PacketsOut uint64
 	BytesIn, BytesOut     uint64
 	SYNACKs               uint32
-	Port                  uint16
+	Port                  uint16 // the sender's: a reflection's service port
+	VictimPort            uint16
 	Kind                  Kind
 	EndReason             flows.EndReason
+	MinTTL, MaxTTL        uint8 // of the sender's packets
+	Flags                 uint8 // the TCP flags the sender set
 }
 
 // reflFlowOf fills f with what reflections read of a record, if it may be
@@ -599,32 +700,86 @@ func (t *Thresholds) reflFlowOf(r *flows.Record, f *reflFlow) bool {
 	default:
 		return false
 	}
-	f.FirstSeen, f.LastSeen, f.SYNACKs, f.EndReason = r.FirstSeen, r.LastSeen, r.SYNACKs, r.EndReason
-	f.PacketsIn, f.PacketsOut, f.BytesIn, f.BytesOut = r.Packets[in], r.Packets[1-in], r.Bytes[in], r.Bytes[1-in]
+	f.fill(r, in)
 	return true
 }
 
-func (f *reflFlow) key() reflectionKey { return reflectionKey{f.Kind, f.Victim, f.Port} }
-
-// compareReflFlows orders candidate flows by group, then reflector.
-func compareReflFlows(x, y reflFlow) int {
-	// Not cmp.Or: it would compare the reflectors of every pair.
-	if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
-		return c
+// fill sets what a candidate has of r besides its group, in being the
+// sender's direction.
+func (f *reflFlow) fill(r *flows.Record, in int) {
+	f.FirstSeen, f.LastSeen, f.SYNACKs, f.EndReason = r.FirstSeen, r.LastSeen, r.SYNACKs, r.EndReason
+	f.PacketsIn, f.PacketsOut, f.BytesIn, f.BytesOut = r.Packets[in], r.Packets[1-in], r.Bytes[in], r.Bytes[1-in]
+	f.MinTTL, f.MaxTTL, f.Flags = r.MinTTL[in], r.MaxTTL[in], r.TCPFlags[in]
+	f.VictimPort = r.DstPort
+	if in == flows.Rev {
+		f.VictimPort = r.SrcPort
 	}
+}
+
+// floodFlowOf fills f with what floods read of a record, if it may be part
+// of one, oriented from the side that sent more: UDP answered at most half
+// as often as it was sent to; any ICMP (a victim may answer every echo);
+// TCP without handshake that the receiver left unanswered or reset (a
+// transfer caught in the middle has its receiver's ACKs). A one-way UDP
+// flow is also a reflection's candidate: floods leave the flows of a
+// reflection found to it (see vectors).
+func floodFlowOf(r *flows.Record, f *reflFlow) bool {
+	in := flows.Fwd
+	if r.Packets[flows.Rev] > r.Packets[flows.Fwd] {
+		in = flows.Rev
+	}
+	out := 1 - in
+	switch {
+	case r.Packets[in] == 0:
+		return false
+	case r.Proto == protoUDP && 2*r.Packets[out] <= r.Packets[in]:
+		f.Kind = UDPFlood
+	case isICMP(r.Proto):
+		f.Kind = ICMPFlood
+	case r.Proto == protoTCP && r.SYNs == 0 && r.SYNACKs == 0 &&
+		(r.Packets[out] == 0 || r.TCPFlags[out]&tcpRST != 0 && r.TCPFlags[out]&^(tcpRST|tcpACK) == 0):
+		f.Kind = TCPFlood
+	default:
+		return false
+	}
+	f.Victim, f.Reflector, f.Port = r.DstIP, r.SrcIP, r.SrcPort
+	if in == flows.Rev {
+		f.Victim, f.Reflector, f.Port = r.SrcIP, r.DstIP, r.DstPort
+	}
+	f.fill(r, in)
+	return true
+}
+
+// key is the group of a candidate: a reflection's victim and service
+// port, a flood's victim.
+func (f *reflFlow) key() reflectionKey {
+	if f.Kind.isFlood() {
+		return reflectionKey{f.Kind, f.Victim, 0}
+	}
+	return reflectionKey{f.Kind, f.Victim, f.Port}
+}
+
+// compareReflFlows orders candidate flows by victim, its reflections
+// before its floods, by group, then sender.
+func compareReflFlows(x, y reflFlow) int {
+	// Not cmp.Or: it would compare the senders of every pair.
 	if c := x.Victim.Compare(y.Victim); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(x.Port, y.Port); c != 0 {
+	if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(x.key().port, y.key().port); c != 0 {
 		return c
 	}
 	return x.Reflector.Compare(y.Reflector)
 }
 
-// reflections finds UDP and SYN-ACK reflections. The flow model orients a
-// UDP flow from the side that sent first, unless that packet came from a
-// port below 1024 to one above, so the service side can be either end: it
-// is the end whose port is a service port (the responder's if both are).
+// reflections finds UDP and SYN-ACK reflections and floods. The flow
+// model orients a UDP flow from the side that sent first, unless that
+// packet came from a port below 1024 to one above, so the service side can
+// be either end: it is the end whose port is a service port (the
+// responder's if both are).
 func (b *builder) reflections(t Thresholds) []Finding {
 	var cands []reflFlow
 	var f reflFlow
@@ -632,36 +787,83 @@ func (b *builder) reflections(t Thresholds) []Finding {
 		if t.reflFlowOf(&b.ds.Flows[i], &f) {
 			cands = append(cands, f)
 		}
+		if floodFlowOf(&b.ds.Flows[i], &f) {
+			cands = append(cands, f)
+		}
 	}
-	return b.reflectionsOf(cands, t)
+	v := vectors{b: b, t: t}
+	v.of(cands)
+	return v.sorted()
 }
 
-// reflectionsOf finds the reflections among candidate flows, which it
-// sorts, by victim and port.
-func (b *builder) reflectionsOf(cands []reflFlow, t Thresholds) []Finding {
+// vectors finds the reflections and floods of groups of candidate flows
+// given in order (compareReflFlows): a victim's reflections before its
+// floods, so that the UDP flows from a reflection's port go to the
+// reflection alone.
+type vectors struct {
+	b         *builder
+	t         Thresholds
+	victim    flows.IP
+	reflPorts []uint16 // the service ports of the victim's reflections
+	found     []Finding
+}
+
+// minFlows is the fewest flows a group of kind can be a finding with.
+func (v *vectors) minFlows(k Kind) int {
+	switch k {
+	case ICMPFlood:
+		return 1
+	case UDPFlood, TCPFlood:
+		return v.t.FloodFlows
+	}
+	// A group of fewer flows has fewer reflectors: most groups are
+	// one client's lookups.
+	return v.t.ReflectSources
+}
+
+// of finds the findings of candidates, which it sorts.
+func (v *vectors) of(cands []reflFlow) {
 	extsort.SortParallel(cands, compareReflFlows)
-	var out []Finding
 	for s := 0; s < len(cands); {
 		e := s + 1
 		for e < len(cands) && cands[e].key() == cands[s].key() {
 			e++
 		}
-		// A group of fewer flows has fewer reflectors: most groups are
-		// one client's lookups.
-		if e-s >= t.ReflectSources {
-			if f, ok := b.reflection(t, cands[s].key(), pointers(cands[s:e])); ok {
-				out = append(out, f)
-			}
+		if k := cands[s].key(); e-s >= v.minFlows(k.kind) {
+			v.group(k, pointers(cands[s:e]))
 		}
 		s = e
 	}
-	slices.SortFunc(out, func(x, y Finding) int {
+}
+
+// group adds the finding of one group of candidates, if it is one.
+func (v *vectors) group(k reflectionKey, g iter.Seq[*reflFlow]) {
+	if k.victim != v.victim {
+		v.victim, v.reflPorts = k.victim, v.reflPorts[:0]
+	}
+	if k.kind.isFlood() {
+		if f, ok := v.b.flood(v.t, k, g, v.reflPorts); ok {
+			v.found = append(v.found, f)
+		}
+		return
+	}
+	if f, ok := v.b.reflection(v.t, k, g); ok {
+		v.found = append(v.found, f)
+		if k.kind == Reflection {
+			v.reflPorts = append(v.reflPorts, k.port)
+		}
+	}
+}
+
+// sorted returns the findings by host, then port.
+func (v *vectors) sorted() []Finding {
+	slices.SortFunc(v.found, func(x, y Finding) int {
 		if c := x.Host.Compare(y.Host); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.Port, y.Port)
 	})
-	return out
+	return v.found
 }
 
 // pointers returns the elements of s by pointer.
@@ -682,6 +884,7 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 	var reflector flows.IP
 	var top topSources
 	var src FindingSource // the reflector being read
+	var rate rateEstimate
 	for r := range group {
 		if f.Flows == 0 || r.Reflector != reflector {
 			if f.Flows > 0 {
@@ -705,6 +908,7 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 		if r.PacketsOut == 0 {
 			f.Failed++
 		}
+		rate.add(r.FirstSeen, r.LastSeen, r.PacketsIn, r.BytesIn)
 	}
 	evidence := f.PacketsIn
 	if k.kind == SYNACKReflection {
@@ -717,11 +921,15 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 	}
 	top.offer(src)
 	f.Sources = top.sorted()
+	f.setPeak(rate.peak(b.ds.Summary))
 	if k.kind == Reflection && f.BytesOut > 0 && float64(f.BytesIn) < t.ReflectRatio*float64(f.BytesOut) {
 		return f, false
 	}
-	if k.kind == Reflection && f.PacketsOut > 0 && !slices.Contains(t.ReflectPorts, k.port) {
-		return f, false // two-way traffic with a service that is no amplifier
+	if k.kind == Reflection && !slices.Contains(t.ReflectPorts, k.port) && (f.PacketsOut > 0 || f.PeakPPS < t.FloodRate) {
+		// From a port that is no amplifier's, only a flood of answers
+		// without requests: not two-way traffic with a service, nor a
+		// one-way protocol's (syslog) steady stream.
+		return f, false
 	}
 	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
 		var rec flows.Record
@@ -733,6 +941,236 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 		}
 	}, func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.SrcIP.Addr(), 0) })
 	return f, true
+}
+
+// flood makes the finding of one victim's candidate flows of a flood's
+// kind, which come by source each time they are read, if they are one.
+// UDP flows from the service port of a reflection found to the victim
+// (reflPorts) are that reflection's, not the flood's.
+func (b *builder) flood(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow], reflPorts []uint16) (Finding, bool) {
+	f := Finding{Kind: k.kind, Host: k.victim.Addr(), Proto: floodProto(k.kind, k.victim)}
+	if f.Host.IsMulticast() || f.Host == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return f, false // one-way by nature: streams, announcements
+	}
+	flowsOf := func(yield func(*reflFlow) bool) {
+		for r := range group {
+			if (k.kind != UDPFlood || !slices.Contains(reflPorts, r.Port)) && !yield(r) {
+				return
+			}
+		}
+	}
+	var ports [1 << 16 / 64]uint64 // the victim's ports reached
+	var rate rateEstimate
+	methods := map[string]uint64{} // a TCP flood's flags, by flow
+	var sender flows.IP
+	var top topSources
+	var src FindingSource
+	endSource := func() {
+		if src.Flows == 0 {
+			return
+		}
+		top.offer(src)
+		if src.Flows == 1 {
+			f.Spoofing.SingleFlowSources++
+		}
+		if IsBogon(src.IP) {
+			f.Spoofing.BogonSources++
+		}
+	}
+	for r := range flowsOf {
+		if f.Flows == 0 || r.Reflector != sender {
+			endSource()
+			f.Peers++
+			sender = r.Reflector
+			src = FindingSource{IP: r.Reflector.Addr(), FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
+		}
+		src.Flows++
+		src.Packets += r.PacketsIn
+		src.Bytes += r.BytesIn
+		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
+		if f.Flows == 0 || r.MinTTL < f.Spoofing.MinTTL {
+			f.Spoofing.MinTTL = r.MinTTL
+		}
+		f.Spoofing.MaxTTL = max(f.Spoofing.MaxTTL, r.MaxTTL)
+		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
+		f.Flows++
+		f.PacketsIn += r.PacketsIn
+		f.BytesIn += r.BytesIn
+		f.PacketsOut += r.PacketsOut
+		f.BytesOut += r.BytesOut
+		rate.add(r.FirstSeen, r.LastSeen, r.PacketsIn, r.BytesIn)
+		if r.PacketsOut == 0 || k.kind == TCPFlood { // a TCP flood's victim only resets
+			f.Failed++
+		}
+		if k.kind == TCPFlood {
+			methods[flagsName(r.Flags)]++
+		}
+		if w := &ports[r.VictimPort/64]; *w&(1<<(r.VictimPort%64)) == 0 {
+			*w |= 1 << (r.VictimPort % 64)
+			f.Ports++
+		}
+	}
+	endSource()
+	f.setPeak(rate.peak(b.ds.Summary))
+	if f.PacketsIn < uint64(t.FloodPackets) || f.PeakPPS < t.FloodRate {
+		return f, false
+	}
+	if k.kind != ICMPFlood && f.Flows < uint64(t.FloodFlows) {
+		return f, false
+	}
+	if k.kind == UDPFlood && 10*f.PacketsOut > f.PacketsIn {
+		return f, false
+	}
+	if k.kind == ICMPFlood {
+		f.Ports = 0 // ICMP has types and identifiers, not ports
+	}
+	if f.Peers == 1 && f.Ports >= uint64(t.ScanPorts) {
+		return f, false // one source across many ports: a scan (see scans)
+	}
+	if f.Ports == 1 {
+		f.Port = lowestPort(&ports)
+	}
+	if k.kind == TCPFlood {
+		f.Method = mainMethod(methods)
+	}
+	f.Sources = top.sorted()
+	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
+		var rec flows.Record
+		for r := range flowsOf {
+			rec = flows.Record{SrcIP: r.Reflector, DstIP: r.Victim, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, EndReason: r.EndReason}
+			if !yield(&rec) {
+				return
+			}
+		}
+	}, func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.SrcIP.Addr(), 0) })
+	return f, true
+}
+
+// flagsName names a set of TCP flags as a TCP flood's method: "ack",
+// "rst-ack", "psh-ack", "null" for none.
+func flagsName(flags uint8) string {
+	var names []string
+	for _, fl := range []struct {
+		bit  uint8
+		name string
+	}{{tcpFIN, "fin"}, {tcpSYN, "syn"}, {tcpRST, "rst"}, {tcpPSH, "psh"}, {tcpACK, "ack"}, {tcpURG, "urg"}} {
+		if flags&fl.bit != 0 {
+			names = append(names, fl.name)
+		}
+	}
+	if len(names) == 0 {
+		return "null"
+	}
+	return strings.Join(names, "-")
+}
+
+// rateEstimate estimates the packets/s and bits/s of flows in each
+// second, aligned to the second, from what their records keep: a flow
+// shorter than a second counts its packets there (split by time between
+// the two seconds it may straddle), over the part of the second the
+// capture covers (a capture shorter than a second has its rate over its
+// span); a longer flow adds its mean rate to each second it spans, so that
+// a long stream of a few packets a second (syslog, a collector's exports)
+// weighs as little as it is. On floods of short flows it is the count of a
+// packet capture's seconds.
+type rateEstimate struct {
+	counts map[int64]rates // of flows shorter than a second
+	deltas map[int64]rates // change of the longer flows' summed rates at the start of a second
+}
+
+// rates are packets and bytes, or their rates per second.
+type rates struct{ packets, bytes float64 }
+
+func (e *rateEstimate) add(first, last int64, packets, bytes uint64) {
+	if e.counts == nil {
+		e.counts, e.deltas = map[int64]rates{}, map[int64]rates{}
+	}
+	a, b := FloorDiv(first, 1e9), FloorDiv(last, 1e9)
+	n := rates{float64(packets), float64(bytes)}
+	addTo := func(m map[int64]rates, sec int64, share float64) {
+		r := m[sec]
+		r.packets += n.packets * share
+		r.bytes += n.bytes * share
+		m[sec] = r
+	}
+	switch {
+	case a == b:
+		addTo(e.counts, a, 1)
+	case last-first < 1e9: // b is a+1
+		inA := float64(b*1e9-first) / float64(last-first)
+		addTo(e.counts, a, inA)
+		addTo(e.counts, b, 1-inA)
+	default:
+		perSecond := 1 / (float64(last-first) / 1e9)
+		addTo(e.deltas, a, perSecond)
+		addTo(e.deltas, b+1, -perSecond)
+	}
+}
+
+// peak returns the rates of the second with the most packets, over the
+// part of it the capture covers, as summary.json's peak second (given the
+// run's summary for the capture's first and last packet).
+func (e *rateEstimate) peak(s tables.Summary) rates {
+	secs := slices.Collect(maps.Keys(e.deltas))
+	for sec := range e.counts {
+		if _, ok := e.deltas[sec]; !ok {
+			secs = append(secs, sec)
+		}
+	}
+	slices.Sort(secs)
+	var long, most rates
+	var mostCovered float64
+	for _, sec := range secs {
+		d := e.deltas[sec]
+		long.packets += d.packets
+		long.bytes += d.bytes
+		covered := coveredPart(s, sec*1e9, 1e9)
+		c := e.counts[sec]
+		if n := (rates{c.packets + long.packets*covered, c.bytes + long.bytes*covered}); n.packets > most.packets {
+			most, mostCovered = n, covered
+		}
+	}
+	if most.packets == 0 {
+		return rates{}
+	}
+	return rates{most.packets / mostCovered, most.bytes / mostCovered}
+}
+
+// coveredPart is the part of the bin of width from start, in seconds,
+// that the capture covers (its first to its last packet, by the run's
+// summary): a microsecond at least, a capture of one instant.
+func coveredPart(s tables.Summary, start, width int64) float64 {
+	from, to := start, start+width
+	if s.FirstSeen != nil && s.LastSeen != nil {
+		from, to = max(from, s.FirstSeen.UnixNano()), min(to, s.LastSeen.UnixNano())
+	}
+	return max(float64(to-from)/1e9, 1e-6)
+}
+
+// setPeak sets the finding's peak from the estimate of its busiest second.
+func (f *Finding) setPeak(r rates) { f.PeakPPS, f.PeakBPS = r.packets, 8*r.bytes }
+
+// floodProto is the protocol of a flood of kind on victim.
+func floodProto(k Kind, victim flows.IP) uint8 {
+	switch {
+	case k == UDPFlood:
+		return protoUDP
+	case k == TCPFlood:
+		return protoTCP
+	case victim.Addr().Is4():
+		return protoICMP
+	}
+	return protoICMPv6
+}
+
+// lowestPort is the lowest port set in ports.
+func lowestPort(ports *[1 << 16 / 64]uint64) uint16 {
+	for i, w := range ports {
+		if w != 0 {
+			return uint16(i*64 + bits.TrailingZeros64(w))
+		}
+	}
+	return 0
 }
 
 // scans finds port scans and host sweeps over TCP, UDP and ICMP echo, one
@@ -1004,13 +1442,19 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, proto uint8, flo
 		f.States = append(f.States, StateCount{Proto: proto, State: state, Flows: k})
 	}
 	slices.SortFunc(f.States, func(x, y StateCount) int { return cmp.Compare(x.State, y.State) })
-	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
+	counted := func(yield func(*flows.Record) bool) {
 		for r := range flowsOf {
 			if members[groupKey(r)] && !yield(r) {
 				return
 			}
 		}
-	}, item)
+	}
+	var rate rateEstimate
+	for r := range counted {
+		rate.add(r.FirstSeen, r.LastSeen, r.Packets[flows.Fwd], r.Bytes[flows.Fwd])
+	}
+	f.setPeak(rate.peak(b.ds.Summary))
+	f.Activity = b.activity(counted, item)
 	return f, true
 }
 

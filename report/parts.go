@@ -204,10 +204,13 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	if w.thresholds.reflFlowOf(r, &f) {
 		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
+	if floodFlowOf(r, &f) {
+		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
+	}
 }
 
 // scanFlow is what scans read of a record that may be a probe (TCP, UDP,
-// ICMP echo): each is written to the parts by source, and this takes 72
+// ICMP echo): each is written to the parts by source, and this takes 88
 // bytes instead of a record's 232.
 type scanFlow struct {
 	ID                  uint64
@@ -218,33 +221,36 @@ type scanFlow struct {
 	Flags               uint8 // the TCP flags the originator sent
 	State               flows.State
 	EndReason           flows.EndReason
+	Packets, Bytes      uint64 // the originator's
 }
 
 func scanFlowOf(r *flows.Record) scanFlow {
 	return scanFlow{ID: r.ID, SrcIP: r.SrcIP, DstIP: r.DstIP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
-		DstPort: r.DstPort, Proto: r.Proto, Flags: r.TCPFlags[flows.Fwd], State: r.State, EndReason: r.EndReason}
+		DstPort: r.DstPort, Proto: r.Proto, Flags: r.TCPFlags[flows.Fwd], State: r.State, EndReason: r.EndReason,
+		Packets: r.Packets[flows.Fwd], Bytes: r.Bytes[flows.Fwd]}
 }
 
-// reflections finds the reflections of a part's candidates, those of a
-// victim and port whose flows alone do not fit in what a part holds read
-// from disk, and adds them to found.
+// reflections finds the reflections and floods of a part's candidates,
+// those of a victim whose group alone does not fit in what a part holds
+// read from disk, and adds them to found.
 func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thresholds, found *[]Finding) error {
-	held := func(batch []reflFlow, _ *reflFlow) error {
-		*found = append(*found, b.reflectionsOf(batch, t)...)
+	v := vectors{b: b, t: t}
+	defer func() { *found = append(*found, v.found...) }()
+	if !refl.IsSpilled() {
+		v.of(refl.Held())
 		return nil
 	}
-	if !refl.IsSpilled() {
-		return held(refl.Held(), nil)
+	held := func(batch []reflFlow, _ *reflFlow) error {
+		v.of(batch)
+		return nil
 	}
 	newGroup := func() *extsort.Sorted[reflFlow] {
 		return newSorted(ps.dir, "a victim's reflection candidates", ps.held(), compareReflFlows)
 	}
 	sameGroup := func(x, y *reflFlow) bool { return x.key() == y.key() }
-	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[reflFlow], v *reflFlow) error {
-		if g.Len() >= t.ReflectSources {
-			if f, ok := b.reflection(t, v.key(), g.Each); ok {
-				*found = append(*found, f)
-			}
+	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[reflFlow], r *reflFlow) error {
+		if k := r.key(); g.Len() >= v.minFlows(k.kind) {
+			v.group(k, g.Each)
 		}
 		return nil
 	})
@@ -277,12 +283,11 @@ func compareScanPorts(x, y scanFlow) int {
 	return cmp.Or(x.DstIP.Compare(y.DstIP), cmp.Compare(x.ID, y.ID))
 }
 
-// record is the record with the fields of s; the others are zero, but
-// for a packet from the originator, which every probe has (mayProbe).
+// record is the record with the fields of s; the others are zero.
 func (s *scanFlow) record() flows.Record {
 	return flows.Record{ID: s.ID, Proto: s.Proto, SrcIP: s.SrcIP, DstIP: s.DstIP, FirstSeen: s.FirstSeen,
 		LastSeen: s.LastSeen, DstPort: s.DstPort, TCPFlags: [2]uint8{s.Flags, 0}, State: s.State, EndReason: s.EndReason,
-		Echo: s.Proto != protoTCP && s.Proto != protoUDP, Packets: [2]uint64{1, 0}}
+		Echo: s.Proto != protoTCP && s.Proto != protoUDP, Packets: [2]uint64{s.Packets, 0}, Bytes: [2]uint64{s.Bytes, 0}}
 }
 
 // valueBytes is the memory of a plain value.
@@ -433,7 +438,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	}
 	victims := map[netip.Addr]bool{} // reflection victims, true once seen as a destination address
 	for _, f := range others {
-		if f.Kind == Reflection || f.Kind == SYNACKReflection {
+		if f.Kind.IsVolume() {
 			victims[f.Host] = false
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"flowstat/extsort"
+	"flowstat/tables"
 )
 
 // MaxTimelineRows bounds a timeline table; intervals.parquet has every window.
@@ -29,6 +30,10 @@ type Series struct {
 	Handshake []HandshakePoint
 	PerPoint  int
 	End       int64 // of the last window
+	// traffic sums the windows' packets and bytes by second, or by window
+	// when windows are longer (see Peak).
+	traffic map[int64]rates
+	width   int64 // of a window
 }
 
 // HandshakePoint is what a handshake figure plots of a window, or of
@@ -60,10 +65,39 @@ func (s *Series) add(w *Interval) {
 	}
 	s.Windows++
 	s.End = w.End
+	if w.Packets > 0 {
+		if s.traffic == nil {
+			s.traffic, s.width = map[int64]rates{}, w.End-w.Start
+		}
+		t := s.traffic[FloorDiv(w.Start, max(s.width, 1e9))]
+		t.packets += float64(w.Packets)
+		t.bytes += float64(w.Bytes)
+		s.traffic[FloorDiv(w.Start, max(s.width, 1e9))] = t
+	}
 	if w.Packets > 0 || w.Flows > 0 {
 		s.Busy++
 		s.keepIfBusiest(w)
 	}
+}
+
+// Peak returns the packets/s and bits/s of the second with the most
+// packets, over the part of it the capture covers, given the run's
+// summary; with windows longer than a second, of the window with the
+// most.
+func (s *Series) Peak(sum tables.Summary) (pps, bps float64) {
+	bin := max(s.width, 1e9)
+	var most rates
+	var at int64
+	for i, t := range s.traffic {
+		if t.packets > most.packets || t.packets == most.packets && i < at {
+			most, at = t, i
+		}
+	}
+	if most.packets == 0 {
+		return 0, 0
+	}
+	covered := coveredPart(sum, at*bin, bin)
+	return most.packets / covered, 8 * most.bytes / covered
 }
 
 // inPairs makes each two points of a figure one, in place; an odd last

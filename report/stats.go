@@ -1577,7 +1577,7 @@ func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary, isDest func
 		}
 	}
 	for _, f := range st.Findings {
-		if (f.Kind == Reflection || f.Kind == SYNACKReflection) && isDest(f.Host) {
+		if f.Kind.IsVolume() && isDest(f.Host) {
 			add(host(f.Host))
 		}
 	}

@@ -352,19 +352,22 @@ func TestFindingThresholds(t *testing.T) {
 	}
 	// UDP from one port of 30 sources to one victim, with requests from
 	// the victim (a client of 30 servers) or without.
-	fromPort := func(port uint16, requests bool) []flow {
+	// 1,200 flows from 30 sources, at perSecond flows a second.
+	fromPortAt := func(port uint16, requests bool, perSecond float64) []flow {
 		var fs []flow
-		for i := range 600 {
+		for i := range 1200 {
+			s := float64(i) / perSecond
 			f := flow{src: fmt.Sprintf("203.0.113.%d", i%30), sport: port, dst: "192.0.2.21", dport: uint16(2000 + i),
-				proto: 17, state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: float64(i) / 100, fwd: true}}}
+				proto: 17, state: flows.S0, end: flows.EndIdle, pkts: []pkt{{s: s, fwd: true}}}
 			if requests {
 				f.src, f.sport, f.dst, f.dport = f.dst, f.dport, f.src, f.sport
-				f.state, f.pkts = flows.SF, []pkt{{s: float64(i) / 100, fwd: true}, {s: float64(i)/100 + 0.01}, {s: float64(i)/100 + 0.02}}
+				f.state, f.pkts = flows.SF, []pkt{{s: s, fwd: true}, {s: s + 0.01}, {s: s + 0.02}}
 			}
 			fs = append(fs, f)
 		}
 		return fs
 	}
+	fromPort := func(port uint16, requests bool) []flow { return fromPortAt(port, requests, 2000) }
 	scan := func(ports int) []flow {
 		var fs []flow
 		for i := range ports {
@@ -443,6 +446,7 @@ func TestFindingThresholds(t *testing.T) {
 		{"BACnet reflection", fromPort(47808, false), []string{"UDP reflection: 192.0.2.21 from port 47808/udp (BACnet)"}},
 		{"reflection from an unlisted port", fromPort(40123, false), []string{"UDP reflection: 192.0.2.21 from port 40123/udp"}},
 		{"a client of 30 servers on an unlisted port", fromPort(40123, true), nil},
+		{"one-way at 100 packets/s from an unlisted port (syslog)", fromPortAt(514, false, 100), nil},
 		{"reflection, too few sources", reflection(19, true), nil},
 		{"port scan", scan(100), []string{"port scan: 10.9.9.9 (TCP SYN)"}},
 		{"port scan, too few ports", scan(99), nil},

@@ -52,15 +52,17 @@ func writeFindingSources(dir string, fs []Finding) error {
 	return tables.WriteTable(filepath.Join(dir, tables.FindingSources), tables.FindingSourceSchema, len(rows), func(b *array.RecordBuilder, i int) {
 		f := &fs[rows[i].finding]
 		src := &f.Sources[rows[i].source]
-		reflection := f.Kind == Reflection || f.Kind == SYNACKReflection
 		b.Field(0).(*array.Uint32Builder).Append(uint32(rows[i].finding + 1))
 		b.Field(1).(*array.StringBuilder).Append(src.IP.String())
-		if reflection {
+		if f.Kind == Reflection || f.Kind == SYNACKReflection {
 			b.Field(2).(*array.Uint16Builder).Append(src.Port)
+		} else {
+			b.Field(2).AppendNull()
+		}
+		if f.Kind.IsVolume() {
 			b.Field(4).(*array.Uint64Builder).Append(src.Packets)
 			b.Field(5).(*array.Uint64Builder).Append(src.Bytes)
 		} else {
-			b.Field(2).AppendNull()
 			b.Field(4).AppendNull()
 			b.Field(5).AppendNull()
 		}
@@ -73,6 +75,12 @@ func writeFindingSources(dir string, fs []Finding) error {
 // writeFindings writes findings.parquet: each finding's numbers that
 // apply to its kind, the others NULL.
 func writeFindings(dir string, fs []Finding) error {
+	attackOf := make([]int, len(fs)) // 1-based, 0 for none
+	for k, a := range Attacks(fs) {
+		for _, i := range a.Findings {
+			attackOf[i] = k + 1
+		}
+	}
 	return tables.WriteTable(filepath.Join(dir, tables.FindingsFile), tables.FindingSchema, len(fs), func(b *array.RecordBuilder, i int) {
 		f := &fs[i]
 		col := 0
@@ -85,10 +93,16 @@ func writeFindings(dir string, fs []Finding) error {
 			}
 		}
 		scan := f.Kind == PortScan || f.Kind == HostScan
-		reflection := f.Kind == Reflection || f.Kind == SYNACKReflection
+		volume := f.Kind.IsVolume()
+		flood := f.Kind == SYNFlood || f.Kind.isFlood()
 		next().(*array.Uint32Builder).Append(uint32(i + 1))
+		if attack := next().(*array.Uint32Builder); attackOf[i] > 0 {
+			attack.Append(uint32(attackOf[i]))
+		} else {
+			attack.AppendNull()
+		}
 		next().(*array.StringBuilder).Append(f.Kind.Name())
-		if method := next().(*array.StringBuilder); scan {
+		if method := next().(*array.StringBuilder); scan || f.Kind == TCPFlood {
 			method.Append(f.Method)
 		} else {
 			method.AppendNull()
@@ -102,6 +116,8 @@ func writeFindings(dir string, fs []Finding) error {
 			} else {
 				port.AppendNull()
 			}
+		} else if f.Kind.isFlood() && f.Ports != 1 {
+			port.AppendNull()
 		} else {
 			port.Append(f.Port)
 		}
@@ -112,22 +128,25 @@ func writeFindings(dir string, fs []Finding) error {
 		count(f.Flows, true)
 		count(f.Peers, !scan)
 		count(f.Peers, scan)
+		count(f.Ports, f.Kind == UDPFlood || f.Kind == TCPFlood)
 		count(f.Failed, f.Kind != SYNFlood)
-		count(f.PacketsIn, reflection)
-		count(f.BytesIn, reflection)
-		count(f.PacketsOut, reflection)
-		count(f.BytesOut, reflection)
+		count(f.PacketsIn, volume)
+		count(f.BytesIn, volume)
+		count(f.PacketsOut, volume)
+		count(f.BytesOut, volume)
 		count(f.SYNs, f.Kind == SYNFlood)
 		count(f.SYNACKs, f.Kind == SYNFlood || f.Kind == SYNACKReflection)
 		for _, ttl := range []uint8{f.Spoofing.MinTTL, f.Spoofing.MaxTTL} {
-			if b := next().(*array.Uint8Builder); f.Kind == SYNFlood {
+			if b := next().(*array.Uint8Builder); flood {
 				b.Append(ttl)
 			} else {
 				b.AppendNull()
 			}
 		}
-		count(f.Spoofing.SingleFlowSources, f.Kind == SYNFlood)
-		count(f.Spoofing.BogonSources, f.Kind == SYNFlood)
+		count(f.Spoofing.SingleFlowSources, flood)
+		count(f.Spoofing.BogonSources, flood)
+		next().(*array.Float64Builder).Append(f.PeakPPS)
+		next().(*array.Float64Builder).Append(f.PeakBPS)
 	})
 }
 

@@ -92,6 +92,7 @@ type WindowRow struct {
 // NULL.
 var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "finding_id", Type: arrow.PrimitiveTypes.Uint32},
+	{Name: "attack_id", Type: arrow.PrimitiveTypes.Uint32, Nullable: true},
 	{Name: "kind", Type: arrow.BinaryTypes.String},
 	{Name: "method", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "host", Type: arrow.BinaryTypes.String},
@@ -103,6 +104,7 @@ var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "flows", Type: arrow.PrimitiveTypes.Uint64},
 	{Name: "sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "targets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "ports", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "failed_flows", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "packets_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "bytes_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
@@ -114,6 +116,8 @@ var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "ttl_max", Type: arrow.PrimitiveTypes.Uint8, Nullable: true},
 	{Name: "single_flow_sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "bogon_sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "peak_pps", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "peak_bps", Type: arrow.PrimitiveTypes.Float64},
 }, nil)
 
 // FindingSourceSchema is the Arrow schema of finding_sources.parquet: the

@@ -166,6 +166,9 @@ func addFindingFlags(fs *pflag.FlagSet, t *report.Thresholds) {
 	fs.Float64Var(&t.ReflectRatio, "reflect-ratio", d.ReflectRatio, "UDP reflection: replies at least `R` times the bytes of the requests")
 	t.ReflectPorts = d.ReflectPorts
 	fs.Var(portsValue{&t.ReflectPorts}, "reflect-ports", "UDP reflection: service `PORTS`, comma-separated")
+	fs.IntVar(&t.FloodPackets, "flood-packets", d.FloodPackets, "UDP, ICMP and TCP floods: at least `N` packets to one host")
+	fs.Float64Var(&t.FloodRate, "flood-rate", d.FloodRate, "floods, and reflections from unlisted ports: at least `R` packets/s in the busiest second")
+	fs.IntVar(&t.FloodFlows, "flood-flows", d.FloodFlows, "UDP and TCP floods: in at least `N` flows")
 }
 
 // portsValue is a pflag.Value for a comma-separated list of ports.

@@ -196,10 +196,14 @@ func TestReportFindings(t *testing.T) {
 		// SYN-ACKs from web servers to a host that sent no SYN: the host's
 		// address is being spoofed, to reflect SYN-ACKs at it or as the
 		// source of a SYN flood on the servers (backscatter). Either way
-		// the host is the one to name.
+		// the host is the one to name. Beside the SYN-ACKs, 1,030 RSTs
+		// without handshakes reach it from 994 sources at 7 k packets/s
+		// (tshark: tcp.flags.reset==1 && ip.dst==10.10.10.10): a TCP flood
+		// by RSTs, of the same attack.
 		{"amp.TCP.reflection.SYNACK.pcap", []string{
 			"SYN-ACK reflection: 10.10.10.10 from port 80/tcp",
 			"SYN-ACK reflection: 10.10.10.10 from port 443/tcp",
+			"TCP flood: 10.10.10.10, 1.01 k TCP ports",
 		}},
 		{"ps-tcp_syn.pcap", []string{"port scan: 10.0.0.140 (TCP SYN)"}},
 		{"na-url_redirection.pcapng", nil},

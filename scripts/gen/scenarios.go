@@ -44,6 +44,9 @@ var scenarios = []*scenario{
 	{"linger", 1.5, 2, "SF connection closed by FIN, then either a retransmitted FIN and re-ACK inside the linger (absorbed: one SF flow) or a stray ACK/RST on the same 5-tuple after the linger (a new flow: OTH idle/eof or OTH rst)", scLinger},
 	{"idle_split", 2, 2, "a flow (TCP S1 or UDP NTP SF), silence longer than the idle timeout, more packets of the same 5-tuple -> S1/SF idle + OTH (fin or idle/eof) / SF", scIdleSplit},
 	{"synflood", 275, 1, "burst of 50-500 spoofed SYNs (random sources, one victim:80), 30% retransmitted once -> S0 each, idle/eof", scSYNFlood},
+	{"udpflood", 1500, 1, "burst of 1,000-2,000 spoofed one-way UDP flows of 1-3 datagrams (random sources, one victim, random high ports), about 20 k packets/s -> S0 each, idle/eof", scUDPFlood},
+	{"icmpflood", 1500, 1, "burst of 1,000-2,000 spoofed ICMP echo request flows of 1-3 requests (random identifiers), unanswered, one victim, about 20 k packets/s -> S0 each, idle/eof", scICMPFlood},
+	{"ackflood", 1500, 1, "burst of 1,000-2,000 spoofed TCP flows of 1-3 ACK (70%) or RST segments to one victim port 80 or 443, unanswered, about 20 k packets/s -> OTH each, idle/eof or rst", scACKFlood},
 	{"eof", 1, 1, "long-lived TCP (S1) or UDP VPN (SF) connection with traffic every 1-19 s until shortly before the end of the trace (only starts in its last 10 minutes) -> eof", scEOF},
 }
 
@@ -771,6 +774,76 @@ func scSYNFlood(b *builder) bool {
 		}
 		t += int64(g.rng.ExpFloat64() * float64(msec))
 	}
+	return true
+}
+
+// floodBurst sends a burst of 1,000-2,000 flows from spoofed sources to the
+// trace's victim, each of 1-3 packets that send makes, about 20 k
+// packets/s: one second, or two it straddles, see over a thousand.
+func (b *builder) floodBurst(send func(t int64, i int) int) {
+	g := b.g
+	t := b.start
+	for i, m := 0, min(1000+g.intn(1001), b.maxFlows); i < m; i++ {
+		for k, n := 0, 1+g.intn(3); k < n; k++ {
+			sent := send(t, k)
+			t += int64(g.rng.ExpFloat64()*float64(50*usec)) * int64(sent)
+		}
+	}
+}
+
+func scUDPFlood(b *builder) bool {
+	g := b.g
+	var f *sflow
+	b.floodBurst(func(t int64, k int) int {
+		if k == 0 {
+			sa, sp := g.spoofEP()
+			f = b.flow("udpflood", 17, false, 0, sa, sp, g.victim, uint16(1024+g.intn(64512)))
+			f.ttl[0] = uint8(30 + g.intn(220))
+			f.expect("S0", "", 0, false)
+		}
+		b.udp(f, t, 0, int(g.logu(20, 1400)))
+		return 1
+	})
+	return true
+}
+
+func scICMPFlood(b *builder) bool {
+	g := b.g
+	var f *sflow
+	b.floodBurst(func(t int64, k int) int {
+		if k == 0 {
+			sa, _ := g.spoofEP()
+			f = b.flow("icmpflood", 1, false, 0, sa, uint16(g.rng.Uint32()), g.victim, 0)
+			f.ttl[0] = uint8(30 + g.intn(220))
+			f.expect("S0", "", 0, false)
+		}
+		b.icmp(f, t, 0, 8, 0, uint16(k+1), 56)
+		return 1
+	})
+	return true
+}
+
+func scACKFlood(b *builder) bool {
+	g := b.g
+	var f *sflow
+	flags := uint8(flagACK)
+	b.floodBurst(func(t int64, k int) int {
+		if k == 0 {
+			sa, sp := g.spoofEP()
+			f = b.flow("ackflood", 6, false, 0, sa, sp, g.victim, pickOf(g, []uint16{80, 443}))
+			f.synOpt, f.ts = optNone, false
+			f.ttl[0] = uint8(30 + g.intn(220))
+			f.win[0] = uint16(g.rng.Uint32())
+			f.expect("OTH", "", 0, false)
+			flags = flagACK
+			if g.chance(0.3) {
+				flags = flagRST
+				f.expect("OTH", "rst", 0, false)
+			}
+		}
+		b.tcp(f, t, 0, flags, 0)
+		return 1
+	})
 	return true
 }
 

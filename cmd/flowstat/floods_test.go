@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"flowstat/scripts/gen"
+)
+
+// TestFloodsGroundTruth analyzes a generated trace of a UDP, an ICMP and a
+// TCP ACK/RST flood on one victim, among web sessions, DNS, one-way media
+// streams and syslog, and checks findings.parquet against the generator's
+// truth: one finding per flood, on the victim, with the flows, packets,
+// bytes and sources of its scenario's flows; one attack grouping the
+// three; a peak equal to the busiest second of the flood's packets in the
+// pcap; and no other finding.
+func TestFloodsGroundTruth(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "floods.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth, err := gen.Write(f, gen.Config{Seed: 5, Flows: 20000, Mix: "floods"})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		victim                netip.Addr
+		flows, packets, bytes int64
+		sources               map[netip.Addr]bool
+		perSecond             map[int64]int64 // packets to the victim, by second, from the pcap
+		proto                 uint8
+		peak                  int64
+	}
+	kinds := map[string]string{"udpflood": "udp_flood", "icmpflood": "icmp_flood", "ackflood": "tcp_flood"}
+	wants := map[string]*want{}
+	for _, fl := range truth.Flows {
+		kind, ok := kinds[fl.Scenario]
+		if !ok {
+			continue
+		}
+		w := wants[kind]
+		if w == nil {
+			w = &want{victim: fl.DstIP, sources: map[netip.Addr]bool{}, perSecond: map[int64]int64{}, proto: fl.ProtoNum}
+			wants[kind] = w
+		}
+		if fl.DstIP != w.victim || fl.PacketsRev != 0 {
+			t.Fatalf("%s flow to %v with %d packets back: the scenario changed", fl.Scenario, fl.DstIP, fl.PacketsRev)
+		}
+		w.flows++
+		w.packets += fl.PacketsFwd
+		w.bytes += fl.BytesFwd
+		w.sources[fl.SrcIP] = true
+	}
+	if len(wants) != 3 {
+		t.Fatalf("the trace has %d kinds of flood, want 3", len(wants))
+	}
+	countPerSecond(t, path, func(sec int64, dst netip.Addr, proto uint8) {
+		for _, w := range wants {
+			if dst == w.victim && proto == w.proto {
+				w.perSecond[sec]++
+			}
+		}
+	})
+	for _, w := range wants {
+		for _, n := range w.perSecond {
+			w.peak = max(w.peak, n)
+		}
+	}
+
+	out := filepath.Join(dir, "out")
+	if code := analyzeInto(t, out, "--no-plots", path); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	rows, err := openDuckDB(t).Query(fmt.Sprintf(`SELECT kind, host, proto, flows, packets_in, bytes_in, sources, attack_id, peak_pps
+		FROM read_parquet('%s/findings.parquet') ORDER BY finding_id`, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	attacks := map[int64]bool{}
+	found := 0
+	for rows.Next() {
+		var kind, host string
+		var proto uint8
+		var flows, packets, bytes, sources, attack int64
+		var peak float64
+		if err := rows.Scan(&kind, &host, &proto, &flows, &packets, &bytes, &sources, &attack, &peak); err != nil {
+			t.Fatal(err)
+		}
+		w := wants[kind]
+		if w == nil {
+			t.Errorf("finding %s on %s: the trace has none", kind, host)
+			continue
+		}
+		found++
+		attacks[attack] = true
+		got := fmt.Sprintf("%v %v %v %v %v %v", host, proto, flows, packets, bytes, sources)
+		if exp := fmt.Sprintf("%v %v %v %v %v %v", w.victim, w.proto, w.flows, w.packets, w.bytes, len(w.sources)); got != exp {
+			t.Errorf("%s: host proto flows packets bytes sources = %s, want %s", kind, got, exp)
+		}
+		// Flood flows are shorter than a second: the estimate is the count,
+		// but for a flow straddling two seconds, split between them.
+		if math.Abs(peak-float64(w.peak)) > 3 {
+			t.Errorf("%s: peak %.1f packets/s, the pcap's busiest second has %d", kind, peak, w.peak)
+		}
+	}
+	if found != 3 || len(attacks) != 1 {
+		t.Errorf("%d floods found in %d attacks, want 3 in 1", found, len(attacks))
+	}
+}
+
+// countPerSecond calls each with the second, IPv4 destination and protocol
+// of every untagged Ethernet IPv4 frame of a microsecond classic pcap.
+func countPerSecond(t *testing.T, path string, each func(sec int64, dst netip.Addr, proto uint8)) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 24 || binary.LittleEndian.Uint32(data) != 0xa1b2c3d4 {
+		t.Fatalf("%s: not a little-endian microsecond pcap", path)
+	}
+	for off := 24; off+16 <= len(data); {
+		sec := int64(binary.LittleEndian.Uint32(data[off:]))
+		caplen := int(binary.LittleEndian.Uint32(data[off+8:]))
+		frame := data[off+16 : off+16+caplen]
+		off += 16 + caplen
+		if len(frame) >= 34 && binary.BigEndian.Uint16(frame[12:]) == 0x0800 {
+			each(sec, netip.AddrFrom4([4]byte(frame[30:34])), frame[23])
+		}
+	}
+}
