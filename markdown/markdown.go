@@ -230,7 +230,8 @@ func (m *md) findings() {
 		if line := topSourcesLine(f); line != "" {
 			m.p("- %s", line)
 		}
-		if f.Kind == report.SYNFlood || f.Kind == report.UDPFlood || f.Kind == report.ICMPFlood || f.Kind == report.TCPFlood {
+		switch vectorOf(f) {
+		case report.SYNFlood, report.UDPFlood, report.ICMPFlood, report.TCPFlood:
 			m.p("- **Spoofing hints:** %s", spoofingHints(f))
 		}
 		if note := kindNote(f); note != "" {
@@ -280,7 +281,7 @@ func (m *md) attacks() {
 				packets += f.PacketsIn
 			}
 		}
-		t.add(a.Victim.String(), strings.Join(ids, ", "), strings.Join(vectors, "; "),
+		t.add(a.VictimName(), strings.Join(ids, ", "), strings.Join(vectors, "; "),
 			fmt.Sprintf("%s (%s)", report.FormatSpan(a.First, a.Last), report.FormatDuration(float64(a.Last-a.First)/1e9)),
 			report.FormatCount(packets))
 	}
@@ -305,8 +306,21 @@ func vectorName(f *report.Finding) string {
 		return fmt.Sprintf("%s from %d/%s", f.Kind, f.Port, proto)
 	case report.TCPFlood:
 		return fmt.Sprintf("TCP flood (%s)", strings.ToUpper(f.Method))
+	case report.CarpetBombing:
+		v := *f
+		v.Kind = f.Vector
+		return vectorName(&v)
 	}
 	return f.Kind.String()
+}
+
+// vectorOf is the kind of a finding's traffic: a carpet bombing's vector,
+// else its kind.
+func vectorOf(f *report.Finding) report.Kind {
+	if f.Kind == report.CarpetBombing {
+		return f.Vector
+	}
+	return f.Kind
 }
 
 // findingPeak gives a finding's busiest second.
@@ -364,6 +378,8 @@ func (m *md) where(f *report.Finding) string {
 		return fmt.Sprintf("victim %s, %s %s ports", f.Host, report.FormatCount(f.Ports), proto)
 	case report.ICMPFlood:
 		return fmt.Sprintf("victim %s", f.Host)
+	case report.CarpetBombing:
+		return fmt.Sprintf("%s hosts of %s, each below the thresholds of one host: %s", report.FormatCount(f.Hosts), f.Prefix, vectorName(f))
 	case report.PortScan:
 		var hosts []string
 		for _, t := range f.Targets {
@@ -382,6 +398,11 @@ func (m *md) where(f *report.Finding) string {
 }
 
 func (m *md) evidence(f *report.Finding) string {
+	if f.Kind == report.CarpetBombing {
+		v := *f
+		v.Kind, v.Host = f.Vector, f.Prefix.Addr()
+		return strings.ReplaceAll(m.evidence(&v), " to "+v.Host.String(), fmt.Sprintf(" to %s hosts of %s", report.FormatCount(f.Hosts), f.Prefix))
+	}
 	switch f.Kind {
 	case report.SYNFlood:
 		return fmt.Sprintf("%s flows never completed the handshake (%s SYN-only, %s half-open), %s of the %s TCP flows to it, from %s sources; %s SYNs to it, %s SYN-ACKs back",
@@ -442,6 +463,11 @@ func topSourcesLine(f *report.Finding) string {
 		what = "reflectors"
 	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
 		what = "sources"
+	case report.CarpetBombing:
+		what = "sources"
+		if f.Vector == report.Reflection || f.Vector == report.SYNACKReflection {
+			what = "reflectors"
+		}
 	default:
 		return ""
 	}
@@ -498,6 +524,8 @@ func kindNote(f *report.Finding) string {
 		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
 	case report.PortScan:
 		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
+	case report.CarpetBombing:
+		return fmt.Sprintf("the attack is spread over %s hosts of %s so that none stands out alone: defences that watch one address miss it; mitigate for the prefix", report.FormatCount(f.Hosts), f.Prefix)
 	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
 		note := fmt.Sprintf("packets sent at %s faster than it answers them, to exhaust its link, its CPU or a stateful device in front of it; sources that appear once are likely spoofed", f.Host)
 		if strings.HasPrefix(f.Method, "rst") {
@@ -626,6 +654,8 @@ func (m *md) method() {
 		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
 	m.p("  - UDP, ICMP and TCP floods: at least %d packets of one protocol to one host (`--flood-packets`), at least %s packets/s in its busiest second (`--flood-rate`); over UDP and TCP in at least %d flows (`--flood-flows`), over UDP with at most a tenth as many packets back, over TCP without handshakes (no SYN, no SYN-ACK) and answered by nothing but RSTs. UDP from the port of a reflection on the same victim is the reflection's. One source reaching %d ports or more is a scan, not a flood.",
 		t.FloodPackets, strconv.FormatFloat(t.FloodRate, 'f', -1, 64), t.FloodFlows, t.ScanPorts)
+	m.p("  - Carpet bombing: the flows of floods and reflections that are no finding on their own host, put together by /%d (IPv4, `--carpet-prefix4`) or /%d (IPv6, `--carpet-prefix6`) prefix, when they reach at least %d hosts (`--carpet-hosts`) and cross the thresholds above together.",
+		t.CarpetBits4, t.CarpetBits6, t.CarpetHosts)
 	m.p("  - SYN-ACK reflection: SYN-ACKs without any SYN from one port of at least %d sources to one host, at least %d SYN-ACKs (the same flags).",
 		t.ReflectSources, t.ReflectPackets)
 	m.p("  - Port scans and host sweeps, over TCP, UDP or ICMP echo: one source reaching at least %d ports of one host (`--scan-ports`) or %d hosts on one port (`--scan-hosts`; pings: %[2]d hosts), at least %[3]s of those flows failed (`--scan-share`; not for pings, which live hosts answer): over TCP REJ, S0, RSTO or RSTOS0, or, for probes without SYN, OTH, RSTRH, SH or SHR; over UDP no answer (S0). The method is named as nmap names its scans, from the flags the source sent: SYN, CONNECT (a handshake completed, then left), ACK, FIN, NULL, XMAS.",

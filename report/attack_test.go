@@ -9,8 +9,9 @@ import (
 // attackFlows makes ten minutes of traffic with one of each kind of finding:
 // web clients throughout, a SYN flood, SNMP reflection, SYN-ACK
 // backscatter, a TCP SYN port scan, a host sweep on port 22, a UDP port
-// scan, a TCP ACK scan, a ping sweep, and a UDP, an ICMP and a TCP ACK
-// flood on the SYN flood's victim; and none in a resolver asking 60 name
+// scan, a TCP ACK scan, a ping sweep, a UDP, an ICMP and a TCP ACK
+// flood on the SYN flood's victim, and an NTP reflection carpet-bombing a
+// /24; and none in a resolver asking 60 name
 // servers, all answering, a one-flow UDP stream at 1,000 packets/s, a
 // syslog collector with 200 devices and a bulk TCP transfer caught in the
 // middle.
@@ -73,7 +74,24 @@ func attackFlows() []flow {
 		fs = append(fs, f)
 	}
 	fs = append(fs, floodFlows()...)
+	fs = append(fs, carpetFlows()...)
 	return append(fs, nearMisses()...)
+}
+
+// carpetFlows are an NTP reflection spread over 40 hosts of 198.51.100.0/24:
+// each host gets 16 packets from 8 reflectors (a host alone is below 20
+// reflectors and 500 packets), the prefix 640 packets from 100.
+func carpetFlows() []flow {
+	var fs []flow
+	for h := range 40 {
+		for j := range 8 {
+			s := 590 + float64(h*8+j)*0.002
+			fs = append(fs, flow{src: fmt.Sprintf("198.51.100.%d", 10+h), dst: fmt.Sprintf("203.0.114.%d", (h*8+j)%100),
+				sport: uint16(40000 + j), dport: 123, proto: 17, state: flows.SHR, end: flows.EndEOF,
+				pkts: []pkt{{s: s}, {s: s + 0.001}}})
+		}
+	}
+	return fs
 }
 
 // floodFlows are a UDP, an ICMP and a TCP ACK flood on 192.0.2.80 from

@@ -46,17 +46,29 @@ const (
 	// one host at a flood's rate, in many flows that it left unanswered or
 	// reset.
 	TCPFlood
+	// CarpetBombing: a flood or a reflection spread over many hosts of one
+	// prefix, each alone below the thresholds that the prefix crosses.
+	CarpetBombing
 )
 
 var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host sweep",
-	"UDP flood", "ICMP flood", "TCP flood"}
+	"UDP flood", "ICMP flood", "TCP flood", "carpet bombing"}
 
 func (k Kind) String() string { return kindNames[k] }
 
 // Name is the kind's name in findings.parquet.
 func (k Kind) Name() string {
 	return [...]string{"syn_flood", "udp_reflection", "tcp_reflection", "port_scan", "host_sweep",
-		"udp_flood", "icmp_flood", "tcp_flood"}[k]
+		"udp_flood", "icmp_flood", "tcp_flood", "carpet_bombing"}[k]
+}
+
+// vector is the kind of a finding's traffic: a carpet bombing's vector,
+// else its kind.
+func (f *Finding) vector() Kind {
+	if f.Kind == CarpetBombing {
+		return f.Vector
+	}
+	return f.Kind
 }
 
 // isFlood says whether k is a flood of one host found by volume.
@@ -64,7 +76,9 @@ func (k Kind) isFlood() bool { return k == UDPFlood || k == ICMPFlood || k == TC
 
 // IsVolume says whether a finding of kind k is traffic sent at a victim
 // (a flood or a reflection), whose sources come with packet counts.
-func (k Kind) IsVolume() bool { return k.isFlood() || k == Reflection || k == SYNACKReflection }
+func (k Kind) IsVolume() bool {
+	return k.isFlood() || k == Reflection || k == SYNACKReflection || k == CarpetBombing
+}
 
 // Thresholds decide what is a finding. The zero value works: zero fields
 // take the defaults of DefaultThresholds.
@@ -98,6 +112,12 @@ type Thresholds struct {
 	FloodPackets int
 	FloodRate    float64
 	FloodFlows   int
+	// Carpet bombing is a flood or a reflection on at least CarpetHosts
+	// hosts of one prefix of CarpetBits4 (IPv4) or CarpetBits6 (IPv6)
+	// bits, none a finding alone, whose flows together cross the
+	// thresholds of one host.
+	CarpetHosts              int
+	CarpetBits4, CarpetBits6 int
 }
 
 // DefaultThresholds returns the default thresholds. A flood or a scan
@@ -121,6 +141,9 @@ func DefaultThresholds() Thresholds {
 		FloodPackets:    1000,
 		FloodRate:       1000,
 		FloodFlows:      50,
+		CarpetHosts:     10,
+		CarpetBits4:     24,
+		CarpetBits6:     64,
 		// Services abused for amplification (amplifierNames).
 		ReflectPorts: slices.Sorted(maps.Keys(amplifierNames)),
 	}
@@ -165,6 +188,9 @@ func (t Thresholds) withDefaults() Thresholds {
 	set(&t.FloodPackets, d.FloodPackets)
 	setF(&t.FloodRate, d.FloodRate)
 	set(&t.FloodFlows, d.FloodFlows)
+	set(&t.CarpetHosts, d.CarpetHosts)
+	set(&t.CarpetBits4, d.CarpetBits4)
+	set(&t.CarpetBits6, d.CarpetBits6)
 	if t.ReflectPorts == nil {
 		t.ReflectPorts = d.ReflectPorts
 	}
@@ -184,7 +210,7 @@ func (t Thresholds) Validate() error {
 		{"synflood-flows", t.SYNFloodFlows}, {"synflood-sources", t.SYNFloodSources},
 		{"scan-ports", t.ScanPorts}, {"scan-hosts", t.ScanHosts},
 		{"reflect-sources", t.ReflectSources}, {"reflect-packets", t.ReflectPackets},
-		{"flood-packets", t.FloodPackets}, {"flood-flows", t.FloodFlows},
+		{"flood-packets", t.FloodPackets}, {"flood-flows", t.FloodFlows}, {"carpet-hosts", t.CarpetHosts},
 	}
 	for _, c := range counts {
 		if c.v < 0 {
@@ -199,6 +225,9 @@ func (t Thresholds) Validate() error {
 		if s.v < 0 || s.v > 1 {
 			return fmt.Errorf("threshold %s must be a fraction between 0 and 1, not %g", s.name, s.v)
 		}
+	}
+	if t.CarpetBits4 < 0 || t.CarpetBits4 > 32 || t.CarpetBits6 < 0 || t.CarpetBits6 > 128 {
+		return fmt.Errorf("threshold carpet-prefix must be a prefix length, 0-32 for IPv4 and 0-128 for IPv6, not %d and %d", t.CarpetBits4, t.CarpetBits6)
 	}
 	if t.FloodRate < 0 {
 		return fmt.Errorf("threshold flood-rate must be positive, not %g", t.FloodRate)
@@ -225,6 +254,12 @@ type Finding struct {
 	Targets []ScanTarget
 	// Ports counts the victim's ports a flood reached (its Port when one).
 	Ports uint64
+	// Prefix is the target of a carpet bombing, Hosts the number of its
+	// hosts hit and Vector the kind of its traffic (a flood or a
+	// reflection), which Method names.
+	Prefix netip.Prefix
+	Hosts  uint64
+	Vector Kind
 	// PeakPPS and PeakBPS are the packets/s and bits/s of the finding's
 	// busiest second: of what a flood's or a reflection's sources sent the
 	// victim, or a scanner its targets, estimated from their flows (see
@@ -367,31 +402,41 @@ func (t *topSources) sorted() []FindingSource {
 	return t.kept
 }
 
-// Victim returns the host a finding's traffic was sent at: a flood's or a
-// reflection's victim; scans have none.
-func (f *Finding) Victim() (netip.Addr, bool) {
+// Victim returns the host or prefix a finding's traffic was sent at: a
+// flood's, a reflection's or a carpet bombing's victim; scans have none.
+func (f *Finding) Victim() (netip.Prefix, bool) {
 	switch {
 	case f.Kind == SYNFlood:
-		return f.Dest.IP, true
+		return netip.PrefixFrom(f.Dest.IP, f.Dest.IP.BitLen()), true
+	case f.Kind == CarpetBombing:
+		return f.Prefix, true
 	case f.Kind.IsVolume():
-		return f.Host, true
+		return netip.PrefixFrom(f.Host, f.Host.BitLen()), true
 	}
-	return netip.Addr{}, false
+	return netip.Prefix{}, false
 }
 
 // Attack is the findings on one victim: with several, a multi-vector
 // attack, which the report shows as one.
 type Attack struct {
-	Victim      netip.Addr
-	Findings    []int // indexes of the findings, in their order
+	Victim      netip.Prefix // a host's has all its bits
+	Findings    []int        // indexes of the findings, in their order
 	First, Last int64
+}
+
+// VictimName is the victim's address, or its prefix.
+func (a *Attack) VictimName() string {
+	if a.Victim.IsSingleIP() {
+		return a.Victim.Addr().String()
+	}
+	return a.Victim.String()
 }
 
 // Attacks groups findings by victim, in the order of each victim's first
 // finding.
 func Attacks(fs []Finding) []Attack {
 	var out []Attack
-	at := map[netip.Addr]int{}
+	at := map[netip.Prefix]int{}
 	for i := range fs {
 		v, ok := fs[i].Victim()
 		if !ok {
@@ -438,6 +483,10 @@ func (f *Finding) Where() string {
 		return fmt.Sprintf("%s, %s %s ports", f.Host, FormatCount(f.Ports), strings.ToUpper(tables.ProtoName(f.Proto)))
 	case ICMPFlood:
 		return f.Host.String()
+	case CarpetBombing:
+		v := *f
+		v.Kind, v.Host = f.Vector, f.Prefix.Addr()
+		return fmt.Sprintf("%s, %s hosts: %s", f.Prefix, FormatCount(f.Hosts), strings.TrimPrefix(v.Where(), v.Host.String()+" "))
 	}
 	return fmt.Sprintf("%s (%s)", f.Host, f.MethodName())
 }
@@ -793,19 +842,26 @@ func (b *builder) reflections(t Thresholds) []Finding {
 	}
 	v := vectors{b: b, t: t}
 	v.of(cands)
+	v.carpets()
 	return v.sorted()
 }
 
 // vectors finds the reflections and floods of groups of candidate flows
 // given in order (compareReflFlows): a victim's reflections before its
 // floods, so that the UDP flows from a reflection's port go to the
-// reflection alone.
+// reflection alone; the victims of one prefix one after the other, so
+// that the groups that are no finding alone are put together as the
+// prefix's (carpet bombing).
 type vectors struct {
 	b         *builder
 	t         Thresholds
 	victim    flows.IP
 	reflPorts []uint16 // the service ports of the victim's reflections
 	found     []Finding
+	// The prefix being read, and the flows of its groups that made no
+	// finding, by group with the victim left out.
+	prefix netip.Prefix
+	spread map[reflectionKey][]reflFlow
 }
 
 // minFlows is the fewest flows a group of kind can be a finding with.
@@ -831,28 +887,106 @@ func (v *vectors) of(cands []reflFlow) {
 		}
 		if k := cands[s].key(); e-s >= v.minFlows(k.kind) {
 			v.group(k, pointers(cands[s:e]))
+		} else {
+			v.at(k.victim)
+			v.spreadOver(k, pointers(cands[s:e]))
 		}
 		s = e
 	}
 }
 
-// group adds the finding of one group of candidates, if it is one.
+// group adds the finding of one group of candidates, if it is one, and
+// else keeps its flows for the prefix.
 func (v *vectors) group(k reflectionKey, g iter.Seq[*reflFlow]) {
-	if k.victim != v.victim {
-		v.victim, v.reflPorts = k.victim, v.reflPorts[:0]
-	}
+	v.at(k.victim)
+	var f Finding
+	var ok bool
 	if k.kind.isFlood() {
-		if f, ok := v.b.flood(v.t, k, g, v.reflPorts); ok {
-			v.found = append(v.found, f)
-		}
+		f, ok = v.b.flood(v.t, k, g, v.reflPorts)
+	} else if f, ok = v.b.reflection(v.t, k, g); ok && k.kind == Reflection {
+		v.reflPorts = append(v.reflPorts, k.port)
+	}
+	if ok {
+		v.found = append(v.found, f)
+	} else {
+		v.spreadOver(k, g)
+	}
+}
+
+// at moves to victim's groups: another victim's, another prefix's.
+func (v *vectors) at(victim flows.IP) {
+	if victim == v.victim && v.prefix.IsValid() {
 		return
 	}
-	if f, ok := v.b.reflection(v.t, k, g); ok {
-		v.found = append(v.found, f)
-		if k.kind == Reflection {
-			v.reflPorts = append(v.reflPorts, k.port)
+	v.victim, v.reflPorts = victim, v.reflPorts[:0]
+	if p := v.t.carpetPrefix(victim); p != v.prefix {
+		v.carpets()
+		v.prefix = p
+	}
+}
+
+// spreadOver keeps a group's flows for its prefix's carpet bombing.
+func (v *vectors) spreadOver(k reflectionKey, g iter.Seq[*reflFlow]) {
+	if v.spread == nil {
+		v.spread = map[reflectionKey][]reflFlow{}
+	}
+	k.victim = flows.IP{}
+	for r := range g {
+		v.spread[k] = append(v.spread[k], *r)
+	}
+}
+
+// carpets adds the carpet bombings of the prefix read, and forgets its
+// flows. Call it once more after the last group.
+func (v *vectors) carpets() {
+	keys := slices.SortedFunc(maps.Keys(v.spread), func(x, y reflectionKey) int {
+		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.port, y.port))
+	})
+	var reflPorts []uint16 // of the prefix's reflections, whose UDP is no flood's
+	for _, k := range keys {
+		fl := v.spread[k]
+		hosts := map[flows.IP]bool{}
+		for i := range fl {
+			hosts[fl[i].Victim] = true
+		}
+		if len(hosts) < v.t.CarpetHosts {
+			continue
+		}
+		// The kind's finding over the prefix's flows, read by sender.
+		slices.SortFunc(fl, func(x, y reflFlow) int { return cmp.Or(x.Reflector.Compare(y.Reflector), x.Victim.Compare(y.Victim)) })
+		k.victim = flows.IPOf(v.prefix.Addr())
+		var f Finding
+		var ok bool
+		if k.kind.isFlood() {
+			f, ok = v.b.flood(v.t, k, pointers(fl), reflPorts)
+		} else if f, ok = v.b.reflection(v.t, k, pointers(fl)); ok && k.kind == Reflection {
+			reflPorts = append(reflPorts, k.port) // before the floods, in keys' order
+		}
+		if ok {
+			f.Vector, f.Method, f.Kind, f.Prefix, f.Hosts = f.Kind, f.Kind.Name(), CarpetBombing, v.prefix, uint64(len(hosts))
+			v.found = append(v.found, f)
 		}
 	}
+	clear(v.spread)
+}
+
+// carpetPrefix is the prefix of a victim that carpet bombings are sought
+// in.
+func (t *Thresholds) carpetPrefix(victim flows.IP) netip.Prefix {
+	a := victim.Addr()
+	bits := t.CarpetBits6
+	if a.Is4() {
+		bits = t.CarpetBits4
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// victimPart is the part of the parts by source that a victim's
+// candidates go to: that of its prefix, so that a part has every victim of
+// a prefix.
+func (t *Thresholds) victimPart(victim flows.IP) int {
+	return partOf(flows.IPOf(t.carpetPrefix(victim).Addr()))
 }
 
 // sorted returns the findings by host, then port.

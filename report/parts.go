@@ -202,10 +202,10 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	}
 	var f reflFlow
 	if w.thresholds.reflFlowOf(r, &f) {
-		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
+		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
 	if floodFlowOf(r, &f) {
-		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
+		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
 }
 
@@ -235,7 +235,10 @@ func scanFlowOf(r *flows.Record) scanFlow {
 // read from disk, and adds them to found.
 func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thresholds, found *[]Finding) error {
 	v := vectors{b: b, t: t}
-	defer func() { *found = append(*found, v.found...) }()
+	defer func() {
+		v.carpets()
+		*found = append(*found, v.found...)
+	}()
 	if !refl.IsSpilled() {
 		v.of(refl.Held())
 		return nil
@@ -251,6 +254,9 @@ func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thres
 	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[reflFlow], r *reflFlow) error {
 		if k := r.key(); g.Len() >= v.minFlows(k.kind) {
 			v.group(k, g.Each)
+		} else {
+			v.at(k.victim)
+			v.spreadOver(k, g.Each)
 		}
 		return nil
 	})

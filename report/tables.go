@@ -54,7 +54,7 @@ func writeFindingSources(dir string, fs []Finding) error {
 		src := &f.Sources[rows[i].source]
 		b.Field(0).(*array.Uint32Builder).Append(uint32(rows[i].finding + 1))
 		b.Field(1).(*array.StringBuilder).Append(src.IP.String())
-		if f.Kind == Reflection || f.Kind == SYNACKReflection {
+		if k := f.vector(); k == Reflection || k == SYNACKReflection {
 			b.Field(2).(*array.Uint16Builder).Append(src.Port)
 		} else {
 			b.Field(2).AppendNull()
@@ -94,7 +94,7 @@ func writeFindings(dir string, fs []Finding) error {
 		}
 		scan := f.Kind == PortScan || f.Kind == HostScan
 		volume := f.Kind.IsVolume()
-		flood := f.Kind == SYNFlood || f.Kind.isFlood()
+		flood := f.Kind == SYNFlood || f.vector().isFlood()
 		next().(*array.Uint32Builder).Append(uint32(i + 1))
 		if attack := next().(*array.Uint32Builder); attackOf[i] > 0 {
 			attack.Append(uint32(attackOf[i]))
@@ -102,12 +102,16 @@ func writeFindings(dir string, fs []Finding) error {
 			attack.AppendNull()
 		}
 		next().(*array.StringBuilder).Append(f.Kind.Name())
-		if method := next().(*array.StringBuilder); scan || f.Kind == TCPFlood {
+		if method := next().(*array.StringBuilder); scan || f.Kind == TCPFlood || f.Kind == CarpetBombing {
 			method.Append(f.Method)
 		} else {
 			method.AppendNull()
 		}
-		next().(*array.StringBuilder).Append(f.Host.String())
+		if f.Kind == CarpetBombing {
+			next().(*array.StringBuilder).Append(f.Prefix.String())
+		} else {
+			next().(*array.StringBuilder).Append(f.Host.String())
+		}
 		if port := next().(*array.Uint16Builder); f.Kind == PortScan {
 			port.AppendNull()
 		} else if f.Kind == HostScan {
@@ -116,7 +120,7 @@ func writeFindings(dir string, fs []Finding) error {
 			} else {
 				port.AppendNull()
 			}
-		} else if f.Kind.isFlood() && f.Ports != 1 {
+		} else if f.vector().isFlood() && f.Ports != 1 {
 			port.AppendNull()
 		} else {
 			port.Append(f.Port)
@@ -128,14 +132,15 @@ func writeFindings(dir string, fs []Finding) error {
 		count(f.Flows, true)
 		count(f.Peers, !scan)
 		count(f.Peers, scan)
-		count(f.Ports, f.Kind == UDPFlood || f.Kind == TCPFlood)
+		count(f.Ports, f.vector() == UDPFlood || f.vector() == TCPFlood)
+		count(f.Hosts, f.Kind == CarpetBombing)
 		count(f.Failed, f.Kind != SYNFlood)
 		count(f.PacketsIn, volume)
 		count(f.BytesIn, volume)
 		count(f.PacketsOut, volume)
 		count(f.BytesOut, volume)
 		count(f.SYNs, f.Kind == SYNFlood)
-		count(f.SYNACKs, f.Kind == SYNFlood || f.Kind == SYNACKReflection)
+		count(f.SYNACKs, f.Kind == SYNFlood || f.vector() == SYNACKReflection)
 		for _, ttl := range []uint8{f.Spoofing.MinTTL, f.Spoofing.MaxTTL} {
 			if b := next().(*array.Uint8Builder); flood {
 				b.Append(ttl)
@@ -152,7 +157,7 @@ func writeFindings(dir string, fs []Finding) error {
 
 // findingProto is the protocol of a finding's traffic.
 func findingProto(f *Finding) uint8 {
-	switch f.Kind {
+	switch f.vector() {
 	case SYNFlood:
 		return f.Dest.Proto
 	case Reflection:

@@ -140,23 +140,24 @@ func TestFindingsParquet(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, table := tablestest.ReadBack(t, filepath.Join(dir, tables.FindingsFile), tables.FindingSchema)
-	want := []string{ // finding_id kind method host port proto flows sources targets ports failed_flows packets_in syn_packets peak_pps
-		"1 syn_flood (null) 192.0.2.80 80 6 1500 1500 (null) (null) (null) (null) 1500 25",
-		"2 udp_reflection (null) 192.0.2.99 161 17 800 60 (null) (null) 800 1600 (null) 40",
-		"3 tcp_reflection (null) 192.0.2.99 443 6 600 600 (null) (null) 600 600 (null) 10",
-		"4 port_scan syn 10.66.0.1 (null) 6 150 (null) 150 (null) 150 (null) (null) 5",
-		"5 port_scan udp 10.66.0.4 (null) 17 120 (null) 120 (null) 120 (null) (null) 10",
-		"6 port_scan ack 10.66.0.5 (null) 6 110 (null) 110 (null) 110 (null) (null) 10",
-		"7 host_sweep syn 10.66.0.2 22 6 70 (null) 70 (null) 70 (null) (null) 4",
-		"8 host_sweep echo 10.66.0.6 (null) 1 60 (null) 60 (null) 40 (null) (null) 20",
-		"9 udp_flood (null) 192.0.2.80 (null) 17 1200 1200 (null) 1200 1200 1200 (null) 1200",
-		"10 icmp_flood (null) 192.0.2.80 (null) 1 600 600 (null) (null) 600 1200 (null) 1200",
-		"11 tcp_flood ack 192.0.2.80 443 6 1100 1100 (null) 1 1100 1100 (null) 1100",
+	want := []string{ // finding_id kind method host port proto flows sources targets ports failed_flows packets_in syn_packets peak_pps hosts attack_id
+		"1 syn_flood (null) 192.0.2.80 80 6 1500 1500 (null) (null) (null) (null) 1500 25 (null) 1",
+		"2 udp_reflection (null) 192.0.2.99 161 17 800 60 (null) (null) 800 1600 (null) 40 (null) 2",
+		"3 tcp_reflection (null) 192.0.2.99 443 6 600 600 (null) (null) 600 600 (null) 10 (null) 2",
+		"4 port_scan syn 10.66.0.1 (null) 6 150 (null) 150 (null) 150 (null) (null) 5 (null) (null)",
+		"5 port_scan udp 10.66.0.4 (null) 17 120 (null) 120 (null) 120 (null) (null) 10 (null) (null)",
+		"6 port_scan ack 10.66.0.5 (null) 6 110 (null) 110 (null) 110 (null) (null) 10 (null) (null)",
+		"7 host_sweep syn 10.66.0.2 22 6 70 (null) 70 (null) 70 (null) (null) 4 (null) (null)",
+		"8 host_sweep echo 10.66.0.6 (null) 1 60 (null) 60 (null) 40 (null) (null) 20 (null) (null)",
+		"9 udp_flood (null) 192.0.2.80 (null) 17 1200 1200 (null) 1200 1200 1200 (null) 1200 (null) 1",
+		"10 icmp_flood (null) 192.0.2.80 (null) 1 600 600 (null) (null) 600 1200 (null) 1200 (null) 1",
+		"11 tcp_flood ack 192.0.2.80 443 6 1100 1100 (null) 1 1100 1100 (null) 1100 (null) 1",
+		"12 carpet_bombing udp_reflection 198.51.100.0/24 123 17 320 100 (null) (null) 320 640 (null) 640 40 3",
 	}
 	if int(table.NumRows()) != len(want) || len(st.Findings) != len(want) {
 		t.Fatalf("%d rows, %d findings, want %d", table.NumRows(), len(st.Findings), len(want))
 	}
-	columns := []string{"finding_id", "kind", "method", "host", "port", "proto", "flows", "sources", "targets", "ports", "failed_flows", "packets_in", "syn_packets", "peak_pps"}
+	columns := []string{"finding_id", "kind", "method", "host", "port", "proto", "flows", "sources", "targets", "ports", "failed_flows", "packets_in", "syn_packets", "peak_pps", "hosts", "attack_id"}
 	for row := range want {
 		var got []string
 		for _, name := range columns {
@@ -174,14 +175,15 @@ func TestFindingsParquet(t *testing.T) {
 		}
 	}
 	// Sources: the SYN flood's 1,500 one-flow sources cut to 1,000, every
-	// reflector, each scanner, the floods' sources up to 1,000.
+	// reflector, each scanner, the floods' sources up to 1,000, the
+	// carpet bombing's 100 reflectors.
 	_, sources := tablestest.ReadBack(t, filepath.Join(dir, tables.FindingSources), tables.FindingSourceSchema)
 	perFinding := map[string]int{}
 	ids := sources.Column(0).Data().Chunk(0)
 	for i := range ids.Len() {
 		perFinding[ids.ValueStr(i)]++
 	}
-	if want := map[string]int{"1": 1000, "2": 60, "3": 600, "4": 1, "5": 1, "6": 1, "7": 1, "8": 1, "9": 1000, "10": 600, "11": 1000}; !maps.Equal(perFinding, want) {
+	if want := map[string]int{"1": 1000, "2": 60, "3": 600, "4": 1, "5": 1, "6": 1, "7": 1, "8": 1, "9": 1000, "10": 600, "11": 1000, "12": 100}; !maps.Equal(perFinding, want) {
 		t.Errorf("sources per finding %v, want %v", perFinding, want)
 	}
 }

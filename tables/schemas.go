@@ -105,6 +105,7 @@ var FindingSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "sources", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "targets", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "ports", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+	{Name: "hosts", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "failed_flows", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "packets_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
 	{Name: "bytes_in", Type: arrow.PrimitiveTypes.Uint64, Nullable: true},

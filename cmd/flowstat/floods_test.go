@@ -13,12 +13,13 @@ import (
 )
 
 // TestFloodsGroundTruth analyzes a generated trace of a UDP, an ICMP and a
-// TCP ACK/RST flood on one victim, among web sessions, DNS, one-way media
-// streams and syslog, and checks findings.parquet against the generator's
-// truth: one finding per flood, on the victim, with the flows, packets,
-// bytes and sources of its scenario's flows; one attack grouping the
-// three; a peak equal to the busiest second of the flood's packets in the
-// pcap; and no other finding.
+// TCP ACK/RST flood on one victim and an NTP reflection carpet-bombing a
+// /24, among web sessions, DNS, one-way media streams and syslog, and
+// checks findings.parquet against the generator's truth: one finding per
+// attack, on its victim (host or prefix), with the flows, packets, bytes
+// and sources of its scenario's flows; one attack grouping the three
+// floods; a peak equal to the busiest second of the attack's packets in
+// the pcap; and no other finding.
 func TestFloodsGroundTruth(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "floods.pcap")
@@ -34,39 +35,47 @@ func TestFloodsGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	type want struct {
-		victim                netip.Addr
+		victim                netip.Prefix
 		flows, packets, bytes int64
 		sources               map[netip.Addr]bool
 		perSecond             map[int64]int64 // packets to the victim, by second, from the pcap
 		proto                 uint8
 		peak                  int64
 	}
-	kinds := map[string]string{"udpflood": "udp_flood", "icmpflood": "icmp_flood", "ackflood": "tcp_flood"}
+	kinds := map[string]string{"udpflood": "udp_flood", "icmpflood": "icmp_flood", "ackflood": "tcp_flood", "carpet": "carpet_bombing"}
 	wants := map[string]*want{}
 	for _, fl := range truth.Flows {
 		kind, ok := kinds[fl.Scenario]
 		if !ok {
 			continue
 		}
+		// A flood's source originates; a carpet bombing's reflectors answer
+		// its victims, which send one small packet back.
+		victim, source, packets, bytes := netip.PrefixFrom(fl.DstIP, 32), fl.SrcIP, fl.PacketsFwd, fl.BytesFwd
+		if kind == "carpet_bombing" {
+			victim, source, packets, bytes = netip.PrefixFrom(fl.SrcIP, 24).Masked(), fl.DstIP, fl.PacketsRev, fl.BytesRev
+		} else if fl.PacketsRev != 0 {
+			t.Fatalf("%s flow with %d packets back: the scenario changed", fl.Scenario, fl.PacketsRev)
+		}
 		w := wants[kind]
 		if w == nil {
-			w = &want{victim: fl.DstIP, sources: map[netip.Addr]bool{}, perSecond: map[int64]int64{}, proto: fl.ProtoNum}
+			w = &want{victim: victim, sources: map[netip.Addr]bool{}, perSecond: map[int64]int64{}, proto: fl.ProtoNum}
 			wants[kind] = w
 		}
-		if fl.DstIP != w.victim || fl.PacketsRev != 0 {
-			t.Fatalf("%s flow to %v with %d packets back: the scenario changed", fl.Scenario, fl.DstIP, fl.PacketsRev)
+		if victim != w.victim {
+			t.Fatalf("%s flow to %v: the scenario changed", fl.Scenario, victim)
 		}
 		w.flows++
-		w.packets += fl.PacketsFwd
-		w.bytes += fl.BytesFwd
-		w.sources[fl.SrcIP] = true
+		w.packets += packets
+		w.bytes += bytes
+		w.sources[source] = true
 	}
-	if len(wants) != 3 {
-		t.Fatalf("the trace has %d kinds of flood, want 3", len(wants))
+	if len(wants) != 4 {
+		t.Fatalf("the trace has %d kinds of attack, want 4", len(wants))
 	}
 	countPerSecond(t, path, func(sec int64, dst netip.Addr, proto uint8) {
 		for _, w := range wants {
-			if dst == w.victim && proto == w.proto {
+			if w.victim.Contains(dst) && proto == w.proto {
 				w.perSecond[sec]++
 			}
 		}
@@ -103,9 +112,15 @@ func TestFloodsGroundTruth(t *testing.T) {
 			continue
 		}
 		found++
-		attacks[attack] = true
+		if kind != "carpet_bombing" {
+			attacks[attack] = true
+		}
 		got := fmt.Sprintf("%v %v %v %v %v %v", host, proto, flows, packets, bytes, sources)
-		if exp := fmt.Sprintf("%v %v %v %v %v %v", w.victim, w.proto, w.flows, w.packets, w.bytes, len(w.sources)); got != exp {
+		name := w.victim.String()
+		if w.victim.IsSingleIP() {
+			name = w.victim.Addr().String()
+		}
+		if exp := fmt.Sprintf("%v %v %v %v %v %v", name, w.proto, w.flows, w.packets, w.bytes, len(w.sources)); got != exp {
 			t.Errorf("%s: host proto flows packets bytes sources = %s, want %s", kind, got, exp)
 		}
 		// Flood flows are shorter than a second: the estimate is the count,
@@ -114,8 +129,8 @@ func TestFloodsGroundTruth(t *testing.T) {
 			t.Errorf("%s: peak %.1f packets/s, the pcap's busiest second has %d", kind, peak, w.peak)
 		}
 	}
-	if found != 3 || len(attacks) != 1 {
-		t.Errorf("%d floods found in %d attacks, want 3 in 1", found, len(attacks))
+	if found != 4 || len(attacks) != 1 {
+		t.Errorf("%d attacks found, the floods in %d, want 4, the floods in 1", found, len(attacks))
 	}
 }
 

@@ -169,6 +169,9 @@ func addFindingFlags(fs *pflag.FlagSet, t *report.Thresholds) {
 	fs.IntVar(&t.FloodPackets, "flood-packets", d.FloodPackets, "UDP, ICMP and TCP floods: at least `N` packets to one host")
 	fs.Float64Var(&t.FloodRate, "flood-rate", d.FloodRate, "floods, and reflections from unlisted ports: at least `R` packets/s in the busiest second")
 	fs.IntVar(&t.FloodFlows, "flood-flows", d.FloodFlows, "UDP and TCP floods: in at least `N` flows")
+	fs.IntVar(&t.CarpetHosts, "carpet-hosts", d.CarpetHosts, "carpet bombing: a flood or a reflection on at least `N` hosts of one prefix")
+	fs.IntVar(&t.CarpetBits4, "carpet-prefix4", d.CarpetBits4, "carpet bombing: IPv4 prefixes of `BITS` bits")
+	fs.IntVar(&t.CarpetBits6, "carpet-prefix6", d.CarpetBits6, "carpet bombing: IPv6 prefixes of `BITS` bits")
 }
 
 // portsValue is a pflag.Value for a comma-separated list of ports.

@@ -124,10 +124,11 @@ var mixes = map[string]map[string]float64{
 		"icmp_echo": 1, "port_reuse": 1, "linger": 0.5, "idle_split": 0.5, "eof": 0.5,
 	},
 	// floods: a UDP, an ICMP and a TCP flood on the trace's victim (one
-	// multi-vector attack) among ordinary traffic, with one-way UDP streams
-	// and syslog that must not look like one.
+	// multi-vector attack) and an NTP reflection carpet-bombing a /24, among
+	// ordinary traffic, with one-way UDP streams and syslog that must not
+	// look like one.
 	"floods": {
-		"udpflood": 20, "icmpflood": 20, "ackflood": 20, "sf": 20, "udp": 10, "udp_oneway": 5,
+		"udpflood": 20, "icmpflood": 20, "ackflood": 20, "carpet": 10, "sf": 20, "udp": 10, "udp_oneway": 5,
 		"icmp_echo": 2, "oth": 3,
 	},
 	// bench: every scenario, tuned to about 6 packets per flow (smaller responses, see

@@ -47,6 +47,7 @@ var scenarios = []*scenario{
 	{"udpflood", 1500, 1, "burst of 1,000-2,000 spoofed one-way UDP flows of 1-3 datagrams (random sources, one victim, random high ports), about 20 k packets/s -> S0 each, idle/eof", scUDPFlood},
 	{"icmpflood", 1500, 1, "burst of 1,000-2,000 spoofed ICMP echo request flows of 1-3 requests (random identifiers), unanswered, one victim, about 20 k packets/s -> S0 each, idle/eof", scICMPFlood},
 	{"ackflood", 1500, 1, "burst of 1,000-2,000 spoofed TCP flows of 1-3 ACK (70%) or RST segments to one victim port 80 or 443, unanswered, about 20 k packets/s -> OTH each, idle/eof or rst", scACKFlood},
+	{"carpet", 400, 1, "NTP reflection carpet-bombing 198.18.7.0/24: 40 hosts each sent 2 packets from port 123 by 10 of the reflectors, then a 20-byte one back, about 4 k packets/s -> SF each, idle/eof", scCarpet},
 	{"eof", 1, 1, "long-lived TCP (S1) or UDP VPN (SF) connection with traffic every 1-19 s until shortly before the end of the trace (only starts in its last 10 minutes) -> eof", scEOF},
 }
 
@@ -844,6 +845,26 @@ func scACKFlood(b *builder) bool {
 		b.tcp(f, t, 0, flags, 0)
 		return 1
 	})
+	return true
+}
+
+// scCarpet: 40 hosts of 198.18.7.0/24, ten reflectors each (the i-th
+// flow goes to host i/10).
+func scCarpet(b *builder) bool {
+	g := b.g
+	t := b.start
+	for i := range min(400, b.maxFlows) {
+		victim := netip.AddrFrom4([4]byte{198, 18, 7, byte(10 + i/10)})
+		_, cp := g.clientEP(false)
+		f := b.flow("carpet", 17, false, 0, victim, cp, reflectorsV4[i%len(reflectorsV4)], 123)
+		f.expect("SF", "", 0, false) // the high-port side originates
+		b.udp(f, t, 1, 468)
+		b.udp(f, t+g.durU(100*usec, 300*usec), 1, 468)
+		// The model needs a packet from the originator: a small one back,
+		// as a port unreachable would be.
+		b.udp(f, f.maxT+g.durLog(msec, 50*msec), 0, 20)
+		t += int64(g.rng.ExpFloat64() * float64(500*usec))
+	}
 	return true
 }
 
