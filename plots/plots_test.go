@@ -2,6 +2,7 @@ package plots
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"image"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot"
 
 	"flowstat/flows"
 	"flowstat/report"
@@ -265,5 +268,67 @@ func TestTicks(t *testing.T) {
 	}
 	if want := []string{"100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"}; !slices.Equal(labels, want) {
 		t.Errorf("duration labels = %q, want %q", labels, want)
+	}
+}
+
+// Time ticks over spans from milliseconds to months, and over two
+// captures months apart: a few labels, distinct, in time order, each
+// narrower, in the font drawn, than the space between two labels on a
+// panel of the figure (about 860 of its 960 pixels).
+func TestTimeTicksFit(t *testing.T) {
+	start := float64(time.Date(2024, 1, 10, 7, 0, 0, 123_000_000, time.UTC).UnixNano()) / 1e9
+	apart := float64(time.Date(2024, 4, 10, 8, 0, 0, 0, time.UTC).UnixNano()) / 1e9
+	style := newPlot().X.Tick.Label
+	for _, c := range []struct {
+		name   string
+		lo, hi float64
+		has    string // a layout its labels have
+	}{
+		{"5 ms", start, start + 0.005, "07:00:00.125"},
+		{"1 s", start, start + 1, "07:00:00.400"},
+		{"1 min", start, start + 60, "07:00:30"},
+		{"1 h", start, start + 3600, "07:30"},
+		{"1 day", start, start + 86400, "01-11 00:00"},
+		{"3 months", start, start + 91*86400, "2024-02-05"},
+		{"two captures months apart", start, apart, "2024-03-04"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var labelled []plot.Tick
+			for _, tk := range (timeTicks{}).Ticks(c.lo, c.hi) {
+				if tk.Value < c.lo || tk.Value > c.hi {
+					t.Errorf("tick %v outside [%v, %v]", tk.Value, c.lo, c.hi)
+				}
+				if tk.Label != "" {
+					labelled = append(labelled, tk)
+				}
+			}
+			slices.SortFunc(labelled, func(a, b plot.Tick) int { return cmp.Compare(a.Value, b.Value) })
+			if len(labelled) < 2 || len(labelled) > 10 {
+				t.Fatalf("%d labels: %v", len(labelled), labelled)
+			}
+			var labels []string
+			for i, tk := range labelled {
+				labels = append(labels, tk.Label)
+				if i == 0 {
+					continue
+				}
+				prev := labelled[i-1]
+				if tk.Label == prev.Label {
+					t.Errorf("label %q twice", tk.Label)
+				}
+				spacing := (tk.Value - prev.Value) / (c.hi - c.lo) * 860
+				// Points to pixels at 96 dpi; half of each label on either side.
+				w := float64(style.Width(tk.Label)+style.Width(prev.Label)) / 2 * dpi / 72
+				if w+8 > spacing {
+					t.Errorf("labels %q and %q, %.0f px wide, are %.0f px apart", prev.Label, tk.Label, w, spacing)
+				}
+			}
+			if !slices.IsSorted(labels) {
+				t.Errorf("labels out of order: %q", labels)
+			}
+			if !slices.Contains(labels, c.has) {
+				t.Errorf("labels %q lack %q", labels, c.has)
+			}
+		})
 	}
 }
