@@ -200,6 +200,95 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// gapStats builds a report of two captures of web traffic 90 days apart,
+// five minutes each in 10 s windows: too many windows from the first to
+// the last for every one to be kept.
+func gapStats(t *testing.T) *report.Stats {
+	t.Helper()
+	const iv = int64(10 * time.Second)
+	var recs []flows.Record
+	var windows [][]flows.Window
+	var inputs []tables.Input
+	for part, start := range []int64{t0, t0 + int64(90*24*time.Hour)} {
+		first, last := start, start
+		for i := range 300 {
+			f := start + int64(i)*int64(time.Second) + int64(part*300+i)%7*int64(100*time.Millisecond)
+			pkts := uint64(4 + i%9)
+			r := flows.Record{ID: uint64(len(recs) + 1), Proto: 6, IPVersion: 4,
+				SrcIP: flows.IPOf(netip.MustParseAddr(fmt.Sprintf("10.0.%d.%d", part, i%200+1))), SrcPort: uint16(30000 + i),
+				DstIP: flows.IPOf(netip.MustParseAddr("192.0.2.1")), DstPort: 443,
+				FirstSeen: f, LastSeen: f + int64(time.Second), State: flows.SF, EndReason: flows.EndFIN, HandshakeRTT: -1,
+				Packets: [2]uint64{pkts / 2, pkts - pkts/2}, Bytes: [2]uint64{pkts * 300, pkts * 300}}
+			var ws []flows.Window
+			for w := r.FirstSeen - r.FirstSeen%iv; w <= r.LastSeen; w += iv {
+				ws = append(ws, flows.Window{Start: w})
+			}
+			ws[0].Packets, ws[0].Bytes = pkts, pkts*600
+			recs, windows = append(recs, r), append(windows, ws)
+			last = max(last, r.LastSeen)
+		}
+		from, to := time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+		inputs = append(inputs, tables.Input{Path: fmt.Sprintf("part%d.pcap", part), FirstSeen: &from, LastSeen: &to})
+	}
+	s := tables.Summary{Tool: "flowstat", Version: "test", Inputs: inputs,
+		Options: tables.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
+	ds, err := report.NewDataset(recs, windows, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := report.Build(ds, report.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Two captures months apart: the line breaks between them, drawn in the
+// first and last few columns only, with dates on the axis; as reviewed.
+func TestGoldenGap(t *testing.T) {
+	st := gapStats(t)
+	i := slices.IndexFunc(st.Figures, func(f report.Figure) bool { return f.File == report.PlotsDir+"/throughput.png" })
+	if i < 0 {
+		t.Fatal("no throughput figure")
+	}
+	got, err := Render(st.Figures[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The line's blue, in the middle of the plotting area's width.
+	blue := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := 200; x < 800; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 < 60 && g>>8 > 80 && g>>8 < 150 && bl>>8 > 140 {
+				blue++
+			}
+		}
+	}
+	if blue > 0 {
+		t.Errorf("%d pixels of the line between the captures", blue)
+	}
+	path := filepath.Join("testdata", "golden-gap.png")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if d := pixelDiff(t, got, want); d > 0.002 {
+		t.Errorf("differs from %s in %.2f %% of the pixels; run with -update and look at it", path, 100*d)
+	}
+}
+
 // pixelDiff returns the share of pixels that differ visibly between two
 // PNGs (1 when their sizes differ). gonum's cmpimg would need rsc.io/pdf.
 func pixelDiff(t *testing.T, a, b []byte) float64 {
