@@ -168,17 +168,13 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 	grid.Horizontal.Color = color.Gray{Y: 225}
 	p.Add(grid)
 	for _, l := range pn.Lines {
-		if len(l.X) != len(l.Y) || len(l.X) == 0 {
-			return nil, 0, fmt.Errorf("line %q has %d x and %d y values", l.Name, len(l.X), len(l.Y))
+		if len(l.X) != len(l.Y) || !slices.ContainsFunc(l.Y, func(y float64) bool { return !math.IsNaN(y) }) {
+			return nil, 0, fmt.Errorf("line %q has %d x and %d y values, none a number", l.Name, len(l.X), len(l.Y))
 		}
 	}
 	lo, hi := xRange(pn.Lines)
 	for i, l := range pn.Lines {
-		xys := points(l, pn.XAxis == report.TimeAxis, lo, hi)
-		line, err := plotter.NewLine(xys)
-		if err != nil {
-			return nil, 0, fmt.Errorf("line %q: %w", l.Name, err)
-		}
+		line := &plotter.Line{LineStyle: plotter.DefaultLineStyle}
 		if l.Step {
 			line.StepStyle = plotter.PostStep
 		}
@@ -192,12 +188,18 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 		if i >= len(palette) {
 			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		}
-		// Stroked in pieces: the rasterizer's cost grows with the square
-		// of the points of one path that cross a row of pixels.
-		for start := 0; start == 0 || start < len(xys)-1; start += strokePoints {
-			piece := *line
-			piece.XYs = xys[start:min(start+strokePoints+1, len(xys))]
-			p.Add(&piece)
+		for _, part := range parts(l) {
+			xys := points(part, pn.XAxis == report.TimeAxis, lo, hi)
+			if err := plotter.CheckFloats(xyFloats(xys)...); err != nil {
+				return nil, 0, fmt.Errorf("line %q: %w", l.Name, err)
+			}
+			// Stroked in pieces: the rasterizer's cost grows with the
+			// square of the points of one path that cross a row of pixels.
+			for start := 0; start == 0 || start < len(xys)-1; start += strokePoints {
+				piece := *line
+				piece.XYs = xys[start:min(start+strokePoints+1, len(xys))]
+				p.Add(&piece)
+			}
 		}
 		if l.Name != "" {
 			p.Legend.Add(l.Name, line)
@@ -228,6 +230,35 @@ func panel(pn report.Panel) (*plot.Plot, vg.Length, error) {
 		p.Y.Tick.Marker = countTicks{}
 	}
 	return p, panelHeight, nil
+}
+
+// parts splits a line where it breaks (a Y that is NaN; see report.Line):
+// a step line's last value holds until the break.
+func parts(l report.Line) []report.Line {
+	var out []report.Line
+	from := 0
+	for j := 0; j <= len(l.Y); j++ {
+		if j < len(l.Y) && !math.IsNaN(l.Y[j]) {
+			continue
+		}
+		if j > from {
+			part := report.Line{X: l.X[from:j:j], Y: l.Y[from:j:j], Step: l.Step}
+			if l.Step && j < len(l.Y) {
+				part.X, part.Y = append(part.X, l.X[j]), append(part.Y, l.Y[j-1])
+			}
+			out = append(out, part)
+		}
+		from = j + 1
+	}
+	return out
+}
+
+func xyFloats(xys plotter.XYs) []float64 {
+	fs := make([]float64, 0, 2*len(xys))
+	for _, xy := range xys {
+		fs = append(fs, xy.X, xy.Y)
+	}
+	return fs
 }
 
 // strokePoints is how many segments of a line are stroked at once.
@@ -334,46 +365,161 @@ func bars(p *plot.Plot, pn report.Panel) (*plot.Plot, vg.Length, error) {
 	return p, height, nil
 }
 
-// timeTicks marks a time axis in Unix seconds at round UTC times.
+// timeTicks marks a time axis in Unix seconds at round UTC times, spaced
+// so that their labels never overprint on a panel of the figure's width:
+// milliseconds over spans under a few seconds, dates over spans of days,
+// months over spans of a year.
 type timeTicks struct{}
 
-var timeSteps = []float64{
-	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
-	1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600,
-	86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400,
+// timeStep is a step of the ladder of time ticks: a fixed number of
+// milliseconds, or of calendar months.
+type timeStep struct {
+	ms     int64
+	months int
 }
 
+var timeStepLadder = func() []timeStep {
+	var l []timeStep
+	for _, ms := range []int64{
+		1, 2, 5, 10, 20, 50, 100, 200, 500,
+		1e3, 2e3, 5e3, 10e3, 15e3, 30e3,
+		60e3, 2 * 60e3, 5 * 60e3, 10 * 60e3, 15 * 60e3, 30 * 60e3,
+		3600e3, 2 * 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3,
+		86400e3, 2 * 86400e3, 7 * 86400e3, 14 * 86400e3,
+	} {
+		l = append(l, timeStep{ms: ms})
+	}
+	for _, m := range []int{1, 2, 3, 6, 12, 24, 60, 120} {
+		l = append(l, timeStep{months: m})
+	}
+	return l
+}()
+
+// Space for time labels: the plotting area of a panel is about 860 of the
+// figure's 960 pixels, a label's character at most 8.2 pixels (a digit
+// at 11 points and 96 dpi), and labels are kept 2 characters apart; at
+// most maxTimeLabels of them, which is plenty to read a time from.
+const (
+	timeAxisPixels = 860
+	labelCharPx    = 8.2
+	maxTimeLabels  = 8
+)
+
 func (timeTicks) Ticks(lo, hi float64) []plot.Tick {
-	step := timeSteps[len(timeSteps)-1]
-	for _, s := range timeSteps {
-		// Whole seconds read better, unless the span is a few seconds.
-		if s < 1 && hi-lo >= 3 {
-			continue
-		}
-		if (hi-lo)/s <= 6 {
-			step = s
+	if !(hi > lo) {
+		return nil
+	}
+	span := hi - lo
+	var step timeStep
+	var layout string
+	for _, step = range timeStepLadder {
+		layout = timeLayout(step, lo, hi)
+		n := span / step.seconds()
+		spacing := timeAxisPixels / max(n, 1)
+		if n <= maxTimeLabels && spacing >= labelCharPx*float64(len(layout)+2) {
 			break
 		}
 	}
-	layout := "15:04:05"
-	switch {
-	case step < 1:
-		layout = "15:04:05.000"
-	case hi-lo > 86400:
-		layout = "01-02 15:04"
-	case step >= 60:
-		layout = "15:04"
-	}
 	var ticks []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
-		t := time.Unix(0, int64(math.Round(v*1e9))).UTC()
+	for _, t := range step.times(lo, hi) {
+		v := float64(t.UnixNano()) / 1e9
 		ticks = append(ticks, plot.Tick{Value: v, Label: t.Format(layout)})
-		minor := v + step/2
-		if minor < hi {
-			ticks = append(ticks, plot.Tick{Value: minor})
+	}
+	// A minor tick halfway between labels.
+	if step.months == 0 && len(ticks) > 0 {
+		half := float64(step.ms) / 2e3
+		for i := range len(ticks) {
+			if v := ticks[i].Value + half; v <= hi {
+				ticks = append(ticks, plot.Tick{Value: v})
+			}
+		}
+		if v := ticks[0].Value - half; v >= lo {
+			ticks = append(ticks, plot.Tick{Value: v})
 		}
 	}
 	return ticks
+}
+
+// seconds is the step's length, a month taken as 30 days.
+func (s timeStep) seconds() float64 {
+	if s.months > 0 {
+		return float64(s.months) * 30 * 86400
+	}
+	return float64(s.ms) / 1e3
+}
+
+// times returns the multiples of the step from lo to hi (Unix seconds):
+// of milliseconds since the epoch, of days since a Monday for weeks, and
+// of months since year 0 for months.
+func (s timeStep) times(lo, hi float64) []time.Time {
+	var out []time.Time
+	switch {
+	case s.months > 0:
+		t := time.Unix(int64(math.Floor(lo)), 0).UTC()
+		m := (t.Year()*12 + int(t.Month()) - 1) / s.months * s.months
+		for ; ; m += s.months {
+			tm := time.Date(m/12, time.Month(m%12+1), 1, 0, 0, 0, 0, time.UTC)
+			v := float64(tm.Unix())
+			if v > hi {
+				break
+			}
+			if v >= lo {
+				out = append(out, tm)
+			}
+		}
+	default:
+		// Weeks start on Mondays: the epoch was a Thursday.
+		offset := int64(0)
+		if s.ms%(7*86400e3) == 0 {
+			offset = 4 * 86400e3
+		}
+		loMs, hiMs := int64(math.Ceil(lo*1e3)), int64(math.Floor(hi*1e3))
+		k := floorDiv(loMs-offset, s.ms)
+		for ; ; k++ {
+			ms := k*s.ms + offset
+			if ms > hiMs {
+				break
+			}
+			if ms >= loMs {
+				out = append(out, time.UnixMilli(ms).UTC())
+			}
+		}
+	}
+	return out
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// timeLayout is how the ticks of step label times from lo to hi: the
+// shortest layout that tells them apart, the date in it when the span
+// crosses midnight (the axis label gives the day otherwise).
+func timeLayout(s timeStep, lo, hi float64) string {
+	day := func(v float64) string { return time.Unix(int64(math.Floor(v)), 0).UTC().Format("2006-01-02") }
+	switch {
+	case s.months > 0:
+		return "2006-01"
+	case s.ms >= 86400e3:
+		return "2006-01-02"
+	case day(lo) != day(hi):
+		if s.ms < 1e3 {
+			return "01-02 15:04:05.000"
+		}
+		if s.ms < 60e3 {
+			return "01-02 15:04:05"
+		}
+		return "01-02 15:04"
+	case s.ms < 1e3:
+		return "15:04:05.000"
+	case s.ms < 60e3:
+		return "15:04:05"
+	}
+	return "15:04"
 }
 
 // countTicks marks a count or rate axis with short labels: 0, 500, 1.5k.

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"image"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot"
 
 	"flowstat/flows"
 	"flowstat/report"
@@ -197,6 +200,95 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// gapStats builds a report of two captures of web traffic 90 days apart,
+// five minutes each in 10 s windows: too many windows from the first to
+// the last for every one to be kept.
+func gapStats(t *testing.T) *report.Stats {
+	t.Helper()
+	const iv = int64(10 * time.Second)
+	var recs []flows.Record
+	var windows [][]flows.Window
+	var inputs []tables.Input
+	for part, start := range []int64{t0, t0 + int64(90*24*time.Hour)} {
+		first, last := start, start
+		for i := range 300 {
+			f := start + int64(i)*int64(time.Second) + int64(part*300+i)%7*int64(100*time.Millisecond)
+			pkts := uint64(4 + i%9)
+			r := flows.Record{ID: uint64(len(recs) + 1), Proto: 6, IPVersion: 4,
+				SrcIP: flows.IPOf(netip.MustParseAddr(fmt.Sprintf("10.0.%d.%d", part, i%200+1))), SrcPort: uint16(30000 + i),
+				DstIP: flows.IPOf(netip.MustParseAddr("192.0.2.1")), DstPort: 443,
+				FirstSeen: f, LastSeen: f + int64(time.Second), State: flows.SF, EndReason: flows.EndFIN, HandshakeRTT: -1,
+				Packets: [2]uint64{pkts / 2, pkts - pkts/2}, Bytes: [2]uint64{pkts * 300, pkts * 300}}
+			var ws []flows.Window
+			for w := r.FirstSeen - r.FirstSeen%iv; w <= r.LastSeen; w += iv {
+				ws = append(ws, flows.Window{Start: w})
+			}
+			ws[0].Packets, ws[0].Bytes = pkts, pkts*600
+			recs, windows = append(recs, r), append(windows, ws)
+			last = max(last, r.LastSeen)
+		}
+		from, to := time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+		inputs = append(inputs, tables.Input{Path: fmt.Sprintf("part%d.pcap", part), FirstSeen: &from, LastSeen: &to})
+	}
+	s := tables.Summary{Tool: "flowstat", Version: "test", Inputs: inputs,
+		Options: tables.Options{IntervalS: 10, IdleTimeoutS: 60, LingerS: 2, Targets: []string{}}}
+	ds, err := report.NewDataset(recs, windows, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := report.Build(ds, report.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Two captures months apart: the line breaks between them, drawn in the
+// first and last few columns only, with dates on the axis; as reviewed.
+func TestGoldenGap(t *testing.T) {
+	st := gapStats(t)
+	i := slices.IndexFunc(st.Figures, func(f report.Figure) bool { return f.File == report.PlotsDir+"/throughput.png" })
+	if i < 0 {
+		t.Fatal("no throughput figure")
+	}
+	got, err := Render(st.Figures[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The line's blue, in the middle of the plotting area's width.
+	blue := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := 200; x < 800; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 < 60 && g>>8 > 80 && g>>8 < 150 && bl>>8 > 140 {
+				blue++
+			}
+		}
+	}
+	if blue > 0 {
+		t.Errorf("%d pixels of the line between the captures", blue)
+	}
+	path := filepath.Join("testdata", "golden-gap.png")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if d := pixelDiff(t, got, want); d > 0.002 {
+		t.Errorf("differs from %s in %.2f %% of the pixels; run with -update and look at it", path, 100*d)
+	}
+}
+
 // pixelDiff returns the share of pixels that differ visibly between two
 // PNGs (1 when their sizes differ). gonum's cmpimg would need rsc.io/pdf.
 func pixelDiff(t *testing.T, a, b []byte) float64 {
@@ -265,5 +357,67 @@ func TestTicks(t *testing.T) {
 	}
 	if want := []string{"100 µs", "1 ms", "10 ms", "100 ms", "1 s", "10 s"}; !slices.Equal(labels, want) {
 		t.Errorf("duration labels = %q, want %q", labels, want)
+	}
+}
+
+// Time ticks over spans from milliseconds to months, and over two
+// captures months apart: a few labels, distinct, in time order, each
+// narrower, in the font drawn, than the space between two labels on a
+// panel of the figure (about 860 of its 960 pixels).
+func TestTimeTicksFit(t *testing.T) {
+	start := float64(time.Date(2024, 1, 10, 7, 0, 0, 123_000_000, time.UTC).UnixNano()) / 1e9
+	apart := float64(time.Date(2024, 4, 10, 8, 0, 0, 0, time.UTC).UnixNano()) / 1e9
+	style := newPlot().X.Tick.Label
+	for _, c := range []struct {
+		name   string
+		lo, hi float64
+		has    string // a layout its labels have
+	}{
+		{"5 ms", start, start + 0.005, "07:00:00.125"},
+		{"1 s", start, start + 1, "07:00:00.400"},
+		{"1 min", start, start + 60, "07:00:30"},
+		{"1 h", start, start + 3600, "07:30"},
+		{"1 day", start, start + 86400, "01-11 00:00"},
+		{"3 months", start, start + 91*86400, "2024-02-05"},
+		{"two captures months apart", start, apart, "2024-03-04"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var labelled []plot.Tick
+			for _, tk := range (timeTicks{}).Ticks(c.lo, c.hi) {
+				if tk.Value < c.lo || tk.Value > c.hi {
+					t.Errorf("tick %v outside [%v, %v]", tk.Value, c.lo, c.hi)
+				}
+				if tk.Label != "" {
+					labelled = append(labelled, tk)
+				}
+			}
+			slices.SortFunc(labelled, func(a, b plot.Tick) int { return cmp.Compare(a.Value, b.Value) })
+			if len(labelled) < 2 || len(labelled) > 10 {
+				t.Fatalf("%d labels: %v", len(labelled), labelled)
+			}
+			var labels []string
+			for i, tk := range labelled {
+				labels = append(labels, tk.Label)
+				if i == 0 {
+					continue
+				}
+				prev := labelled[i-1]
+				if tk.Label == prev.Label {
+					t.Errorf("label %q twice", tk.Label)
+				}
+				spacing := (tk.Value - prev.Value) / (c.hi - c.lo) * 860
+				// Points to pixels at 96 dpi; half of each label on either side.
+				w := float64(style.Width(tk.Label)+style.Width(prev.Label)) / 2 * dpi / 72
+				if w+8 > spacing {
+					t.Errorf("labels %q and %q, %.0f px wide, are %.0f px apart", prev.Label, tk.Label, w, spacing)
+				}
+			}
+			if !slices.IsSorted(labels) {
+				t.Errorf("labels out of order: %q", labels)
+			}
+			if !slices.Contains(labels, c.has) {
+				t.Errorf("labels %q lack %q", labels, c.has)
+			}
+		})
 	}
 }
