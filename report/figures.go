@@ -200,9 +200,12 @@ func activityFigure(st *Stats, cover []stretch, n int, f *Finding) (Figure, bool
 	if a.Windows < minSeriesWindows {
 		return Figure{}, false
 	}
-	peers := "reflectors active"
-	if f.Kind == PortScan || f.Kind == HostScan {
+	peers := "sources active"
+	switch f.vector() {
+	case PortScan, HostScan:
 		peers = "host:port pairs probed"
+	case Reflection, SYNACKReflection:
+		peers = "reflectors active"
 	}
 	width := st.Interval * int64(a.PerPoint)
 	wins := make([]timeWindow, len(a.Points))
