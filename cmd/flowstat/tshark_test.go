@@ -417,3 +417,116 @@ func TestSpoofingHintsAsTshark(t *testing.T) {
 			minTTL, maxTTL, len(sources))
 	}
 }
+
+// TestFindingsAsTshark checks each real capture's findings against
+// tshark's reading of the packets that make them (fragments not
+// reassembled; those whose first fragment never came are in no flow): the
+// packets the sources sent the victim, the number of sources, and the
+// peak: the second with the most of those packets, over the part of it the
+// capture covers. The peak of a reflection whose reflectors' flows last
+// many seconds (the DNS amplification) is an estimate from the flows' mean
+// rates, not checked; a SYN flood's counts all traffic of its destination.
+func TestFindingsAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent count to compare with")
+	}
+	tests := []struct {
+		trace, kind string
+		port        int    // the finding's port, -1 for none
+		filter      string // the finding's packets
+		source      string // the field naming their source
+		checkPeak   bool
+	}{
+		{"pkt.TCP.synflood.spoofed.pcap", "syn_flood", 25565, "ip.addr == 10.10.10.10 && tcp.port == 25565", "", true},
+		{"amp.UDP.snmp.src161.pcapng", "udp_reflection", 161, "ip.dst == 10.10.10.10 && udp.srcport == 161 && !icmp", "ip.src", true},
+		{"amp.TCP.reflection.SYNACK.pcap", "tcp_reflection", 80, "ip.dst == 10.10.10.10 && tcp.srcport == 80 && tcp.flags.syn == 1", "ip.src", true},
+		{"amp.TCP.reflection.SYNACK.pcap", "tcp_reflection", 443, "ip.dst == 10.10.10.10 && tcp.srcport == 443 && tcp.flags.syn == 1", "ip.src", true},
+		{"amp.TCP.reflection.SYNACK.pcap", "tcp_flood", -1, "ip.dst == 10.10.10.10 && tcp && tcp.flags.syn == 0 && !icmp", "ip.src", true},
+		{"amp.dns.RRSIG.fragmented.pcap", "udp_reflection", 53, "ip.dst == 10.10.10.10 && (udp.srcport == 53 || ip.frag_offset > 0) && !icmp", "ip.src", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trace+"/"+tt.kind, func(t *testing.T) {
+			trace := realTrace(t, tt.trace)
+			dir := t.TempDir()
+			if code := analyzeInto(t, dir, "--no-plots", trace); code != exitOK {
+				t.Fatalf("analyze exited %d", code)
+			}
+			query := fmt.Sprintf(`SELECT coalesce(packets_in, syn_packets), sources, peak_pps FROM read_parquet('%s/findings.parquet')
+				WHERE kind = '%s' AND coalesce(port, -1) = %d`, dir, tt.kind, tt.port)
+			var packets, sources int64
+			var peak float64
+			if err := openDuckDB(t).QueryRow(query).Scan(&packets, &sources, &peak); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			out, err := exec.Command("tshark", "-o", "ip.defragment:FALSE", "-r", trace, "-Y", tt.filter, "-T", "fields", "-E", "separator=,",
+				"-e", "frame.time_epoch", "-e", "ip.src", "-e", "ip.id", "-e", "ip.frag_offset").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			type packet struct {
+				time              float64
+				src, id, fragment string
+			}
+			var seen []packet
+			firsts := map[string]bool{} // src and IP ID of the first fragments
+			for line := range strings.Lines(string(out)) {
+				v := strings.Split(strings.TrimSpace(line), ",")
+				ts, _ := strconv.ParseFloat(v[0], 64)
+				seen = append(seen, packet{ts, v[1], v[2], v[3]})
+				if v[3] == "0" {
+					firsts[v[1]+" "+v[2]] = true
+				}
+			}
+			perSecond, srcs := map[int64]int64{}, map[string]bool{}
+			var n int64
+			for _, p := range seen {
+				if p.fragment != "0" && p.fragment != "" && !firsts[p.src+" "+p.id] {
+					continue // an orphan fragment: in no flow
+				}
+				perSecond[int64(math.Floor(p.time))]++
+				srcs[p.src] = true
+				n++
+			}
+			if tt.kind == "syn_flood" {
+				// A SYN flood counts the SYNs to its destination.
+				syns, err := exec.Command("tshark", "-r", trace, "-Y", "ip.dst == 10.10.10.10 && tcp.flags.syn == 1 && tcp.flags.ack == 0").Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n = int64(strings.Count(string(syns), "\n"))
+			}
+			if packets != n || (tt.source != "" && sources != int64(len(srcs))) {
+				t.Errorf("%d packets from %d sources; tshark: %d from %d", packets, sources, n, len(srcs))
+			}
+			if !tt.checkPeak {
+				return
+			}
+			first, last := captureSpan(t, trace)
+			var best, most int64
+			for sec, k := range perSecond {
+				if k > most || k == most && sec < best {
+					best, most = sec, k
+				}
+			}
+			covered := min(float64(best+1), last) - max(float64(best), first)
+			if want := float64(most) / covered; math.Abs(peak-want) > 0.005*want {
+				t.Errorf("peak %.1f packets/s; tshark: %d packets in the second from %s, %.6f s of it covered: %.1f",
+					peak, most, time.Unix(best, 0).UTC().Format(time.TimeOnly), covered, want)
+			}
+		})
+	}
+}
+
+// captureSpan returns the times of a trace's first and last packet, in
+// seconds, as tshark reads them.
+func captureSpan(t *testing.T, trace string) (first, last float64) {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", trace, "-T", "fields", "-e", "frame.time_epoch").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	lines := strings.Fields(string(out))
+	first, _ = strconv.ParseFloat(lines[0], 64)
+	last, _ = strconv.ParseFloat(lines[len(lines)-1], 64)
+	return first, last
+}
