@@ -289,8 +289,8 @@ type Finding struct {
 	// SYNs and SYNACKs are the packets to and from a SYN flood's
 	// destination, or the SYN-ACKs of a SYN-ACK reflection.
 	SYNs, SYNACKs uint64
-	// In is what the reflectors sent the victim; Out what the victim sent
-	// them.
+	// In is what the sources or reflectors sent the victim (a scan: what
+	// the scanner sent its targets); Out what the victim sent them.
 	PacketsIn, BytesIn   uint64
 	PacketsOut, BytesOut uint64
 	// States counts a scan's flows by state.
@@ -1586,6 +1586,8 @@ func (b *builder) scanOf(kind Kind, t Thresholds, src flows.IP, proto uint8, flo
 	var rate rateEstimate
 	for r := range counted {
 		rate.add(r.FirstSeen, r.LastSeen, r.Packets[flows.Fwd], r.Bytes[flows.Fwd])
+		f.PacketsIn += r.Packets[flows.Fwd]
+		f.BytesIn += r.Bytes[flows.Fwd]
 	}
 	f.setPeak(rate.peak(b.ds.Summary))
 	f.Activity = b.activity(counted, item)
