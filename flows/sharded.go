@@ -217,6 +217,16 @@ func (s *Sharded) Close(ending func(open int)) Stats {
 	return st
 }
 
+// Orphans returns the tables' orphan fragments by source and destination
+// (see Table.Orphans), after Close.
+func (s *Sharded) Orphans() []Orphans {
+	var out []Orphans
+	for _, sh := range s.shards {
+		out = append(out, sh.table.Orphans()...)
+	}
+	return out
+}
+
 // Checkpoint waits until every table has processed what it was given, then
 // has each emit its open flows as Table.Checkpoint does. The tables go on
 // afterwards.

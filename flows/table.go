@@ -81,6 +81,7 @@ type Table struct {
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
+	orphans map[orphanKey]*Orphans
 
 	now   int64 // latest packet time seen
 	emit  EmitFunc
@@ -382,6 +383,9 @@ func (t *Table) fragment(p *reader.Packet) (early fragEntry, ok bool) {
 	switch {
 	case p.Frag == reader.FirstFrag:
 		t.stats.OrphanFragments -= e.waiting
+		if e.waiting > 0 {
+			t.unorphaned(p.Src, p.Dst, p.Proto, e.waiting, e.waitingBytes)
+		}
 		t.frags[fk] = fragEntry{first: true, srcPort: p.SrcPort, dstPort: p.DstPort, icmpType: p.ICMPType, time: e.time}
 		return e, true
 	case e.first:
@@ -392,6 +396,7 @@ func (t *Table) fragment(p *reader.Packet) (early fragEntry, ok bool) {
 	e.waitingBytes += uint64(p.IPLen)
 	t.frags[fk] = e
 	t.stats.OrphanFragments++
+	t.orphaned(p)
 	return fragEntry{}, false
 }
 

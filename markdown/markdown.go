@@ -376,7 +376,7 @@ func (m *md) where(f *report.Finding) string {
 			return fmt.Sprintf("victim %s, %s port %d", f.Host, proto, f.Port)
 		}
 		return fmt.Sprintf("victim %s, %s %s ports", f.Host, report.FormatCount(f.Ports), proto)
-	case report.ICMPFlood:
+	case report.ICMPFlood, report.FragmentFlood:
 		return fmt.Sprintf("victim %s", f.Host)
 	case report.CarpetBombing:
 		return fmt.Sprintf("%s hosts of %s, each below the thresholds of one host: %s", report.FormatCount(f.Hosts), f.Prefix, vectorName(f))
@@ -420,6 +420,9 @@ func (m *md) evidence(f *report.Finding) string {
 		return fmt.Sprintf("%s SYN-ACKs from port %d of %s sources to %s, which sent them no SYN; %s flows, %s packets and %s to %s, %s packets back",
 			report.FormatCount(f.SYNACKs), f.Port, report.FormatCount(f.Peers), f.Host, report.FormatCount(f.Flows), report.FormatCount(f.PacketsIn),
 			report.FormatBytes(f.BytesIn), f.Host, report.FormatCount(f.PacketsOut))
+	case report.FragmentFlood:
+		return fmt.Sprintf("%s IP fragments and %s of %s datagrams to %s from %s sources whose first fragments never came: without ports, they are in no flow",
+			report.FormatCount(f.PacketsIn), report.FormatBytes(f.BytesIn), strings.ToUpper(tables.ProtoName(f.Proto)), f.Host, report.FormatCount(f.Peers))
 	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
 		what := strings.ToUpper(tables.ProtoName(f.Proto))
 		if f.Kind == report.TCPFlood {
@@ -461,7 +464,7 @@ func topSourcesLine(f *report.Finding) string {
 		what = "sources"
 	case report.Reflection, report.SYNACKReflection:
 		what = "reflectors"
-	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
+	case report.UDPFlood, report.ICMPFlood, report.TCPFlood, report.FragmentFlood:
 		what = "sources"
 	case report.CarpetBombing:
 		what = "sources"
@@ -524,6 +527,8 @@ func kindNote(f *report.Finding) string {
 		return fmt.Sprintf("servers answering SYNs that carried %s's address: either a TCP reflection attack on %s, or backscatter of a SYN flood on those servers that spoofed %s's address; either way %s's address is being spoofed", f.Host, f.Host, f.Host, f.Host)
 	case report.PortScan:
 		return "one source trying many ports of the same hosts, most attempts failing: reconnaissance"
+	case report.FragmentFlood:
+		return fmt.Sprintf("fragments that cannot be reassembled hold %s's reassembly buffers until they time out, and pass filters that look for ports; a flood of them exhausts its memory or a firewall's", f.Host)
 	case report.CarpetBombing:
 		return fmt.Sprintf("the attack is spread over %s hosts of %s so that none stands out alone: defences that watch one address miss it; mitigate for the prefix", report.FormatCount(f.Hosts), f.Prefix)
 	case report.UDPFlood, report.ICMPFlood, report.TCPFlood:
@@ -652,7 +657,7 @@ func (m *md) method() {
 	}
 	m.p("  - UDP reflection: traffic from one service port (`--reflect-ports`, now %s) of at least %d sources (`--reflect-sources`) to one victim, at least %d packets (`--reflect-packets`), carrying at least %s times the bytes the victim sent them (`--reflect-ratio`), or with no request at all; from any other port, only with no request at all and at a flood's rate (`--flood-rate`, below), which a one-way protocol such as syslog does not reach.",
 		strings.Join(ports, ", "), t.ReflectSources, t.ReflectPackets, strconv.FormatFloat(t.ReflectRatio, 'f', -1, 64))
-	m.p("  - UDP, ICMP and TCP floods: at least %d packets of one protocol to one host (`--flood-packets`), at least %s packets/s in its busiest second (`--flood-rate`); over UDP and TCP in at least %d flows (`--flood-flows`), over UDP with at most a tenth as many packets back, over TCP without handshakes (no SYN, no SYN-ACK) and answered by nothing but RSTs. UDP from the port of a reflection on the same victim is the reflection's. One source reaching %d ports or more is a scan, not a flood.",
+	m.p("  - UDP, ICMP and TCP floods: at least %d packets of one protocol to one host (`--flood-packets`), at least %s packets/s in its busiest second (`--flood-rate`); over UDP and TCP in at least %d flows (`--flood-flows`), over UDP with at most a tenth as many packets back, over TCP without handshakes (no SYN, no SYN-ACK) and answered by nothing but RSTs. UDP from the port of a reflection on the same victim is the reflection's. One source reaching %d ports or more is a scan, not a flood. A fragment flood: as many IP fragments whose first fragments never came (in no flow), at the same rate.",
 		t.FloodPackets, strconv.FormatFloat(t.FloodRate, 'f', -1, 64), t.FloodFlows, t.ScanPorts)
 	m.p("  - Carpet bombing: the flows of floods and reflections that are no finding on their own host, put together by /%d (IPv4, `--carpet-prefix4`) or /%d (IPv6, `--carpet-prefix6`) prefix, when they reach at least %d hosts (`--carpet-hosts`) and cross the thresholds above together.",
 		t.CarpetBits4, t.CarpetBits6, t.CarpetHosts)

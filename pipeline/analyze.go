@@ -265,6 +265,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 		s.Warnings = append(s.Warnings, fmt.Sprintf("frames of link type %d were dropped: %v", lt, failed[lt]))
 	}
 	setSpan(s)
+	s.FragmentTargets = report.FragmentTargets(table.Orphans(), *s)
 	s.ElapsedS = time.Since(started).Seconds()
 	if s.ElapsedS > 0 {
 		s.PacketsPS = float64(c.Read) / s.ElapsedS

@@ -49,17 +49,20 @@ const (
 	// CarpetBombing: a flood or a reflection spread over many hosts of one
 	// prefix, each alone below the thresholds that the prefix crosses.
 	CarpetBombing
+	// FragmentFlood: IP fragments to one host at a flood's rate whose first
+	// fragments never came: in no flow, they fill its reassembly buffers.
+	FragmentFlood
 )
 
 var kindNames = [...]string{"SYN flood", "UDP reflection", "SYN-ACK reflection", "port scan", "host sweep",
-	"UDP flood", "ICMP flood", "TCP flood", "carpet bombing"}
+	"UDP flood", "ICMP flood", "TCP flood", "carpet bombing", "fragment flood"}
 
 func (k Kind) String() string { return kindNames[k] }
 
 // Name is the kind's name in findings.parquet.
 func (k Kind) Name() string {
 	return [...]string{"syn_flood", "udp_reflection", "tcp_reflection", "port_scan", "host_sweep",
-		"udp_flood", "icmp_flood", "tcp_flood", "carpet_bombing"}[k]
+		"udp_flood", "icmp_flood", "tcp_flood", "carpet_bombing", "fragment_flood"}[k]
 }
 
 // vector is the kind of a finding's traffic: a carpet bombing's vector,
@@ -77,7 +80,7 @@ func (k Kind) isFlood() bool { return k == UDPFlood || k == ICMPFlood || k == TC
 // IsVolume says whether a finding of kind k is traffic sent at a victim
 // (a flood or a reflection), whose sources come with packet counts.
 func (k Kind) IsVolume() bool {
-	return k.isFlood() || k == Reflection || k == SYNACKReflection || k == CarpetBombing
+	return k.isFlood() || k == Reflection || k == SYNACKReflection || k == CarpetBombing || k == FragmentFlood
 }
 
 // Thresholds decide what is a finding. The zero value works: zero fields
@@ -481,7 +484,7 @@ func (f *Finding) Where() string {
 			return fmt.Sprintf("%s port %d/%s", f.Host, f.Port, tables.ProtoName(f.Proto))
 		}
 		return fmt.Sprintf("%s, %s %s ports", f.Host, FormatCount(f.Ports), strings.ToUpper(tables.ProtoName(f.Proto)))
-	case ICMPFlood:
+	case ICMPFlood, FragmentFlood:
 		return f.Host.String()
 	case CarpetBombing:
 		v := *f
@@ -513,6 +516,7 @@ func (b *builder) findings(st *Stats, others func() []Finding) []Finding {
 	t := st.Thresholds
 	var out []Finding
 	out = append(out, b.synFloods(st, t)...)
+	out = append(out, fragmentFloods(b.ds.Summary, t)...)
 	out = append(out, others()...)
 	sortFindings(out)
 	return out

@@ -451,6 +451,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if err := ps.byDestination(s, b0, st, victims); err != nil {
 		return nil, err
 	}
+	st.Findings = append(st.Findings, fragmentFloods(s, st.Thresholds)...)
 	st.Findings = append(st.Findings, others...)
 	sortFindings(st.Findings)
 	targets, err := timelineTargets(st, opts, s, func(a netip.Addr) bool { return victims[a] })

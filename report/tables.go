@@ -120,7 +120,7 @@ func writeFindings(dir string, fs []Finding) error {
 			} else {
 				port.AppendNull()
 			}
-		} else if f.vector().isFlood() && f.Ports != 1 {
+		} else if f.vector().isFlood() && f.Ports != 1 || f.Kind == FragmentFlood {
 			port.AppendNull()
 		} else {
 			port.Append(f.Port)

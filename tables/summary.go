@@ -33,6 +33,9 @@ type Summary struct {
 	// Peak is the busiest second of packet time; nil when no frame passed
 	// the filters.
 	Peak *Peak `json:"peak_second,omitempty"`
+	// FragmentTargets are the destinations of IP fragments whose first
+	// fragment never came (in no flow), the most such packets first.
+	FragmentTargets []FragmentTarget `json:"fragment_targets,omitempty"`
 }
 
 // Peak is the second, aligned to the second in UTC, in which the capture
@@ -48,6 +51,33 @@ type Peak struct {
 	CoveredS    float64   `json:"covered_s"`
 	PacketsPerS float64   `json:"packets_per_s"` // 0 when CoveredS is 0 (a capture of one instant)
 	BitsPerS    float64   `json:"bits_per_s"`
+}
+
+// FragmentTarget is a destination of fragments that joined no flow, their
+// first fragment never having come: many are a fragment flood.
+type FragmentTarget struct {
+	Dst       string    `json:"dst"`
+	Proto     uint8     `json:"proto"` // of the datagrams, from the IP header
+	Packets   uint64    `json:"packets"`
+	Bytes     uint64    `json:"bytes"` // IP lengths
+	Sources   uint64    `json:"sources"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// PeakPPS and PeakBPS are those of the busiest second, estimated from
+	// each source's fragments as from a flow's.
+	PeakPPS float64 `json:"peak_pps"`
+	PeakBPS float64 `json:"peak_bps"`
+	// TopSources are the sources that sent the most, at most 100.
+	TopSources []FragmentSource `json:"top_sources"`
+}
+
+// FragmentSource is what one source sent a FragmentTarget.
+type FragmentSource struct {
+	Src       string    `json:"src"`
+	Packets   uint64    `json:"packets"`
+	Bytes     uint64    `json:"bytes"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Options are the settings the flows were made with.

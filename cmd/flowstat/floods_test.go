@@ -155,3 +155,93 @@ func countPerSecond(t *testing.T, path string, each func(sec int64, dst netip.Ad
 		}
 	}
 }
+
+// TestFragmentFlood analyzes a capture of 2,000 IP fragments whose first
+// fragments never come (each source sends 5 of one datagram), from 400
+// sources to one host in 0.4 s, with 50 whole fragmented datagrams to
+// another host, and checks the one fragment flood: its victim, protocol,
+// packets, bytes, sources and peak (all 2,000 in one second).
+func TestFragmentFlood(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fragments.pcap")
+	var buf []byte
+	buf = binary.LittleEndian.AppendUint32(buf, 0xa1b2c3d4)
+	buf = binary.LittleEndian.AppendUint16(buf, 2)
+	buf = binary.LittleEndian.AppendUint16(buf, 4)
+	buf = append(buf, make([]byte, 8)...)
+	buf = binary.LittleEndian.AppendUint32(buf, 65535)
+	buf = binary.LittleEndian.AppendUint32(buf, 1) // Ethernet
+	start := int64(1_700_000_000) * 1e6            // microseconds, on a second
+	frame := func(us int64, src, dst [4]byte, id uint16, offset8 uint16, more bool, payload int) {
+		ip := make([]byte, 20+payload)
+		ip[0], ip[8], ip[9] = 0x45, 64, 17
+		binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+		binary.BigEndian.PutUint16(ip[4:], id)
+		flags := offset8
+		if more {
+			flags |= 0x2000
+		}
+		binary.BigEndian.PutUint16(ip[6:], flags)
+		copy(ip[12:], src[:])
+		copy(ip[16:], dst[:])
+		if offset8 == 0 { // a first fragment carries the UDP header
+			binary.BigEndian.PutUint16(ip[20:], 4000)
+			binary.BigEndian.PutUint16(ip[22:], 53)
+			binary.BigEndian.PutUint16(ip[24:], uint16(payload+1480))
+		}
+		var sum uint32
+		for i := 0; i < 20; i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+		eth := append([]byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0}, ip...)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(us/1e6))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(us%1e6))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(eth)))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(eth)))
+		buf = append(buf, eth...)
+	}
+	victim, other := [4]byte{192, 0, 2, 66}, [4]byte{192, 0, 2, 67}
+	for i := range 2000 {
+		src := [4]byte{45, 1, byte(i / 5 / 256), byte(i / 5 % 256)}
+		frame(start+int64(i)*200, src, victim, uint16(i/5), uint16(185*(1+i%5)), i%5 != 4, 1000)
+	}
+	for i := range 50 {
+		src := [4]byte{198, 51, 100, byte(i)}
+		frame(start+500_000+int64(i)*1000, src, other, 7, 0, true, 1480)
+		frame(start+500_000+int64(i)*1000+10, src, other, 7, 185, false, 500)
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if code := analyzeInto(t, out, "--no-plots", path); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	rows, err := openDuckDB(t).Query(fmt.Sprintf(`SELECT kind, host, proto, packets_in, bytes_in, sources, peak_pps
+		FROM read_parquet('%s/findings.parquet')`, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var kind, host string
+		var proto uint8
+		var packets, bytes, sources int64
+		var peak float64
+		if err := rows.Scan(&kind, &host, &proto, &packets, &bytes, &sources, &peak); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %d %d %d %d %.0f", kind, host, proto, packets, bytes, sources, peak))
+	}
+	// 2,000 fragments of 1,020 IP bytes; the capture spans 0.55 s, all in
+	// one second.
+	want := fmt.Sprintf("fragment_flood 192.0.2.66 17 2000 %d 400 %.0f", 2000*1020, 2000/0.549010)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("findings %q, want [%s]", got, want)
+	}
+}
