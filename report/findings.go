@@ -1069,7 +1069,14 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 		// one-way protocol's (syslog) steady stream.
 		return f, false
 	}
-	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
+	f.Activity = b.sendersActivity(group)
+	return f, true
+}
+
+// sendersActivity is the activity of candidate flows, which come by
+// sender: their peers are the senders.
+func (b *builder) sendersActivity(group iter.Seq[*reflFlow]) Activity {
+	return b.activity(func(yield func(*flows.Record) bool) {
 		var rec flows.Record
 		for r := range group {
 			rec = flows.Record{SrcIP: r.Reflector, DstIP: r.Victim, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, EndReason: r.EndReason}
@@ -1078,7 +1085,6 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 			}
 		}
 	}, func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.SrcIP.Addr(), 0) })
-	return f, true
 }
 
 // flood makes the finding of one victim's candidate flows of a flood's
@@ -1172,15 +1178,7 @@ func (b *builder) flood(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow]
 		f.Method = mainMethod(methods)
 	}
 	f.Sources = top.sorted()
-	f.Activity = b.activity(func(yield func(*flows.Record) bool) {
-		var rec flows.Record
-		for r := range flowsOf {
-			rec = flows.Record{SrcIP: r.Reflector, DstIP: r.Victim, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, EndReason: r.EndReason}
-			if !yield(&rec) {
-				return
-			}
-		}
-	}, func(r *flows.Record) netip.AddrPort { return netip.AddrPortFrom(r.SrcIP.Addr(), 0) })
+	f.Activity = b.sendersActivity(flowsOf)
 	return f, true
 }
 
