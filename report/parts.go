@@ -43,6 +43,7 @@ type Parts struct {
 	intervals    *extsort.Runs[intervalRow]
 	destinations *extsort.Runs[intervalRow] // see destinationRowOf
 	durations    *extsort.Runs[float64]
+	hostRows     *extsort.Runs[hostRow]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
 
 	// HeldBytes bounds how much of one part's flows Build holds in memory
@@ -70,6 +71,7 @@ const numParts = 256
 const (
 	byDestination = iota // every record, by destination address
 	bySource             // scan and reflection candidates, by source or victim
+	byHost               // every record twice, by each of its addresses (hosts.go)
 	numKinds
 )
 
@@ -82,6 +84,7 @@ const (
 	roleTraffic
 	roleScan
 	roleReflection
+	roleHost // in a part by host, a flow as one of its hosts saw it
 	numRoles
 )
 
@@ -167,7 +170,8 @@ func (ps *Parts) Remove() {
 	ps.intervals.Remove()
 	ps.destinations.Remove()
 	ps.durations.Remove()
-	ps.intervals, ps.destinations, ps.durations = nil, nil, nil
+	ps.hostRows.Remove()
+	ps.intervals, ps.destinations, ps.durations, ps.hostRows = nil, nil, nil, nil
 }
 
 // PartWriter writes records into the parts, for one goroutine.
@@ -204,6 +208,7 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	if w.thresholds.reflFlowOf(r, &f) {
 		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
+	hostFlowsOf(r, func(h *hostFlow) { w.put(byHost, partOf(h.Host), roleHost, valueBytes(h), nil) })
 }
 
 // scanFlow is what scans read of a record that may be a probe (TCP, UDP,
@@ -440,6 +445,9 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if err := ps.byDestination(s, b0, st, victims); err != nil {
 		return nil, err
 	}
+	if err := ps.hosts(); err != nil {
+		return nil, err
+	}
 	st.Findings = append(st.Findings, others...)
 	sortFindings(st.Findings)
 	targets, err := timelineTargets(st, opts, s, func(a netip.Addr) bool { return victims[a] })
@@ -452,7 +460,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if !opts.NoPlots {
 		st.Figures = figures(st)
 	}
-	st.spilledIntervals, st.spilledDestinations = ps.intervals, ps.destinations
+	st.spilledIntervals, st.spilledDestinations, st.spilledHosts = ps.intervals, ps.destinations, ps.hostRows
 	return st, nil
 }
 
