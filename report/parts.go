@@ -101,7 +101,7 @@ const entryHeader = 8
 
 // SpaceHint ends the errors of writing spilled data: what a full disk asks
 // for.
-const SpaceHint = " (while it runs, flowstat needs about 200 bytes per flow of free space in the output directory; --no-report needs half of that)"
+const SpaceHint = " (while it runs, flowstat needs about 260 bytes per flow of free space in the output directory; --no-report about 100)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
@@ -184,6 +184,7 @@ type PartWriter struct {
 	blocks     [numKinds][numParts][]extsort.PackedBlock
 	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
+	scratch    []byte                  // an entry being encoded
 }
 
 // Err returns the first error of writing the parts.
@@ -208,7 +209,13 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	if w.thresholds.reflFlowOf(r, &f) {
 		w.put(bySource, partOf(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
-	hostFlowsOf(r, func(h *hostFlow) { w.put(byHost, partOf(h.Host), roleHost, valueBytes(h), nil) })
+	if hasHosts(r) {
+		for _, orig := range [2]bool{true, false} {
+			h := hostFlowOf(r, orig)
+			w.scratch = appendHostFlow(w.scratch[:0], &h)
+			w.put(byHost, partOf(h.Host), roleHost, w.scratch, nil)
+		}
+	}
 }
 
 // scanFlow is what scans read of a record that may be a probe (TCP, UDP,
