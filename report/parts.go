@@ -43,6 +43,7 @@ type Parts struct {
 	intervals    *extsort.Runs[intervalRow]
 	destinations *extsort.Runs[intervalRow] // see destinationRowOf
 	durations    *extsort.Runs[float64]
+	hostRows     *extsort.Runs[hostRow]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
 
 	// HeldBytes bounds how much of one part's flows Build holds in memory
@@ -70,6 +71,7 @@ const numParts = 256
 const (
 	byDestination = iota // every record, by destination address
 	bySource             // scan and reflection candidates, by source or victim
+	byHost               // every record twice, by each of its addresses (hosts.go)
 	numKinds
 )
 
@@ -82,6 +84,7 @@ const (
 	roleTraffic
 	roleScan
 	roleReflection
+	roleHost // in a part by host, a flow as one of its hosts saw it
 	numRoles
 )
 
@@ -98,7 +101,7 @@ const entryHeader = 8
 
 // SpaceHint ends the errors of writing spilled data: what a full disk asks
 // for.
-const SpaceHint = " (while it runs, flowstat needs about 200 bytes per flow of free space in the output directory; --no-report needs half of that)"
+const SpaceHint = " (while it runs, flowstat needs about 260 bytes per flow of free space in the output directory; --no-report about 100)"
 
 // NewParts creates the parts in dir, the output directory, with one
 // writer for each of writers goroutines. interval is that of the windows
@@ -167,7 +170,8 @@ func (ps *Parts) Remove() {
 	ps.intervals.Remove()
 	ps.destinations.Remove()
 	ps.durations.Remove()
-	ps.intervals, ps.destinations, ps.durations = nil, nil, nil
+	ps.hostRows.Remove()
+	ps.intervals, ps.destinations, ps.durations, ps.hostRows = nil, nil, nil, nil
 }
 
 // PartWriter writes records into the parts, for one goroutine.
@@ -180,6 +184,7 @@ type PartWriter struct {
 	blocks     [numKinds][numParts][]extsort.PackedBlock
 	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
+	scratch    []byte                  // an entry being encoded
 }
 
 // Err returns the first error of writing the parts.
@@ -206,6 +211,13 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	}
 	if floodFlowOf(r, &f) {
 		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
+	}
+	if hasHosts(r) {
+		for _, orig := range [2]bool{true, false} {
+			h := hostFlowOf(r, orig)
+			w.scratch = appendHostFlow(w.scratch[:0], &h)
+			w.put(byHost, partOf(h.Host), roleHost, w.scratch, nil)
+		}
 	}
 }
 
@@ -451,6 +463,9 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if err := ps.byDestination(s, b0, st, victims); err != nil {
 		return nil, err
 	}
+	if err := ps.hosts(); err != nil {
+		return nil, err
+	}
 	st.Findings = append(st.Findings, fragmentFloods(s, st.Thresholds)...)
 	st.Findings = append(st.Findings, others...)
 	sortFindings(st.Findings)
@@ -464,7 +479,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if !opts.NoPlots {
 		st.Figures = figures(st)
 	}
-	st.spilledIntervals, st.spilledDestinations = ps.intervals, ps.destinations
+	st.spilledIntervals, st.spilledDestinations, st.spilledHosts = ps.intervals, ps.destinations, ps.hostRows
 	return st, nil
 }
 

@@ -507,6 +507,10 @@ type Stats struct {
 	// spilledDestinations hold every destination's row, from Parts.Build,
 	// with Start and End its first and last packet.
 	spilledDestinations *extsort.Runs[intervalRow]
+	// hosts are the rows of hosts.parquet, sorted by address; from
+	// Parts.Build they are spilledHosts.
+	hosts        []hostRow
+	spilledHosts *extsort.Runs[hostRow]
 }
 
 // Build computes the report's statistics from a dataset.
@@ -518,6 +522,7 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 	otherFindings := b.startFindings(st.Thresholds)
 	b.totals(st)
 	b.byDestination(st)
+	b.hosts(st)
 	st.States = statesOf(stateCounts(heldFlows(b.fl)))
 	rank(st)
 	b.cdf(st)

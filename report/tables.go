@@ -16,8 +16,8 @@ import (
 	"flowstat/tables"
 )
 
-// WriteTables writes intervals.parquet, destinations.parquet and
-// cdf.parquet into dir, each atomically.
+// WriteTables writes intervals.parquet, destinations.parquet, cdf.parquet,
+// the findings' tables and hosts.parquet into dir, each atomically.
 func WriteTables(dir string, st *Stats) error {
 	// intervals.parquet is the largest table by far: the others are
 	// written beside it.
@@ -35,7 +35,7 @@ func WriteTables(dir string, st *Stats) error {
 		})
 	}()
 	others := writeDestinationsAndCDF(dir, st)
-	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings))
+	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings), writeHosts(dir, st))
 }
 
 // writeFindingSources writes finding_sources.parquet: each finding's

@@ -23,6 +23,7 @@ func TestExport(t *testing.T) {
 		{[]string{"-f", "csv"}, "flows.csv", "flow_id,proto,"},
 		{[]string{"-f", "ndjson", "-t", "intervals"}, "intervals.ndjson", `{"window_start":`},
 		{[]string{"-f", "zeek"}, "conn.log", "#separator \\x09\n"},
+		{[]string{"-f", "csv", "-t", "hosts"}, "hosts.csv", "ip,packets_received,bytes_received,packets_sent,bytes_sent,"},
 		{[]string{"--format", "csv", "--table", "cdf", "-o", filepath.Join(dir, "x.csv")}, "x.csv", "scope,"},
 	} {
 		if code := run(append(append([]string{"export", "-q"}, tt.args...), dir)); code != exitOK {
@@ -40,7 +41,7 @@ func TestExport(t *testing.T) {
 		{"export", dir},                                  // no format
 		{"export", "-f", "xml", dir},                     // unknown format
 		{"export", "-f", "zeek", "-t", "intervals", dir}, // conn.log holds flows
-		{"export", "-f", "csv", "-t", "hosts", dir},      // no such table
+		{"export", "-f", "csv", "-t", "peers", dir},      // no such table
 		{"export", "-f", "csv", t.TempDir()},             // not an output directory
 	} {
 		if code := run(args); code != exitUsage {
