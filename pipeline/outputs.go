@@ -86,7 +86,7 @@ func writeReport(cfg *Config, res *Result, bar OutputProgress) error {
 }
 
 func reportOptions(cfg *Config) report.BuildOptions {
-	return report.BuildOptions{Thresholds: cfg.Thresholds, NoPlots: cfg.NoPlots, Version: cfg.Version}
+	return report.BuildOptions{Thresholds: cfg.Thresholds, NoPlots: cfg.NoPlots, Hosts: cfg.Hosts, Version: cfg.Version}
 }
 
 // Render builds the report of a dataset and writes its tables, plots and

@@ -37,7 +37,7 @@ func TestPartsHeldBytes(t *testing.T) {
 	}
 	iv := 5 * time.Second
 	ds := dataset(t, iv.Seconds(), 60, fs...)
-	for _, opts := range []BuildOptions{{}, {Interval: 10 * time.Second,
+	for _, opts := range []BuildOptions{{Hosts: true}, {Interval: 10 * time.Second,
 		Targets: []netip.Prefix{netip.MustParsePrefix("192.0.2.80/32"), netip.MustParsePrefix("192.0.2.0/24")}}} {
 		whole := build(t, ds, opts)
 		want := writeReport(t, whole)

@@ -3,8 +3,12 @@ package report
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
 	"math"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -362,6 +366,14 @@ func (ps *Parts) hosts() error {
 
 // writeHosts writes hosts.parquet, sorted by address.
 func writeHosts(dir string, st *Stats) error {
+	path := filepath.Join(dir, tables.HostsFile)
+	if !st.withHosts {
+		// One of an earlier run would not describe this one's flows.
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot remove the earlier run's %s: %w", tables.HostsFile, err)
+		}
+		return nil
+	}
 	left := st.hosts
 	fill := func(dst []hostRow) (int, error) {
 		n := copy(dst, left)
@@ -376,7 +388,7 @@ func writeHosts(dir string, st *Stats) error {
 		fill = m.Fill
 	}
 	buf := make([]hostRow, 4096)
-	return tables.WriteBatches(filepath.Join(dir, tables.HostsFile), tables.HostSchema, func(b *array.RecordBuilder) (bool, error) {
+	return tables.WriteBatches(path, tables.HostSchema, func(b *array.RecordBuilder) (bool, error) {
 		for rows := 0; rows < tables.RowGroupRows; {
 			n, err := fill(buf[:min(len(buf), tables.RowGroupRows-rows)])
 			if err != nil || n == 0 {

@@ -116,7 +116,7 @@ func NewParts(dir string, writers int, interval int64, opts BuildOptions) (*Part
 			return nil, fmt.Errorf("cannot create a file for the report's parts: %w", err)
 		}
 		ps.writers = append(ps.writers, &PartWriter{f: f, out: extsort.NewBlockWriter(f),
-			blockBytes: blockBytes(writers), thresholds: ps.opts.Thresholds})
+			blockBytes: blockBytes(writers), thresholds: ps.opts.Thresholds, hosts: ps.opts.Hosts})
 	}
 	return ps, nil
 }
@@ -185,6 +185,7 @@ type PartWriter struct {
 	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
 	scratch    []byte                  // an entry being encoded
+	hosts      bool                    // write every record by each of its hosts
 }
 
 // Err returns the first error of writing the parts.
@@ -212,7 +213,7 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	if floodFlowOf(r, &f) {
 		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
 	}
-	if hasHosts(r) {
+	if w.hosts && hasHosts(r) {
 		for _, orig := range [2]bool{true, false} {
 			h := hostFlowOf(r, orig)
 			w.scratch = appendHostFlow(w.scratch[:0], &h)
@@ -463,8 +464,10 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if err := ps.byDestination(s, b0, st, victims); err != nil {
 		return nil, err
 	}
-	if err := ps.hosts(); err != nil {
-		return nil, err
+	if ps.opts.Hosts {
+		if err := ps.hosts(); err != nil {
+			return nil, err
+		}
 	}
 	st.Findings = append(st.Findings, fragmentFloods(s, st.Thresholds)...)
 	st.Findings = append(st.Findings, others...)

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 go build -o flowstat ./cmd/flowstat
-./flowstat analyze -o flowstat-out/sample testdata/sample.pcap.gz
+./flowstat analyze --hosts -o flowstat-out/sample testdata/sample.pcap.gz
 echo "outputs: $(ls flowstat-out/sample | tr '\n' ' ')"

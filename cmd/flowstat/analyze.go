@@ -83,6 +83,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.NoReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
 	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
+	fs.BoolVar(&cfg.Hosts, "hosts", false, "write hosts.parquet, each address's traffic both ways (about a quarter more time on traces of many flows)")
 	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
 	addFindingFlags(fs, &cfg.Thresholds)

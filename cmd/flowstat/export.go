@@ -88,7 +88,9 @@ func runExport(args []string) error {
 		return err
 	}
 	table := filepath.Join(cfg.dir, cfg.table+".parquet")
-	if _, err := os.Stat(table); err != nil {
+	if _, err := os.Stat(table); err != nil && cfg.table == "hosts" {
+		return usagef("%s has no hosts.parquet: 'flowstat analyze --hosts' writes it, or 'flowstat report --hosts -o OUT %[1]s' from the flows", cfg.dir)
+	} else if err != nil {
 		return usagef("%s has no %s (is it an output directory of flowstat analyze?): %v", cfg.dir, filepath.Base(table), err)
 	}
 	write := func(w io.Writer) error {

@@ -12,7 +12,7 @@ import (
 // the files hold is tested in package export.
 func TestExport(t *testing.T) {
 	dir := t.TempDir()
-	if code := analyzeInto(t, dir, "--no-plots", "../../testdata/sample.pcap.gz"); code != exitOK {
+	if code := analyzeInto(t, dir, "--no-plots", "--hosts", "../../testdata/sample.pcap.gz"); code != exitOK {
 		t.Fatalf("analyze exit status %d", code)
 	}
 	for _, tt := range []struct {

@@ -108,7 +108,7 @@ func TestHostsRealTraces(t *testing.T) {
 	for _, trace := range traces {
 		t.Run(filepath.Base(trace), func(t *testing.T) {
 			dir := t.TempDir()
-			if code := analyzeInto(t, dir, trace); code != 0 {
+			if code := analyzeInto(t, dir, "--hosts", trace); code != 0 {
 				t.Fatalf("analyze exited %d", code)
 			}
 			got := hostsOf(t, db, dir)
@@ -170,7 +170,7 @@ func TestHostsVictims(t *testing.T) {
 		t.Run(tt.trace, func(t *testing.T) {
 			trace := realTrace(t, tt.trace)
 			dir := t.TempDir()
-			if code := analyzeInto(t, dir, trace); code != 0 {
+			if code := analyzeInto(t, dir, "--hosts", trace); code != 0 {
 				t.Fatalf("analyze exited %d", code)
 			}
 			out, err := exec.Command("tshark", "-r", trace, "-Y", tt.filter, "-T", "fields", "-e", "frame.number").Output()
@@ -206,7 +206,7 @@ func TestHostsGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if code := analyzeInto(t, out, trace); code != exitOK {
+	if code := analyzeInto(t, out, "--hosts", trace); code != exitOK {
 		t.Fatalf("exit status %d", code)
 	}
 	type row struct {

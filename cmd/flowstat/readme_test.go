@@ -18,7 +18,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flowstat-out", "sample")
-	if code := analyzeInto(t, out, "../../testdata/sample.pcap.gz"); code != exitOK {
+	if code := analyzeInto(t, out, "--hosts", "../../testdata/sample.pcap.gz"); code != exitOK { // as scripts/demo.sh
 		t.Fatalf("analyze of the bundled sample: exit status %d", code)
 	}
 	// The examples use the path the demo writes to, relative to the repository.

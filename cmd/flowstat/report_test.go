@@ -273,7 +273,7 @@ func TestReportReproduces(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			trace := c.trace(t)
 			dir := t.TempDir()
-			if code := analyzeInto(t, dir, append([]string{"--interval", "2s", trace}, c.args...)...); code != exitOK {
+			if code := analyzeInto(t, dir, append([]string{"--interval", "2s", "--hosts", trace}, c.args...)...); code != exitOK {
 				t.Fatalf("analyze exit status %d", code)
 			}
 			if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
@@ -285,7 +285,7 @@ func TestReportReproduces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := pipeline.Render(inMemory, func() (*report.Stats, error) { return report.Build(ds, report.BuildOptions{}) }, false); err != nil {
+			if _, err := pipeline.Render(inMemory, func() (*report.Stats, error) { return report.Build(ds, report.BuildOptions{Hosts: true}) }, false); err != nil {
 				t.Fatal(err)
 			}
 			built := readOutputs(t, inMemory)
@@ -296,7 +296,7 @@ func TestReportReproduces(t *testing.T) {
 			}
 			// Re-render elsewhere from a copy without the trace's name around.
 			for _, out := range []string{dir, t.TempDir()} {
-				if code := run([]string{"report", "-q", "-o", out, dir}); code != exitOK {
+				if code := run([]string{"report", "-q", "--hosts", "-o", out, dir}); code != exitOK {
 					t.Fatalf("report exit status %d", code)
 				}
 				after := readOutputs(t, out)
