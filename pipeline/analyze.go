@@ -42,7 +42,7 @@ type Config struct {
 	NoDecap  bool
 	NoReport bool
 	NoPlots  bool
-	Hosts    bool // hosts.parquet (report.BuildOptions.Hosts)
+	Hosts    bool   // hosts.parquet (report.BuildOptions.Hosts)
 	Version  string // flowstat's, for summary.json and the report
 	// ChunkSize is the size of the pieces a large uncompressed trace file
 	// is read in by several goroutines (0: reader.DefaultChunkSize), and
