@@ -701,19 +701,20 @@ func (f *Finding) span(firstSeen, lastSeen int64, first bool) {
 	}
 }
 
-// reflectionKey is the group of a flow that may be part of a reflection:
-// its kind, victim and service port.
-type reflectionKey struct {
+// vectorKey is the group of a flow that may be part of a reflection or a
+// flood (an attack vector): its kind, victim and, for a reflection, service
+// port.
+type vectorKey struct {
 	kind   Kind
 	victim flows.IP
 	port   uint16
 }
 
-// reflFlow is what reflections and floods read of a candidate flow,
+// vectorFlow is what reflections and floods read of a candidate flow,
 // oriented by reflFlowOf or floodFlowOf: its group, its sender (the
 // reflector, or a flood's source), its span and its traffic each way (in:
 // from the sender), in 104 bytes instead of a record's 232.
-type reflFlow struct {
+type vectorFlow struct {
 	Victim, Reflector     flows.IP
 	FirstSeen, LastSeen   int64
 	PacketsIn, PacketsOut uint64
@@ -731,7 +732,7 @@ type reflFlow struct {
 // part of one: its group (kind, victim, service port), its reflector and
 // its traffic each way. It runs for every flow that ends, so it writes
 // into f rather than return structs the caller copies.
-func (t *Thresholds) reflFlowOf(r *flows.Record, f *reflFlow) bool {
+func (t *Thresholds) reflFlowOf(r *flows.Record, f *vectorFlow) bool {
 	in := flows.Rev // the reflectors' direction
 	switch {
 	case r.Proto == protoUDP && slices.Contains(t.ReflectPorts, r.DstPort):
@@ -759,7 +760,7 @@ func (t *Thresholds) reflFlowOf(r *flows.Record, f *reflFlow) bool {
 
 // fill sets what a candidate has of r besides its group, in being the
 // sender's direction.
-func (f *reflFlow) fill(r *flows.Record, in int) {
+func (f *vectorFlow) fill(r *flows.Record, in int) {
 	f.FirstSeen, f.LastSeen, f.SYNACKs, f.EndReason = r.FirstSeen, r.LastSeen, r.SYNACKs, r.EndReason
 	f.PacketsIn, f.PacketsOut, f.BytesIn, f.BytesOut = r.Packets[in], r.Packets[1-in], r.Bytes[in], r.Bytes[1-in]
 	f.MinTTL, f.MaxTTL, f.Flags = r.MinTTL[in], r.MaxTTL[in], r.TCPFlags[in]
@@ -776,7 +777,7 @@ func (f *reflFlow) fill(r *flows.Record, in int) {
 // transfer caught in the middle has its receiver's ACKs). A one-way UDP
 // flow is also a reflection's candidate: floods leave the flows of a
 // reflection found to it (see vectors).
-func floodFlowOf(r *flows.Record, f *reflFlow) bool {
+func floodFlowOf(r *flows.Record, f *vectorFlow) bool {
 	in := flows.Fwd
 	if r.Packets[flows.Rev] > r.Packets[flows.Fwd] {
 		in = flows.Rev
@@ -805,16 +806,16 @@ func floodFlowOf(r *flows.Record, f *reflFlow) bool {
 
 // key is the group of a candidate: a reflection's victim and service
 // port, a flood's victim.
-func (f *reflFlow) key() reflectionKey {
+func (f *vectorFlow) key() vectorKey {
 	if f.Kind.isFlood() {
-		return reflectionKey{f.Kind, f.Victim, 0}
+		return vectorKey{f.Kind, f.Victim, 0}
 	}
-	return reflectionKey{f.Kind, f.Victim, f.Port}
+	return vectorKey{f.Kind, f.Victim, f.Port}
 }
 
-// compareReflFlows orders candidate flows by victim, its reflections
+// compareVectorFlows orders candidate flows by victim, its reflections
 // before its floods, by group, then sender.
-func compareReflFlows(x, y reflFlow) int {
+func compareVectorFlows(x, y vectorFlow) int {
 	// Not cmp.Or: it would compare the senders of every pair.
 	if c := x.Victim.Compare(y.Victim); c != 0 {
 		return c
@@ -834,8 +835,8 @@ func compareReflFlows(x, y reflFlow) int {
 // be either end: it is the end whose port is a service port (the
 // responder's if both are).
 func (b *builder) reflections(t Thresholds) []Finding {
-	var cands []reflFlow
-	var f reflFlow
+	var cands []vectorFlow
+	var f vectorFlow
 	for i := range b.ds.Flows {
 		if t.reflFlowOf(&b.ds.Flows[i], &f) {
 			cands = append(cands, f)
@@ -851,7 +852,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 }
 
 // vectors finds the reflections and floods of groups of candidate flows
-// given in order (compareReflFlows): a victim's reflections before its
+// given in order (compareVectorFlows): a victim's reflections before its
 // floods, so that the UDP flows from a reflection's port go to the
 // reflection alone; the victims of one prefix one after the other, so
 // that the groups that are no finding alone are put together as the
@@ -865,7 +866,7 @@ type vectors struct {
 	// The prefix being read, and the flows of its groups that made no
 	// finding, by group with the victim left out.
 	prefix netip.Prefix
-	spread map[reflectionKey][]reflFlow
+	spread map[vectorKey][]vectorFlow
 }
 
 // minFlows is the fewest flows a group of kind can be a finding with.
@@ -882,8 +883,8 @@ func (v *vectors) minFlows(k Kind) int {
 }
 
 // of finds the findings of candidates, which it sorts.
-func (v *vectors) of(cands []reflFlow) {
-	extsort.SortParallel(cands, compareReflFlows)
+func (v *vectors) of(cands []vectorFlow) {
+	extsort.SortParallel(cands, compareVectorFlows)
 	for s := 0; s < len(cands); {
 		e := s + 1
 		for e < len(cands) && cands[e].key() == cands[s].key() {
@@ -901,7 +902,7 @@ func (v *vectors) of(cands []reflFlow) {
 
 // group adds the finding of one group of candidates, if it is one, and
 // else keeps its flows for the prefix.
-func (v *vectors) group(k reflectionKey, g iter.Seq[*reflFlow]) {
+func (v *vectors) group(k vectorKey, g iter.Seq[*vectorFlow]) {
 	v.at(k.victim)
 	var f Finding
 	var ok bool
@@ -930,9 +931,9 @@ func (v *vectors) at(victim flows.IP) {
 }
 
 // spreadOver keeps a group's flows for its prefix's carpet bombing.
-func (v *vectors) spreadOver(k reflectionKey, g iter.Seq[*reflFlow]) {
+func (v *vectors) spreadOver(k vectorKey, g iter.Seq[*vectorFlow]) {
 	if v.spread == nil {
-		v.spread = map[reflectionKey][]reflFlow{}
+		v.spread = map[vectorKey][]vectorFlow{}
 	}
 	k.victim = flows.IP{}
 	for r := range g {
@@ -943,7 +944,7 @@ func (v *vectors) spreadOver(k reflectionKey, g iter.Seq[*reflFlow]) {
 // carpets adds the carpet bombings of the prefix read, and forgets its
 // flows. Call it once more after the last group.
 func (v *vectors) carpets() {
-	keys := slices.SortedFunc(maps.Keys(v.spread), func(x, y reflectionKey) int {
+	keys := slices.SortedFunc(maps.Keys(v.spread), func(x, y vectorKey) int {
 		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.port, y.port))
 	})
 	var reflPorts []uint16 // of the prefix's reflections, whose UDP is no flood's
@@ -957,7 +958,7 @@ func (v *vectors) carpets() {
 			continue
 		}
 		// The kind's finding over the prefix's flows, read by sender.
-		slices.SortFunc(fl, func(x, y reflFlow) int { return cmp.Or(x.Reflector.Compare(y.Reflector), x.Victim.Compare(y.Victim)) })
+		slices.SortFunc(fl, func(x, y vectorFlow) int { return cmp.Or(x.Reflector.Compare(y.Reflector), x.Victim.Compare(y.Victim)) })
 		k.victim = flows.IPOf(v.prefix.Addr())
 		var f Finding
 		var ok bool
@@ -1017,7 +1018,7 @@ func pointers[T any](s []T) iter.Seq[*T] {
 
 // reflection makes the finding of one group of candidate flows, which
 // come by reflector each time they are read, if it is a reflection.
-func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow]) (Finding, bool) {
+func (b *builder) reflection(t Thresholds, k vectorKey, group iter.Seq[*vectorFlow]) (Finding, bool) {
 	f := Finding{Kind: k.kind, Host: k.victim.Addr(), Port: k.port}
 	var reflector flows.IP
 	var top topSources
@@ -1075,7 +1076,7 @@ func (b *builder) reflection(t Thresholds, k reflectionKey, group iter.Seq[*refl
 
 // sendersActivity is the activity of candidate flows, which come by
 // sender: their peers are the senders.
-func (b *builder) sendersActivity(group iter.Seq[*reflFlow]) Activity {
+func (b *builder) sendersActivity(group iter.Seq[*vectorFlow]) Activity {
 	return b.activity(func(yield func(*flows.Record) bool) {
 		var rec flows.Record
 		for r := range group {
@@ -1091,12 +1092,12 @@ func (b *builder) sendersActivity(group iter.Seq[*reflFlow]) Activity {
 // kind, which come by source each time they are read, if they are one.
 // UDP flows from the service port of a reflection found to the victim
 // (reflPorts) are that reflection's, not the flood's.
-func (b *builder) flood(t Thresholds, k reflectionKey, group iter.Seq[*reflFlow], reflPorts []uint16) (Finding, bool) {
+func (b *builder) flood(t Thresholds, k vectorKey, group iter.Seq[*vectorFlow], reflPorts []uint16) (Finding, bool) {
 	f := Finding{Kind: k.kind, Host: k.victim.Addr(), Proto: floodProto(k.kind, k.victim)}
 	if f.Host.IsMulticast() || f.Host == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return f, false // one-way by nature: streams, announcements
 	}
-	flowsOf := func(yield func(*reflFlow) bool) {
+	flowsOf := func(yield func(*vectorFlow) bool) {
 		for r := range group {
 			if (k.kind != UDPFlood || !slices.Contains(reflPorts, r.Port)) && !yield(r) {
 				return

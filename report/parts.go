@@ -26,9 +26,9 @@ import (
 // part's flows: its memory does not depend on the length of the trace.
 // Each record goes to the part of its destination address as a destFlow,
 // with its per-window counts (its destination's rows, SYN floods,
-// timelines and CDFs); TCP records also go to the part of their source as
-// a scanFlow (scans), and candidates for reflections, as reflFlows, to the
-// part of their victim. A part is read back and given to the code Build
+// timelines and CDFs); probes also go to the part of their source as a
+// scanFlow (scans), and candidates for reflections and floods, as
+// vectorFlows, to the part of their victim's prefix (carpet bombing). A part is read back and given to the code Build
 // runs (as destFlows for the statistics by destination, as records for
 // the scans), in batches when it is too large to hold (see batches and
 // extsort.CutGroups), and the results are put together in the order Build gives
@@ -70,7 +70,7 @@ const numParts = 256
 // Kinds of parts.
 const (
 	byDestination = iota // every record, by destination address
-	bySource             // scan and reflection candidates, by source or victim
+	bySource             // scan candidates by source; reflection and flood candidates by victim's prefix
 	byHost               // every record twice, by each of its addresses (hosts.go)
 	numKinds
 )
@@ -78,12 +78,12 @@ const (
 // Roles of an entry: in a part by destination, a flow (with its windows
 // when analyze wrote it) or the traffic of its destination in a window
 // (when read from an output directory); in a part by source, a flow that
-// may be part of a scan or of a reflection.
+// may be part of a scan, or of a reflection or a flood.
 const (
 	roleFlow byte = iota
 	roleTraffic
 	roleScan
-	roleReflection
+	roleVector
 	roleHost // in a part by host, a flow as one of its hosts saw it
 	numRoles
 )
@@ -206,12 +206,12 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
-	var f reflFlow
+	var f vectorFlow
 	if w.thresholds.reflFlowOf(r, &f) {
-		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
+		w.put(bySource, w.thresholds.victimPart(f.Victim), roleVector, valueBytes(&f), nil)
 	}
 	if floodFlowOf(r, &f) {
-		w.put(bySource, w.thresholds.victimPart(f.Victim), roleReflection, valueBytes(&f), nil)
+		w.put(bySource, w.thresholds.victimPart(f.Victim), roleVector, valueBytes(&f), nil)
 	}
 	if w.hosts && hasHosts(r) {
 		for _, orig := range [2]bool{true, false} {
@@ -246,7 +246,7 @@ func scanFlowOf(r *flows.Record) scanFlow {
 // reflections finds the reflections and floods of a part's candidates,
 // those of a victim whose group alone does not fit in what a part holds
 // read from disk, and adds them to found.
-func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thresholds, found *[]Finding) error {
+func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[vectorFlow], t Thresholds, found *[]Finding) error {
 	v := vectors{b: b, t: t}
 	defer func() {
 		v.carpets()
@@ -256,15 +256,15 @@ func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[reflFlow], t Thres
 		v.of(refl.Held())
 		return nil
 	}
-	held := func(batch []reflFlow, _ *reflFlow) error {
+	held := func(batch []vectorFlow, _ *vectorFlow) error {
 		v.of(batch)
 		return nil
 	}
-	newGroup := func() *extsort.Sorted[reflFlow] {
-		return newSorted(ps.dir, "a victim's reflection candidates", ps.held(), compareReflFlows)
+	newGroup := func() *extsort.Sorted[vectorFlow] {
+		return newSorted(ps.dir, "a victim's reflection and flood candidates", ps.held(), compareVectorFlows)
 	}
-	sameGroup := func(x, y *reflFlow) bool { return x.key() == y.key() }
-	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[reflFlow], r *reflFlow) error {
+	sameGroup := func(x, y *vectorFlow) bool { return x.key() == y.key() }
+	return extsort.CutGroups(refl, sameGroup, newGroup, held, func(g *extsort.Sorted[vectorFlow], r *vectorFlow) error {
 		if k := r.key(); g.Len() >= v.minFlows(k.kind) {
 			v.group(k, g.Each)
 		} else {
@@ -499,11 +499,11 @@ func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds
 		scan := newSorted(ps.dir, "a part's probes by source", ps.held(), compareScanFlows)
 		defer scan.Remove()
 		scan.Expect(ps.count([]byte{roleScan}, part))
-		refl := newSorted(ps.dir, "a part's reflection candidates", ps.held(), compareReflFlows)
+		refl := newSorted(ps.dir, "a part's reflection and flood candidates", ps.held(), compareVectorFlows)
 		defer refl.Remove()
-		refl.Expect(ps.count([]byte{roleReflection}, part))
+		refl.Expect(ps.count([]byte{roleVector}, part))
 		var sf scanFlow
-		var rf reflFlow
+		var rf vectorFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
 			if role == roleScan {
 				copy(valueBytes(&sf), value)
