@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"maps"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -847,7 +848,7 @@ func (b *builder) reflections(t Thresholds) []Finding {
 	}
 	v := vectors{b: b, t: t}
 	v.of(cands)
-	v.carpets()
+	v.carpets() // held in memory: no error
 	return v.sorted()
 }
 
@@ -864,9 +865,12 @@ type vectors struct {
 	reflPorts []uint16 // the service ports of the victim's reflections
 	found     []Finding
 	// The prefix being read, and the flows of its groups that made no
-	// finding, by group with the victim left out.
-	prefix netip.Prefix
-	spread map[vectorKey][]vectorFlow
+	// finding, by group with the victim left out, in newSpread's (nil:
+	// held in memory).
+	prefix    netip.Prefix
+	spread    map[vectorKey]*extsort.Sorted[vectorFlow]
+	newSpread func() *extsort.Sorted[vectorFlow]
+	err       error // the first of carpets
 }
 
 // minFlows is the fewest flows a group of kind can be a finding with.
@@ -925,7 +929,7 @@ func (v *vectors) at(victim flows.IP) {
 	}
 	v.victim, v.reflPorts = victim, v.reflPorts[:0]
 	if p := v.t.carpetPrefix(victim); p != v.prefix {
-		v.carpets()
+		v.err = cmp.Or(v.err, v.carpets())
 		v.prefix = p
 	}
 }
@@ -933,17 +937,38 @@ func (v *vectors) at(victim flows.IP) {
 // spreadOver keeps a group's flows for its prefix's carpet bombing.
 func (v *vectors) spreadOver(k vectorKey, g iter.Seq[*vectorFlow]) {
 	if v.spread == nil {
-		v.spread = map[vectorKey][]vectorFlow{}
+		v.spread = map[vectorKey]*extsort.Sorted[vectorFlow]{}
 	}
 	k.victim = flows.IP{}
+	fl := v.spread[k]
+	if fl == nil {
+		if v.newSpread != nil {
+			fl = v.newSpread()
+		} else {
+			fl = extsort.NewSorted("", "", "", math.MaxInt, compareBySender)
+		}
+		v.spread[k] = fl
+	}
 	for r := range g {
-		v.spread[k] = append(v.spread[k], *r)
+		fl.Add(*r)
 	}
 }
 
+// compareBySender orders candidate flows by sender, then victim.
+func compareBySender(x, y vectorFlow) int {
+	return cmp.Or(x.Reflector.Compare(y.Reflector), x.Victim.Compare(y.Victim))
+}
+
 // carpets adds the carpet bombings of the prefix read, and forgets its
-// flows. Call it once more after the last group.
-func (v *vectors) carpets() {
+// flows. Call it once more after the last group; its error is that of
+// reading spilled flows.
+func (v *vectors) carpets() error {
+	defer func() {
+		for _, fl := range v.spread {
+			fl.Remove()
+		}
+		clear(v.spread)
+	}()
 	keys := slices.SortedFunc(maps.Keys(v.spread), func(x, y vectorKey) int {
 		return cmp.Or(cmp.Compare(x.kind, y.kind), cmp.Compare(x.port, y.port))
 	})
@@ -951,28 +976,31 @@ func (v *vectors) carpets() {
 	for _, k := range keys {
 		fl := v.spread[k]
 		hosts := map[flows.IP]bool{}
-		for i := range fl {
-			hosts[fl[i].Victim] = true
-		}
+		fl.Each(func(r *vectorFlow) bool {
+			hosts[r.Victim] = true
+			return true
+		})
 		if len(hosts) < v.t.CarpetHosts {
 			continue
 		}
 		// The kind's finding over the prefix's flows, read by sender.
-		slices.SortFunc(fl, func(x, y vectorFlow) int { return cmp.Or(x.Reflector.Compare(y.Reflector), x.Victim.Compare(y.Victim)) })
 		k.victim = flows.IPOf(v.prefix.Addr())
 		var f Finding
 		var ok bool
 		if k.kind.isFlood() {
-			f, ok = v.b.flood(v.t, k, pointers(fl), reflPorts)
-		} else if f, ok = v.b.reflection(v.t, k, pointers(fl)); ok && k.kind == Reflection {
+			f, ok = v.b.flood(v.t, k, fl.Each, reflPorts)
+		} else if f, ok = v.b.reflection(v.t, k, fl.Each); ok && k.kind == Reflection {
 			reflPorts = append(reflPorts, k.port) // before the floods, in keys' order
 		}
 		if ok {
 			f.Vector, f.Method, f.Kind, f.Prefix, f.Hosts = f.Kind, f.Kind.Name(), CarpetBombing, v.prefix, uint64(len(hosts))
 			v.found = append(v.found, f)
 		}
+		if err := fl.Err(); err != nil {
+			return err
+		}
 	}
-	clear(v.spread)
+	return nil
 }
 
 // carpetPrefix is the prefix of a victim that carpet bombings are sought

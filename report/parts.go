@@ -246,10 +246,12 @@ func scanFlowOf(r *flows.Record) scanFlow {
 // reflections finds the reflections and floods of a part's candidates,
 // those of a victim whose group alone does not fit in what a part holds
 // read from disk, and adds them to found.
-func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[vectorFlow], t Thresholds, found *[]Finding) error {
-	v := vectors{b: b, t: t}
+func (ps *Parts) reflections(b *builder, refl *extsort.Sorted[vectorFlow], t Thresholds, found *[]Finding) (err error) {
+	v := vectors{b: b, t: t, newSpread: func() *extsort.Sorted[vectorFlow] {
+		return newSorted(ps.dir, "a prefix's flows of one vector", ps.held(), compareBySender)
+	}}
 	defer func() {
-		v.carpets()
+		err = cmp.Or(err, v.err, v.carpets())
 		*found = append(*found, v.found...)
 	}()
 	if !refl.IsSpilled() {
