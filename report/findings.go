@@ -868,7 +868,7 @@ type vectors struct {
 	// finding, by group with the victim left out, in newSpread's (nil:
 	// held in memory).
 	prefix    netip.Prefix
-	spread    map[vectorKey]*extsort.Sorted[vectorFlow]
+	spread    map[vectorKey]*spread
 	newSpread func() *extsort.Sorted[vectorFlow]
 	err       error // the first of carpets
 }
@@ -937,21 +937,38 @@ func (v *vectors) at(victim flows.IP) {
 // spreadOver keeps a group's flows for its prefix's carpet bombing.
 func (v *vectors) spreadOver(k vectorKey, g iter.Seq[*vectorFlow]) {
 	if v.spread == nil {
-		v.spread = map[vectorKey]*extsort.Sorted[vectorFlow]{}
+		v.spread = map[vectorKey]*spread{}
 	}
+	victim := k.victim
 	k.victim = flows.IP{}
-	fl := v.spread[k]
-	if fl == nil {
+	sp := v.spread[k]
+	if sp == nil {
+		sp = &spread{}
 		if v.newSpread != nil {
-			fl = v.newSpread()
+			sp.flows = v.newSpread()
 		} else {
-			fl = extsort.NewSorted("", "", "", math.MaxInt, compareBySender)
+			sp.flows = extsort.NewSorted("", "", "", math.MaxInt, compareBySender)
 		}
-		v.spread[k] = fl
+		v.spread[k] = sp
+	}
+	// Groups come victim after victim: a new one is another host.
+	if sp.hosts == 0 || victim != sp.last {
+		sp.hosts++
+		sp.last = victim
 	}
 	for r := range g {
-		fl.Add(*r)
+		sp.flows.Add(*r)
+		sp.packets += r.PacketsIn
 	}
+}
+
+// spread is what a prefix's groups of one vector that made no finding
+// had.
+type spread struct {
+	flows   *extsort.Sorted[vectorFlow]
+	hosts   int
+	last    flows.IP // the victim of the last group
+	packets uint64   // the senders'
 }
 
 // compareBySender orders candidate flows by sender, then victim.
@@ -964,8 +981,8 @@ func compareBySender(x, y vectorFlow) int {
 // reading spilled flows.
 func (v *vectors) carpets() error {
 	defer func() {
-		for _, fl := range v.spread {
-			fl.Remove()
+		for _, sp := range v.spread {
+			sp.flows.Remove()
 		}
 		clear(v.spread)
 	}()
@@ -974,13 +991,10 @@ func (v *vectors) carpets() error {
 	})
 	var reflPorts []uint16 // of the prefix's reflections, whose UDP is no flood's
 	for _, k := range keys {
-		fl := v.spread[k]
-		hosts := map[flows.IP]bool{}
-		fl.Each(func(r *vectorFlow) bool {
-			hosts[r.Victim] = true
-			return true
-		})
-		if len(hosts) < v.t.CarpetHosts {
+		sp := v.spread[k]
+		fl := sp.flows
+		// Too few hosts, flows or packets make no finding of the kind.
+		if sp.hosts < v.t.CarpetHosts || fl.Len() < v.minFlows(k.kind) || sp.packets < uint64(min(v.t.FloodPackets, v.t.ReflectPackets)) {
 			continue
 		}
 		// The kind's finding over the prefix's flows, read by sender.
@@ -993,7 +1007,7 @@ func (v *vectors) carpets() error {
 			reflPorts = append(reflPorts, k.port) // before the floods, in keys' order
 		}
 		if ok {
-			f.Vector, f.Method, f.Kind, f.Prefix, f.Hosts = f.Kind, f.Kind.Name(), CarpetBombing, v.prefix, uint64(len(hosts))
+			f.Vector, f.Method, f.Kind, f.Prefix, f.Hosts = f.Kind, f.Kind.Name(), CarpetBombing, v.prefix, uint64(sp.hosts)
 			v.found = append(v.found, f)
 		}
 		if err := fl.Err(); err != nil {
