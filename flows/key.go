@@ -59,6 +59,31 @@ func keyOf(p *reader.Packet, echo bool) (Key, side) {
 	return k, boolSide(!srcFirst)
 }
 
+// PacketKey returns the key of the flow a Table counts packet p in. A
+// later fragment has no ports: the table gives it those of its first
+// fragment first.
+func PacketKey(p *reader.Packet) Key {
+	k, _ := keyOf(p, isEchoPacket(p))
+	return k
+}
+
+// Key returns the key of the record's flow, the PacketKey of its packets.
+func (r *Record) Key() Key {
+	p := reader.Packet{Src: r.SrcIP.b, Dst: r.DstIP.b, SrcPort: r.SrcPort, DstPort: r.DstPort,
+		Proto: r.Proto, VLAN: r.VLAN, IPVersion: r.IPVersion}
+	if r.Tunnel != NoTunnel {
+		p.TunnelID = r.Tunnel.Get().ID
+	}
+	k, _ := keyOf(&p, r.Echo)
+	return k
+}
+
+// isEchoPacket reports whether p is an ICMP echo request or reply, keyed by
+// its identifier.
+func isEchoPacket(p *reader.Packet) bool {
+	return (p.Proto == reader.ProtoICMP || p.Proto == reader.ProtoICMPv6) && p.DstPort == 0 && isEchoType(p)
+}
+
 // compareAddr orders two 16-byte addresses as big-endian numbers.
 func compareAddr(a, b *[16]byte) int {
 	for _, half := range [2]int{0, 8} {

@@ -100,12 +100,20 @@ type Record struct {
 	RetransBytes   [2]uint64
 	RetransPackets [2]uint32
 	ZeroWindows    [2]uint32
+	// FirstFrame and FirstOffset locate the flow's first packet in input
+	// Input: its frame number (1-based, 0 when unknown: live captures)
+	// and the byte offset of its record (reader.Frame.Offset). Later
+	// fragments that came before their first fragment are counted in the
+	// flow but precede its first packet.
+	FirstFrame  uint64
+	FirstOffset int64
 	// HandshakeRTT is the time from the originator's first SYN to the
 	// responder's first SYN-ACK, or -1 when either was not seen.
 	HandshakeRTT int64
 	// MinIPLen and MaxIPLen are the smallest and largest IP length of a
 	// packet each side sent, 0 when it sent none.
 	MinIPLen, MaxIPLen [2]uint32
+	Input              int32  // index of the input the first packet came from
 	SYNs               uint32 // SYN packets without ACK, both directions
 	SYNACKs            uint32
 	RSTs               uint32

@@ -18,7 +18,7 @@ import (
 // each, then each present field in the order of the bits.
 
 // MaxRecordBytes bounds the encoding of one record.
-const MaxRecordBytes = 24 + 46*binary.MaxVarintLen64 + 2*16 + 2 + 2*numHist
+const MaxRecordBytes = 24 + 49*binary.MaxVarintLen64 + 2*16 + 2 + 2*numHist
 
 // recordWriter appends a record's fields and notes which are present.
 type recordWriter struct {
@@ -129,6 +129,9 @@ func AppendRecord(b []byte, r *Record) []byte {
 	w.uvarint(uint64(r.Tunnel))
 	w.history(&r.History)
 	w.byte(uint8(r.EndReason))
+	w.uvarint(uint64(r.Input))
+	w.uvarint(r.FirstFrame)
+	w.uvarint(uint64(r.FirstOffset))
 	binary.LittleEndian.PutUint64(w.b[start:], w.mask)
 	return w.b
 }
@@ -274,5 +277,8 @@ func ReadRecord(b []byte, rec *Record) ([]byte, error) {
 	rec.Tunnel = TunnelRef(r.uvarint())
 	rec.History = r.history()
 	rec.EndReason = EndReason(r.byte())
+	rec.Input = int32(r.uvarint())
+	rec.FirstFrame = r.uvarint()
+	rec.FirstOffset = int64(r.uvarint())
 	return r.b, r.err
 }

@@ -20,10 +20,9 @@ import (
 // system call and no huge page.
 const heapChunks = 4
 
-// slabMappingBytes is the size of each mapping of the slab: 81 chunks.
+// slabMappingBytes is the size of each mapping of the slab, which holds
+// chunks of flows and of their first packets' locations.
 const slabMappingBytes = 64 << 20
-
-const chunkBytes = int(unsafe.Sizeof(flow{})) << chunkBits
 
 // mapping is zeroed memory outside the Go heap. free unmaps it; a mapping
 // dropped without free is unmapped when the collector finds it unreachable.
@@ -58,20 +57,30 @@ type slabMemory struct {
 }
 
 // chunk returns the next chunk of a slab that holds n already, zeroed.
-func (m *slabMemory) chunk(n int) []flow {
+func (m *slabMemory) chunk(n int) []flow { return carve[flow](m, n) }
+
+// locations returns the next chunk of the first packets' locations
+// beside a slab that holds n chunks already, zeroed.
+func (m *slabMemory) locations(n int) []location { return carve[location](m, n) }
+
+// carve returns a chunk of 1<<chunkBits zeroed values of T: from the Go
+// heap for a slab's first chunks, from a mapping beyond. Each chunk's
+// size is a multiple of 4 KiB, so that flow chunks start at a page.
+func carve[T any](m *slabMemory, n int) []T {
+	size := int(unsafe.Sizeof(*new(T))) << chunkBits
 	if n < heapChunks {
-		return make([]flow, 1<<chunkBits)
+		return make([]T, 1<<chunkBits)
 	}
-	if len(m.rest) < chunkBytes {
+	if len(m.rest) < size {
 		mm := mapMemory(slabMappingBytes)
 		if mm == nil {
-			return make([]flow, 1<<chunkBits)
+			return make([]T, 1<<chunkBits)
 		}
 		m.mappings = append(m.mappings, mm)
 		m.rest = mm.bytes
 	}
-	c := unsafe.Slice((*flow)(unsafe.Pointer(unsafe.SliceData(m.rest))), 1<<chunkBits)
-	m.rest = m.rest[chunkBytes:]
+	c := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(m.rest))), 1<<chunkBits)
+	m.rest = m.rest[size:]
 	return c
 }
 

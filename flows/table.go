@@ -69,9 +69,10 @@ type Table struct {
 	// are found by index; neither the index nor the slab holds a pointer.
 	flows     flowIndex
 	chunks    [][]flow
-	mem       slabMemory // where the chunks beyond the first few live
-	used      int32      // entries ever used: those past it are still zero
-	free      []int32    // ended entries, reused first
+	locs      [][]location // where each flow's first packet is, indexed as chunks
+	mem       slabMemory   // where the chunks beyond the first few live
+	used      int32        // entries ever used: those past it are still zero
+	free      []int32      // ended entries, reused first
 	wheel     wheel
 	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
 	tunnels   map[int32]TunnelRef     // the tunnels of tunnelled flows, beside them: few have one
@@ -137,7 +138,7 @@ func (t *Table) Add(p *reader.Packet) {
 			return
 		}
 	}
-	echo := (p.Proto == reader.ProtoICMP || p.Proto == reader.ProtoICMPv6) && p.DstPort == 0 && isEchoType(p)
+	echo := isEchoPacket(p)
 	k, s := keyOf(p, echo)
 	var f *flow
 	if i, ok := t.flows.get(&k, t.keyAt); ok {
@@ -185,6 +186,24 @@ func (t *Table) at(i int32) *flow { return &t.chunks[i>>chunkBits][i&(1<<chunkBi
 
 func (t *Table) keyAt(i int32) *Key { return &t.at(i).key }
 
+// location is where a flow's first packet is in the inputs. It lives
+// beside the slab, not in the flow: only the flow's record reads it, and
+// the entry a packet touches stays four cache lines.
+type location struct {
+	offset int64
+	frame  uint64
+	input  int32
+}
+
+// locAt returns the first packet's location of the flow at slab index i.
+func (t *Table) locAt(i int32) *location { return &t.locs[i>>chunkBits][i&(1<<chunkBits-1)] }
+
+// locate sets r's first packet location from its flow's.
+func (t *Table) locate(f *flow, r *Record) {
+	l := t.locAt(f.self)
+	r.Input, r.FirstFrame, r.FirstOffset = l.input, l.frame, l.offset
+}
+
 // liveFlows yields the slab index of every flow in the table, in slab
 // order; flows may be ended meanwhile.
 func (t *Table) liveFlows() iter.Seq[int32] {
@@ -218,6 +237,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 	}
 	f := t.entry()
 	f.reset(k, echo, p.Time, s)
+	*t.locAt(f.self) = location{offset: p.Offset, frame: p.Frame, input: int32(p.Input)}
 	if p.Tunnel != reader.TunnelNone {
 		t.setTunnel(f, p)
 	}
@@ -237,6 +257,7 @@ func (t *Table) entry() *flow {
 	}
 	if int(t.used) == len(t.chunks)<<chunkBits {
 		t.chunks = append(t.chunks, t.mem.chunk(len(t.chunks)))
+		t.locs = append(t.locs, t.mem.locations(len(t.locs)))
 	}
 	f := t.at(t.used)
 	f.self = t.used
@@ -276,6 +297,7 @@ func (t *Table) finish(f *flow, reason EndReason) {
 	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
 	}
+	t.locate(f, &t.rec)
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}
@@ -330,7 +352,7 @@ func (t *Table) Flush(now int64) {
 		}
 	}
 	t.flows = newFlowIndex()
-	t.chunks, t.used, t.free = nil, 0, nil
+	t.chunks, t.locs, t.used, t.free = nil, nil, 0, nil
 	t.mem.release()
 	clear(t.wheel.slots[:])
 	clear(t.frags)
@@ -428,6 +450,7 @@ func (t *Table) Checkpoint() {
 		if t.rec, ws = f.record(EndOpen, t.windowsOf(f), t.scratch); ws != nil {
 			t.scratch = ws
 		}
+		t.locate(f, &t.rec)
 		if f.has(tunnelled) {
 			t.tunnelOf(f, &t.rec)
 		}

@@ -68,6 +68,8 @@ type Result struct {
 	// window). Neither without a report.
 	parts   *report.Parts
 	traffic *report.TrafficCounter
+	// inputs names the inputs records' Input indexes: the paths as given.
+	inputs  []string
 	Summary tables.Summary
 }
 
@@ -110,6 +112,7 @@ func summaryOptions(cfg *Config) tables.Options {
 		MaxFlows:        fo.MaxFlows,
 		Targets:         []string{},
 		CommunityIDSeed: cfg.CommunityIDSeed,
+		NoDecap:         cfg.NoDecap,
 	}
 	for _, t := range targets {
 		o.Targets = append(o.Targets, t.String())
@@ -253,6 +256,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
 	for i, t := range traces {
+		res.inputs = append(res.inputs, t.Path)
 		s.Inputs = append(s.Inputs, whole.inputs[i].describe(t))
 		for _, d := range t.Damages {
 			s.Damage = append(s.Damage, tables.DamageEntry{Path: d.Path, Offset: d.Offset, Length: d.Length, Reason: d.Reason})
@@ -370,7 +374,11 @@ func (sk *sink) take(fr *reader.Frame, in int) *reader.Packet {
 		return nil
 	}
 	p := &sk.pkt
-	p.Time, p.Input = fr.Time, in
+	// The frame's number counts every frame of the input, the filtered
+	// out and the undecodable too, as tshark's frame.number does. A
+	// chunk's sink counts from the chunk's start: use adds what came
+	// before.
+	p.Time, p.Input, p.Frame, p.Offset = fr.Time, in, sk.inputs[in].packets, fr.Offset
 	outcome := sk.decoder.Decode(fr.LinkType, fr.Data, p)
 	if outcome == reader.OK && !inTargets(sk.targets, p) {
 		c.FilteredOut++

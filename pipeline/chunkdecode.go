@@ -80,6 +80,15 @@ func (d *chunkDecoder) decode(worker int, next func(fr *reader.Frame) (input int
 func (d *chunkDecoder) use(res chunkPackets) error {
 	table := d.table
 	table.Observe(res.times)
+	// The chunk's frames were numbered from its start: the frames of the
+	// chunks before it, which whole has counted, come first.
+	for _, batches := range res.shards {
+		for _, b := range batches {
+			for j := range b {
+				b[j].Frame += d.whole.inputs[b[j].Input].packets
+			}
+		}
+	}
 	// Round robin, so that no table waits while another's queue fills.
 	for j, more := 0, true; more; j++ {
 		more = false

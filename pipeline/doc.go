@@ -2,7 +2,10 @@
 // line and for any Go program: Analyze reads traces into flow records and
 // what the report is built from, WriteOutputs writes flows.parquet,
 // summary.json, the tables, plots and report.md, and a Capture does the
-// same for each window of a live capture.
+// same for each window of a live capture. Extract writes the packets of
+// chosen flows back out of the inputs into a pcap, reading each input from
+// the flow's first packet (flows.parquet's input, first_frame and
+// first_offset) on.
 //
 // It chooses how to read: a large uncompressed file in chunks on every
 // core (split.go), other inputs framed in one goroutine and decoded on the

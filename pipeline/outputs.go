@@ -40,7 +40,7 @@ func WriteOutputs(cfg *Config, res *Result) error {
 // were spilled in.
 func writeFlows(path string, seed uint16, res *Result, bar OutputProgress) error {
 	if res.spilled == nil {
-		return tables.WriteFlows(path, seed, res.records)
+		return tables.WriteFlows(path, seed, res.records, res.inputs...)
 	}
 	defer removeSpills(res.spilled)
 	merge, err := spilledRecords(res.spilled)
@@ -54,7 +54,7 @@ func writeFlows(path string, seed uint16, res *Result, bar OutputProgress) error
 		recs, err := merged()
 		rows += int64(len(recs))
 		return recs, err
-	})
+	}, res.inputs...)
 }
 
 // writeReport builds the report from the records' parts, or from the

@@ -204,7 +204,7 @@ func (w *windowWriter) tempDir(start time.Time) (string, error) {
 // write writes a window into a temporary directory, then publishes it. It
 // returns the window's directory name.
 func (w *windowWriter) write(j *windowJob) (string, *Result, error) {
-	res := &Result{records: sortedRecords(j.stores), traffic: j.traffic[0], Summary: w.summary(j)}
+	res := &Result{records: sortedRecords(j.stores), traffic: j.traffic[0], Summary: w.summary(j), inputs: []string{w.cfg.Interface}}
 	for _, tc := range j.traffic[1:] {
 		res.traffic.Merge(tc)
 	}

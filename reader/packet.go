@@ -61,8 +61,14 @@ const (
 // size, so that none is padded: batches of them are held by the thousand
 // between the reader and the flow tables.
 type Packet struct {
-	Time     int64    // capture time, nanoseconds since the Unix epoch, UTC
-	Input    int      // index of the input it came from
+	Time  int64 // capture time, nanoseconds since the Unix epoch, UTC
+	Input int   // index of the input it came from
+	// Frame and Offset locate the packet's frame in its input: its number
+	// (1-based, as tshark counts) and the byte offset of its record (in
+	// the decompressed stream of a compressed input). The caller of
+	// Decode sets them, as it does Time and Input.
+	Frame    uint64
+	Offset   int64
 	Src, Dst [16]byte // addresses, IPv4 mapped into IPv6 (see SrcAddr)
 	IPLen    uint32   // IP total length from the header, not the captured length
 	Payload  uint32   // transport payload length implied by the IP header

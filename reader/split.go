@@ -120,13 +120,35 @@ type splitReader interface {
 // not a regular file, compressed, or no larger than two chunks. ReadSplit
 // adds the bytes of each chunk put in order to counter when it is not nil.
 func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) {
+	s, err := newSplit(path, counter)
+	if s == nil || err != nil || s.Size <= 2*chunkSize {
+		return nil, err
+	}
+	first := s.Chunks[0].Start
+	if s.Size-first <= 2*chunkSize {
+		return nil, nil // the records alone are no larger than two chunks
+	}
+	s.Chunks = nil
+	for start := first; start < s.Size; start += chunkSize {
+		s.Chunks = append(s.Chunks, Chunk{start, min(start+chunkSize, s.Size)})
+	}
+	s.begin = s.header
+	s.header = s.learnHeader()
+	return s, nil
+}
+
+// newSplit reads the file header of the uncompressed trace file at path
+// and returns it as a Split of one chunk, all its records, in the state
+// the header gives (begin and header not yet learned); nil when it is not
+// a regular file or not an uncompressed pcap or pcapng.
+func newSplit(path string, counter *Counter) (*Split, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open trace: %w", err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() <= 2*chunkSize {
+	if err != nil || !info.Mode().IsRegular() {
 		return nil, nil
 	}
 	hdr := make([]byte, pcapFileHeaderLen)
@@ -150,14 +172,7 @@ func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) 
 	default:
 		return nil, nil
 	}
-	if s.Size-first <= 2*chunkSize {
-		return nil, nil // the records alone are no larger than two chunks
-	}
-	for start := first; start < s.Size; start += chunkSize {
-		s.Chunks = append(s.Chunks, Chunk{start, min(start+chunkSize, s.Size)})
-	}
-	s.begin = s.header
-	s.header = s.learnHeader()
+	s.Chunks = []Chunk{{first, s.Size}}
 	return s, nil
 }
 

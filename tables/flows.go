@@ -81,6 +81,9 @@ var FlowSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "tunnel_id", Type: arrow.PrimitiveTypes.Uint32, Nullable: true, Metadata: dictionary},
 	{Name: "tunnel_src", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: dictionary},
 	{Name: "tunnel_dst", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: dictionary},
+	{Name: "input", Type: arrow.BinaryTypes.String, Metadata: dictionary},
+	{Name: "first_frame", Type: arrow.PrimitiveTypes.Uint64, Metadata: delta},
+	{Name: "first_offset", Type: arrow.PrimitiveTypes.Int64, Metadata: delta},
 }, nil)
 
 // SortFlows puts records in the order of flows.parquet: by first packet
@@ -169,6 +172,9 @@ type flowRow struct {
 	TunnelID     *uint32  `parquet:"tunnel_id,optional,dict"`
 	TunnelSrc    *string  `parquet:"tunnel_src,optional,dict"`
 	TunnelDst    *string  `parquet:"tunnel_dst,optional,dict"`
+	Input        string   `parquet:"input,dict"`
+	FirstFrame   uint64   `parquet:"first_frame,delta"`
+	FirstOffset  int64    `parquet:"first_offset,delta"`
 }
 
 // flowText holds the text cells of a batch of records: their source and
@@ -223,7 +229,7 @@ const RowsAtOnce = 4096
 // fill makes the rows of recs, at most RowsAtOnce of them, whose text
 // cells are text's from the record at first on: text must not change
 // while the rows are used.
-func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
+func (b *flowRows) fill(recs []flows.Record, text *flowText, first int, inputs []string) {
 	b.rows, b.rtts, b.icmp, b.tunnels = b.rows[:0], b.rtts[:0], b.icmp[:0], b.tunnels[:0]
 	for i := range recs {
 		r := &recs[i]
@@ -266,6 +272,7 @@ func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
 			SYNs: r.SYNs, SYNACKs: r.SYNACKs, RSTs: r.RSTs,
 			State: r.State.String(), HalfOpen: r.HalfOpen, History: str(e[1], e[2]), EndReason: r.EndReason.String(),
 			CommunityID: str(e[2], e[3]),
+			Input:       inputName(inputs, r.Input), FirstFrame: r.FirstFrame, FirstOffset: r.FirstOffset,
 		}
 		if r.HandshakeRTT >= 0 {
 			row.HandshakeRTT = &b.rtts[i]
@@ -286,18 +293,29 @@ func (b *flowRows) fill(recs []flows.Record, text *flowText, first int) {
 	}
 }
 
+// inputName is the input column of a record of input i: inputs[i], the
+// path as given, or "" when inputs does not name it.
+func inputName(inputs []string, i int32) string {
+	if int(i) < len(inputs) && i >= 0 {
+		return inputs[i]
+	}
+	return ""
+}
+
 // WriteFlows writes recs, which must be sorted with SortFlows, to path as
-// flows.parquet, atomically, with Community IDs of seed.
-func WriteFlows(path string, seed uint16, recs []flows.Record) error {
-	return WriteFlowsFrom(path, seed, inRowGroups(recs))
+// flows.parquet, atomically, with Community IDs of seed. inputs names the
+// inputs records' Input indexes, for the input column.
+func WriteFlows(path string, seed uint16, recs []flows.Record, inputs ...string) error {
+	return WriteFlowsFrom(path, seed, inRowGroups(recs), inputs...)
 }
 
 // WriteFlowsFrom writes the records next returns, in SortFlows order, to
-// path as flows.parquet, atomically, with Community IDs of seed: a row
-// group per call, until it returns none. Its records must stay valid
+// path as flows.parquet, atomically, with Community IDs of seed and the
+// input column from inputs (see WriteFlows): a row group per call, until
+// it returns none. Its records must stay valid
 // until the call after the next: merging the next batch and encoding this
 // one overlap.
-func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error)) error {
+func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error), inputs ...string) error {
 	// A batch's text is made with it, in next's goroutine, into the one of
 	// two flowTexts that the batch before the last used: batches are
 	// encoded in turn, and next makes one only once the one before the
@@ -320,7 +338,7 @@ func WriteFlowsFrom(path string, seed uint16, next func() ([]flows.Record, error
 			text, first = &texts[used%2], 0
 			used++
 		}
-		rows.fill(recs, text, first)
+		rows.fill(recs, text, first, inputs)
 		first += len(recs)
 		return rows.rows
 	})

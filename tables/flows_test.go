@@ -195,3 +195,32 @@ func checkFlowsFile(t *testing.T, path string, recs []flows.Record) {
 		}
 	}
 }
+
+// TestFlowsLocated writes records of two inputs and reads back each
+// record's input, by the name WriteFlows was given, its first frame and
+// its offset.
+func TestFlowsLocated(t *testing.T) {
+	recs := testFlowRecords(RowsAtOnce+100, false)
+	for i := range recs {
+		r := &recs[i]
+		r.Input, r.FirstFrame, r.FirstOffset = int32(i%2), uint64(3*i+1), int64(24+1000*i)
+	}
+	path := filepath.Join(t.TempDir(), FlowsFile)
+	inputs := []string{"traces/a.pcap", "b.pcapng.zst"}
+	if err := WriteFlows(path, 0, recs, inputs...); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err := EachFlowLocated(path, func(r *flows.Record, input string) error {
+		want := &recs[i]
+		if r.ID != want.ID || input != inputs[want.Input] || r.FirstFrame != want.FirstFrame || r.FirstOffset != want.FirstOffset {
+			t.Fatalf("row %d: flow %d in %q at frame %d, offset %d; want flow %d in %q at frame %d, offset %d", i,
+				r.ID, input, r.FirstFrame, r.FirstOffset, want.ID, inputs[want.Input], want.FirstFrame, want.FirstOffset)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(recs) {
+		t.Fatalf("read %d of %d rows: %v", i, len(recs), err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
@@ -41,10 +42,28 @@ func ReadFlows(path string) ([]flows.Record, error) {
 	return recs, err
 }
 
+// locationColumns are the way back to a flow's packets.
+var locationColumns = []Column{{"input", parquet.ByteArray}, {"first_frame", parquet.Int64}, {"first_offset", parquet.Int64}}
+
 // EachFlow reads flows.parquet back, calling start with the number of
 // records, then fn for each, in the file's order.
 func EachFlow(path string, start func(rows int64), fn func(*flows.Record) error) error {
-	t, err := OpenTable(path, flowColumns)
+	return eachFlow(path, flowColumns, start, func(r *flows.Record, _ func(string) parquet.Value) error { return fn(r) })
+}
+
+// EachFlowLocated reads flows.parquet back as EachFlow does, with each
+// record's first packet location (FirstFrame, FirstOffset) and the input
+// it is in, the path as analyze was given it. Its Input is 0.
+func EachFlowLocated(path string, fn func(r *flows.Record, input string) error) error {
+	cols := append(slices.Clip(flowColumns), locationColumns...)
+	return eachFlow(path, cols, func(int64) {}, func(r *flows.Record, g func(string) parquet.Value) error {
+		r.FirstFrame, r.FirstOffset = g("first_frame").Uint64(), g("first_offset").Int64()
+		return fn(r, string(g("input").ByteArray()))
+	})
+}
+
+func eachFlow(path string, cols []Column, start func(rows int64), fn func(*flows.Record, func(string) parquet.Value) error) error {
+	t, err := OpenTable(path, cols)
 	if err != nil {
 		return err
 	}
@@ -104,7 +123,7 @@ func EachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 		if r.EndReason, ok = flows.ParseEndReason(string(g("end_reason").ByteArray())); !ok {
 			return fmt.Errorf("flow %d: unknown end reason %q", r.ID, g("end_reason").ByteArray())
 		}
-		return fn(&r)
+		return fn(&r, g)
 	})
 }
 

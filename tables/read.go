@@ -16,6 +16,9 @@ type Column struct {
 	kind parquet.Kind
 }
 
+// NewColumn returns the Column of a name and physical type.
+func NewColumn(name string, kind parquet.Kind) Column { return Column{name, kind} }
+
 // Table is a Parquet file open for reading rows.
 type Table struct {
 	path  string

@@ -95,6 +95,9 @@ type Options struct {
 	MaxFlows       int      `json:"max_flows,omitempty"` // 0: unbounded
 	// CommunityIDSeed is the seed of flows.parquet's community_id.
 	CommunityIDSeed uint16 `json:"community_id_seed"`
+	// NoDecap says the flows are the tunnels' outer ones (--no-decap):
+	// extract decodes the packets alike.
+	NoDecap bool `json:"no_decap,omitempty"`
 }
 
 // Input describes one trace read.

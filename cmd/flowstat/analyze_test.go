@@ -203,6 +203,7 @@ func TestFlowsParquetSchema(t *testing.T) {
 		"retrans_bytes_fwd UBIGINT", "retrans_bytes_rev UBIGINT", "zero_windows_fwd UINTEGER", "zero_windows_rev UINTEGER", "handshake_rtt_s DOUBLE", "state VARCHAR", "half_open BOOLEAN",
 		"history VARCHAR", "end_reason VARCHAR", "community_id VARCHAR",
 		"tunnel VARCHAR", "tunnel_id UINTEGER", "tunnel_src VARCHAR", "tunnel_dst VARCHAR",
+		"input VARCHAR", "first_frame UBIGINT", "first_offset BIGINT",
 	}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("columns:\n got %v\nwant %v", got, want)

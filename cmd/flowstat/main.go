@@ -43,9 +43,10 @@ Usage:
   flowstat report [flags] DIR         render the report of an output directory again
   flowstat live -i IFACE [flags]      capture on an interface, write the same outputs every --rotate window
   flowstat export -f FORMAT DIR       write a table of DIR as CSV, NDJSON or a Zeek conn.log
+  flowstat extract --flow-id N -o F DIR  write the packets of flows of DIR to a pcap, from the traces
   flowstat help [COMMAND]
 
-Run 'flowstat help COMMAND' for the flags of analyze, report, live or export.
+Run 'flowstat help COMMAND' for the flags of analyze, report, live, export or extract.
 
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
 bad BPF expression, missing input); 3 outputs written but some input was
@@ -74,11 +75,13 @@ func run(args []string) int {
 		err = runLive(args[1:])
 	case "export":
 		err = runExport(args[1:])
+	case "extract":
+		err = runExtract(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK
 	case "help", "-h", "--help":
-		commands := map[string]func([]string) error{"analyze": runAnalyze, "report": runReport, "live": runLive, "export": runExport}
+		commands := map[string]func([]string) error{"analyze": runAnalyze, "report": runReport, "live": runLive, "export": runExport, "extract": runExtract}
 		if len(args) > 1 && commands[args[1]] != nil {
 			err = commands[args[1]]([]string{"--help"})
 			break
