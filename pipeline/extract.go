@@ -435,13 +435,14 @@ func (x *extraction) write(fr *reader.Frame) error {
 
 // FindingFlows returns what tells the flows of finding k of
 // findings.parquet in dir: of the finding's protocol, with a packet
-// between its first and last seen, with its host at one end and, when the
+// between its first and last seen, with its host (or an address of its
+// prefix, for a carpet bombing) at one end and, when the
 // finding has a port, that port at either end, and when
 // finding_sources.parquet lists sources for it (the most active thousand),
 // one of them, on its port when one is given, at the other end.
 func FindingFlows(dir string, k int) (func(*flows.Record) bool, error) {
 	type finding struct {
-		host        netip.Addr
+		host        netip.Prefix // an address's has all its bits; a carpet bombing's is a prefix
 		port        int // -1: none
 		proto       uint8
 		first, last int64
@@ -457,9 +458,13 @@ func FindingFlows(dir string, k int) (func(*flows.Record) bool, error) {
 		if int(t.Get(v, "finding_id").Int32()) != k {
 			return nil
 		}
-		host, err := netip.ParseAddr(string(t.Get(v, "host").ByteArray()))
+		text := string(t.Get(v, "host").ByteArray())
+		host, err := netip.ParsePrefix(text)
+		if a, aerr := netip.ParseAddr(text); aerr == nil {
+			host, err = netip.PrefixFrom(a, a.BitLen()), nil
+		}
 		if err != nil {
-			return fmt.Errorf("finding %d: %w", k, err)
+			return fmt.Errorf("finding %d: host %q: %w", k, text, err)
 		}
 		f = &finding{host: host, port: -1, proto: uint8(t.Get(v, "proto").Int32()),
 			first: t.Get(v, "first_seen").Int64(), last: t.Get(v, "last_seen").Int64()}
@@ -507,9 +512,9 @@ func FindingFlows(dir string, k int) (func(*flows.Record) bool, error) {
 		}
 		src, dst := r.SrcIP.Addr(), r.DstIP.Addr()
 		peer, peerPort := dst, int(r.DstPort)
-		switch f.host {
-		case src:
-		case dst:
+		switch {
+		case f.host.Contains(src):
+		case f.host.Contains(dst):
 			peer, peerPort = src, int(r.SrcPort)
 		default:
 			return false

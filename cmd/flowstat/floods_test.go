@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"flowstat/reader"
 	"flowstat/scripts/gen"
 )
 
@@ -131,6 +132,29 @@ func TestFloodsGroundTruth(t *testing.T) {
 	}
 	if found != 4 || len(attacks) != 1 {
 		t.Errorf("%d attacks found, the floods in %d, want 4, the floods in 1", found, len(attacks))
+	}
+	// The carpet bombing's packets come back by its prefix: both ways,
+	// each reflector's two and the victim's one.
+	var carpet int
+	if err := openDuckDB(t).QueryRow(fmt.Sprintf(`SELECT finding_id FROM read_parquet('%s/findings.parquet') WHERE kind = 'carpet_bombing'`, out)).Scan(&carpet); err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "carpet.pcap")
+	if code := run([]string{"extract", "-q", "--finding", fmt.Sprint(carpet), "-o", pcap, out}); code != exitOK {
+		t.Fatalf("extract --finding %d exited %d", carpet, code)
+	}
+	tr, err := reader.Open(pcap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var n int64
+	var fr reader.Frame
+	for tr.Next(&fr) == nil {
+		n++
+	}
+	if w := wants["carpet_bombing"]; n != 3*w.flows {
+		t.Errorf("extract --finding %d: %d packets, want %d", carpet, n, 3*w.flows)
 	}
 }
 
