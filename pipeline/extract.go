@@ -443,7 +443,7 @@ func (x *extraction) write(fr *reader.Frame) error {
 func FindingFlows(dir string, k int) (func(*flows.Record) bool, error) {
 	type finding struct {
 		host        netip.Prefix // an address's has all its bits; a carpet bombing's is a prefix
-		port        int // -1: none
+		port        int          // -1: none
 		proto       uint8
 		first, last int64
 	}
