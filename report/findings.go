@@ -824,8 +824,10 @@ func compareVectorFlows(x, y vectorFlow) int {
 	if c := cmp.Compare(x.Kind, y.Kind); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(x.key().port, y.key().port); c != 0 {
-		return c
+	if !x.Kind.isFlood() { // a reflection's group has its port
+		if c := cmp.Compare(x.Port, y.Port); c != 0 {
+			return c
+		}
 	}
 	return x.Reflector.Compare(y.Reflector)
 }
