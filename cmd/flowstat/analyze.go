@@ -19,6 +19,7 @@ import (
 	"flowstat/pipeline"
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // errHelp is returned after --help was printed.
@@ -53,6 +54,10 @@ type analyzeConfig struct {
 	pipeline.Config
 	progress string
 	quiet    bool
+	// dataset is --dataset's directory ("": none), datasetFileBytes the
+	// size its files are rolled at.
+	dataset          string
+	datasetFileBytes int64
 }
 
 // Tests make these small, to put chunk and batch boundaries inside
@@ -85,6 +90,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
 	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
+	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=HH/part-*.parquet); an input already in it is refused")
+	cfg.datasetFileBytes = tables.DefaultFileBytes
+	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
 	addFindingFlags(fs, &cfg.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
@@ -232,6 +240,14 @@ func runAnalyze(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// An input the dataset has is refused before anything is written.
+	var ds *pipeline.Dataset
+	if cfg.dataset != "" {
+		if ds, err = openDataset(cfg, paths); err != nil {
+			return err
+		}
+		defer ds.Close()
+	}
 	if err := checkWritable(cfg.Out); err != nil {
 		return err
 	}
@@ -249,7 +265,10 @@ func runAnalyze(args []string) error {
 			return err
 		}
 		writing.Store(true)
-		return pipeline.WriteOutputs(&cfg.Config, res)
+		if err := pipeline.WriteOutputs(&cfg.Config, res); err != nil || ds == nil {
+			return err
+		}
+		return ds.Stage(cfg.Out, &res.Summary)
 	})
 	if err != nil {
 		return err
@@ -258,6 +277,11 @@ func runAnalyze(args []string) error {
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
 			s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.Out)
+	}
+	if ds != nil {
+		if err := commitDataset(ds, cfg.quiet); err != nil {
+			return err
+		}
 	}
 	if len(s.Damage) > 0 {
 		d := s.Damage[0]
