@@ -18,10 +18,11 @@ import (
 const DefaultFileBytes = 512 << 20
 
 // Partition is the Hive partition directory of a time in UTC:
-// date=YYYY-MM-DD/hour=HH.
+// date=YYYY-MM-DD/hour=H. The hour has no leading zero: DuckDB takes
+// hour=07 for text, hour=7 for a number.
 func Partition(ns int64) string {
 	t := time.Unix(0, ns).UTC()
-	return fmt.Sprintf("date=%s/hour=%02d", t.Format(time.DateOnly), t.Hour())
+	return fmt.Sprintf("date=%s/hour=%d", t.Format(time.DateOnly), t.Hour())
 }
 
 // hourOf is the hour since the epoch that a time falls in: the rows of

@@ -36,6 +36,8 @@ Reads packet traces and writes, into the output directory:
   findings.parquet      a row per finding of the report: kind, method, host, port, sizes
   finding_sources.parquet  each finding's most active sources or reflectors
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
+and, with --dataset DIR, adds the flows and intervals to the Parquet dataset in
+DIR, partitioned by date and hour, and the inputs to DIR/_inputs.jsonl.
 
 TRACE is a pcap or pcapng file, optionally compressed with gzip, zstd, xz,
 bzip2 or lz4 (formats are detected from the content, not the name), a directory (every trace in it), or -
@@ -44,8 +46,9 @@ for standard input. Several traces are merged in timestamp order.
 Flags:
 %s
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
-bad BPF expression, missing input); 3 outputs written but some input was
-damaged (see summary.json and stderr); 130 interrupted.
+bad BPF expression, missing input, an input already in --dataset's dataset);
+3 outputs written but some input was damaged (see summary.json and stderr);
+130 interrupted.
 `
 
 // analyzeConfig is what the command line asks for: a run of the pipeline,
@@ -90,7 +93,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
 	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
-	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=HH/part-*.parquet); an input already in it is refused")
+	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=H/part-*.parquet, and intervals/); an input already in it is refused")
 	cfg.datasetFileBytes = tables.DefaultFileBytes
 	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
 	addFindingFlags(fs, &cfg.Thresholds)

@@ -133,6 +133,9 @@ func TestDatasetLayout(t *testing.T) {
 				}
 			}
 			// Each row's partition, against its time in UTC.
+			if got := queryInt(t, db, `SELECT count(*) FROM `+dataset+` WHERE typeof(date) = 'DATE' AND typeof(hour) = 'BIGINT'`); got != rows {
+				t.Errorf("DuckDB takes %d rows' partitions for a DATE and a BIGINT, want all %d", got, rows)
+			}
 			res, err := db.Query(`SELECT DISTINCT CAST(date AS VARCHAR), hour, epoch_ns(` + tc.at + `) // 3600000000000 FROM ` + dataset)
 			if err != nil {
 				t.Fatal(err)
@@ -200,7 +203,7 @@ func TestDatasetAddsTraces(t *testing.T) {
 		t.Errorf("dataset has %d flows, the runs %d", got, want)
 	}
 	// 07:00-08:00 has flows of both runs, in files of each.
-	if n := queryInt(t, db, `SELECT count(DISTINCT regexp_extract(filename, 'part-([^-]+-[^-]+)-', 1)) FROM read_parquet('`+ds+`/flows/date=2024-05-01/hour=07/*.parquet', filename=true)`); n != 2 {
+	if n := queryInt(t, db, `SELECT count(DISTINCT regexp_extract(filename, 'part-([^-]+-[^-]+)-', 1)) FROM read_parquet('`+ds+`/flows/date=2024-05-01/hour=7/*.parquet', filename=true)`); n != 2 {
 		t.Errorf("hour 7 holds files of %d runs, want 2", n)
 	}
 	manifest := readManifest(t, ds)
