@@ -2,7 +2,8 @@
 // line and for any Go program: Analyze reads traces into flow records and
 // what the report is built from, WriteOutputs writes flows.parquet,
 // summary.json, the tables, plots and report.md, and a Capture does the
-// same for each window of a live capture.
+// same for each window of a live capture. A Dataset adds a run's flows and
+// intervals to a partitioned Parquet dataset (analyze --dataset).
 //
 // It chooses how to read: a large uncompressed file in chunks on every
 // core (split.go), other inputs framed in one goroutine and decoded on the
