@@ -41,6 +41,9 @@ type Config struct {
 	// are the tunnels' outer ones (reader.Decoder).
 	NoDecap  bool
 	NoReport bool
+	// Dataset, when not nil, is given the run's flows and intervals by
+	// WriteOutputs, for its Commit.
+	Dataset *Dataset
 	NoPlots  bool
 	Version  string // flowstat's, for summary.json and the report
 	// ChunkSize is the size of the pieces a large uncompressed trace file

@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"flowstat/flows"
 	"flowstat/tables"
 )
 
@@ -76,7 +78,8 @@ var ErrDatasetBusy = errors.New("another flowstat run is adding to this dataset"
 
 // Dataset is a partitioned flow dataset a run adds its flows and
 // intervals to, locked from OpenDataset to Close: one run at a time adds
-// to a dataset.
+// to a dataset. WriteOutputs, given it in Config, writes the run's files
+// out of sight, and Commit moves them in.
 type Dataset struct {
 	Dir string
 	// FileBytes is about the largest a file grows (0:
@@ -90,7 +93,8 @@ type Dataset struct {
 	inputs   []DatasetInput
 	manifest []byte
 	run      string
-	staged   []string // the run's files, relative to Dir
+	// The run's files, relative to Dir, written at once by two goroutines.
+	flowFiles, intervalFiles []string
 }
 
 // OpenDataset opens the dataset in dir, creating it if need be, for a
@@ -252,40 +256,51 @@ type commitList struct {
 	Files []string `json:"files"`
 }
 
-// Stage writes the run's tables in out (flows.parquet, and
-// intervals.parquet when there is one), whose summary is s, into the
-// dataset's partitions, out of sight until Commit.
-func (d *Dataset) Stage(out string, s *tables.Summary) error {
+// begin names the run whose summary is s, and empties its staging
+// directory.
+func (d *Dataset) begin(s *tables.Summary) error {
 	d.run = runID(s, d.inputs)
 	for i := range d.inputs {
 		d.inputs[i].Run = d.run
 		d.inputs[i].FirstPacket, d.inputs[i].LastPacket = s.FirstSeen, s.LastSeen
 	}
-	staging := filepath.Join(d.Dir, stagingPrefix+d.run)
-	if err := os.RemoveAll(staging); err != nil {
+	if err := os.RemoveAll(d.staging()); err != nil {
 		return fmt.Errorf("cannot stage dataset files: %w", err)
 	}
-	for _, t := range []struct {
-		table, src string
-		split      func(string, tables.SplitOptions) ([]string, error)
-	}{
-		{DatasetFlows, tables.FlowsFile, tables.SplitFlows},
-		{DatasetIntervals, tables.IntervalsFile, tables.SplitIntervals},
-	} {
-		src := filepath.Join(out, t.src)
-		if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) && t.table != DatasetFlows {
-			continue // --no-report
-		}
-		names, err := t.split(src, tables.SplitOptions{
-			Dir: filepath.Join(staging, t.table), Prefix: "part-" + d.run + "-", FileBytes: d.FileBytes})
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			d.staged = append(d.staged, filepath.Join(t.table, n))
-		}
-	}
 	return nil
+}
+
+// staging is the directory the run's files are written in before Commit.
+func (d *Dataset) staging() string { return filepath.Join(d.Dir, stagingPrefix+d.run) }
+
+// options says where the files of table go, and which table of the
+// output directory out tells their sizes.
+func (d *Dataset) options(table, out, file string) tables.SplitOptions {
+	return tables.SplitOptions{Dir: filepath.Join(d.staging(), table), Prefix: "part-" + d.run + "-",
+		FileBytes: d.FileBytes, Sizes: filepath.Join(out, file)}
+}
+
+// stageFlows writes the records next returns, those of flows.parquet in
+// out, into the partitions of the flows, out of sight until Commit.
+func (d *Dataset) stageFlows(out string, seed uint16, next func() ([]flows.Record, error)) error {
+	names, err := tables.WriteFlowsPartitioned(d.options(DatasetFlows, out, tables.FlowsFile), seed, next)
+	d.flowFiles = inTable(DatasetFlows, names)
+	return err
+}
+
+// stageIntervals writes the rows of intervals.parquet in out into the
+// partitions of the intervals, out of sight until Commit.
+func (d *Dataset) stageIntervals(out string) error {
+	names, err := tables.SplitIntervals(d.options(DatasetIntervals, out, tables.IntervalsFile))
+	d.intervalFiles = inTable(DatasetIntervals, names)
+	return err
+}
+
+func inTable(table string, names []string) []string {
+	for i := range names {
+		names[i] = filepath.Join(table, names[i])
+	}
+	return names
 }
 
 // runID names a run's files: its first packet's time, which orders runs
@@ -309,10 +324,10 @@ func runID(s *tables.Summary, inputs []DatasetInput) string {
 // number of files added.
 func (d *Dataset) Commit() (int, error) {
 	if d.run == "" {
-		panic("BUG: Commit before Stage")
+		panic("BUG: Commit before WriteOutputs")
 	}
 	list := filepath.Join(d.Dir, commitPrefix+d.run+".json")
-	if err := tables.WriteJSON(list, commitList{Run: d.run, Files: d.staged}); err != nil {
+	if err := tables.WriteJSON(list, commitList{Run: d.run, Files: d.staged()}); err != nil {
 		return 0, fmt.Errorf("cannot add to dataset: %w", err)
 	}
 	n, err := d.commit()
@@ -328,9 +343,9 @@ func (d *Dataset) Commit() (int, error) {
 // commit does Commit's work once the files are listed.
 func (d *Dataset) commit() (int, error) {
 	list := filepath.Join(d.Dir, commitPrefix+d.run+".json")
-	staging := filepath.Join(d.Dir, stagingPrefix+d.run)
+	staging := d.staging()
 	dirs := map[string]bool{}
-	for _, f := range d.staged {
+	for _, f := range d.staged() {
 		to := filepath.Join(d.Dir, f)
 		if _, err := os.Lstat(to); err == nil {
 			return 0, fmt.Errorf("cannot add to dataset: %s exists", to)
@@ -366,14 +381,17 @@ func (d *Dataset) commit() (int, error) {
 	// The run is in: its list is of no more use, and were it left, the
 	// next run would see the run in the manifest and only remove it.
 	os.Remove(list)
-	return len(d.staged), nil
+	return len(d.staged()), nil
 }
+
+// staged are the run's files, relative to Dir.
+func (d *Dataset) staged() []string { return slices.Concat(d.flowFiles, d.intervalFiles) }
 
 // Close removes what Stage left and unlocks the dataset.
 func (d *Dataset) Close() error {
 	var err error
 	if d.run != "" {
-		err = os.RemoveAll(filepath.Join(d.Dir, stagingPrefix+d.run))
+		err = os.RemoveAll(d.staging())
 	}
 	return errors.Join(err, d.lock.Close())
 }
@@ -381,3 +399,25 @@ func (d *Dataset) Close() error {
 // Run is the run's name in the dataset's file names and manifest, once
 // staged.
 func (d *Dataset) Run() string { return d.run }
+
+// stageFlows writes the run's records into the dataset's flows, merging
+// the spilled runs again (cfg.Dataset).
+func stageFlows(cfg *Config, res *Result) error {
+	defer phase("dataset flows")()
+	var next func() ([]flows.Record, error)
+	if res.spilled == nil {
+		left := res.records
+		next = func() ([]flows.Record, error) {
+			part := left[:min(len(left), tables.RowGroupRows)]
+			left = left[len(part):]
+			return part, nil
+		}
+	} else {
+		merge, err := spilledRecords(res.spilled)
+		if err != nil {
+			return err
+		}
+		next = tables.RowGroupsFrom(merge.Fill)
+	}
+	return cfg.Dataset.stageFlows(cfg.Out, cfg.CommunityIDSeed, next)
+}

@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/parquet-go/parquet-go"
+
+	"flowstat/flows"
 )
 
 // DefaultFileBytes is the size at which a partition's file of a dataset
@@ -35,7 +36,7 @@ func hourOf(ns int64) int64 {
 	return h
 }
 
-// SplitOptions say where SplitFlows and SplitIntervals write.
+// SplitOptions say where a table's partitions are written.
 type SplitOptions struct {
 	// Dir is the table's directory in the dataset (DIR/flows): the files
 	// go into its partitions.
@@ -44,41 +45,72 @@ type SplitOptions struct {
 	// Prefix0000.parquet, Prefix0001.parquet, ... in order of time.
 	Prefix string
 	// FileBytes is about the largest a file grows (0: DefaultFileBytes).
-	// A file ends at a row whose bytes, at the rate of the source's row
-	// group it comes from, would take it past FileBytes; it holds one row
-	// at least.
+	// A file ends at a row whose bytes, at the rate of the row group of
+	// Sizes it is in, would take it past FileBytes; it holds one row at
+	// least.
 	FileBytes int64
+	// Sizes is a Parquet file of the same rows in the same order (the
+	// table in the output directory), whose row groups tell how many bytes
+	// a row takes.
+	Sizes string
 }
 
-// SplitFlows writes the rows of flows.parquet at src, which are sorted by
-// first_seen, into the partitions of their first_seen under o.Dir, in
-// files of flows.parquet's schema, encodings and row groups (cut where a
-// partition or a file ends). It returns the files' paths relative to
-// o.Dir, in order.
-func SplitFlows(src string, o SplitOptions) ([]string, error) {
-	return split(src, FlowSchema, o, func(r *flowRow) int64 { return r.FirstSeen })
+// WriteFlowsPartitioned writes the records next returns, in SortFlows
+// order and valid until the call after the next (as for WriteFlowsFrom),
+// into the partitions of their first_seen under o.Dir, as files of
+// flows.parquet's schema, encodings and row groups (cut where a partition
+// or a file ends), with Community IDs of seed. It returns the files'
+// paths relative to o.Dir, in order.
+func WriteFlowsPartitioned(o SplitOptions, seed uint16, next func() ([]flows.Record, error)) ([]string, error) {
+	return partition(o, next, func(r *flows.Record) int64 { return r.FirstSeen },
+		func(path string, next func() ([]flows.Record, error)) error { return WriteFlowsFrom(path, seed, next) })
 }
 
-// SplitIntervals does what SplitFlows does for intervals.parquet, whose
-// rows are sorted by window_start and partitioned by it.
-func SplitIntervals(src string, o SplitOptions) ([]string, error) {
-	return split(src, IntervalSchema, o, func(r *WindowRow) int64 { return r.Start })
+// SplitIntervals writes the rows of intervals.parquet at o.Sizes, which
+// are sorted by window_start, into the partitions of their window_start
+// under o.Dir, as WriteFlowsPartitioned does flows.
+func SplitIntervals(o SplitOptions) ([]string, error) {
+	f, err := os.Open(o.Sizes)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", filepath.Base(o.Sizes), err)
+	}
+	defer f.Close()
+	rows := parquet.NewGenericReader[WindowRow](f)
+	defer rows.Close()
+	read := RowGroupsFrom(func(dst []WindowRow) (int, error) {
+		// Whole row groups, so that they stay whole.
+		n := 0
+		for n < len(dst) {
+			m, err := rows.Read(dst[n:])
+			n += m
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return n, fmt.Errorf("cannot read %s: %w", o.Sizes, err)
+			}
+		}
+		return n, nil
+	})
+	return partition(o, read, func(r *WindowRow) int64 { return r.Start },
+		func(path string, next func() ([]WindowRow, error)) error {
+			return WriteRowsFrom(path, IntervalSchema, next, func(rows []WindowRow, _ bool) []WindowRow { return rows })
+		})
 }
 
-// split writes the rows of src, of type R (whose tags give schema's
-// Parquet schema), sorted by the time at, into partitioned files.
-func split[R any](src string, schema *arrow.Schema, o SplitOptions, at func(*R) int64) ([]string, error) {
+// partition writes the values next returns, sorted by the time at, with
+// write into files of their partitions.
+func partition[T any](o SplitOptions, next func() ([]T, error), at func(*T) int64, write func(string, func() ([]T, error)) error) ([]string, error) {
 	if o.FileBytes <= 0 {
 		o.FileBytes = DefaultFileBytes
 	}
-	s, err := openSorted[R](src, at)
-	if err != nil {
+	c := &cutter[T]{source: next, at: at}
+	if err := c.sizes(o.Sizes); err != nil {
 		return nil, err
 	}
-	defer s.close()
 	var names []string
 	for {
-		first, ok, err := s.peek()
+		first, ok, err := c.peek()
 		if err != nil {
 			return names, err
 		}
@@ -90,145 +122,108 @@ func split[R any](src string, schema *arrow.Schema, o SplitOptions, at func(*R) 
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return names, fmt.Errorf("cannot create partition: %w", err)
 		}
-		s.startFile(hourOf(first), float64(o.FileBytes))
-		if err := WriteRowsFrom(path, schema, s.next, func(rows []R, _ bool) []R { return rows }); err != nil {
+		c.startFile(hourOf(first), float64(o.FileBytes))
+		if err := write(path, c.next); err != nil {
 			return names, err
 		}
 		names = append(names, name)
 	}
 }
 
-// sorted reads a table's rows in order and hands them out in batches of
-// at most a row group that end where the hour of at changes or where a
-// file would pass its size.
-type sorted[R any] struct {
-	path string
-	file *os.File
-	rows *parquet.GenericReader[R]
-	at   func(*R) int64
-
-	// Two buffers, filled in turn: a batch stays valid until the call
-	// after the next, as WriteRowsFrom needs.
-	bufs   [2][]R
-	filled int
-	buf    []R // the rows of the buffer filled last
-	pos    int // the next row of buf to hand out
+// cutter hands out the values of a sorted source in batches that end
+// where the source's do, where the hour of at changes or where a file
+// would pass its size. A batch is a part of one of the source's, valid as
+// long as it is (until the call after the next).
+type cutter[T any] struct {
+	source func() ([]T, error)
+	at     func(*T) int64
+	buf    []T // the source's batch
+	pos    int // the next value of buf to hand out
 	eof    bool
 
-	// The source's row groups: where each ends (in rows), and the bytes
-	// per row within it, to tell how large a file grows.
+	// The row groups of the sizes file: where each ends (in rows), and
+	// the bytes per row within it.
 	ends  []int64
 	costs []float64
 	group int
-	row   int64 // index in the table of buf[pos]
+	row   int64 // index of buf[pos] among all values
 
 	hour      int64   // of the file being written
 	room      float64 // bytes left in it
 	fileEmpty bool
 }
 
-func openSorted[R any](path string, at func(*R) int64) (*sorted[R], error) {
+// sizes reads the row groups' sizes from the footer of the Parquet file
+// at path.
+func (c *cutter[T]) sizes(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
 	}
+	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("cannot open %s: %w", filepath.Base(path), err)
 	}
-	pf, err := parquet.OpenFile(f, info.Size())
+	pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+		return fmt.Errorf("cannot read %s: %w", path, err)
 	}
-	s := &sorted[R]{path: path, file: f, rows: parquet.NewGenericReader[R](pf), at: at}
 	var end int64
 	for _, g := range pf.Metadata().RowGroups {
 		var size int64
-		for _, c := range g.Columns {
-			size += c.MetaData.TotalCompressedSize
+		for _, col := range g.Columns {
+			size += col.MetaData.TotalCompressedSize
 		}
 		end += g.NumRows
-		s.ends = append(s.ends, end)
-		s.costs = append(s.costs, float64(size)/float64(max(g.NumRows, 1)))
-	}
-	return s, nil
-}
-
-func (s *sorted[R]) close() {
-	s.rows.Close()
-	s.file.Close()
-}
-
-// fill reads the next rows into the buffer not handed out last.
-func (s *sorted[R]) fill() error {
-	b := &s.bufs[s.filled%2]
-	s.filled++
-	if *b == nil {
-		*b = make([]R, RowGroupRows)
-	}
-	// A buffer is filled whole, so that row groups stay whole and an
-	// empty one means the end.
-	n := 0
-	for n < len(*b) {
-		m, err := s.rows.Read((*b)[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			s.eof = true
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", s.path, err)
-		}
-	}
-	s.buf, s.pos = (*b)[:n], 0
-	if n == 0 {
-		s.eof = true
+		c.ends = append(c.ends, end)
+		c.costs = append(c.costs, float64(size)/float64(max(g.NumRows, 1)))
 	}
 	return nil
 }
 
-// peek returns the time of the next row, or false after the last.
-func (s *sorted[R]) peek() (int64, bool, error) {
-	for s.pos == len(s.buf) {
-		if s.eof {
+// peek returns the time of the next value, or false after the last.
+func (c *cutter[T]) peek() (int64, bool, error) {
+	for c.pos == len(c.buf) {
+		if c.eof {
 			return 0, false, nil
 		}
-		if err := s.fill(); err != nil {
+		var err error
+		if c.buf, err = c.source(); err != nil {
 			return 0, false, err
 		}
+		c.pos = 0
+		c.eof = len(c.buf) == 0
 	}
-	return s.at(&s.buf[s.pos]), true, nil
+	return c.at(&c.buf[c.pos]), true, nil
 }
 
-// startFile begins a file of the rows in hour with room for bytes.
-func (s *sorted[R]) startFile(hour int64, bytes float64) {
-	s.hour, s.room, s.fileEmpty = hour, bytes, true
+// startFile begins a file of the values in hour with room for bytes.
+func (c *cutter[T]) startFile(hour int64, bytes float64) {
+	c.hour, c.room, c.fileEmpty = hour, bytes, true
 }
 
-// next returns the next rows of the file begun last, none once it ends.
-func (s *sorted[R]) next() ([]R, error) {
-	if _, ok, err := s.peek(); !ok || err != nil {
+// next returns the next values of the file begun last, none once it ends.
+func (c *cutter[T]) next() ([]T, error) {
+	if _, ok, err := c.peek(); !ok || err != nil {
 		return nil, err
 	}
-	from := s.pos
-	for s.pos < len(s.buf) {
-		for s.group < len(s.ends)-1 && s.row >= s.ends[s.group] {
-			s.group++
+	from := c.pos
+	for c.pos < len(c.buf) {
+		for c.group < len(c.ends)-1 && c.row >= c.ends[c.group] {
+			c.group++
 		}
 		cost := 0.0
-		if s.group < len(s.costs) {
-			cost = s.costs[s.group]
+		if c.group < len(c.costs) {
+			cost = c.costs[c.group]
 		}
-		r := &s.buf[s.pos]
-		if hourOf(s.at(r)) != s.hour || (cost > s.room && !s.fileEmpty) {
+		if hourOf(c.at(&c.buf[c.pos])) != c.hour || (cost > c.room && !c.fileEmpty) {
 			break
 		}
-		s.room -= cost
-		s.fileEmpty = false
-		s.pos++
-		s.row++
+		c.room -= cost
+		c.fileEmpty = false
+		c.pos++
+		c.row++
 	}
-	return s.buf[from:s.pos], nil
+	return c.buf[from:c.pos], nil
 }

@@ -11,11 +11,12 @@ import (
 	"flowstat/flows"
 )
 
-// TestSplitFlows splits a flows.parquet of 300000 rows over three hours
-// and two dates, whole and in files of 1 MiB: every file is of one hour,
-// in its partition, with flows.parquet's schema and row groups of at most
-// RowGroupRows, and the files in order hold the records.
-func TestSplitFlows(t *testing.T) {
+// TestWriteFlowsPartitioned writes 300000 records over three hours and
+// two dates in partitions, in files of whole hours and of 1 MiB: every
+// file is of one hour, in its partition, with flows.parquet's schema and
+// row groups of at most RowGroupRows, and the files in order hold the
+// records as flows.parquet does.
+func TestWriteFlowsPartitioned(t *testing.T) {
 	recs := testFlowRecords(300_000, false)
 	start := time.Date(2023, 11, 14, 22, 50, 0, 0, time.UTC).UnixNano()
 	for i := range recs {
@@ -41,7 +42,7 @@ func TestSplitFlows(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, tc.name)
-			names, err := SplitFlows(src, SplitOptions{Dir: out, Prefix: "part-x-", FileBytes: tc.fileBytes})
+			names, err := WriteFlowsPartitioned(SplitOptions{Dir: out, Prefix: "part-x-", FileBytes: tc.fileBytes, Sizes: src}, 0, inRowGroups(recs))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -250,6 +250,7 @@ func runAnalyze(args []string) error {
 			return err
 		}
 		defer ds.Close()
+		cfg.Dataset = ds
 	}
 	if err := checkWritable(cfg.Out); err != nil {
 		return err
@@ -268,10 +269,7 @@ func runAnalyze(args []string) error {
 			return err
 		}
 		writing.Store(true)
-		if err := pipeline.WriteOutputs(&cfg.Config, res); err != nil || ds == nil {
-			return err
-		}
-		return ds.Stage(cfg.Out, &res.Summary)
+		return pipeline.WriteOutputs(&cfg.Config, res)
 	})
 	if err != nil {
 		return err

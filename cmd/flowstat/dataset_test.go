@@ -296,3 +296,28 @@ func readManifest(t *testing.T, ds string) []pipeline.DatasetInput {
 	}
 	return ins
 }
+
+// TestDatasetNoReport: with --no-report a run adds flows and no intervals,
+// not even those an earlier run left in its output directory.
+func TestDatasetNoReport(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)
+	earlier := datasetTrace(t, dir, "earlier.pcap", 61, 500, start, 10*time.Minute)
+	later := datasetTrace(t, dir, "later.pcap", 62, 500, start.Add(time.Hour), 10*time.Minute)
+	out, ds := filepath.Join(dir, "out"), filepath.Join(dir, "ds")
+	if code := analyzeInto(t, out, earlier); code != exitOK {
+		t.Fatalf("exit status %d", code)
+	}
+	if code := analyzeInto(t, out, "--no-report", "--dataset", ds, later); code != exitOK {
+		t.Fatalf("--no-report --dataset: exit status %d", code)
+	}
+	files := datasetFiles(t, ds)
+	if parquetFiles(files, "flows") == 0 || parquetFiles(files, "intervals") != 0 {
+		t.Errorf("dataset of a run without a report: %v; want flows only", files)
+	}
+	for f := range files {
+		if strings.HasPrefix(f, "flows/") && !strings.HasPrefix(f, "flows/date=2024-07-01/hour=13/") {
+			t.Errorf("%s: the later trace's flows are all of 13:00", f)
+		}
+	}
+}
