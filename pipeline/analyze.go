@@ -41,9 +41,6 @@ type Config struct {
 	// are the tunnels' outer ones (reader.Decoder).
 	NoDecap  bool
 	NoReport bool
-	// Dataset, when not nil, is given the run's flows and intervals by
-	// WriteOutputs, for its Commit.
-	Dataset *Dataset
 	NoPlots  bool
 	Version  string // flowstat's, for summary.json and the report
 	// ChunkSize is the size of the pieces a large uncompressed trace file
@@ -57,6 +54,9 @@ type Config struct {
 	// each warning that summary.json records (nil: none is said).
 	Progress Progress
 	Warn     func(warning string)
+	// Dataset, when not nil, is given the run's flows and intervals by
+	// WriteOutputs, for its Commit.
+	Dataset *Dataset
 }
 
 // Result is what reading the traces gave, for WriteOutputs.
