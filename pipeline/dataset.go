@@ -74,7 +74,7 @@ func (e *AlreadyInDatasetError) Error() string {
 }
 
 // ErrDatasetBusy is returned when another run holds the dataset.
-var ErrDatasetBusy = errors.New("another flowstat run is adding to this dataset")
+var ErrDatasetBusy = errors.New("another flowstat run is adding to this dataset: wait for it to end")
 
 // Dataset is a partitioned flow dataset a run adds its flows and
 // intervals to, locked from OpenDataset to Close: one run at a time adds

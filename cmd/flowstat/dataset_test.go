@@ -321,3 +321,25 @@ func TestDatasetNoReport(t *testing.T) {
 		}
 	}
 }
+
+// TestDatasetBusy: a run into a dataset another run holds fails at once
+// (exit status 1) and writes nothing; once it is free, it runs.
+func TestDatasetBusy(t *testing.T) {
+	dir := t.TempDir()
+	trace := datasetTrace(t, dir, "a.pcap", 71, 300, time.Date(2024, 8, 1, 0, 0, 0, 0, time.UTC), 5*time.Minute)
+	ds, out := filepath.Join(dir, "ds"), filepath.Join(dir, "out")
+	held, err := pipeline.OpenDataset(ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := analyzeInto(t, out, "--dataset", ds, trace); code != exitFailed {
+		t.Errorf("run into a held dataset: exit status %d, want %d", code, exitFailed)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused run made its output directory: %v", err)
+	}
+	held.Close()
+	if code := analyzeInto(t, out, "--dataset", ds, trace); code != exitOK {
+		t.Errorf("run into the dataset once free: exit status %d", code)
+	}
+}
