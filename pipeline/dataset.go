@@ -288,10 +288,23 @@ func (d *Dataset) stageFlows(out string, seed uint16, next func() ([]flows.Recor
 	return err
 }
 
+// linkFlows puts flows.parquet in out into the dataset as it is, when it
+// is one file of it (tables.LinkWhole), and reports whether it was.
+func (d *Dataset) linkFlows(out string) (bool, error) {
+	names, ok, err := tables.LinkWhole(d.options(DatasetFlows, out, tables.FlowsFile), "first_seen")
+	d.flowFiles = inTable(DatasetFlows, names)
+	return ok, err
+}
+
 // stageIntervals writes the rows of intervals.parquet in out into the
 // partitions of the intervals, out of sight until Commit.
 func (d *Dataset) stageIntervals(out string) error {
-	names, err := tables.SplitIntervals(d.options(DatasetIntervals, out, tables.IntervalsFile))
+	defer phase("dataset intervals")()
+	o := d.options(DatasetIntervals, out, tables.IntervalsFile)
+	names, ok, err := tables.LinkWhole(o, "window_start")
+	if err == nil && !ok {
+		names, err = tables.SplitIntervals(o)
+	}
 	d.intervalFiles = inTable(DatasetIntervals, names)
 	return err
 }
@@ -404,6 +417,9 @@ func (d *Dataset) Run() string { return d.run }
 // the spilled runs again (cfg.Dataset).
 func stageFlows(cfg *Config, res *Result) error {
 	defer phase("dataset flows")()
+	if linked, err := cfg.Dataset.linkFlows(cfg.Out); linked || err != nil {
+		return err
+	}
 	var next func() ([]flows.Record, error)
 	if res.spilled == nil {
 		left := res.records

@@ -1,6 +1,7 @@
 package tables
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -226,4 +227,73 @@ func (c *cutter[T]) next() ([]T, error) {
 		c.row++
 	}
 	return c.buf[from:c.pos], nil
+}
+
+// LinkWhole puts the table at o.Sizes itself into the dataset as its one
+// file, when all its rows fall in one hour (by the bounds of column, a
+// timestamp, in its row groups' statistics) and it is no larger than
+// o.FileBytes: that is the file WriteFlowsPartitioned or SplitIntervals
+// would write, byte for byte, and a run over a rotated capture of minutes
+// then costs nothing more. It links the file, or copies it to another
+// file system, and returns its path relative to o.Dir; false when the
+// table is not one file of the dataset.
+func LinkWhole(o SplitOptions, column string) ([]string, bool, error) {
+	if o.FileBytes <= 0 {
+		o.FileBytes = DefaultFileBytes
+	}
+	f, err := os.Open(o.Sizes)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot open %s: %w", filepath.Base(o.Sizes), err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot open %s: %w", filepath.Base(o.Sizes), err)
+	}
+	if info.Size() > o.FileBytes {
+		return nil, false, nil
+	}
+	pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot read %s: %w", o.Sizes, err)
+	}
+	leaf, ok := pf.Schema().Lookup(column)
+	groups := pf.Metadata().RowGroups
+	if !ok || len(groups) == 0 {
+		return nil, false, nil
+	}
+	var first, last int64
+	for i, g := range groups {
+		st := g.Columns[leaf.ColumnIndex].MetaData.Statistics
+		if len(st.MinValue) != 8 || len(st.MaxValue) != 8 {
+			return nil, false, nil // no statistics: split it
+		}
+		lo, hi := int64(binary.LittleEndian.Uint64(st.MinValue)), int64(binary.LittleEndian.Uint64(st.MaxValue))
+		if i == 0 || lo < first {
+			first = lo
+		}
+		if i == 0 || hi > last {
+			last = hi
+		}
+	}
+	if hourOf(first) != hourOf(last) {
+		return nil, false, nil
+	}
+	name := filepath.Join(Partition(first), o.Prefix+"0000.parquet")
+	path := filepath.Join(o.Dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, false, fmt.Errorf("cannot create partition: %w", err)
+	}
+	if os.Link(o.Sizes, path) == nil {
+		return []string{name}, true, nil
+	}
+	// Another file system: a copy, synced as the files written are.
+	err = WriteFileAtomicFrom(path, func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(f, 0, info.Size()))
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return []string{name}, true, nil
 }

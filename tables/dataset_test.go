@@ -124,3 +124,33 @@ func TestPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkWhole: a flows.parquet of one hour, no larger than a file, is
+// the dataset's file as it is; one over two hours, or larger, is not.
+func TestLinkWhole(t *testing.T) {
+	dir := t.TempDir()
+	recs := testFlowRecords(1000, false) // one second at 22:13
+	src := filepath.Join(dir, FlowsFile)
+	if err := WriteFlows(src, 0, recs); err != nil {
+		t.Fatal(err)
+	}
+	names, ok, err := LinkWhole(SplitOptions{Dir: filepath.Join(dir, "a"), Prefix: "p-", Sizes: src}, "first_seen")
+	if err != nil || !ok || len(names) != 1 || names[0] != "date=2023-11-14/hour=22/p-0000.parquet" {
+		t.Fatalf("LinkWhole of an hour's flows: %v, %v, %v", names, ok, err)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(filepath.Join(dir, "a", names[0]))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Errorf("the linked file is not flows.parquet")
+	}
+	if _, ok, err := LinkWhole(SplitOptions{Dir: filepath.Join(dir, "b"), Prefix: "p-", Sizes: src, FileBytes: int64(len(a)) - 1}, "first_seen"); ok || err != nil {
+		t.Errorf("LinkWhole of a file larger than FileBytes: %v, %v", ok, err)
+	}
+	recs[len(recs)-1].FirstSeen += int64(time.Hour)
+	if err := WriteFlows(src, 0, recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := LinkWhole(SplitOptions{Dir: filepath.Join(dir, "c"), Prefix: "p-", Sizes: src}, "first_seen"); ok || err != nil {
+		t.Errorf("LinkWhole of flows over two hours: %v, %v", ok, err)
+	}
+}

@@ -315,9 +315,17 @@ func TestDatasetNoReport(t *testing.T) {
 	if parquetFiles(files, "flows") == 0 || parquetFiles(files, "intervals") != 0 {
 		t.Errorf("dataset of a run without a report: %v; want flows only", files)
 	}
-	for f := range files {
+	// Of one hour, flows.parquet is the dataset's one file as it is.
+	whole, err := os.ReadFile(filepath.Join(out, "flows.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, sum := range files {
 		if strings.HasPrefix(f, "flows/") && !strings.HasPrefix(f, "flows/date=2024-07-01/hour=13/") {
 			t.Errorf("%s: the later trace's flows are all of 13:00", f)
+		}
+		if strings.HasPrefix(f, "flows/") && sum != fmt.Sprintf("%x", sha256.Sum256(whole)) {
+			t.Errorf("%s is not flows.parquet", f)
 		}
 	}
 }
