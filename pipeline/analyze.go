@@ -55,6 +55,9 @@ type Config struct {
 	// each warning that summary.json records (nil: none is said).
 	Progress Progress
 	Warn     func(warning string)
+	// Dataset, when not nil, is given the run's flows and intervals by
+	// WriteOutputs, for its Commit.
+	Dataset *Dataset
 }
 
 // Result is what reading the traces gave, for WriteOutputs.

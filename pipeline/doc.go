@@ -5,7 +5,8 @@
 // same for each window of a live capture. Extract writes the packets of
 // chosen flows back out of the inputs into a pcap, reading each input from
 // the flow's first packet (flows.parquet's input, first_frame and
-// first_offset) on.
+// first_offset) on. A Dataset adds a run's flows and intervals to a
+// partitioned Parquet dataset (analyze --dataset).
 //
 // It chooses how to read: a large uncompressed file in chunks on every
 // core (split.go), other inputs framed in one goroutine and decoded on the

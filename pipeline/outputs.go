@@ -19,12 +19,25 @@ func WriteOutputs(cfg *Config, res *Result) error {
 	// flows.parquet and the report only read the records: write the one
 	// while building the other, each on its own core.
 	bar := cfg.Progress.Output(res.Summary.Flows.Total, !cfg.NoReport)
+	if cfg.Dataset != nil {
+		if err := cfg.Dataset.begin(&res.Summary); err != nil {
+			return err
+		}
+	}
 	flowsDone := make(chan error, 1)
 	go func() {
 		defer phase("flows.parquet")()
-		flowsDone <- writeFlows(filepath.Join(cfg.Out, tables.FlowsFile), cfg.CommunityIDSeed, res, bar)
+		defer removeSpills(res.spilled)
+		err := writeFlows(filepath.Join(cfg.Out, tables.FlowsFile), cfg.CommunityIDSeed, res, bar)
+		if err == nil && cfg.Dataset != nil {
+			err = stageFlows(cfg, res)
+		}
+		flowsDone <- err
 	}()
 	err := writeReport(cfg, res, bar)
+	if err == nil && cfg.Dataset != nil && !cfg.NoReport {
+		err = cfg.Dataset.stageIntervals(cfg.Out)
+	}
 	ferr := <-flowsDone
 	bar.Finish()
 	if ferr != nil {
@@ -42,7 +55,6 @@ func writeFlows(path string, seed uint16, res *Result, bar OutputProgress) error
 	if res.spilled == nil {
 		return tables.WriteFlows(path, seed, res.records, res.inputs...)
 	}
-	defer removeSpills(res.spilled)
 	merge, err := spilledRecords(res.spilled)
 	if err != nil {
 		return err

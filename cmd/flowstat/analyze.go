@@ -19,6 +19,7 @@ import (
 	"flowstat/pipeline"
 	"flowstat/reader"
 	"flowstat/report"
+	"flowstat/tables"
 )
 
 // errHelp is returned after --help was printed.
@@ -35,6 +36,8 @@ Reads packet traces and writes, into the output directory:
   findings.parquet      a row per finding of the report: kind, method, host, port, sizes
   finding_sources.parquet  each finding's most active sources or reflectors
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
+and, with --dataset DIR, adds the flows and intervals to the Parquet dataset in
+DIR, partitioned by date and hour, and the inputs to DIR/_inputs.jsonl.
 
 TRACE is a pcap or pcapng file, optionally compressed with gzip, zstd, xz,
 bzip2 or lz4 (formats are detected from the content, not the name), a directory (every trace in it), or -
@@ -43,8 +46,9 @@ for standard input. Several traces are merged in timestamp order.
 Flags:
 %s
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
-bad BPF expression, missing input); 3 outputs written but some input was
-damaged (see summary.json and stderr); 130 interrupted.
+bad BPF expression, missing input, an input already in --dataset's dataset);
+3 outputs written but some input was damaged (see summary.json and stderr);
+130 interrupted.
 `
 
 // analyzeConfig is what the command line asks for: a run of the pipeline,
@@ -53,6 +57,10 @@ type analyzeConfig struct {
 	pipeline.Config
 	progress string
 	quiet    bool
+	// dataset is --dataset's directory ("": none), datasetFileBytes the
+	// size its files are rolled at.
+	dataset          string
+	datasetFileBytes int64
 }
 
 // Tests make these small, to put chunk and batch boundaries inside
@@ -86,6 +94,9 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.BoolVar(&cfg.Hosts, "hosts", false, "write hosts.parquet, each address's traffic both ways (about a quarter more time on traces of many flows)")
 	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
+	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=H/part-*.parquet, and intervals/); an input already in it is refused")
+	cfg.datasetFileBytes = tables.DefaultFileBytes
+	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
 	addFindingFlags(fs, &cfg.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
@@ -233,6 +244,15 @@ func runAnalyze(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// An input the dataset has is refused before anything is written.
+	var ds *pipeline.Dataset
+	if cfg.dataset != "" {
+		if ds, err = openDataset(cfg, paths); err != nil {
+			return err
+		}
+		defer ds.Close()
+		cfg.Dataset = ds
+	}
 	if err := checkWritable(cfg.Out); err != nil {
 		return err
 	}
@@ -259,6 +279,11 @@ func runAnalyze(args []string) error {
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
 			s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.Out)
+	}
+	if ds != nil {
+		if err := commitDataset(ds, cfg.quiet); err != nil {
+			return err
+		}
 	}
 	if len(s.Damage) > 0 {
 		d := s.Damage[0]

@@ -18,11 +18,16 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flowstat-out", "sample")
-	if code := analyzeInto(t, out, "--hosts", "../../testdata/sample.pcap.gz"); code != exitOK { // as scripts/demo.sh
+	archive := filepath.Join(dir, "archive")
+	if code := analyzeInto(t, out, "--hosts", "--dataset", archive, "../../testdata/sample.pcap.gz"); code != exitOK { // --hosts as scripts/demo.sh
 		t.Fatalf("analyze of the bundled sample: exit status %d", code)
 	}
-	// The examples use the path the demo writes to, relative to the repository.
-	fix := func(s string) string { return strings.ReplaceAll(s, "flowstat-out/sample/", out+"/") }
+	// The examples use the path the demo writes to, relative to the
+	// repository, and a dataset in archive/.
+	fix := func(s string) string {
+		s = strings.ReplaceAll(s, "'archive/", "'"+archive+"/")
+		return strings.ReplaceAll(s, "flowstat-out/sample/", out+"/")
+	}
 
 	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
 	if len(blocks) == 0 {
