@@ -281,9 +281,10 @@ func (d *Dataset) options(table, out, file string) tables.SplitOptions {
 }
 
 // stageFlows writes the records next returns, those of flows.parquet in
-// out, into the partitions of the flows, out of sight until Commit.
-func (d *Dataset) stageFlows(out string, seed uint16, next func() ([]flows.Record, error)) error {
-	names, err := tables.WriteFlowsPartitioned(d.options(DatasetFlows, out, tables.FlowsFile), seed, next)
+// out, into the partitions of the flows, out of sight until Commit; inputs
+// name the records' input files, as in flows.parquet.
+func (d *Dataset) stageFlows(out string, seed uint16, next func() ([]flows.Record, error), inputs []string) error {
+	names, err := tables.WriteFlowsPartitioned(d.options(DatasetFlows, out, tables.FlowsFile), seed, next, inputs...)
 	d.flowFiles = inTable(DatasetFlows, names)
 	return err
 }
@@ -435,5 +436,5 @@ func stageFlows(cfg *Config, res *Result) error {
 		}
 		next = tables.RowGroupsFrom(merge.Fill)
 	}
-	return cfg.Dataset.stageFlows(cfg.Out, cfg.CommunityIDSeed, next)
+	return cfg.Dataset.stageFlows(cfg.Out, cfg.CommunityIDSeed, next, res.inputs)
 }

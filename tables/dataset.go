@@ -61,10 +61,11 @@ type SplitOptions struct {
 // into the partitions of their first_seen under o.Dir, as files of
 // flows.parquet's schema, encodings and row groups (cut where a partition
 // or a file ends), with Community IDs of seed. It returns the files'
-// paths relative to o.Dir, in order.
-func WriteFlowsPartitioned(o SplitOptions, seed uint16, next func() ([]flows.Record, error)) ([]string, error) {
+// paths relative to o.Dir, in order. inputs name the records' input files
+// (by flows.Record.Input).
+func WriteFlowsPartitioned(o SplitOptions, seed uint16, next func() ([]flows.Record, error), inputs ...string) ([]string, error) {
 	return partition(o, next, func(r *flows.Record) int64 { return r.FirstSeen },
-		func(path string, next func() ([]flows.Record, error)) error { return WriteFlowsFrom(path, seed, next) })
+		func(path string, next func() ([]flows.Record, error)) error { return WriteFlowsFrom(path, seed, next, inputs...) })
 }
 
 // SplitIntervals writes the rows of intervals.parquet at o.Sizes, which
