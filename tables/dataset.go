@@ -65,7 +65,9 @@ type SplitOptions struct {
 // (by flows.Record.Input).
 func WriteFlowsPartitioned(o SplitOptions, seed uint16, next func() ([]flows.Record, error), inputs ...string) ([]string, error) {
 	return partition(o, next, func(r *flows.Record) int64 { return r.FirstSeen },
-		func(path string, next func() ([]flows.Record, error)) error { return WriteFlowsFrom(path, seed, next, inputs...) })
+		func(path string, next func() ([]flows.Record, error)) error {
+			return WriteFlowsFrom(path, seed, next, inputs...)
+		})
 }
 
 // SplitIntervals writes the rows of intervals.parquet at o.Sizes, which
