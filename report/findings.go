@@ -1077,16 +1077,8 @@ func (b *builder) reflection(t Thresholds, k vectorKey, group iter.Seq[*vectorFl
 			reflector = r.Reflector
 			src = FindingSource{IP: r.Reflector.Addr(), Port: k.port, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 		}
-		src.Flows++
-		src.Packets += r.PacketsIn
-		src.Bytes += r.BytesIn
-		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
-		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-		f.Flows++
-		f.PacketsIn += r.PacketsIn
-		f.BytesIn += r.BytesIn
-		f.PacketsOut += r.PacketsOut
-		f.BytesOut += r.BytesOut
+		src.add(r)
+		f.add(r)
 		f.SYNACKs += uint64(r.SYNACKs)
 		if r.PacketsOut == 0 {
 			f.Failed++
@@ -1116,6 +1108,25 @@ func (b *builder) reflection(t Thresholds, k vectorKey, group iter.Seq[*vectorFl
 	}
 	f.Activity = b.sendersActivity(group)
 	return f, true
+}
+
+// add counts a candidate flow in the finding: its span, and its traffic
+// each way.
+func (f *Finding) add(r *vectorFlow) {
+	f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
+	f.Flows++
+	f.PacketsIn += r.PacketsIn
+	f.BytesIn += r.BytesIn
+	f.PacketsOut += r.PacketsOut
+	f.BytesOut += r.BytesOut
+}
+
+// add counts a candidate flow of the source: what it sent the victim.
+func (s *FindingSource) add(r *vectorFlow) {
+	s.Flows++
+	s.Packets += r.PacketsIn
+	s.Bytes += r.BytesIn
+	s.FirstSeen, s.LastSeen = min(s.FirstSeen, r.FirstSeen), max(s.LastSeen, r.LastSeen)
 }
 
 // sendersActivity is the activity of candidate flows, which come by
@@ -1173,20 +1184,12 @@ func (b *builder) flood(t Thresholds, k vectorKey, group iter.Seq[*vectorFlow], 
 			sender = r.Reflector
 			src = FindingSource{IP: r.Reflector.Addr(), FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 		}
-		src.Flows++
-		src.Packets += r.PacketsIn
-		src.Bytes += r.BytesIn
-		src.FirstSeen, src.LastSeen = min(src.FirstSeen, r.FirstSeen), max(src.LastSeen, r.LastSeen)
+		src.add(r)
 		if f.Flows == 0 || r.MinTTL < f.Spoofing.MinTTL {
 			f.Spoofing.MinTTL = r.MinTTL
 		}
 		f.Spoofing.MaxTTL = max(f.Spoofing.MaxTTL, r.MaxTTL)
-		f.span(r.FirstSeen, r.LastSeen, f.Flows == 0)
-		f.Flows++
-		f.PacketsIn += r.PacketsIn
-		f.BytesIn += r.BytesIn
-		f.PacketsOut += r.PacketsOut
-		f.BytesOut += r.BytesOut
+		f.add(r)
 		rate.add(r.FirstSeen, r.LastSeen, r.PacketsIn, r.BytesIn)
 		if r.PacketsOut == 0 || k.kind == TCPFlood { // a TCP flood's victim only resets
 			f.Failed++
