@@ -714,15 +714,15 @@ type vectorKey struct {
 // vectorFlow is what reflections and floods read of a candidate flow,
 // oriented by reflFlowOf or floodFlowOf: its group, its sender (the
 // reflector, or a flood's source), its span and its traffic each way (in:
-// from the sender), in 104 bytes instead of a record's 232.
+// from the sender), in 96 bytes instead of a record's 232.
 type vectorFlow struct {
-	Victim, Reflector     flows.IP
 	FirstSeen, LastSeen   int64
 	PacketsIn, PacketsOut uint64
 	BytesIn, BytesOut     uint64
 	SYNACKs               uint32
 	Port                  uint16 // the sender's: a reflection's service port
 	VictimPort            uint16
+	Victim, Reflector     flows.IP
 	Kind                  Kind
 	EndReason             flows.EndReason
 	MinTTL, MaxTTL        uint8 // of the sender's packets
