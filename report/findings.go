@@ -511,8 +511,9 @@ func (f *Finding) MethodName() string {
 }
 
 // findings detects every kind of finding, ordered by kind, then by size.
-// The reflections and scans, which need neither destinations nor
-// windows, are computed while the rest of Build runs (see startFindings).
+// The reflections, floods and scans, which need neither destinations nor
+// windows, are computed while the rest of Build runs (see startFindings);
+// fragment floods come from the summary.
 func (b *builder) findings(st *Stats, others func() []Finding) []Finding {
 	t := st.Thresholds
 	var out []Finding
@@ -534,7 +535,7 @@ func sortFindings(fs []Finding) {
 	})
 }
 
-// startFindings starts computing the reflections and scans, which read
+// startFindings starts computing the reflections, floods and scans, which read
 // nothing but the flows, and returns a function waiting for them.
 func (b *builder) startFindings(t Thresholds) func() []Finding {
 	done := make(chan []Finding, 1)

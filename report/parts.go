@@ -490,7 +490,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	return st, nil
 }
 
-// scansAndReflections finds scans and reflections in the parts by source,
+// scansAndReflections finds scans, reflections and floods in the parts by source,
 // sorted by kind, host and port as Build finds them.
 func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds) ([]Finding, error) {
 	with := func(recs []flows.Record) *builder {
