@@ -141,8 +141,8 @@ const overflowWindows = 255
 // windowCount is a flow's traffic in one statistics interval, per side.
 type windowCount struct {
 	start   int64
-	packets uint64
-	bytes   uint64
+	packets [2]uint64
+	bytes   [2]uint64
 	syns    [2]uint32 // SYN without ACK, by side
 	synacks [2]uint32
 }
@@ -445,7 +445,8 @@ func (f *flow) record(reason EndReason, ws []windowCount, scratch []Window) (Rec
 	}
 	scratch = scratch[:0]
 	for _, w := range ws {
-		scratch = append(scratch, Window{Start: w.start, Packets: w.packets, Bytes: w.bytes, SYNs: w.syns[o], SYNACKs: w.synacks[r]})
+		scratch = append(scratch, Window{Start: w.start, Packets: w.packets[o] + w.packets[r], Bytes: w.bytes[o] + w.bytes[r],
+			RespPackets: w.packets[r], RespBytes: w.bytes[r], SYNs: w.syns[o], SYNACKs: w.synacks[r]})
 	}
 	return rec, scratch
 }

@@ -172,9 +172,14 @@ func (r *Record) Duration() float64 { return float64(r.LastSeen-r.FirstSeen) / 1
 
 // Window is a flow's traffic in one statistics interval.
 type Window struct {
-	Start   int64 // start of the interval, nanoseconds since the epoch, aligned to the interval
-	Packets uint64
+	Start   int64  // start of the interval, nanoseconds since the epoch, aligned to the interval
+	Packets uint64 // both directions
 	Bytes   uint64
-	SYNs    uint32 // SYN packets without ACK from the originator
-	SYNACKs uint32 // SYN-ACK packets from the responder
+	// RespPackets and RespBytes are the responder's share of Packets and
+	// Bytes: what reached the originator. A host's traffic each way is
+	// counted from them, whichever side of its flows it was.
+	RespPackets uint64
+	RespBytes   uint64
+	SYNs        uint32 // SYN packets without ACK from the originator
+	SYNACKs     uint32 // SYN-ACK packets from the responder
 }

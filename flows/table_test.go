@@ -338,7 +338,7 @@ func TestWindows(t *testing.T) {
 		tcp(0, true, S, 0), tcp(0.1, false, SA, 0), tcp(0.2, true, A, 0), tcp(25, true, PA, 60),
 	})
 	start := t0 - t0%(10*sec)
-	want := []Window{{Start: start, Packets: 3, Bytes: 120, SYNs: 1, SYNACKs: 1}, {Start: start + 20*sec, Packets: 1, Bytes: 100}}
+	want := []Window{{Start: start, Packets: 3, Bytes: 120, RespPackets: 1, RespBytes: 40, SYNs: 1, SYNACKs: 1}, {Start: start + 20*sec, Packets: 1, Bytes: 100}}
 	if len(recs) != 1 || !slices.Equal(windows[0], want) {
 		t.Fatalf("windows %+v, want %+v", windows, want)
 	}
@@ -376,6 +376,10 @@ func TestWindowsMatchPackets(t *testing.T) {
 			}
 			w.Packets++
 			w.Bytes += uint64(40 + p.payload)
+			if !p.fromCli {
+				w.RespPackets++
+				w.RespBytes += uint64(40 + p.payload)
+			}
 			if p.flags == S {
 				syns++
 			}

@@ -23,8 +23,8 @@ func (t *Table) windowsOf(f *flow) []windowCount {
 	}
 	t.oneWindow[0] = windowCount{
 		start:   f.first - mod(f.first, t.window),
-		packets: f.packets[0] + f.packets[1],
-		bytes:   f.bytes[0] + f.bytes[1],
+		packets: f.packets,
+		bytes:   f.bytes,
 		syns:    f.syns,
 		synacks: f.synacks,
 	}
@@ -61,8 +61,8 @@ func (t *Table) addWindow(f *flow, p *reader.Packet, s side) {
 		t.overflow[f.self] = ws
 	}
 	w := &ws[i]
-	w.packets++
-	w.bytes += uint64(p.IPLen)
+	w.packets[s]++
+	w.bytes[s] += uint64(p.IPLen)
 	if p.Proto == reader.ProtoTCP && p.Frag != reader.LaterFrag {
 		switch p.TCPFlags & (reader.SYN | reader.ACK) {
 		case reader.SYN:
@@ -80,7 +80,7 @@ func (t *Table) addEarlyFragments(f *flow, s side, packets, bytes uint64) {
 	f.bytes[s] += bytes
 	if f.nWin == overflowWindows {
 		ws := t.overflow[f.self]
-		ws[len(ws)-1].packets += packets
-		ws[len(ws)-1].bytes += bytes
+		ws[len(ws)-1].packets[s] += packets
+		ws[len(ws)-1].bytes[s] += bytes
 	}
 }

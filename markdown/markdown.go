@@ -597,30 +597,99 @@ func (m *md) timeline() {
 		m.p("")
 		return
 	}
-	m.p("Per %s window (start time, UTC) for each target (a destination, or every destination of a host or prefix): packets and bytes both ways; flows started (*new*), active and their sources; SYNs to the target and SYN-ACKs from it; flows SYN-only and half-open at the window's end. intervals.parquet has the flows that ended in each window by outcome, those still open and their durations. Targets are those given with `--target`, or else the destinations of SYN floods, the hosts of port scans, the victims of reflections and the busiest destinations, three at most.", iv)
+	m.p("Per %s window (start time, UTC) for each target (a destination, a host or a prefix): the packets and bytes that reached it (*in*) and that it sent (*out*), SYNs and SYN-ACKs each way, whichever side of its flows the target was (a reflection's victim is the originator of the flows that flood it); timelines.parquet has every window with packets. The flows to it by window (started, active, sources, SYN-only and half-open at the window's end, ended by outcome) are in intervals.parquet. Targets are those given with `--target`, or else the destinations of SYN floods, the hosts of port scans, the victims of floods and reflections and the busiest destinations, three at most.", iv)
 	m.p("")
 	for i := range st.Timelines {
 		tl := &st.Timelines[i]
 		m.p("### %s", tl.Name)
 		m.p("")
-		rows := tl.Series.Busiest
-		if tl.Series.Busy > len(rows) {
-			m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", len(rows), tl.Series.Busy)
-			m.p("")
+		switch {
+		case tl.Exchange == nil:
+			m.seriesTable(tl)
+		case tl.IsDest:
+			m.destTimelineTable(tl)
+		default:
+			m.exchangeTable(tl)
 		}
-		t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open")
-		t.right(1, 2, 3, 4, 5, 6, 7, 8, 9)
-		for _, w := range rows {
-			t.add(report.FormatWindow(w.Start, st.Interval), report.FormatCount(w.Packets), report.FormatBytes(w.Bytes), report.FormatCount(w.New),
-				report.FormatCount(w.Flows), report.FormatCount(w.Sources), report.FormatCount(w.SYNs), report.FormatCount(w.SYNACKs), report.FormatCount(w.SYNOnly),
-				report.FormatCount(w.HalfOpen))
+		if tl.Traffic != "" {
+			m.figure(tl.Traffic, "Packets to and from "+tl.Name)
 		}
-		t.write(&m.buf)
-		m.p("")
 		if tl.Figure != "" {
 			m.figure(tl.Figure, "SYN, SYN-ACK and half-open flows of "+tl.Name)
 		}
 	}
+}
+
+// exchangeTable lists a timeline's busiest windows both ways.
+func (m *md) exchangeTable(tl *report.Timeline) {
+	st := m.st
+	rows := tl.BusiestExchanges()
+	if len(tl.Exchange) > len(rows) {
+		m.p("The %d busiest of %d windows with packets, in time order.", len(rows), len(tl.Exchange))
+		m.p("")
+	}
+	if len(rows) == 0 {
+		m.p("No packet.")
+		m.p("")
+		return
+	}
+	t := newTable("Window", "Packets in", "Packets out", "Bytes in", "Bytes out", "SYN in", "SYN-ACK out", "SYN out", "SYN-ACK in")
+	t.right(1, 2, 3, 4, 5, 6, 7, 8)
+	c := report.FormatCount
+	for _, w := range rows {
+		t.add(report.FormatWindow(w.Start, st.Interval), c(w.PacketsIn), c(w.PacketsOut), report.FormatBytes(w.BytesIn), report.FormatBytes(w.BytesOut),
+			c(w.SYNsIn), c(w.SYNACKsOut), c(w.SYNsOut), c(w.SYNACKsIn))
+	}
+	t.write(&m.buf)
+	m.p("")
+}
+
+// destTimelineTable lists a destination's busiest windows: its flows'
+// handshakes and the packets to and from it.
+func (m *md) destTimelineTable(tl *report.Timeline) {
+	st := m.st
+	rows := tl.Series.Busiest
+	if tl.Series.Busy > len(rows) {
+		m.p("The %d busiest of %d windows, in time order; timelines.parquet and intervals.parquet have them all.", len(rows), tl.Series.Busy)
+		m.p("")
+	}
+	both := map[int64]report.Exchange{}
+	for _, e := range tl.Exchange {
+		both[e.Start] = e
+	}
+	t := newTable("Window", "Packets in", "Packets out", "Bytes in", "New", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open")
+	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9)
+	c := report.FormatCount
+	for _, w := range rows {
+		e := both[w.Start]
+		t.add(report.FormatWindow(w.Start, st.Interval), c(e.PacketsIn), c(e.PacketsOut), report.FormatBytes(e.BytesIn), c(w.New),
+			c(w.Sources), c(w.SYNs), c(w.SYNACKs), c(w.SYNOnly), c(w.HalfOpen))
+	}
+	t.write(&m.buf)
+	m.p("")
+}
+
+// seriesTable lists a timeline's busiest windows as a destination, when
+// its traffic both ways is not known (`flowstat report` of a target that
+// analyze did not choose).
+func (m *md) seriesTable(tl *report.Timeline) {
+	st := m.st
+	m.p("timelines.parquet has no rows for this target: its windows as a destination, packets both ways.")
+	m.p("")
+	rows := tl.Series.Busiest
+	if tl.Series.Busy > len(rows) {
+		m.p("The %d busiest of %d windows, in time order; intervals.parquet has them all, and a longer `--interval` fewer.", len(rows), tl.Series.Busy)
+		m.p("")
+	}
+	t := newTable("Window", "Packets", "Bytes", "New", "Active", "Sources", "SYN", "SYN-ACK", "SYN-only", "Half-open")
+	t.right(1, 2, 3, 4, 5, 6, 7, 8, 9)
+	for _, w := range rows {
+		t.add(report.FormatWindow(w.Start, st.Interval), report.FormatCount(w.Packets), report.FormatBytes(w.Bytes), report.FormatCount(w.New),
+			report.FormatCount(w.Flows), report.FormatCount(w.Sources), report.FormatCount(w.SYNs), report.FormatCount(w.SYNACKs), report.FormatCount(w.SYNOnly),
+			report.FormatCount(w.HalfOpen))
+	}
+	t.write(&m.buf)
+	m.p("")
 }
 
 func (m *md) method() {

@@ -377,6 +377,8 @@ func subtractWindows(cum, prev []flows.Window) []flows.Window {
 			p := prev[j]
 			w.Packets -= p.Packets
 			w.Bytes -= p.Bytes
+			w.RespPackets -= p.RespPackets
+			w.RespBytes -= p.RespBytes
 			w.SYNs -= p.SYNs
 			w.SYNACKs -= p.SYNACKs
 		}

@@ -129,11 +129,70 @@ func figures(st *Stats) []Figure {
 	}
 	for i := range st.Timelines {
 		tl := &st.Timelines[i]
+		if f, ok := targetTrafficFigure(st, cover, tl); ok {
+			tl.Traffic = add(f)
+		}
+		// A host's traffic figure has the SYNs and SYN-ACKs that reached
+		// it; the handshakes of its flows as a destination are a
+		// destination's story (a SYN flood's).
+		if tl.Traffic != "" && !tl.IsDest {
+			continue
+		}
 		if f, ok := handshakeFigure(st, cover, tl.Name, &tl.Series); ok {
 			tl.Figure = add(f)
 		}
 	}
 	return out
+}
+
+// targetTrafficFigure plots the packets that reached a finding's target and
+// those it sent, whichever side of the flows it was; and the SYNs and
+// SYN-ACKs that reached it when some did (a SYN flood's, a SYN-ACK
+// reflection's).
+func targetTrafficFigure(st *Stats, cover []stretch, tl *Timeline) (Figure, bool) {
+	if !tl.Victim || len(tl.Exchange) == 0 {
+		return Figure{}, false
+	}
+	points, perPoint := denseExchanges(tl.Exchange, st.Interval)
+	if len(points) < minSeriesWindows {
+		return Figure{}, false
+	}
+	lines := []Line{{Name: "packets to it", Step: true}, {Name: "packets from it", Step: true}}
+	value := []func(e *Exchange) uint64{
+		func(e *Exchange) uint64 { return e.PacketsIn },
+		func(e *Exchange) uint64 { return e.PacketsOut },
+	}
+	if slices.ContainsFunc(tl.Exchange, func(e Exchange) bool { return e.SYNsIn > 0 }) {
+		lines = append(lines, Line{Name: "SYNs to it", Step: true})
+		value = append(value, func(e *Exchange) uint64 { return e.SYNsIn })
+	}
+	if slices.ContainsFunc(tl.Exchange, func(e Exchange) bool { return e.SYNACKsIn > 0 }) {
+		lines = append(lines, Line{Name: "SYN-ACKs to it", Step: true})
+		value = append(value, func(e *Exchange) uint64 { return e.SYNACKsIn })
+	}
+	width := st.Interval * int64(perPoint)
+	wins := make([]timeWindow, len(points))
+	perTime := make([]bool, len(lines))
+	for k := range perTime {
+		perTime[k] = true
+	}
+	for i := range points {
+		v := make([]float64, len(lines))
+		for k := range value {
+			v[k] = float64(value[k](&points[i]))
+		}
+		wins[i] = timeWindow{points[i].Start, points[i].Start + width, v}
+	}
+	lines = timeLines(lines, perTime, st.Interval, wins, cover, perPoint == 1)
+	if len(lines[0].X) == 0 {
+		return Figure{}, false
+	}
+	return Figure{
+		File:  PlotsDir + "/traffic-" + slug(tl.Name) + ".png",
+		Title: "Packets to and from " + tl.Name,
+		Panels: []Panel{{XLabel: pointsLabel(lines[0].X, perPoint),
+			YLabel: "packets per " + FormatDuration(float64(st.Interval)/1e9) + " window", Lines: lines}},
+	}, true
 }
 
 // highest returns the highest of vs that is a number, 0 without any.

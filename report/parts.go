@@ -26,8 +26,10 @@ import (
 // part's flows: its memory does not depend on the length of the trace.
 // Each record goes to the part of its destination address as a destFlow,
 // with its per-window counts (its destination's rows, SYN floods,
-// timelines and CDFs); probes also go to the part of their source as a
-// scanFlow (scans), and candidates for reflections and floods, as
+// timelines and CDFs); every record with windows also goes to the part of
+// its originator, as its address and windows (the timelines of hosts, which
+// count what reached them whichever side they were); probes go to the part
+// of their source as a scanFlow (scans), and candidates for reflections and floods, as
 // vectorFlows, to the part of their victim's prefix (carpet bombing). A part is read back and given to the code Build
 // runs (as destFlows for the statistics by destination, as records for
 // the scans), in batches when it is too large to hold (see batches and
@@ -45,6 +47,9 @@ type Parts struct {
 	durations    *extsort.Runs[float64]
 	hostRows     *extsort.Runs[hostRow]
 	cdfs         []destCDF // of the candidates for the top destinations by flows
+	// persisted are the timelines' windows of timelines.parquet, by
+	// target, when the parts were loaded from an output directory.
+	persisted map[string][]Exchange
 
 	// HeldBytes bounds how much of one part's flows Build holds in memory
 	// at once (DefaultHeldBytes when 0): the flows of a part beyond it, as
@@ -84,7 +89,8 @@ const (
 	roleTraffic
 	roleScan
 	roleVector
-	roleHost // in a part by host, a flow as one of its hosts saw it
+	roleHost   // in a part by host, a flow as one of its hosts saw it
+	roleOrigin // in a part by source, a flow's originator and its windows (timelines of hosts)
 	numRoles
 )
 
@@ -144,6 +150,9 @@ func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *tables.Summary, 
 			w.Add(r, nil)
 			return w.err
 		})
+	}
+	if err == nil {
+		ps.persisted, err = readTimelines(filepath.Join(dir, tables.TimelinesFile), s)
 	}
 	if err != nil {
 		ps.Remove()
@@ -205,6 +214,9 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 	if mayProbe(r) {
 		s := scanFlowOf(r)
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
+	}
+	if windows != nil {
+		w.put(bySource, partOf(r.SrcIP), roleOrigin, valueBytes(&r.SrcIP), windows)
 	}
 	var f vectorFlow
 	if w.thresholds.reflFlowOf(r, &f) {
@@ -459,13 +471,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	victims := map[netip.Addr]bool{} // reflection victims, true once seen as a destination address
-	for _, f := range others {
-		if f.Kind.IsVolume() {
-			victims[f.Host] = false
-		}
-	}
-	if err := ps.byDestination(s, b0, st, victims); err != nil {
+	if err := ps.byDestination(s, b0, st); err != nil {
 		return nil, err
 	}
 	if ps.opts.Hosts {
@@ -476,7 +482,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 	st.Findings = append(st.Findings, fragmentFloods(s, st.Thresholds)...)
 	st.Findings = append(st.Findings, others...)
 	sortFindings(st.Findings)
-	targets, err := timelineTargets(st, opts, s, func(a netip.Addr) bool { return victims[a] })
+	targets, err := timelineTargets(st, opts, s)
 	if err != nil {
 		return nil, err
 	}
@@ -509,10 +515,11 @@ func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds
 		var sf scanFlow
 		var rf vectorFlow
 		err := ps.entries(bySource, part, func(role byte, value []byte, _ []flows.Window) {
-			if role == roleScan {
+			switch role {
+			case roleScan:
 				copy(valueBytes(&sf), value)
 				scan.Add(sf)
-			} else {
+			case roleVector:
 				copy(valueBytes(&rf), value)
 				refl.Add(rf)
 			}
@@ -555,10 +562,9 @@ func (ps *Parts) scansAndReflections(s tables.Summary, b0 *builder, t Thresholds
 }
 
 // byDestination computes the totals, destinations, intervals (spilled in
-// runs), rates, states and SYN floods from the parts by destination, the
-// durations of every flow (spilled in runs), and which victims are
-// destination addresses.
-func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats, victims map[netip.Addr]bool) error {
+// runs), rates, states and SYN floods from the parts by destination, and
+// the durations of every flow (spilled in runs).
+func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats) error {
 	var err error
 	if ps.intervals, err = newRuns[intervalRow](ps.dir, "report rows"); err != nil {
 		return err
@@ -572,8 +578,7 @@ func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats, victims
 	type result struct {
 		totals Stats // flows, first and last seen, destinations
 		floods []Finding
-		dests  []netip.Addr // victims among the destination addresses
-		cdfs   []destCDF    // of the part's top destinations by flows
+		cdfs   []destCDF // of the part's top destinations by flows
 	}
 	results := make([][]result, numParts) // of each batch of each part
 	// The traffic by window and the flows by state are summed as parts
@@ -613,11 +618,6 @@ func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats, victims
 			for _, i := range topDestinations(res.totals.Destinations, st.Top, func(d *Destination) uint64 { return d.Flows }) {
 				d := res.totals.Destinations[i].Dest
 				res.cdfs = append(res.cdfs, destCDF{d, b.destCDF(d)})
-			}
-			for v := range victims {
-				if partOf(flows.IPOf(v)) == part && b.isDestAddr(v) {
-					res.dests = append(res.dests, v)
-				}
 			}
 			held := res.totals.Intervals // in order, when none was given out
 			writeInOrder(len(held), func(i int) *Interval { return &held[i] })
@@ -661,9 +661,6 @@ func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats, victims
 		}
 		st.Destinations = append(st.Destinations, res.totals.Destinations...)
 		st.Findings = append(st.Findings, res.floods...)
-		for _, v := range res.dests {
-			victims[v] = true
-		}
 		ps.cdfs = append(ps.cdfs, res.cdfs...)
 	}
 	setRates(st, sums)
@@ -719,6 +716,9 @@ func (ps *Parts) cdfsAndTimelines(s tables.Summary, b0 *builder, st *Stats, targ
 	}
 	ps.cdfs = nil
 	st.Timelines = make([]Timeline, len(targets))
+	if err := ps.timelineExchanges(st, targets); err != nil {
+		return err
+	}
 	for k, t := range targets {
 		st.Timelines[k].Name = t.name
 		flood := slices.IndexFunc(st.Findings, func(f Finding) bool { return f.Kind == SYNFlood && f.Dest == t.dest })
@@ -758,6 +758,25 @@ func (ps *Parts) cdfsAndTimelines(s tables.Summary, b0 *builder, st *Stats, targ
 		st.CDF = append(st.CDF, pts...)
 	}
 	return cmp.Or(errors.Join(errs...), b0.errs.Get())
+}
+
+// timelineExchanges sets the windows of each timeline both ways: from the
+// flows' windows after analyze, from timelines.parquet after LoadParts.
+func (ps *Parts) timelineExchanges(st *Stats, targets []timelineTarget) error {
+	for k, t := range targets {
+		st.Timelines[k].Victim, st.Timelines[k].IsDest = t.victim, !t.prefix.IsValid()
+		if ps.persisted != nil {
+			st.Timelines[k].Exchange = persistedExchange(ps.persisted, t.name, st.Interval)
+		}
+	}
+	if ps.persisted != nil {
+		return nil
+	}
+	xs, err := ps.exchanges(targets, st.Interval)
+	for k := range xs {
+		st.Timelines[k].Exchange = xs[k]
+	}
+	return err
 }
 
 // prefixSeries returns the series of the destinations whose address is in

@@ -113,8 +113,12 @@ type Traffic struct {
 	Dest    Dest
 	Packets uint64
 	Bytes   uint64
-	SYNs    uint64 // SYN packets without ACK sent by the originators
-	SYNACKs uint64 // SYN-ACK packets sent by the destination
+	// RespPackets and RespBytes are the destination's share of Packets
+	// and Bytes (not in intervals.parquet).
+	RespPackets uint64
+	RespBytes   uint64
+	SYNs        uint64 // SYN packets without ACK sent by the originators
+	SYNACKs     uint64 // SYN-ACK packets sent by the destination
 }
 
 // Dataset is everything the report is built from, and all of it is in an
@@ -130,6 +134,14 @@ type Dataset struct {
 	Flows []flows.Record
 	// Traffic is sorted by window start, then destination.
 	Traffic []Traffic
+	// Origins are the traffic of the flows each address originated, by
+	// window (Dest.IP is the originator), for the timelines of hosts;
+	// sorted as Traffic. Empty when read from an output directory, whose
+	// timelines.parquet has the windows of the targets analyze chose.
+	Origins []Traffic
+	// Exchanges are the windows of timeline targets read from
+	// timelines.parquet, by target name.
+	Exchanges map[string][]Exchange
 }
 
 // NewDataset builds a dataset from records, their per-window counts
@@ -159,7 +171,11 @@ func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s tables.Sum
 	for _, t := range tc.sums {
 		ds.Traffic = append(ds.Traffic, *t)
 	}
+	for _, t := range tc.origins {
+		ds.Origins = append(ds.Origins, *t)
+	}
 	sortTraffic(ds.Traffic)
+	sortTraffic(ds.Origins)
 	return ds, nil
 }
 
@@ -169,7 +185,8 @@ func NewDatasetWithTraffic(recs []flows.Record, tc *TrafficCounter, s tables.Sum
 type TrafficCounter struct {
 	interval int64
 	sums     map[trafficKey]*Traffic
-	err      error // the first inconsistent record
+	origins  map[trafficKey]*Traffic // by originator address (Dest.IP)
+	err      error                   // the first inconsistent record
 }
 
 type trafficKey struct {
@@ -183,7 +200,7 @@ func NewTrafficCounter(s tables.Summary) (*TrafficCounter, error) {
 	if iv <= 0 {
 		return nil, fmt.Errorf("cannot build dataset: summary has no interval")
 	}
-	return &TrafficCounter{interval: iv, sums: map[trafficKey]*Traffic{}}, nil
+	return &TrafficCounter{interval: iv, sums: map[trafficKey]*Traffic{}, origins: map[trafficKey]*Traffic{}}, nil
 }
 
 // Add counts a record's windows, as the flow table emitted them.
@@ -192,6 +209,7 @@ func (c *TrafficCounter) Add(r *flows.Record, windows []flows.Window) {
 		c.err = fmt.Errorf("cannot build dataset: flow %d has no per-interval counts", r.ID)
 	}
 	c.addDest(DestOf(r), windows)
+	addWindows(c.origins, Dest{IP: r.SrcIP.Addr()}, windows)
 }
 
 // addDest adds the per-window counts of a flow to d.
@@ -200,17 +218,32 @@ func (c *TrafficCounter) addDest(d Dest, windows []flows.Window) {
 		if floorMod(w.Start, c.interval) != 0 && c.err == nil {
 			c.err = fmt.Errorf("cannot build dataset: a flow to %v has a window at %d, not aligned to %v", d, w.Start, time.Duration(c.interval))
 		}
+	}
+	addWindows(c.sums, d, windows)
+}
+
+// addWindows adds the per-window counts of a flow to those of d in sums.
+func addWindows(sums map[trafficKey]*Traffic, d Dest, windows []flows.Window) {
+	for _, w := range windows {
 		k := trafficKey{w.Start, d}
-		t := c.sums[k]
+		t := sums[k]
 		if t == nil {
 			t = &Traffic{Start: w.Start, Dest: d}
-			c.sums[k] = t
+			sums[k] = t
 		}
-		t.Packets += w.Packets
-		t.Bytes += w.Bytes
-		t.SYNs += uint64(w.SYNs)
-		t.SYNACKs += uint64(w.SYNACKs)
+		t.add(&Traffic{Packets: w.Packets, Bytes: w.Bytes, RespPackets: w.RespPackets, RespBytes: w.RespBytes,
+			SYNs: uint64(w.SYNs), SYNACKs: uint64(w.SYNACKs)})
 	}
+}
+
+// add adds o's counts to t.
+func (t *Traffic) add(o *Traffic) {
+	t.Packets += o.Packets
+	t.Bytes += o.Bytes
+	t.RespPackets += o.RespPackets
+	t.RespBytes += o.RespBytes
+	t.SYNs += o.SYNs
+	t.SYNACKs += o.SYNACKs
 }
 
 // Merge adds another counter's sums to c.
@@ -218,14 +251,14 @@ func (c *TrafficCounter) Merge(o *TrafficCounter) {
 	if c.err == nil {
 		c.err = o.err
 	}
-	for k, t := range o.sums {
-		if mine := c.sums[k]; mine != nil {
-			mine.Packets += t.Packets
-			mine.Bytes += t.Bytes
-			mine.SYNs += t.SYNs
-			mine.SYNACKs += t.SYNACKs
-		} else {
-			c.sums[k] = t
+	for _, pair := range [][2]map[trafficKey]*Traffic{{c.sums, o.sums}, {c.origins, o.origins}} {
+		mine, theirs := pair[0], pair[1]
+		for k, t := range theirs {
+			if m := mine[k]; m != nil {
+				m.add(t)
+			} else {
+				mine[k] = t
+			}
 		}
 	}
 }
@@ -421,8 +454,15 @@ const MaxCDFPoints = 200
 // every destination in a prefix given with --target.
 type Timeline struct {
 	Name   string
-	Series Series // the target's windows, from its first to its last
-	Figure string // handshake plot, "" when there is none
+	Series Series // the target's windows as a destination, from its first to its last
+	// Exchange has the target's windows with packets, both ways, in time
+	// order; nil when not known (`flowstat report` of a target analyze
+	// did not choose: timelines.parquet has no rows for it).
+	Exchange []Exchange
+	Victim   bool   // of a finding: its traffic is plotted
+	IsDest   bool   // a destination (address, port, protocol), not a host or a prefix
+	Figure   string // handshake plot, "" when there is none
+	Traffic  string // plot of the packets to and from it, "" when there is none
 }
 
 // BuildOptions are the report's settings. The zero value works: see
@@ -534,12 +574,17 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 	rank(st)
 	b.cdf(st)
 	st.Findings = b.findings(st, otherFindings)
-	targets, err := timelineTargets(st, opts, ds.Summary, b.isDestAddr)
+	targets, err := timelineTargets(st, opts, ds.Summary)
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range targets {
-		st.Timelines = append(st.Timelines, Timeline{Name: t.name, Series: b.targetSeries(t)})
+	xs := datasetExchanges(ds, targets, st.Interval)
+	for k, t := range targets {
+		st.Timelines = append(st.Timelines, Timeline{Name: t.name, Series: b.targetSeries(t), Victim: t.victim, IsDest: !t.prefix.IsValid()})
+		st.Timelines[k].Exchange = xs[k]
+		if ds.Exchanges != nil {
+			st.Timelines[k].Exchange = persistedExchange(ds.Exchanges, t.name, st.Interval)
+		}
 	}
 	if !opts.NoPlots {
 		st.Figures = figures(st)
@@ -901,12 +946,6 @@ func (b *builder) makeGroups() {
 		g := &b.groups[len(b.groups)-1]
 		g.flows.held = g.flows.held[:len(g.flows.held)+1]
 	}
-}
-
-// isDestAddr reports whether a is the destination address of some flow.
-func (b *builder) isDestAddr(a netip.Addr) bool {
-	i, _ := slices.BinarySearchFunc(b.groups, a, func(g destGroup, a netip.Addr) int { return g.dest.IP.Compare(a) })
-	return i < len(b.groups) && b.groups[i].dest.IP == a
 }
 
 // has reports whether the builder has flows or traffic of d.
@@ -1542,6 +1581,7 @@ type timelineTarget struct {
 	name   string
 	prefix netip.Prefix // when valid
 	dest   Dest
+	victim bool // of a finding
 }
 
 // timelineTargets returns what the report's timelines cover: the prefixes
@@ -1550,7 +1590,7 @@ type timelineTarget struct {
 // victims of reflections that are destination addresses of flows (isDest),
 // and the destinations with the most packets. st must have its
 // destinations and findings.
-func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary, isDest func(netip.Addr) bool) ([]timelineTarget, error) {
+func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary) ([]timelineTarget, error) {
 	prefixes := opts.Targets
 	if prefixes == nil {
 		for _, t := range s.Options.Targets {
@@ -1569,18 +1609,18 @@ func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary, isDest func
 		return list, nil
 	}
 	add := func(t timelineTarget) {
-		if len(list) < maxTimelines && !slices.Contains(list, t) {
+		if len(list) < maxTimelines && !slices.ContainsFunc(list, func(u timelineTarget) bool { return u.name == t.name }) {
 			list = append(list, t)
 		}
 	}
 	host := func(a netip.Addr) timelineTarget {
 		p := netip.PrefixFrom(a, a.BitLen())
-		return timelineTarget{name: prefixName(p), prefix: p}
+		return timelineTarget{name: prefixName(p), prefix: p, victim: true}
 	}
 	for _, f := range st.Findings {
 		switch f.Kind {
 		case SYNFlood:
-			add(timelineTarget{name: f.Dest.String(), dest: f.Dest})
+			add(timelineTarget{name: f.Dest.String(), dest: f.Dest, victim: true})
 		case PortScan:
 			for _, tg := range f.Targets {
 				add(host(tg.Host))
@@ -1588,7 +1628,10 @@ func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary, isDest func
 		}
 	}
 	for _, f := range st.Findings {
-		if f.Kind.IsVolume() && isDest(f.Host) {
+		switch {
+		case f.Kind == CarpetBombing:
+			add(timelineTarget{name: prefixName(f.Prefix), prefix: f.Prefix, victim: true})
+		case f.Kind.IsVolume():
 			add(host(f.Host))
 		}
 	}

@@ -35,7 +35,59 @@ func WriteTables(dir string, st *Stats) error {
 		})
 	}()
 	others := writeDestinationsAndCDF(dir, st)
-	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings), writeHosts(dir, st))
+	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings), writeHosts(dir, st),
+		writeTimelines(dir, st))
+}
+
+// writeTimelines writes timelines.parquet: the windows with packets of
+// each timeline whose traffic both ways is known, in report.md's order.
+func writeTimelines(dir string, st *Stats) error {
+	type at struct{ timeline, window int }
+	var rows []at
+	for i := range st.Timelines {
+		for j := range st.Timelines[i].Exchange {
+			rows = append(rows, at{i, j})
+		}
+	}
+	return tables.WriteTable(filepath.Join(dir, tables.TimelinesFile), tables.TimelineSchema, len(rows), func(b *array.RecordBuilder, i int) {
+		tl := &st.Timelines[rows[i].timeline]
+		e := &tl.Exchange[rows[i].window]
+		b.Field(0).(*array.StringBuilder).Append(tl.Name)
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(e.Start))
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(e.Start + st.Interval))
+		for k, v := range []uint64{e.PacketsIn, e.PacketsOut, e.BytesIn, e.BytesOut, e.SYNsIn, e.SYNsOut, e.SYNACKsIn, e.SYNACKsOut} {
+			b.Field(3 + k).(*array.Uint64Builder).Append(v)
+		}
+	})
+}
+
+// readTimelines reads timelines.parquet, by target; an empty map when the
+// directory has none (written before it existed). The targets analyze was
+// given (in s) and that had no packet have no rows: they get an empty list,
+// as they had.
+func readTimelines(path string, s *tables.Summary) (map[string][]Exchange, error) {
+	out := map[string][]Exchange{}
+	t, err := tables.OpenTable(path, tables.TimelineColumns)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, target := range s.Options.Targets {
+		if p, err := netip.ParsePrefix(target); err == nil {
+			out[prefixName(p)] = []Exchange{}
+		}
+	}
+	err = t.Each(func(v []parquet.Value) error {
+		g := func(name string) uint64 { return t.Get(v, name).Uint64() }
+		name := string(t.Get(v, "target").ByteArray())
+		out[name] = append(out[name], Exchange{Start: t.Get(v, "window_start").Int64(),
+			PacketsIn: g("packets_in"), PacketsOut: g("packets_out"), BytesIn: g("bytes_in"), BytesOut: g("bytes_out"),
+			SYNsIn: g("syn_in"), SYNsOut: g("syn_out"), SYNACKsIn: g("synack_in"), SYNACKsOut: g("synack_out")})
+		return nil
+	})
+	return out, err
 }
 
 // writeFindingSources writes finding_sources.parquet: each finding's
@@ -339,6 +391,9 @@ func Load(dir string) (*Dataset, error) {
 		return nil, err
 	}
 	if err := readTraffic(filepath.Join(dir, tables.IntervalsFile), ds); err != nil {
+		return nil, err
+	}
+	if ds.Exchanges, err = readTimelines(filepath.Join(dir, tables.TimelinesFile), s); err != nil {
 		return nil, err
 	}
 	return ds, nil

@@ -9,5 +9,6 @@ const (
 	CDFFile          = "cdf.parquet"
 	FindingsFile     = "findings.parquet"
 	FindingSources   = "finding_sources.parquet"
+	TimelinesFile    = "timelines.parquet"
 	MarkdownFile     = "report.md"
 )

@@ -97,5 +97,14 @@ var TrafficColumns = []Column{
 	{"syn_packets", parquet.Int64}, {"synack_packets", parquet.Int64},
 }
 
+// TimelineColumns are those of timelines.parquet.
+var TimelineColumns = []Column{
+	{"target", parquet.ByteArray}, {"window_start", parquet.Int64},
+	{"packets_in", parquet.Int64}, {"packets_out", parquet.Int64},
+	{"bytes_in", parquet.Int64}, {"bytes_out", parquet.Int64},
+	{"syn_in", parquet.Int64}, {"syn_out", parquet.Int64},
+	{"synack_in", parquet.Int64}, {"synack_out", parquet.Int64},
+}
+
 // NumRows is the number of rows in the table.
 func (t *Table) NumRows() int64 { return t.pf.NumRows() }

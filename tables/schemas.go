@@ -87,6 +87,23 @@ type WindowRow struct {
 	Max           *float64 `parquet:"dur_max,optional"`
 }
 
+// TimelineSchema is the Arrow schema of timelines.parquet: a row per
+// window with packets of each timeline target of report.md, what reached
+// it and what it sent, whichever side of its flows it was.
+var TimelineSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "target", Type: arrow.BinaryTypes.String},
+	{Name: "window_start", Type: utc},
+	{Name: "window_end", Type: utc},
+	{Name: "packets_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "packets_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "syn_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "syn_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "synack_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "synack_out", Type: arrow.PrimitiveTypes.Uint64},
+}, nil)
+
 // FindingSchema is the Arrow schema of findings.parquet: a row per finding
 // of report.md, in its order. Columns that do not apply to a kind are
 // NULL.

@@ -35,6 +35,7 @@ Reads packet traces and writes, into the output directory:
   cdf.parquet           duration CDFs, overall and per top destination
   findings.parquet      a row per finding of the report: kind, method, host, port, sizes
   finding_sources.parquet  each finding's most active sources or reflectors
+  timelines.parquet     per window, what reached each report target and what it sent
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
 and, with --dataset DIR, adds the flows and intervals to the Parquet dataset in
 DIR, partitioned by date and hour, and the inputs to DIR/_inputs.jsonl.

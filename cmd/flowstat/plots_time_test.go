@@ -185,8 +185,8 @@ func TestFiguresBreakAtGap(t *testing.T) {
 		interval string
 		want     []string
 	}{
-		{"auto", []string{"plots/throughput.png"}},
-		{"1m", []string{"plots/throughput.png", "plots/handshake-203.0.113.82-80-tcp.png"}},
+		{"auto", []string{"plots/throughput.png", "plots/traffic-203.0.113.82-80-tcp.png"}},
+		{"1m", []string{"plots/throughput.png", "plots/handshake-203.0.113.82-80-tcp.png", "plots/traffic-203.0.113.82-80-tcp.png"}},
 	} {
 		t.Run(c.interval, func(t *testing.T) {
 			st := timeStats(t, append([]string{"-i", c.interval}, paths...)...)

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestTimelinesAsTshark holds the timelines of real attacks' targets to
+// tshark's count of the packets that reached them and that they sent, window
+// by window: a reflection's victim, the originator of the flows that flood
+// it, shows the reflected packets; a SYN-ACK reflection's, the SYN-ACKs;
+// a SYN flood's destination, the SYNs and no SYN-ACK.
+func TestTimelinesAsTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark is not installed (apt-get install tshark): no independent count to compare with")
+	}
+	tests := []struct {
+		trace, target string
+		in, out       string // tshark filters of the packets to and from the target
+		synACKsIn     bool   // also compare the SYN-ACKs that reached it
+	}{
+		{"amp.UDP.snmp.src161.pcapng", "10.10.10.10", "ip.dst == 10.10.10.10", "ip.src == 10.10.10.10", false},
+		{"amp.TCP.reflection.SYNACK.pcap", "10.10.10.10", "ip.dst == 10.10.10.10", "ip.src == 10.10.10.10", true},
+		{"pkt.TCP.synflood.spoofed.pcap", "10.10.10.10:25565/tcp", "ip.dst == 10.10.10.10 && tcp.dstport == 25565",
+			"ip.src == 10.10.10.10 && tcp.srcport == 25565", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trace, func(t *testing.T) {
+			trace := realTrace(t, tt.trace)
+			dir := t.TempDir()
+			if code := analyzeInto(t, dir, "--no-plots", trace); code != exitOK {
+				t.Fatalf("analyze exited %d", code)
+			}
+			query := fmt.Sprintf(`SELECT epoch_ns(window_start), epoch_ns(window_end) - epoch_ns(window_start), packets_in, packets_out, synack_in
+				FROM read_parquet('%s/timelines.parquet') WHERE target = '%s' ORDER BY window_start`, dir, tt.target)
+			rows, err := openDuckDB(t).Query(query)
+			if err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			defer rows.Close()
+			type counts struct{ in, out, synACKsIn int64 }
+			got := map[int64]counts{}
+			var width int64
+			for rows.Next() {
+				var start int64
+				var c counts
+				if err := rows.Scan(&start, &width, &c.in, &c.out, &c.synACKsIn); err != nil {
+					t.Fatal(err)
+				}
+				got[start] = c
+			}
+			if len(got) == 0 {
+				t.Fatalf("timelines.parquet has no window of %s", tt.target)
+			}
+			want := map[int64]counts{}
+			for _, at := range tsharkTimes(t, trace, tt.in) {
+				c := want[at-at%width]
+				c.in++
+				want[at-at%width] = c
+			}
+			for _, at := range tsharkTimes(t, trace, tt.out) {
+				c := want[at-at%width]
+				c.out++
+				want[at-at%width] = c
+			}
+			if tt.synACKsIn {
+				for _, at := range tsharkTimes(t, trace, "("+tt.in+") && tcp.flags.syn == 1 && tcp.flags.ack == 1") {
+					c := want[at-at%width]
+					c.synACKsIn++
+					want[at-at%width] = c
+				}
+			}
+			var in int64
+			for start, w := range want {
+				if g := got[start]; g != w {
+					t.Errorf("window %d: in %d, out %d, SYN-ACKs in %d; tshark %d, %d, %d", start, g.in, g.out, g.synACKsIn, w.in, w.out, w.synACKsIn)
+				}
+				in += w.in
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d windows, tshark's packets are in %d", len(got), len(want))
+			}
+			t.Logf("%s: %d packets in over %d windows of %d ns, as tshark counts", tt.target, in, len(want), width)
+		})
+	}
+}
+
+// tsharkTimes returns the times, in nanoseconds since the epoch, of the
+// frames of trace that filter shows (IP fragments not reassembled).
+func tsharkTimes(t *testing.T, trace, filter string) []int64 {
+	t.Helper()
+	out, err := exec.Command("tshark", "-o", "ip.defragment:FALSE", "-r", trace, "-Y", filter, "-T", "fields", "-e", "frame.time_epoch").Output()
+	if err != nil {
+		t.Fatalf("tshark -Y %q: %v", filter, err)
+	}
+	var times []int64
+	for line := range strings.Lines(string(out)) {
+		sec, frac, _ := strings.Cut(strings.TrimSpace(line), ".")
+		frac = (frac + "000000000")[:9]
+		s, err1 := strconv.ParseInt(sec, 10, 64)
+		ns, err2 := strconv.ParseInt(frac, 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("tshark printed time %q", line)
+		}
+		times = append(times, s*1e9+ns)
+	}
+	return times
+}
