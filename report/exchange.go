@@ -141,7 +141,7 @@ func datasetExchanges(ds *Dataset, targets []timelineTarget, interval int64) [][
 
 // exchanges returns the windows of each target from the flows' windows in
 // the parts: those to it in the parts by destination, those it started
-// in the parts by source. An address's flows are in its own part; a
+// in the parts by originator. An address's flows are in its own part; a
 // prefix's in every part.
 func (ps *Parts) exchanges(targets []timelineTarget, interval int64) ([][]Exchange, error) {
 	need := map[int][]int{} // part -> targets
@@ -184,10 +184,7 @@ func (ps *Parts) exchanges(targets []timelineTarget, interval int64) ([][]Exchan
 		})
 		if errs[i] == nil {
 			var src flows.IP
-			errs[i] = ps.entries(bySource, part, func(role byte, value []byte, windows []flows.Window) {
-				if role != roleOrigin {
-					return
-				}
+			errs[i] = ps.entries(byOrigin, part, func(_ byte, value []byte, windows []flows.Window) {
 				copy(valueBytes(&src), value)
 				for _, k := range need[part] {
 					if targets[k].asOriginator(src.Addr()) {

@@ -77,7 +77,12 @@ const (
 	byDestination = iota // every record, by destination address
 	bySource             // scan candidates by source; reflection and flood candidates by victim's prefix
 	byHost               // every record twice, by each of its addresses (hosts.go)
+	// Each record with windows, by originator: only the parts of timeline
+	// targets are read, so these are apart from the parts by source that
+	// scans read whole.
+	byOrigin
 	numKinds
+	wholeKinds = byOrigin // the kinds Build reads part by part, once each (Steps)
 )
 
 // Roles of an entry: in a part by destination, a flow (with its windows
@@ -90,7 +95,7 @@ const (
 	roleScan
 	roleVector
 	roleHost   // in a part by host, a flow as one of its hosts saw it
-	roleOrigin // in a part by source, a flow's originator and its windows (timelines of hosts)
+	roleOrigin // in a part by originator, a flow's originator and its windows (timelines of hosts)
 	numRoles
 )
 
@@ -216,7 +221,7 @@ func (w *PartWriter) Add(r *flows.Record, windows []flows.Window) {
 		w.put(bySource, partOf(r.SrcIP), roleScan, valueBytes(&s), nil)
 	}
 	if windows != nil {
-		w.put(bySource, partOf(r.SrcIP), roleOrigin, valueBytes(&r.SrcIP), windows)
+		w.put(byOrigin, partOf(r.SrcIP), roleOrigin, valueBytes(&r.SrcIP), windows)
 	}
 	var f vectorFlow
 	if w.thresholds.reflFlowOf(r, &f) {
@@ -430,7 +435,7 @@ func (ps *Parts) count(roles []byte, parts ...int) int {
 }
 
 // Steps is the number of times Build calls Progress.
-func (ps *Parts) Steps() int { return numKinds * numParts }
+func (ps *Parts) Steps() int { return wholeKinds * numParts }
 
 // eachPart runs fn for every part, on every core, and reports progress.
 func (ps *Parts) eachPart(fn func(part int) error) error {
@@ -438,7 +443,7 @@ func (ps *Parts) eachPart(fn func(part int) error) error {
 	extsort.ParallelFor(numParts, func(part int) {
 		errs[part] = fn(part)
 		if ps.Progress != nil {
-			ps.Progress(int(ps.done.Add(1)), numKinds*numParts)
+			ps.Progress(int(ps.done.Add(1)), wholeKinds*numParts)
 		}
 	})
 	return errors.Join(errs...)

@@ -1628,10 +1628,10 @@ func timelineTargets(st *Stats, opts BuildOptions, s tables.Summary) ([]timeline
 		}
 	}
 	for _, f := range st.Findings {
-		switch {
-		case f.Kind == CarpetBombing:
-			add(timelineTarget{name: prefixName(f.Prefix), prefix: f.Prefix, victim: true})
-		case f.Kind.IsVolume():
+		// A carpet bombing's prefix would take the flows of every part
+		// (its addresses hash to all of them): its finding has a figure
+		// of its own, and `--target PREFIX` gives its timeline.
+		if f.Kind.IsVolume() && f.Kind != CarpetBombing {
 			add(host(f.Host))
 		}
 	}
