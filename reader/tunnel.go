@@ -323,7 +323,15 @@ func decodeMPLS(data []byte, p *Packet, depth int, outerIP bool) Outcome {
 // when the payload has that tunnel's header; otherwise the UDP packet stays
 // the packet. data is the captured UDP datagram, length its length
 // according to the IP header.
+//
+// A datagram from a service port (below 1024) is that service's answer to
+// a client that happens to use a tunnel's port, as tshark also judges by
+// the lower port: a DNS reflection to port 6635 is no MPLS. Tunnel
+// endpoints send from high ports (hashed for entropy) or the tunnel's own.
 func decodeUDPTunnel(data []byte, length int, p *Packet, depth int) Outcome {
+	if p.SrcPort < 1024 && p.SrcPort != p.DstPort {
+		return OK
+	}
 	payload := data[min(8, len(data)):]
 	length -= 8
 	switch p.DstPort {

@@ -306,6 +306,11 @@ func TestDecodeTunnelEdges(t *testing.T) {
 		{"MPLS over UDP", LinkRaw, ipv4Packet(ProtoUDP, udpDatagram(49152, 6635, cat(mplsStack(2000), udp4)), outer4a, outer4b), OK, func(p *Packet) bool {
 			return p.Tunnel == TunnelMPLS && p.TunnelID == 2000 && p.OuterSrcAddr().String() == outer4a && p.DstPort == 53
 		}},
+		// A DNS answer to a client that drew port 6635 is DNS, even when
+		// its first bytes read as a label stack.
+		{"a service's answer to a tunnel's port stays", LinkRaw, ipv4Packet(ProtoUDP, udpDatagram(53, 6635, cat(mplsStack(2000), udp4)), outer4a, outer4b), OK, func(p *Packet) bool {
+			return p.Tunnel == TunnelNone && p.SrcPort == 53 && p.DstPort == 6635
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -131,6 +131,13 @@ var mixes = map[string]map[string]float64{
 		"udpflood": 20, "icmpflood": 20, "ackflood": 20, "carpet": 10, "sf": 20, "udp": 10, "udp_oneway": 5,
 		"icmp_echo": 2, "oth": 3,
 	},
+	// attacks: a DNS amplification and a SYN-ACK reflection on the trace's
+	// victim (one attack), a TCP SYN port scan and an ICMP echo sweep, among
+	// ordinary traffic.
+	"attacks": {
+		"amplification": 15, "synack_reflect": 15, "portscan": 10, "hostsweep": 10, "sf": 25, "udp": 10,
+		"icmp_echo": 5, "rej": 5, "s0": 5,
+	},
 	// bench: every scenario, tuned to about 6 packets per flow (smaller responses, see
 	// Config.MaxResponse) so that
 	// 2 million flows give more than 10 million packets.

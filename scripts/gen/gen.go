@@ -107,6 +107,7 @@ type generator struct {
 	sessIdx      int64
 	epIdx        uint32
 	spoofIdx     uint32
+	victimPorts  uint32 // victim ports given out (victimPort)
 	key32, key30 uint32
 	scens        []*scenario
 	cum          []float64
@@ -224,6 +225,16 @@ func perm30(x uint32) uint32 {
 
 // clientEP returns a client endpoint never used before in this trace:
 // 10.0.0.0/15 or 2001:db8:c11e::/48 with a port in 32768-65535.
+// victimPort returns the next of the victim's ports that reflections
+// answer, each once until 64,000 are given: random client ports would
+// repeat among thousands of flows of one reflector, and two flows with one
+// 5-tuple are one.
+func (g *generator) victimPort() uint16 {
+	p := uint16(1024 + g.victimPorts%64000)
+	g.victimPorts++
+	return p
+}
+
 func (g *generator) clientEP(v6 bool) (netip.Addr, uint16) {
 	h := perm32(g.epIdx ^ g.key32)
 	g.epIdx++

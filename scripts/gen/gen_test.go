@@ -415,14 +415,15 @@ func TestScenarios(t *testing.T) {
 }
 
 // TestDefaultMixCoverage checks that a default trace of moderate size has
-// every scenario but the floods (the floods mix has them), every state the
-// scenarios can produce and every end reason.
+// every scenario but the attacks (the floods and attacks mixes have them),
+// every state the scenarios can produce and every end reason.
 func TestDefaultMixCoverage(t *testing.T) {
 	_, tr := generate(t, Config{Seed: 77, Flows: 30000})
 	_, floods := generate(t, Config{Seed: 77, Flows: 10000, Mix: "floods"})
+	_, attacks := generate(t, Config{Seed: 77, Flows: 10000, Mix: "attacks"})
 	for _, s := range ScenarioNames() {
-		if _, ok := mixes["default"][s]; !ok && floods.ByScenario[s] == 0 {
-			t.Errorf("scenario %s missing from the floods mix", s)
+		if _, ok := mixes["default"][s]; !ok && floods.ByScenario[s] == 0 && attacks.ByScenario[s] == 0 {
+			t.Errorf("scenario %s missing from the floods and attacks mixes", s)
 		} else if ok && tr.ByScenario[s] == 0 {
 			t.Errorf("scenario %s missing", s)
 		}

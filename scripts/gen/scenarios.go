@@ -48,6 +48,10 @@ var scenarios = []*scenario{
 	{"icmpflood", 1500, 1, "burst of 1,000-2,000 spoofed ICMP echo request flows of 1-3 requests (random identifiers), unanswered, one victim, about 20 k packets/s -> S0 each, idle/eof", scICMPFlood},
 	{"ackflood", 1500, 1, "burst of 1,000-2,000 spoofed TCP flows of 1-3 ACK (70%) or RST segments to one victim port 80 or 443, unanswered, about 20 k packets/s -> OTH each, idle/eof or rst", scACKFlood},
 	{"carpet", 400, 1, "NTP reflection carpet-bombing 198.18.7.0/24: 40 hosts each sent 2 packets from port 123 by 10 of the reflectors, then a 20-byte one back, about 4 k packets/s -> SF each, idle/eof", scCarpet},
+	{"amplification", 600, 1, "DNS amplification: 30 resolvers each answer the trace's victim (its spoofed queries unseen) 20 times with two 1.2-1.45 KB responses from port 53, then a 20-byte packet back, about 2 k packets/s -> SF each, idle/eof", scAmplification},
+	{"synack_reflect", 800, 1, "SYN-ACK reflection: 40 web servers' port 80 each answers the trace's victim's spoofed SYNs (unseen) with a SYN-ACK and 0-2 retransmits, about 2 k packets/s -> OTH each, idle/eof", scSYNACKReflect},
+	{"portscan", 300, 1, "TCP SYN port scan: scanner 198.18.5.5 from one source port probes 300 ports of 198.51.100.10, closed ports answer RST-ACK (90%) or nothing (filtered) -> REJ rst or S0 idle/eof", scPortScan},
+	{"hostsweep", 254, 1, "ICMP echo sweep: scanner 198.18.5.6 pings every host of 198.18.9.0/24 once, 20% answer -> SF or S0, idle/eof", scHostSweep},
 	{"eof", 1, 1, "long-lived TCP (S1) or UDP VPN (SF) connection with traffic every 1-19 s until shortly before the end of the trace (only starts in its last 10 minutes) -> eof", scEOF},
 }
 
@@ -864,6 +868,93 @@ func scCarpet(b *builder) bool {
 		// as a port unreachable would be.
 		b.udp(f, f.maxT+g.durLog(msec, 50*msec), 0, 20)
 		t += int64(g.rng.ExpFloat64() * float64(500*usec))
+	}
+	return true
+}
+
+// The scanners and the swept prefix of the scan scenarios, apart from the
+// other scenarios' addresses.
+var (
+	portScanner  = mustAddr("198.18.5.5")
+	hostSweeper  = mustAddr("198.18.5.6")
+	scannedHost  = mustAddr("198.51.100.10")
+	sweptPrefix4 = [3]byte{198, 18, 9}
+)
+
+// scAmplification: the i-th flow comes from resolver i%30.
+func scAmplification(b *builder) bool {
+	g := b.g
+	t := b.start
+	for i := range min(600, b.maxFlows) {
+		vp := g.victimPort()
+		f := b.flow("amplification", 17, false, 0, g.victim, vp, reflectorsV4[i%30], 53)
+		f.expect("SF", "", 0, false) // the high-port side originates
+		b.udp(f, t, 1, int(g.uf(1200, 1450)))
+		b.udp(f, t+g.durU(100*usec, 300*usec), 1, int(g.uf(1200, 1450)))
+		// The model needs a packet from the originator: a small one back,
+		// as a port unreachable would be.
+		b.udp(f, f.maxT+g.durLog(msec, 50*msec), 0, 20)
+		t += int64(g.rng.ExpFloat64() * float64(msec))
+	}
+	return true
+}
+
+// scSYNACKReflect: the i-th flow comes from server 30+i%40 (not the
+// resolvers of scAmplification).
+func scSYNACKReflect(b *builder) bool {
+	g := b.g
+	t := b.start
+	for i := range min(800, b.maxFlows) {
+		vp := g.victimPort()
+		f := b.flow("synack_reflect", 6, false, 0, g.victim, vp, reflectorsV4[30+i%40], 80)
+		f.ts, f.synOpt = false, optSynShort
+		f.expect("OTH", "", 0, false)
+		b.tcp(f, t, 1, flagSYN|flagACK, 0)
+		rto := sec
+		for range g.intn(3) {
+			b.tcpSeq(f, t+rto, 1, flagSYN|flagACK, 0, f.isn[1])
+			rto *= 2
+		}
+		t += int64(g.rng.ExpFloat64() * float64(500*usec))
+	}
+	return true
+}
+
+func scPortScan(b *builder) bool {
+	g := b.g
+	_, sp := g.clientEP(false)
+	t := b.start
+	n := min(300, b.maxFlows)
+	for k, i := range g.rng.Perm(1024)[:n] {
+		f := b.flow("portscan", 6, false, 0, portScanner, sp, scannedHost, uint16(1+i))
+		f.synOpt, f.ts = optNone, false
+		b.tcp(f, t, 0, flagSYN, 0)
+		if k%10 == 9 {
+			f.expect("S0", "", 0, false)
+		} else {
+			f.expect("REJ", "rst", 0, false)
+			b.tcpSeq(f, t+f.d[1]+g.proc(), 1, flagRST|flagACK, 0, 0)
+		}
+		t += g.durU(200*usec, 2*msec)
+	}
+	return true
+}
+
+func scHostSweep(b *builder) bool {
+	g := b.g
+	id := uint16(g.rng.Uint32())
+	t := b.start
+	for i := range min(254, b.maxFlows) {
+		host := netip.AddrFrom4([4]byte{sweptPrefix4[0], sweptPrefix4[1], sweptPrefix4[2], byte(1 + i)})
+		f := b.flow("hostsweep", 1, false, 0, hostSweeper, id, host, 0)
+		b.icmp(f, t, 0, 8, 0, 1, 0)
+		if g.chance(0.2) {
+			f.expect("SF", "", 0, false)
+			b.icmp(f, t+f.d[1]+g.proc(), 1, 0, 0, 1, 0)
+		} else {
+			f.expect("S0", "", 0, false)
+		}
+		t += g.durU(500*usec, 5*msec)
 	}
 	return true
 }
