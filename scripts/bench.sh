@@ -34,6 +34,7 @@ command -v argus >/dev/null || need+=(argus-server)
 [ -x /usr/bin/time ] || need+=(time)
 command -v zstd >/dev/null || need+=(zstd)
 command -v igzip >/dev/null || need+=(isal)
+command -v editcap >/dev/null || need+=(wireshark-common)
 [ "$tshark" = 0 ] || command -v tshark >/dev/null || need+=(tshark)
 if [ "$more" = 1 ]; then
   command -v xz >/dev/null || need+=(xz-utils)
@@ -55,12 +56,22 @@ if [ ! -f "$trace" ]; then
 fi
 [ -s "$trace.gz" ] || gzip -1 -c < "$trace" > "$trace.gz"
 [ -s "$trace.zst" ] || zstd -q -1 -c < "$trace" > "$trace.zst"
+# The same trace as an archive of 16 rotated files, read as a directory.
+files="$work/files-$flows"
+if [ ! -d "$files" ]; then
+  mkdir -p "$files.tmp"
+  packets=$(capinfos -c -M "$trace" | awk '/Number of packets/ {print $NF}')
+  editcap -c $((packets / 16 + 1)) "$trace" "$files.tmp/part.pcap"
+  mv "$files.tmp" "$files"
+fi
 
 # name|command: each runs from a clean output directory.
 tools=(
   "flowstat -j 2|$work/flowstat analyze -q -j 2 -o $work/out-fs $trace"
   "flowstat -j 1|$work/flowstat analyze -q -j 1 -o $work/out-fs $trace"
   "flowstat --no-report|$work/flowstat analyze -q -j 2 --no-report -o $work/out-fs $trace"
+  "flowstat -j 2, 16 files|$work/flowstat analyze -q -j 2 -o $work/out-fs $files"
+  "flowstat -j 1, 16 files|$work/flowstat analyze -q -j 1 -o $work/out-fs $files"
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
