@@ -23,18 +23,7 @@ import (
 // the pcap; and no other finding.
 func TestFloodsGroundTruth(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "floods.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := gen.Write(f, gen.Config{Seed: 5, Flows: 20000, Mix: "floods"})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, truth := generatedTruth(t, dir, gen.Config{Seed: 5, Flows: 20000, Mix: "floods"})
 	type want struct {
 		victim                netip.Prefix
 		flows, packets, bytes int64
@@ -281,18 +270,7 @@ func TestFragmentFlood(t *testing.T) {
 // packets in the pcap.
 func TestAttacksGroundTruth(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "attacks.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth, err := gen.Write(f, gen.Config{Seed: 6, Flows: 20000, Mix: "attacks"})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, truth := generatedTruth(t, dir, gen.Config{Seed: 6, Flows: 20000, Mix: "attacks"})
 	type want struct {
 		kind, method, host             string
 		port                           int64 // -1 for none

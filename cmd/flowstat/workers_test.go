@@ -22,19 +22,27 @@ import (
 // generatedTrace writes a trace made by the generator into dir.
 func generatedTrace(t *testing.T, dir string, cfg gen.Config) string {
 	t.Helper()
+	path, _ := generatedTruth(t, dir, cfg)
+	return path
+}
+
+// generatedTruth writes a generated trace into dir and returns its path
+// and ground truth.
+func generatedTruth(t *testing.T, dir string, cfg gen.Config) (string, *gen.Truth) {
+	t.Helper()
 	path := filepath.Join(dir, "generated.pcap")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = gen.Write(f, cfg)
+	truth, err := gen.Write(f, cfg)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return path, truth
 }
 
 // flowsAndSummary reads the flows.parquet and summary.json of an output
