@@ -28,7 +28,6 @@ func TestFloodsGroundTruth(t *testing.T) {
 		victim                netip.Prefix
 		flows, packets, bytes int64
 		sources               map[netip.Addr]bool
-		perSecond             map[int64]int64 // packets to the victim, by second, from the pcap
 		proto                 uint8
 		peak                  int64
 	}
@@ -49,7 +48,7 @@ func TestFloodsGroundTruth(t *testing.T) {
 		}
 		w := wants[kind]
 		if w == nil {
-			w = &want{victim: victim, sources: map[netip.Addr]bool{}, perSecond: map[int64]int64{}, proto: fl.ProtoNum}
+			w = &want{victim: victim, sources: map[netip.Addr]bool{}, proto: fl.ProtoNum}
 			wants[kind] = w
 		}
 		if victim != w.victim {
@@ -63,17 +62,8 @@ func TestFloodsGroundTruth(t *testing.T) {
 	if len(wants) != 4 {
 		t.Fatalf("the trace has %d kinds of attack, want 4", len(wants))
 	}
-	countPerSecond(t, path, func(sec int64, _, dst netip.Addr, proto uint8) {
-		for _, w := range wants {
-			if w.victim.Contains(dst) && proto == w.proto {
-				w.perSecond[sec]++
-			}
-		}
-	})
 	for _, w := range wants {
-		for _, n := range w.perSecond {
-			w.peak = max(w.peak, n)
-		}
+		w.peak = busiestSecond(t, path, func(_, dst netip.Addr, proto uint8) bool { return w.victim.Contains(dst) && proto == w.proto })
 	}
 
 	out := filepath.Join(dir, "out")
@@ -145,6 +135,23 @@ func TestFloodsGroundTruth(t *testing.T) {
 	if w := wants["carpet_bombing"]; n != 3*w.flows {
 		t.Errorf("extract --finding %d: %d packets, want %d", carpet, n, 3*w.flows)
 	}
+}
+
+// busiestSecond returns the most frames in one second of a pcap (as
+// countPerSecond reads it) that match accepts.
+func busiestSecond(t *testing.T, path string, match func(src, dst netip.Addr, proto uint8) bool) int64 {
+	t.Helper()
+	perSecond := map[int64]int64{}
+	countPerSecond(t, path, func(sec int64, src, dst netip.Addr, proto uint8) {
+		if match(src, dst, proto) {
+			perSecond[sec]++
+		}
+	})
+	var most int64
+	for _, n := range perSecond {
+		most = max(most, n)
+	}
+	return most
 }
 
 // countPerSecond calls each with the second, IPv4 source, destination and
@@ -279,7 +286,6 @@ func TestAttacksGroundTruth(t *testing.T) {
 		peerSet                        map[string]bool
 		from, to                       netip.Addr // the attack's packets, for its peak
 		proto                          uint8
-		perSecond                      map[int64]int64
 		peak                           int64
 	}
 	wants := map[string]*want{}
@@ -323,19 +329,12 @@ func TestAttacksGroundTruth(t *testing.T) {
 		t.Fatalf("the trace has %d kinds of attack, want 4", len(wants))
 	}
 	for _, w := range wants {
-		w.peers, w.perSecond = int64(len(w.peerSet)), map[int64]int64{}
+		w.peers = int64(len(w.peerSet))
 	}
-	countPerSecond(t, path, func(sec int64, src, dst netip.Addr, proto uint8) {
-		for _, w := range wants {
-			if proto == w.proto && (w.from.IsValid() && src == w.from || w.to.IsValid() && dst == w.to) {
-				w.perSecond[sec]++
-			}
-		}
-	})
 	for _, w := range wants {
-		for _, n := range w.perSecond {
-			w.peak = max(w.peak, n)
-		}
+		w.peak = busiestSecond(t, path, func(src, dst netip.Addr, proto uint8) bool {
+			return proto == w.proto && (w.from.IsValid() && src == w.from || w.to.IsValid() && dst == w.to)
+		})
 	}
 
 	out := filepath.Join(dir, "out")
