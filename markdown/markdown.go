@@ -674,7 +674,11 @@ func (m *md) destTimelineTable(tl *report.Timeline) {
 // analyze did not choose).
 func (m *md) seriesTable(tl *report.Timeline) {
 	st := m.st
-	m.p("timelines.parquet has no rows for this target: its windows as a destination, packets both ways.")
+	how := "`flowstat analyze` with the options of this report"
+	if !tl.IsDest {
+		how = fmt.Sprintf("`flowstat analyze --target %s`", tl.Name)
+	}
+	m.p("timelines.parquet has no rows for this target (analyze chose others): its windows as a destination, packets both ways; %s counts what reached it and what it sent, whichever side of its flows it was.", how)
 	m.p("")
 	rows := tl.Series.Busiest
 	if tl.Series.Busy > len(rows) {
