@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"flowstat/scripts/gen"
 )
 
 // TestTimelinesAsTshark holds the timelines of real attacks' targets to
@@ -108,4 +112,27 @@ func tsharkTimes(t *testing.T, trace, filter string) []int64 {
 		times = append(times, s*1e9+ns)
 	}
 	return times
+}
+
+// A report for a target analyze did not choose has no rows of it in
+// timelines.parquet: it shows the target's windows as a destination and
+// says how to count it both ways, rather than counting it one way as if
+// that were all.
+func TestTimelineOfANewTarget(t *testing.T) {
+	trace := generatedTrace(t, t.TempDir(), gen.Config{Seed: 3, Flows: 2000})
+	dir, out := t.TempDir(), t.TempDir()
+	if code := analyzeInto(t, dir, "--no-plots", trace); code != exitOK {
+		t.Fatalf("analyze exited %d", code)
+	}
+	if code := run([]string{"report", "-q", "--no-plots", "--target", "198.51.100.0/24", "-o", out, dir}); code != exitOK {
+		t.Fatalf("report exited %d", code)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "timelines.parquet has no rows for this target") ||
+		!strings.Contains(string(md), "`flowstat analyze --target 198.51.100.0/24`") {
+		t.Errorf("report.md does not say that 198.51.100.0/24 is counted one way:\n%s", md)
+	}
 }
