@@ -50,6 +50,11 @@ type Parts struct {
 	// persisted are the timelines' windows of timelines.parquet, by
 	// target, when the parts were loaded from an output directory.
 	persisted map[string][]Exchange
+	// hostWindowRows are made by Build with --hosts, from the flows'
+	// windows after analyze; persistedHostWindows are
+	// host_windows.parquet's after LoadParts.
+	hostWindowRows       *extsort.Runs[hostWindow]
+	persistedHostWindows []hostWindow
 
 	// HeldBytes bounds how much of one part's flows Build holds in memory
 	// at once (DefaultHeldBytes when 0): the flows of a part beyond it, as
@@ -159,6 +164,9 @@ func LoadParts(dir, outDir string, opts BuildOptions) (*Parts, *tables.Summary, 
 	if err == nil {
 		ps.persisted, err = readTimelines(filepath.Join(dir, tables.TimelinesFile), s)
 	}
+	if err == nil {
+		ps.persistedHostWindows, err = readHostWindows(filepath.Join(dir, tables.HostWindowsFile))
+	}
 	if err != nil {
 		ps.Remove()
 		return nil, nil, err
@@ -185,7 +193,8 @@ func (ps *Parts) Remove() {
 	ps.destinations.Remove()
 	ps.durations.Remove()
 	ps.hostRows.Remove()
-	ps.intervals, ps.destinations, ps.durations, ps.hostRows = nil, nil, nil, nil
+	ps.hostWindowRows.Remove()
+	ps.intervals, ps.destinations, ps.durations, ps.hostRows, ps.hostWindowRows = nil, nil, nil, nil, nil
 }
 
 // PartWriter writes records into the parts, for one goroutine.
@@ -483,6 +492,11 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 		if err := ps.hosts(); err != nil {
 			return nil, err
 		}
+		if ps.persisted != nil { // loaded: the flows have no windows
+			st.hostWindows = regroupedHostWindows(ps.persistedHostWindows, st.Interval)
+		} else if err := ps.hostWindows(st.Interval); err != nil {
+			return nil, err
+		}
 	}
 	st.Findings = append(st.Findings, fragmentFloods(s, st.Thresholds)...)
 	st.Findings = append(st.Findings, others...)
@@ -498,6 +512,7 @@ func (ps *Parts) Build(s tables.Summary) (*Stats, error) {
 		st.Figures = figures(st)
 	}
 	st.spilledIntervals, st.spilledDestinations, st.spilledHosts = ps.intervals, ps.destinations, ps.hostRows
+	st.spilledHostWindows = ps.hostWindowRows
 	return st, nil
 }
 

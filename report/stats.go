@@ -117,8 +117,11 @@ type Traffic struct {
 	// and Bytes (not in intervals.parquet).
 	RespPackets uint64
 	RespBytes   uint64
-	SYNs        uint64 // SYN packets without ACK sent by the originators
-	SYNACKs     uint64 // SYN-ACK packets sent by the destination
+	// Flows are the flows with packets in the window (not in
+	// intervals.parquet, whose flows_active counts others too).
+	Flows   uint64
+	SYNs    uint64 // SYN packets without ACK sent by the originators
+	SYNACKs uint64 // SYN-ACK packets sent by the destination
 }
 
 // Dataset is everything the report is built from, and all of it is in an
@@ -142,7 +145,15 @@ type Dataset struct {
 	// Exchanges are the windows of timeline targets read from
 	// timelines.parquet, by target name.
 	Exchanges map[string][]Exchange
+	// HostWindows are the rows of host_windows.parquet when read from an
+	// output directory (nil when it has none).
+	HostWindows []hostWindow
 }
+
+// fromDirectory reports whether the dataset was read from an output
+// directory (Load), whose flows have no windows: Load always sets
+// Exchanges.
+func (ds *Dataset) fromDirectory() bool { return ds.Exchanges != nil }
 
 // NewDataset builds a dataset from records, their per-window counts
 // (windows[i] are those of recs[i], as a flow table given an interval emits
@@ -231,7 +242,7 @@ func addWindows(sums map[trafficKey]*Traffic, d Dest, windows []flows.Window) {
 			t = &Traffic{Start: w.Start, Dest: d}
 			sums[k] = t
 		}
-		t.add(&Traffic{Packets: w.Packets, Bytes: w.Bytes, RespPackets: w.RespPackets, RespBytes: w.RespBytes,
+		t.add(&Traffic{Packets: w.Packets, Bytes: w.Bytes, RespPackets: w.RespPackets, RespBytes: w.RespBytes, Flows: 1,
 			SYNs: uint64(w.SYNs), SYNACKs: uint64(w.SYNACKs)})
 	}
 }
@@ -242,6 +253,7 @@ func (t *Traffic) add(o *Traffic) {
 	t.Bytes += o.Bytes
 	t.RespPackets += o.RespPackets
 	t.RespBytes += o.RespBytes
+	t.Flows += o.Flows
 	t.SYNs += o.SYNs
 	t.SYNACKs += o.SYNACKs
 }
@@ -556,6 +568,10 @@ type Stats struct {
 	hosts        []hostRow
 	spilledHosts *extsort.Runs[hostRow]
 	withHosts    bool // hosts.parquet was asked for
+	// hostWindows are the rows of host_windows.parquet, sorted by address
+	// and window; from Parts.Build they are spilledHostWindows.
+	hostWindows        []hostWindow
+	spilledHostWindows *extsort.Runs[hostWindow]
 }
 
 // Build computes the report's statistics from a dataset.
@@ -569,6 +585,12 @@ func Build(ds *Dataset, opts BuildOptions) (*Stats, error) {
 	b.byDestination(st)
 	if opts.Hosts {
 		b.hosts(st)
+		st.hostWindows = datasetHostWindows(ds, st.Interval)
+		if ds.fromDirectory() {
+			// The flows' windows are not in the directory, their sums by
+			// host are.
+			st.hostWindows = regroupedHostWindows(ds.HostWindows, st.Interval)
+		}
 	}
 	st.States = statesOf(stateCounts(heldFlows(b.fl)))
 	rank(st)

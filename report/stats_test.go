@@ -509,8 +509,15 @@ func TestTablesRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Interval != ds.Interval || !slices.Equal(got.Traffic, ds.Traffic) {
-		t.Errorf("traffic read back:\n%+v\nwant\n%+v", got.Traffic, ds.Traffic)
+	// intervals.parquet has the traffic's columns but the flows' shares
+	// each way and their number (timelines.parquet and
+	// host_windows.parquet have them by target and host).
+	want := slices.Clone(ds.Traffic)
+	for i := range want {
+		want[i].RespPackets, want[i].RespBytes, want[i].Flows = 0, 0, 0
+	}
+	if got.Interval != ds.Interval || !slices.Equal(got.Traffic, want) {
+		t.Errorf("traffic read back:\n%+v\nwant\n%+v", got.Traffic, want)
 	}
 	for i := range ds.Flows {
 		want, g := ds.Flows[i], got.Flows[i]

@@ -36,7 +36,7 @@ func WriteTables(dir string, st *Stats) error {
 	}()
 	others := writeDestinationsAndCDF(dir, st)
 	return cmp.Or(<-intervals, others, writeFindings(dir, st.Findings), writeFindingSources(dir, st.Findings), writeHosts(dir, st),
-		writeTimelines(dir, st))
+		writeTimelines(dir, st), writeHostWindows(dir, st))
 }
 
 // writeTimelines writes timelines.parquet: the windows with packets of
@@ -394,6 +394,9 @@ func Load(dir string) (*Dataset, error) {
 		return nil, err
 	}
 	if ds.Exchanges, err = readTimelines(filepath.Join(dir, tables.TimelinesFile), s); err != nil {
+		return nil, err
+	}
+	if ds.HostWindows, err = readHostWindows(filepath.Join(dir, tables.HostWindowsFile)); err != nil {
 		return nil, err
 	}
 	return ds, nil

@@ -10,5 +10,6 @@ const (
 	FindingsFile     = "findings.parquet"
 	FindingSources   = "finding_sources.parquet"
 	TimelinesFile    = "timelines.parquet"
+	HostWindowsFile  = "host_windows.parquet"
 	MarkdownFile     = "report.md"
 )

@@ -106,5 +106,15 @@ var TimelineColumns = []Column{
 	{"synack_in", parquet.Int64}, {"synack_out", parquet.Int64},
 }
 
+// HostWindowColumns are those of host_windows.parquet.
+var HostWindowColumns = []Column{
+	{"ip", parquet.ByteArray}, {"window_start", parquet.Int64},
+	{"packets_in", parquet.Int64}, {"packets_out", parquet.Int64},
+	{"bytes_in", parquet.Int64}, {"bytes_out", parquet.Int64},
+	{"flows_as_responder", parquet.Int64}, {"flows_as_originator", parquet.Int64},
+	{"syn_in", parquet.Int64}, {"syn_out", parquet.Int64},
+	{"synack_in", parquet.Int64}, {"synack_out", parquet.Int64},
+}
+
 // NumRows is the number of rows in the table.
 func (t *Table) NumRows() int64 { return t.pf.NumRows() }

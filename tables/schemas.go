@@ -104,6 +104,24 @@ var TimelineSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "synack_out", Type: arrow.PrimitiveTypes.Uint64},
 }, nil)
 
+// HostWindowSchema is the Arrow schema of host_windows.parquet: a row per
+// address and window with packets (with --hosts).
+var HostWindowSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "ip", Type: arrow.BinaryTypes.String},
+	{Name: "window_start", Type: utc},
+	{Name: "window_end", Type: utc},
+	{Name: "packets_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "packets_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "bytes_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "flows_as_responder", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "flows_as_originator", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "syn_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "syn_out", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "synack_in", Type: arrow.PrimitiveTypes.Uint64},
+	{Name: "synack_out", Type: arrow.PrimitiveTypes.Uint64},
+}, nil)
+
 // FindingSchema is the Arrow schema of findings.parquet: a row per finding
 // of report.md, in its order. Columns that do not apply to a kind are
 // NULL.

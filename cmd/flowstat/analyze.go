@@ -36,6 +36,7 @@ Reads packet traces and writes, into the output directory:
   findings.parquet      a row per finding of the report: kind, method, host, port, sizes
   finding_sources.parquet  each finding's most active sources or reflectors
   timelines.parquet     per window, what reached each report target and what it sent
+  hosts.parquet, host_windows.parquet  per address, and per address and window (--hosts)
   report.md, plots/     the incident report and its PNG plots (--no-report, --no-plots)
 and, with --dataset DIR, adds the flows and intervals to the Parquet dataset in
 DIR, partitioned by date and hour, and the inputs to DIR/_inputs.jsonl.
@@ -92,7 +93,7 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	fs.BoolVar(&cfg.NoReport, "no-report", false, "write only flows.parquet and summary.json: no report, tables or plots ('flowstat report' then cannot render one)")
 	fs.BoolVar(&cfg.NoPlots, "no-plots", false, "write no plots")
-	fs.BoolVar(&cfg.Hosts, "hosts", false, "write hosts.parquet, each address's traffic both ways (about a quarter more time on traces of many flows)")
+	fs.BoolVar(&cfg.Hosts, "hosts", false, "write hosts.parquet and host_windows.parquet, each address's traffic both ways, in all and by window (about half as much time again on traces of many flows)")
 	fs.BoolVar(&cfg.NoDecap, "no-decap", false, "leave tunnels closed (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS, IP in IP): flows of the outer packets")
 	fs.Uint16Var(&cfg.CommunityIDSeed, "community-id-seed", 0, "seed `N` of flows.parquet's community_id: the one Zeek, Suricata or Arkime use, to join their logs")
 	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=H/part-*.parquet, and intervals/); an input already in it is refused")

@@ -36,7 +36,7 @@ directory of flowstat analyze); 130 interrupted.
 `
 
 // exportTables are the tables export writes, by the name --table takes.
-var exportTables = []string{"flows", "intervals", "destinations", "cdf", "findings", "finding_sources", "timelines", "hosts"}
+var exportTables = []string{"flows", "intervals", "destinations", "cdf", "findings", "finding_sources", "timelines", "hosts", "host_windows"}
 
 type exportConfig struct {
 	dir, table, format, out string
@@ -48,7 +48,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.SortFlags = false
 	cfg := &exportConfig{}
 	fs.StringVarP(&cfg.format, "format", "f", "", "`FORMAT`: csv, ndjson or zeek")
-	fs.StringVarP(&cfg.table, "table", "t", "flows", "the `TABLE` to write: flows, intervals, destinations, cdf, findings, finding_sources, timelines or hosts (zeek: flows only)")
+	fs.StringVarP(&cfg.table, "table", "t", "flows", "the `TABLE` to write: flows, intervals, destinations, cdf, findings, finding_sources, timelines, hosts or host_windows (zeek: flows only)")
 	fs.StringVarP(&cfg.out, "out", "o", "", "write to `FILE`, - for standard output (default DIR/TABLE.csv, DIR/TABLE.ndjson or DIR/conn.log)")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, exportUsage, fs.FlagUsages()) }
@@ -68,7 +68,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	case cfg.format != "csv" && cfg.format != "ndjson" && cfg.format != "zeek":
 		return nil, usagef("--format takes csv, ndjson or zeek, not %q", cfg.format)
 	case !slices.Contains(exportTables, cfg.table):
-		return nil, usagef("--table takes flows, intervals, destinations, cdf, findings, finding_sources, timelines or hosts, not %q", cfg.table)
+		return nil, usagef("--table takes flows, intervals, destinations, cdf, findings, finding_sources, timelines, hosts or host_windows, not %q", cfg.table)
 	case cfg.format == "zeek" && cfg.table != "flows":
 		return nil, usagef("a Zeek conn.log holds flows: --format zeek takes no --table %s", cfg.table)
 	}
@@ -90,6 +90,8 @@ func runExport(args []string) error {
 	table := filepath.Join(cfg.dir, cfg.table+".parquet")
 	if _, err := os.Stat(table); err != nil && cfg.table == "hosts" {
 		return usagef("%s has no hosts.parquet: 'flowstat analyze --hosts' writes it, or 'flowstat report --hosts -o OUT %[1]s' from the flows", cfg.dir)
+	} else if err != nil && cfg.table == "host_windows" {
+		return usagef("%s has no host_windows.parquet: 'flowstat analyze --hosts' writes it", cfg.dir)
 	} else if err != nil {
 		return usagef("%s has no %s (is it an output directory of flowstat analyze?): %v", cfg.dir, filepath.Base(table), err)
 	}

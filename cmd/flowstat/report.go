@@ -58,7 +58,7 @@ func parseReportFlags(args []string) (*reportConfig, error) {
 	fs.StringArrayVarP(&targets, "target", "d", nil, "show the timeline of the destinations in this `IP|CIDR` (repeatable; default: the analysed --target, else the targets of findings and the busiest destinations)")
 	fs.IntVarP(&cfg.opts.Top, "top", "n", report.DefaultTop, "list the top `N` destinations")
 	fs.BoolVar(&cfg.noPlots, "no-plots", false, "write no plots")
-	fs.BoolVar(&cfg.opts.Hosts, "hosts", false, "write hosts.parquet, each address's traffic both ways (about a quarter more time on traces of many flows)")
+	fs.BoolVar(&cfg.opts.Hosts, "hosts", false, "write hosts.parquet and host_windows.parquet, each address's traffic both ways, in all and by window (about half as much time again on traces of many flows)")
 	addFindingFlags(fs, &cfg.opts.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, reportUsage, fs.FlagUsages()) }

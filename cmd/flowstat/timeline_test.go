@@ -136,3 +136,54 @@ func TestTimelineOfANewTarget(t *testing.T) {
 		t.Errorf("report.md does not say that 198.51.100.0/24 is counted one way:\n%s", md)
 	}
 }
+
+// host_windows.parquet (--hosts) adds up to hosts.parquet for every host,
+// each flow counting in at least one window, and on the SNMP reflection its
+// rows of the victim are the victim's timeline, which TestTimelinesAsTshark
+// holds to tshark.
+func TestHostWindows(t *testing.T) {
+	traces := []string{generatedTrace(t, t.TempDir(), gen.Config{Seed: 21, Flows: 5000, Mix: "default,udp_reflect=5"})}
+	snmp := filepath.Join(sharedDir(), "real", "amp.UDP.snmp.src161.pcapng")
+	if _, err := os.Stat(snmp); err == nil {
+		traces = append(traces, snmp)
+	} else {
+		t.Logf("%s is absent: the generated trace only", snmp)
+	}
+	for _, trace := range traces {
+		t.Run(filepath.Base(trace), func(t *testing.T) {
+			dir := t.TempDir()
+			if code := analyzeInto(t, dir, "--no-plots", "--hosts", trace); code != exitOK {
+				t.Fatalf("analyze exited %d", code)
+			}
+			db := openDuckDB(t)
+			var hosts, wrong int
+			query := fmt.Sprintf(`WITH w AS (SELECT ip, sum(packets_in) AS pin, sum(packets_out) AS pout, sum(bytes_in) AS bin,
+					sum(bytes_out) AS bout, sum(flows_as_originator) AS fo, sum(flows_as_responder) AS fr
+				FROM read_parquet('%[1]s/host_windows.parquet') GROUP BY ip)
+				SELECT count(*), count(*) FILTER (WHERE w.ip IS NULL OR pin != packets_received OR pout != packets_sent
+					OR bin != bytes_received OR bout != bytes_sent OR fo < flows_as_originator OR fr < flows_as_responder)
+				FROM read_parquet('%[1]s/hosts.parquet') h LEFT JOIN w USING (ip)`, dir)
+			if err := db.QueryRow(query).Scan(&hosts, &wrong); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			if hosts == 0 || wrong != 0 {
+				t.Errorf("%d of %d hosts' windows do not add up to their row of hosts.parquet", wrong, hosts)
+			}
+			if trace != snmp {
+				return
+			}
+			query = fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE h.ip IS NULL OR (h.packets_in, h.packets_out, h.bytes_in, h.bytes_out,
+					h.syn_in, h.synack_in) != (t.packets_in, t.packets_out, t.bytes_in, t.bytes_out, t.syn_in, t.synack_in))
+				FROM read_parquet('%[1]s/timelines.parquet') t
+				LEFT JOIN (SELECT * FROM read_parquet('%[1]s/host_windows.parquet') WHERE ip = '10.10.10.10') h USING (window_start)
+				WHERE t.target = '10.10.10.10'`, dir)
+			var windows int
+			if err := db.QueryRow(query).Scan(&windows, &wrong); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			if windows == 0 || wrong != 0 {
+				t.Errorf("%d of the victim's %d windows differ from its timeline", wrong, windows)
+			}
+		})
+	}
+}
