@@ -99,6 +99,7 @@ const (
 	isEcho    flowBits = 1 << (2*numSent + iota) // ICMP echo: ports are identifier and 0 in both directions
 	isLive                                       // in use
 	tunnelled                                    // its tunnel is in the table's tunnels
+	joinable                                     // may continue a flow of the input before (join.go)
 )
 
 // carriedBits are what a record cut at the active timeout carries to the

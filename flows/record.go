@@ -143,6 +143,10 @@ type Record struct {
 	ICMPType, ICMPCode uint8
 	History            History
 	EndReason          EndReason
+	// Joinable marks, in a map task's table (Options.JoinFrom), the
+	// record of a flow that may continue one the input before left open:
+	// a merge replaces it by the joined flow's when it did (join.go).
+	Joinable bool
 }
 
 // History is a flow's Zeek-style history: one letter per kind of event in

@@ -132,6 +132,7 @@ func AppendRecord(b []byte, r *Record) []byte {
 	w.uvarint(uint64(r.Input))
 	w.uvarint(r.FirstFrame)
 	w.uvarint(uint64(r.FirstOffset))
+	w.next(r.Joinable)
 	binary.LittleEndian.PutUint64(w.b[start:], w.mask)
 	return w.b
 }
@@ -280,5 +281,6 @@ func ReadRecord(b []byte, rec *Record) ([]byte, error) {
 	rec.Input = int32(r.uvarint())
 	rec.FirstFrame = r.uvarint()
 	rec.FirstOffset = int64(r.uvarint())
+	rec.Joinable = r.next()
 	return r.b, r.err
 }

@@ -182,15 +182,7 @@ func shardOf(p *reader.Packet, n int) int {
 // told how many flows are left open before they are ended: millions
 // after a flood, which take seconds.
 func (s *Sharded) Close(ending func(open int)) Stats {
-	for _, sh := range s.shards {
-		if sh.in != nil {
-			if len(sh.batch) > 0 {
-				sh.in <- sh.batch
-			}
-			close(sh.in)
-		}
-	}
-	s.wg.Wait()
+	s.drain()
 	if ending != nil {
 		open := 0
 		for _, sh := range s.shards {
@@ -206,6 +198,46 @@ func (s *Sharded) Close(ending func(open int)) Stats {
 		flushing.Go(func() { sh.table.Flush(s.now) })
 	}
 	flushing.Wait()
+	return s.tableStats()
+}
+
+// CloseOpen processes what is pending and hands every flow still open to
+// open, with the index of its table, rather than ending it: a map task's
+// input is not the end of the archive (join.go). It returns the tables'
+// combined counts.
+func (s *Sharded) CloseOpen(open func(shard int, o *OpenFlow)) Stats {
+	s.drain()
+	for i, sh := range s.shards {
+		sh.table.OpenFlows(func(o *OpenFlow) { open(i, o) })
+	}
+	return s.tableStats()
+}
+
+// LogJoinable has each table give fn, with its index, each packet of a
+// joinable flow (Table.LogJoinable); calls for one index come from one
+// goroutine.
+func (s *Sharded) LogJoinable(fn func(shard int, jp *JoinPacket)) {
+	for i, sh := range s.shards {
+		sh.table.LogJoinable(func(jp *JoinPacket) { fn(i, jp) })
+	}
+}
+
+// drain has the tables process every packet given and stops their
+// goroutines.
+func (s *Sharded) drain() {
+	for _, sh := range s.shards {
+		if sh.in != nil {
+			if len(sh.batch) > 0 {
+				sh.in <- sh.batch
+			}
+			close(sh.in)
+		}
+	}
+	s.wg.Wait()
+}
+
+// tableStats returns the tables' combined counts.
+func (s *Sharded) tableStats() Stats {
 	st := Stats{OutOfOrder: s.stats.OutOfOrder}
 	for _, sh := range s.shards {
 		ts := sh.table.Stats()

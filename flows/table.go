@@ -23,6 +23,10 @@ type Options struct {
 	// MaxFlows, when positive, bounds the flows held at once: a new flow
 	// in a full table first ends the flow silent for longest (EndEvicted).
 	MaxFlows int
+	// JoinFrom, when not 0, makes the table a map task's over one input
+	// of several that a merge joins, whose first packet came at JoinFrom
+	// (join.go).
+	JoinFrom int64
 }
 
 // Defaults: the idle timeout and linger match common flow meters (and Zeek's
@@ -87,6 +91,8 @@ type Table struct {
 	now   int64 // latest packet time seen
 	emit  EmitFunc
 	stats Stats
+
+	join // joining inputs: map tasks mark and log flows, a merge joins them
 }
 
 // EmitFunc receives an ended flow's record and its traffic per statistics
@@ -106,6 +112,7 @@ func New(opts Options, emit EmitFunc) *Table {
 		window:   int64(opts.Interval),
 		flows:    newFlowIndex(),
 		overflow: make(map[int32][]windowCount),
+		join:     join{joinFrom: opts.JoinFrom},
 		frags:    make(map[fragKey]fragEntry),
 		wheel:    newWheel(int64(opts.IdleTimeout) + reclaimSlack),
 		emit:     emit,
@@ -122,7 +129,9 @@ func (t *Table) Len() int { return t.flows.len() }
 func (t *Table) Add(p *reader.Packet) {
 	if p.Time > t.now {
 		t.now = p.Time
-		t.reclaim(p.Time)
+		if !t.joining {
+			t.reclaim(p.Time)
+		}
 		t.expireFragments(p.Time)
 	} else if p.Time < t.now {
 		t.stats.OutOfOrder++
@@ -138,6 +147,12 @@ func (t *Table) Add(p *reader.Packet) {
 			return
 		}
 	}
+	t.place(p, early)
+}
+
+// place counts a packet in its flow, starting or ending flows as it
+// does; early are fragments of its datagram that came before it.
+func (t *Table) place(p *reader.Packet, early fragEntry) {
 	echo := isEchoPacket(p)
 	k, s := keyOf(p, echo)
 	var f *flow
@@ -162,6 +177,9 @@ func (t *Table) Add(p *reader.Packet) {
 	}
 	if f == nil {
 		f = t.newFlow(k, echo, p, s)
+	}
+	if f.has(joinable) && t.logJoinable != nil {
+		t.logJoin(p, early)
 	}
 	if t.window > 0 {
 		t.addWindow(f, p, s)
@@ -242,7 +260,12 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 		t.setTunnel(f, p)
 	}
 	t.flows.add(&k, f.self)
-	t.wheel.schedule(f, t.deadline(f))
+	if !t.joining { // a merge's table ends flows by Expire
+		t.wheel.schedule(f, t.deadline(f))
+	}
+	if t.joinFrom != 0 && t.mayContinue(&k, p.Time) {
+		f.bits |= joinable
+	}
 	return f
 }
 
@@ -293,11 +316,15 @@ func (t *Table) end(f *flow, reason EndReason) {
 // finish emits a flow's record and marks its entry unused.
 func (t *Table) finish(f *flow, reason EndReason) {
 	f.bits &^= isLive
+	if f.has(joinable) && reason != EndIdle {
+		t.joinableEnded(f)
+	}
 	var ws []Window
 	if t.rec, ws = f.record(reason, t.windowsOf(f), t.scratch); ws != nil {
 		t.scratch = ws
 	}
 	t.locate(f, &t.rec)
+	t.rec.Joinable = f.has(joinable)
 	if f.nWin == overflowWindows {
 		delete(t.overflow, f.self)
 	}

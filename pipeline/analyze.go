@@ -58,6 +58,9 @@ type Config struct {
 	// Dataset, when not nil, is given the run's flows and intervals by
 	// WriteOutputs, for its Commit.
 	Dataset *Dataset
+	// mapTo, when not nil, takes the records, open flows and joinable
+	// packets of a map task (Map) instead of the run's outputs.
+	mapTo *mapWriter
 }
 
 // Result is what reading the traces gave, for WriteOutputs.
@@ -162,28 +165,9 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	}()
 	bar := cfg.Progress.Reading(paths, &counter)
 
-	perShard := make([]recordStore, cfg.Workers)
-	tallies := make([]tables.FlowTally, cfg.Workers)
-	for i := range perShard {
-		if perShard[i].spill, err = newSpill(cfg.Out); err != nil {
-			removeSpills(perShard)
-			return nil, err
-		}
-	}
-	if !cfg.NoReport {
-		res.parts, err = report.NewParts(cfg.Out, cfg.Workers, int64(cfg.Interval), reportOptions(cfg))
-		if err != nil {
-			removeSpills(perShard)
-			return nil, err
-		}
-		res.parts.HeldBytes = heldBytes(cfg.MemoryMiB)
-	}
-	// removeFiles deletes the files the records went to, when no output is written.
-	removeFiles := func() {
-		removeSpills(perShard)
-		if res.parts != nil {
-			res.parts.Remove()
-		}
+	col, err := newCollector(cfg, res)
+	if err != nil {
+		return nil, err
 	}
 	// A spill or part file that cannot be written stops the reading: the
 	// run has failed, however much of the trace is left.
@@ -198,29 +182,29 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 		_ [56]byte
 	}, cfg.Workers)
 	table := flows.NewSharded(cfg.Workers, cfg.Flows, func(shard int, r *flows.Record, windows []flows.Window) {
-		perShard[shard].add(r)
-		tallies[shard].Count(r)
 		if ending != nil {
 			if ended[shard].n++; ended[shard].n%4096 == 0 {
 				ending.Add(4096)
 			}
 		}
-		err := perShard[shard].spill.Err()
-		if res.parts != nil {
-			res.parts.Writer(shard).Add(r, windows)
-			err = cmp.Or(err, res.parts.Writer(shard).Err())
-		}
-		if err != nil {
+		if err := col.add(shard, r, windows); err != nil {
 			fail(err)
 		}
 	})
+	if cfg.mapTo != nil {
+		table.LogJoinable(func(shard int, jp *flows.JoinPacket) {
+			if err := cfg.mapTo.logJoinable(shard, jp); err != nil {
+				fail(err)
+			}
+		})
+	}
 	endRead := phase("read")
 	whole := newSink(cfg, filter, len(traces))
 	var split *reader.Split
 	if len(paths) == 1 && paths[0] != "-" && cfg.Workers > 1 && traces[0].Compression == "" {
 		if split, err = reader.SplitTrace(paths[0], cfg.ChunkSize, &counter); err != nil {
 			table.Close(nil)
-			removeFiles()
+			col.remove()
 			return nil, err
 		}
 	}
@@ -235,7 +219,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	if err != nil {
 		bar.Finish(whole.counts.Read)
 		table.Close(nil)
-		removeFiles()
+		col.remove()
 		return nil, err
 	}
 	c := &s.Packets
@@ -243,18 +227,30 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	s.Peak = whole.seconds.peak()
 	endRead()
 	endClose := phase("close")
-	ts := table.Close(func(open int) {
+	var ts flows.Stats
+	if cfg.mapTo != nil {
 		bar.Finish(c.Read)
-		ending = cfg.Progress.Ending(open)
-	})
+		ts = table.CloseOpen(func(_ int, o *flows.OpenFlow) {
+			if err := cfg.mapTo.open(o); err != nil {
+				fail(err)
+			}
+		})
+		cfg.mapTo.seconds = &whole.seconds
+	} else {
+		ts = table.Close(func(open int) {
+			bar.Finish(c.Read)
+			ending = cfg.Progress.Ending(open)
+		})
+	}
 	if ending != nil {
 		ending.Finish()
 	}
 	endClose()
-	res.spilled = perShard
-	for i := range tallies {
-		tallies[i].AddTo(&s.Flows)
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		col.remove()
+		return nil, err
 	}
+	col.finish(res)
 	warn(cfg, s, evictedWarning(s.Flows.ByEnd[flows.EndEvicted.String()], cfg.Flows.MaxFlows))
 
 	c.Fragments, c.OrphanFragments, c.ICMPErrors, c.OutOfOrder = ts.Fragments, ts.OrphanFragments, ts.ICMPErrors, ts.OutOfOrder
@@ -274,6 +270,9 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	}
 	setSpan(s)
 	s.FragmentTargets = report.FragmentTargets(table.Orphans(), *s)
+	if cfg.mapTo != nil {
+		cfg.mapTo.orphans = table.Orphans()
+	}
 	s.ElapsedS = time.Since(started).Seconds()
 	if s.ElapsedS > 0 {
 		s.PacketsPS = float64(c.Read) / s.ElapsedS

@@ -12,6 +12,9 @@ type Progress interface {
 	// Ending starts ending the flows still open at the end of input; nil
 	// when those are not to be told.
 	Ending(open int) StepProgress
+	// Merging starts merging the outputs of map tasks, a step each; nil
+	// when it is not to be told.
+	Merging(inputs int) StepProgress
 	// Output starts writing flows.parquet, and building and writing the
 	// report beside it when withReport.
 	Output(flows uint64, withReport bool) OutputProgress
@@ -47,6 +50,7 @@ type (
 
 func (noProgress) Reading([]string, *reader.Counter) ReadProgress { return noReadProgress{} }
 func (noProgress) Ending(int) StepProgress                        { return nil }
+func (noProgress) Merging(int) StepProgress                       { return nil }
 func (noProgress) Output(uint64, bool) OutputProgress             { return noOutputProgress{} }
 
 func (noReadProgress) Update(uint64) {}

@@ -63,6 +63,8 @@ type analyzeConfig struct {
 	// size its files are rolled at.
 	dataset          string
 	datasetFileBytes int64
+	// set reports whether a flag was given.
+	set func(name string) bool
 }
 
 // Tests make these small, to put chunk and batch boundaries inside
@@ -73,7 +75,13 @@ var (
 )
 
 func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
-	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
+	return parseRunFlags("analyze", analyzeUsage, args)
+}
+
+// parseRunFlags parses the flags of analyze, and of map and merge, which
+// take the same (command names which, usage is its help).
+func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error) {
+	fs := pflag.NewFlagSet(command, pflag.ContinueOnError)
 	fs.SortFlags = false
 	cfg := &analyzeConfig{Config: pipeline.Config{Version: version,
 		ChunkSize: splitChunkSize, BatchFrames: streamBatchFrames}}
@@ -101,17 +109,18 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
 	addFindingFlags(fs, &cfg.Thresholds)
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
-	fs.Usage = func() { fmt.Fprintf(os.Stderr, analyzeUsage, fs.FlagUsages()) }
+	fs.Usage = func() { fmt.Fprintf(os.Stderr, usage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil, err
 		}
-		return nil, usagef("%v (see 'flowstat analyze --help')", err)
+		return nil, usagef("%v (see 'flowstat %s --help')", err, command)
 	}
 	cfg.Named = fs.Args()
 	if len(cfg.Named) == 0 {
-		return nil, usagef("no trace given (see 'flowstat analyze --help')")
+		return nil, usagef("no input given (see 'flowstat %s --help')", command)
 	}
+	cfg.set = func(name string) bool { return fs.Changed(name) }
 	if idle <= 0 {
 		return nil, usagef("--idle-timeout must be positive")
 	}
@@ -287,12 +296,18 @@ func runAnalyze(args []string) error {
 			return err
 		}
 	}
-	if len(s.Damage) > 0 {
-		d := s.Damage[0]
-		return fmt.Errorf("%w: %d damaged region(s), the first in %s at byte offset %d (%s); all are listed in %s",
-			errDamaged, len(s.Damage), d.Path, d.Offset, d.Reason, filepath.Join(cfg.Out, "summary.json"))
+	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
+}
+
+// damaged returns errDamaged, saying where, when the run read damaged
+// input, whose regions are all listed in the file listed.
+func damaged(s *tables.Summary, listed string) error {
+	if len(s.Damage) == 0 {
+		return nil
 	}
-	return nil
+	d := s.Damage[0]
+	return fmt.Errorf("%w: %d damaged region(s), the first in %s at byte offset %d (%s); all are listed in %s",
+		errDamaged, len(s.Damage), d.Path, d.Offset, d.Reason, listed)
 }
 
 // warner says warnings on stderr, unless quiet.

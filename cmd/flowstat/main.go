@@ -44,9 +44,11 @@ Usage:
   flowstat live -i IFACE [flags]      capture on an interface, write the same outputs every --rotate window
   flowstat export -f FORMAT DIR       write a table of DIR as CSV, NDJSON or a Zeek conn.log
   flowstat extract --flow-id N -o F DIR  write the packets of flows of DIR to a pcap, from the traces
+  flowstat map -o DIR [flags] TRACE   read one trace of an archive for merge, anywhere
+  flowstat merge [flags] MAPDIR...    join map tasks' outputs into analyze's outputs over all their traces
   flowstat help [COMMAND]
 
-Run 'flowstat help COMMAND' for the flags of analyze, report, live, export or extract.
+Run 'flowstat help COMMAND' for the flags of analyze, report, live, export, extract, map or merge.
 
 Exit status: 0 success; 1 nothing could be produced; 2 usage error (bad flag,
 bad BPF expression, missing input); 3 outputs written but some input was
@@ -77,11 +79,15 @@ func run(args []string) int {
 		err = runExport(args[1:])
 	case "extract":
 		err = runExtract(args[1:])
+	case "map":
+		err = runMap(args[1:])
+	case "merge":
+		err = runMerge(args[1:])
 	case "version", "--version":
 		fmt.Println("flowstat", version)
 		return exitOK
 	case "help", "-h", "--help":
-		commands := map[string]func([]string) error{"analyze": runAnalyze, "report": runReport, "live": runLive, "export": runExport, "extract": runExtract}
+		commands := map[string]func([]string) error{"analyze": runAnalyze, "report": runReport, "live": runLive, "export": runExport, "extract": runExtract, "map": runMap, "merge": runMerge}
 		if len(args) > 1 && commands[args[1]] != nil {
 			err = commands[args[1]]([]string{"--help"})
 			break
@@ -99,12 +105,13 @@ func run(args []string) int {
 func exitStatus(err error) int {
 	var usage usageError
 	var input pipeline.InputError
+	var mapErr pipeline.MapError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errHelp):
 		return exitOK
-	case errors.As(err, &usage), errors.As(err, &input):
+	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &mapErr):
 		fmt.Fprintf(os.Stderr, "flowstat: %v\n", err)
 		return exitUsage
 	case errors.Is(err, errDamaged):

@@ -34,6 +34,13 @@ func (b bars) Ending(open int) pipeline.StepProgress {
 	return &stepProgress{newBar(int64(open), fmt.Sprintf("ending the %s flows still open", humanCount(float64(open))))}
 }
 
+func (b bars) Merging(inputs int) pipeline.StepProgress {
+	if !b.show {
+		return nil
+	}
+	return &stepProgress{newBar(int64(inputs), "merging the map tasks' outputs", progressbar.OptionShowCount())}
+}
+
 // progress draws one bar on stderr from the reader's byte counter: bytes
 // read from disk (so compressed inputs show true progress), rate, packets/s
 // and ETA. It draws nothing when stderr is not a terminal, unless asked to.

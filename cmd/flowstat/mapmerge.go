@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+
+	"flowstat/pipeline"
+	"flowstat/reader"
+	"flowstat/tables"
+)
+
+const mapUsage = `Usage: flowstat map -o DIR [flags] TRACE
+
+Reads one trace of an archive, on any machine, into a map task's output
+directory DIR (new or empty), for 'flowstat merge': its flow records with
+their windows, the flows still open at its end, and the packets of flows that
+may continue one the trace before left open. Any number of map tasks run at
+once; 'flowstat merge' then writes what one 'flowstat analyze' over all the
+traces writes.
+
+Map every trace of an archive with the same flags (the interval, timeouts,
+--bpf, --target, --no-decap); the report's flags go to merge. The windows
+are --interval's (default 1s): merge's are multiples of them. Traces must not
+overlap in time; a trace's path is recorded as given, for 'flowstat extract'.
+
+Flags:
+%s
+Exit status as analyze's.
+`
+
+const mergeUsage = `Usage: flowstat merge [-o OUT] [flags] MAPDIR...
+
+Joins the outputs of 'flowstat map' tasks into OUT, as one 'flowstat analyze'
+over their traces writes it: flows cut at the traces' ends are joined, and the
+statistics, findings and report are those of the whole archive. The inputs are
+taken in time order whatever the order given. Flow options (timeouts, filters)
+are the map tasks'; --interval (default: chosen for the whole span, as
+analyze's auto) must be a multiple of theirs.
+
+Flags:
+%s
+Exit status as analyze's; 2 also for map task outputs that cannot be merged
+(another flowstat, other flow options, traces overlapping in time).
+`
+
+func runMap(args []string) error {
+	cfg, err := parseRunFlags("map", mapUsage, args)
+	if err != nil {
+		return err
+	}
+	for _, flag := range []string{"dataset", "no-report", "no-plots", "hosts"} {
+		if cfg.set(flag) {
+			return usagef("--%s is merge's (or analyze's), not map's", flag)
+		}
+	}
+	if !cfg.set("out") {
+		return usagef("give the map task's output directory with -o DIR")
+	}
+	if entries, err := os.ReadDir(cfg.Out); err == nil && len(entries) > 0 {
+		return usagef("%s is not empty: a map task writes into a new directory (remove it to map again)", cfg.Out)
+	}
+	if cfg.Filter, err = reader.NewFilter(cfg.BPF); err != nil {
+		return usagef("invalid --bpf expression %q: %v", cfg.BPF, unwrapAll(err))
+	}
+	paths, err := reader.Expand(cfg.Named)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(paths) != 1 || paths[0] == "-" {
+		return usagef("map reads one trace file (%d given): run a map task per trace", len(paths))
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
+	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
+	cfg.Progress = newBars(cfg.progress, cfg.quiet)
+	cfg.Warn = warner(cfg.quiet)
+	var s *tables.Summary
+	err = untilInterrupted(filepath.Dir(filepath.Clean(cfg.Out)), func(ctx context.Context, _ *atomic.Bool) error {
+		var err error
+		s, err = pipeline.Map(ctx, &cfg.Config, paths[0])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !cfg.quiet {
+		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows ended in %s; map task output in %s\n",
+			s.Packets.Read, s.Flows.Total, paths[0], cfg.Out)
+	}
+	return damaged(s, filepath.Join(cfg.Out, "map.json"))
+}
+
+func runMerge(args []string) error {
+	cfg, err := parseRunFlags("merge", mergeUsage, args)
+	if err != nil {
+		return err
+	}
+	for _, flag := range []string{"bpf", "target", "idle-timeout", "active-timeout", "max-flows", "no-decap", "dataset"} {
+		if cfg.set(flag) {
+			return usagef("--%s is map's: the flows are made by the map tasks", flag)
+		}
+	}
+	if !cfg.set("out") {
+		cfg.Out = filepath.Join("flowstat-out", "merged")
+	}
+	if err := checkWritable(cfg.Out); err != nil {
+		return err
+	}
+	removeStale(cfg.Out, cfg.quiet)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
+	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
+	cfg.Progress = newBars(cfg.progress, cfg.quiet)
+	cfg.Warn = warner(cfg.quiet)
+	var res *pipeline.Result
+	err = untilInterrupted(cfg.Out, func(ctx context.Context, writing *atomic.Bool) error {
+		var err error
+		if res, err = pipeline.Merge(ctx, &cfg.Config, cfg.Named); err != nil {
+			return err
+		}
+		writing.Store(true)
+		return pipeline.WriteOutputs(&cfg.Config, res)
+	})
+	if err != nil {
+		return err
+	}
+	s := &res.Summary
+	if !cfg.quiet {
+		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows from %d map task outputs in %.2fs; outputs in %s\n",
+			s.Packets.Read, s.Flows.Total, len(cfg.Named), s.ElapsedS, cfg.Out)
+	}
+	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
+}

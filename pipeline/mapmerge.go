@@ -1,0 +1,598 @@
+package pipeline
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"flowstat/flows"
+	"flowstat/reader"
+	"flowstat/report"
+	"flowstat/tables"
+)
+
+// Map and merge: an archive too large for one run is read by map tasks,
+// one input each, anywhere; a merge joins their outputs into the outputs
+// one analyze run over all the inputs would write. A map task's table
+// hands out the flows open at the end of its input and logs the packets
+// of flows that may continue one the input before left open (flows,
+// join.go); the merge takes the inputs in time order, resumes the open
+// flows and replays the logged packets of their keys, and takes every
+// other record as the map task made it.
+//
+// A map task's output is a directory: map.json (the input's summary,
+// frames per second, orphan fragments), and zstd-compressed files of
+// length-prefixed entries: records-N.bin (each table's records with their
+// windows), joinable-N.bin (the logged packets) and open.bin (the open
+// flows). Its encodings live as long as the archive's processing: merge
+// refuses the output of another flowstat version.
+
+const (
+	mapManifestFile = "map.json"
+	mapFormat       = 1
+	// DefaultMapInterval is a map task's window: the merge's windows are
+	// multiples of it, chosen when the whole archive's span is known.
+	DefaultMapInterval = time.Second
+)
+
+// mapManifest is map.json.
+type mapManifest struct {
+	Format  int    `json:"format"`
+	Version string `json:"version"`
+	Input   string `json:"input"`
+	Shards  int    `json:"shards"`
+	// JoinFrom is the input's first frame time, Last its last: the
+	// inputs of one archive follow each other without overlap.
+	JoinFrom int64          `json:"join_from_ns"`
+	Last     int64          `json:"last_ns"`
+	Summary  tables.Summary `json:"summary"`
+	Seconds  mapSeconds     `json:"seconds"`
+	Orphans  []mapOrphans   `json:"orphan_fragments"`
+}
+
+type mapSeconds struct {
+	First, Last int64
+	Counts      [][3]int64 // second, frames, bytes
+}
+
+type mapOrphans struct {
+	Src, Dst       netip.Addr
+	Proto          uint8
+	Packets, Bytes uint64
+	First, Last    int64
+}
+
+// mapWriter writes a map task's output into a temporary directory, which
+// commit names as asked.
+type mapWriter struct {
+	dir      string
+	records  []*frameWriter
+	joinable []*frameWriter
+	opened   *frameWriter
+	bufs     [][]byte // each shard's encoding buffer
+	openBuf  []byte
+	seconds  *perSecond
+	orphans  []flows.Orphans
+}
+
+// Map reads the trace at path as one input of an archive into the map
+// task output directory cfg.Out, which must not exist or be empty, for
+// Merge. cfg.Interval is the task's window (0: DefaultMapInterval).
+func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error) {
+	out := cfg.Out
+	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("%s is not empty: a map task writes into a new directory (remove it to map again)", out)
+	}
+	first, ok := reader.FirstTime(path)
+	if !ok {
+		return nil, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", path)}
+	}
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, ".flowstat-map-*")
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMapWriter(tmp, cfg.Workers)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	c := *cfg
+	c.Out, c.mapTo, c.NoReport = tmp, m, true
+	c.Interval = cmp.Or(c.Interval, DefaultMapInterval)
+	c.Flows.Interval = c.Interval
+	c.Flows.JoinFrom = max(first, 1)
+	res, err := Analyze(ctx, &c, []string{path})
+	if err == nil {
+		err = m.commit(&c, res, path, first, out)
+	}
+	if err != nil {
+		m.close()
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &res.Summary, nil
+}
+
+func newMapWriter(dir string, shards int) (*mapWriter, error) {
+	m := &mapWriter{dir: dir, bufs: make([][]byte, shards)}
+	var err error
+	for i := range shards {
+		w, e := createFrames(filepath.Join(dir, "records-"+strconv.Itoa(i)+".bin"))
+		m.records, err = append(m.records, w), cmp.Or(err, e)
+		w, e = createFrames(filepath.Join(dir, "joinable-"+strconv.Itoa(i)+".bin"))
+		m.joinable, err = append(m.joinable, w), cmp.Or(err, e)
+	}
+	m.opened, _ = createFrames(filepath.Join(dir, "open.bin"))
+	if err == nil && m.opened == nil {
+		err = errors.New("cannot create " + filepath.Join(dir, "open.bin"))
+	}
+	return m, err
+}
+
+func (m *mapWriter) record(shard int, r *flows.Record, windows []flows.Window) error {
+	m.bufs[shard] = appendMapRecord(m.bufs[shard][:0], r, windows)
+	return m.records[shard].write(m.bufs[shard])
+}
+
+func (m *mapWriter) logJoinable(shard int, jp *flows.JoinPacket) error {
+	m.bufs[shard] = flows.AppendJoinPacket(m.bufs[shard][:0], jp)
+	return m.joinable[shard].write(m.bufs[shard])
+}
+
+func (m *mapWriter) open(o *flows.OpenFlow) error {
+	m.openBuf = flows.AppendOpenFlow(m.openBuf[:0], o)
+	return m.opened.write(m.openBuf)
+}
+
+// close closes every file, returning the first error.
+func (m *mapWriter) close() error {
+	var err error
+	for _, w := range slices.Concat(m.records, m.joinable, []*frameWriter{m.opened}) {
+		if w != nil {
+			err = cmp.Or(err, w.close())
+		}
+	}
+	return err
+}
+
+// commit writes map.json and gives the temporary directory its name.
+func (m *mapWriter) commit(cfg *Config, res *Result, path string, first int64, out string) error {
+	if err := m.close(); err != nil {
+		return err
+	}
+	s := res.Summary
+	man := mapManifest{Format: mapFormat, Version: cfg.Version, Input: path, Shards: len(m.records),
+		JoinFrom: max(first, 1), Summary: s}
+	if s.LastSeen != nil {
+		man.Last = s.LastSeen.UnixNano()
+	}
+	sec := m.seconds
+	sec.flush()
+	man.Seconds = mapSeconds{First: sec.first, Last: sec.last}
+	for t, n := range sec.counts {
+		man.Seconds.Counts = append(man.Seconds.Counts, [3]int64{t, int64(n.packets), int64(n.bytes)})
+	}
+	for _, o := range m.orphans {
+		man.Orphans = append(man.Orphans, mapOrphans{Src: o.Src.Addr(), Dst: o.Dst.Addr(), Proto: o.Proto,
+			Packets: o.Packets, Bytes: o.Bytes, First: o.First, Last: o.Last})
+	}
+	b, err := json.MarshalIndent(man, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := tables.WriteFileAtomic(filepath.Join(m.dir, mapManifestFile), b); err != nil {
+		return err
+	}
+	os.Remove(out) // an empty directory; one with files was refused
+	return os.Rename(m.dir, out)
+}
+
+// appendMapRecord encodes a record, its tunnel (which a TunnelRef names
+// only within the process) and its windows.
+func appendMapRecord(b []byte, r *flows.Record, windows []flows.Window) []byte {
+	b = flows.AppendRecord(b, r)
+	b = flows.AppendTunnel(b, r.Tunnel.Get())
+	b = binary.AppendUvarint(b, uint64(len(windows)))
+	for _, w := range windows {
+		b = binary.AppendVarint(b, w.Start)
+		for _, v := range [...]uint64{w.Packets, w.Bytes, w.RespPackets, w.RespBytes, uint64(w.SYNs), uint64(w.SYNACKs)} {
+			b = binary.AppendUvarint(b, v)
+		}
+	}
+	return b
+}
+
+var errMapDamaged = errors.New("damaged entry")
+
+// readMapRecord decodes what appendMapRecord wrote, the windows into ws.
+func readMapRecord(b []byte, r *flows.Record, ws []flows.Window) ([]flows.Window, error) {
+	b, err := flows.ReadRecord(b, r)
+	if err != nil {
+		return nil, err
+	}
+	tn, b, err := flows.ReadTunnel(b)
+	if err != nil {
+		return nil, err
+	}
+	r.Tunnel = flows.NoTunnel
+	if tn.Kind != reader.TunnelNone {
+		r.Tunnel = flows.RefTunnel(tn)
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errMapDamaged
+	}
+	b = b[k:]
+	ws = ws[:0]
+	for range n {
+		var w flows.Window
+		var v [7]uint64
+		start, k := binary.Varint(b)
+		if k <= 0 {
+			return nil, errMapDamaged
+		}
+		b, w.Start = b[k:], start
+		for j := 1; j < 7; j++ {
+			if v[j], k = binary.Uvarint(b); k <= 0 {
+				return nil, errMapDamaged
+			}
+			b = b[k:]
+		}
+		w.Packets, w.Bytes, w.RespPackets, w.RespBytes = v[1], v[2], v[3], v[4]
+		w.SYNs, w.SYNACKs = uint32(v[5]), uint32(v[6])
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// MapError is a map task output that cannot be merged.
+type MapError struct{ Err error }
+
+func (e MapError) Error() string { return e.Err.Error() }
+func (e MapError) Unwrap() error { return e.Err }
+
+// readManifests reads the map.json of each map task output directory,
+// in the order of their inputs' times, and checks that they can be
+// merged: the same flowstat and options, inputs that do not overlap.
+func readManifests(dirs []string, version string) ([]mapManifest, error) {
+	var mans []mapManifest
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, mapManifestFile))
+		if err != nil {
+			return nil, MapError{fmt.Errorf("%s is not the output of a finished map task (%w): run flowstat map on its input again", d, err)}
+		}
+		var m mapManifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, MapError{fmt.Errorf("%s: %w", filepath.Join(d, mapManifestFile), err)}
+		}
+		if m.Format != mapFormat || m.Version != version {
+			return nil, MapError{fmt.Errorf("%s was written by flowstat %s: merge the outputs of the same flowstat (this is %s)", d, m.Version, version)}
+		}
+		m.Input = cmp.Or(m.Input, d)
+		mans = append(mans, m)
+	}
+	order := make([]int, len(mans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(mans[a].JoinFrom, mans[b].JoinFrom) })
+	sorted := make([]mapManifest, len(mans))
+	sortedDirs := make([]string, len(mans))
+	for i, j := range order {
+		sorted[i], sortedDirs[i] = mans[j], dirs[j]
+	}
+	copy(dirs, sortedDirs)
+	for i := 1; i < len(sorted); i++ {
+		a, b := &sorted[i-1], &sorted[i]
+		if !sameFlowOptions(a.Summary.Options, b.Summary.Options) {
+			return nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", a.Input, b.Input)}
+		}
+		if a.Input == b.Input {
+			return nil, MapError{fmt.Errorf("%s was mapped twice: merge one map task output of each input", a.Input)}
+		}
+		if b.JoinFrom < a.Last {
+			return nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
+				b.Input, time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.Input, time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
+		}
+	}
+	return sorted, nil
+}
+
+// sameFlowOptions reports whether two map tasks made flows alike.
+func sameFlowOptions(a, b tables.Options) bool {
+	return a.IntervalS == b.IntervalS && a.IdleTimeoutS == b.IdleTimeoutS && a.ActiveTimeoutS == b.ActiveTimeoutS &&
+		a.LingerS == b.LingerS && a.BPF == b.BPF && slices.Equal(a.Targets, b.Targets) &&
+		a.MaxFlows == b.MaxFlows && a.NoDecap == b.NoDecap
+}
+
+// mergeInterval returns the merge's window: cfg's, which must be a
+// multiple of the map tasks' window, or the one AutoInterval chooses for
+// the whole span, when it is one.
+func mergeInterval(cfg *Config, mapInterval time.Duration, span time.Duration) (time.Duration, error) {
+	if cfg.Interval != 0 {
+		if cfg.Interval%mapInterval != 0 {
+			return 0, MapError{fmt.Errorf("--interval %v is not a multiple of the map tasks' %v: give a multiple, or map again with --interval", cfg.Interval, mapInterval)}
+		}
+		return cfg.Interval, nil
+	}
+	if auto := AutoInterval(span); auto%mapInterval == 0 {
+		return auto, nil
+	}
+	return mapInterval, nil
+}
+
+// Merge joins the outputs of map tasks (Map) in dirs into what one
+// analyze run over their inputs gives, for WriteOutputs. cfg's flow
+// options are taken from the map tasks; its window (0: chosen for the
+// span) must be a multiple of theirs.
+func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
+	started := time.Now()
+	cfg = cfg.withDefaults()
+	dirs = slices.Clone(dirs)
+	mans, err := readManifests(dirs, cfg.Version)
+	if err != nil {
+		return nil, err
+	}
+	opts := mans[0].Summary.Options
+	mapInterval := time.Duration(opts.IntervalS * float64(time.Second))
+	lastAll := mans[len(mans)-1].Last
+	for _, m := range mans {
+		lastAll = max(lastAll, m.Last)
+	}
+	auto := cfg.Interval == 0
+	if cfg.Interval, err = mergeInterval(cfg, mapInterval, time.Duration(lastAll-mans[0].JoinFrom)); err != nil {
+		return nil, err
+	}
+	cfg.Flows = flows.Options{IdleTimeout: seconds(opts.IdleTimeoutS), ActiveTimeout: seconds(opts.ActiveTimeoutS),
+		Linger: seconds(opts.LingerS), Interval: mapInterval}
+	res := &Result{}
+	s := &res.Summary
+	s.Tool, s.Version = "flowstat", cfg.Version
+	s.Options = opts
+	s.Options.IntervalS, s.Options.IntervalAuto, s.Options.Workers = cfg.Interval.Seconds(), auto, cfg.Workers
+	col, err := newCollector(cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Interval != mapInterval {
+		col.interval = int64(cfg.Interval)
+	}
+	var emitErr error
+	joiner := flows.NewJoiner(cfg.Flows, func(r *flows.Record, ws []flows.Window) {
+		emitErr = cmp.Or(emitErr, col.add(0, r, ws))
+	})
+	var secs perSecond
+	var orphans []flows.Orphans
+	bar := cfg.Progress.Merging(len(mans))
+	for i, m := range mans {
+		if err := stopped(ctx); err != nil {
+			col.remove()
+			return nil, err
+		}
+		if err := mergeInput(cfg, col, joiner, dirs[i], &m, i); err != nil {
+			col.remove()
+			return nil, err
+		}
+		joiner.Expire(m.Last)
+		if emitErr != nil {
+			col.remove()
+			return nil, emitErr
+		}
+		res.inputs = append(res.inputs, m.Input)
+		s.Inputs = append(s.Inputs, m.Summary.Inputs...)
+		s.Packets.Add(&m.Summary.Packets)
+		s.Damage = append(s.Damage, m.Summary.Damage...)
+		for _, w := range m.Summary.Warnings {
+			if !slices.Contains(s.Warnings, w) {
+				s.Warnings = append(s.Warnings, w)
+			}
+		}
+		secs.merge(m.Seconds.perSecond())
+		orphans = append(orphans, orphansOf(m.Orphans)...)
+		if bar != nil {
+			bar.Add(1)
+		}
+	}
+	joiner.Flush(lastAll)
+	if bar != nil {
+		bar.Finish()
+	}
+	if emitErr != nil {
+		col.remove()
+		return nil, emitErr
+	}
+	col.finish(res)
+	s.Peak = secs.peak()
+	setSpan(s)
+	s.FragmentTargets = report.FragmentTargets(orphans, *s)
+	s.ElapsedS = time.Since(started).Seconds()
+	return res, nil
+}
+
+// mergeInput takes the map task output in dir, of input number i: its
+// joinable packets replayed on the flows the inputs before left open,
+// its other records, and the flows it left open.
+func mergeInput(cfg *Config, col *collector, joiner *flows.Table, dir string, m *mapManifest, i int) error {
+	replayed := map[flows.Key]bool{}
+	var jp flows.JoinPacket
+	for sh := range m.Shards {
+		err := readFrames(filepath.Join(dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+			if _, err := flows.ReadJoinPacket(b, &jp); err != nil {
+				return err
+			}
+			k := jp.Key()
+			if replayed[k] || joiner.Has(&k) {
+				replayed[k] = true
+				joiner.Replay(&jp, i)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// The records, each map table's on a collector shard.
+	errs := make([]error, cfg.Workers)
+	var wg sync.WaitGroup
+	for cs := range cfg.Workers {
+		wg.Go(func() {
+			var r flows.Record
+			var ws []flows.Window
+			for sh := cs; sh < m.Shards; sh += cfg.Workers {
+				err := readFrames(filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+					var err error
+					if ws, err = readMapRecord(b, &r, ws); err != nil {
+						return err
+					}
+					if r.Joinable && replayed[r.Key()] {
+						return nil
+					}
+					r.Joinable, r.Input = false, int32(i)
+					return col.add(cs, &r, ws)
+				})
+				if err != nil {
+					errs[cs] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var o flows.OpenFlow
+	return readFrames(filepath.Join(dir, "open.bin"), func(b []byte) error {
+		if _, err := flows.ReadOpenFlow(b, &o); err != nil {
+			return err
+		}
+		if k := o.Key(); o.Joinable() && replayed[k] {
+			return nil
+		}
+		o.SetInput(i)
+		if err := joiner.Resume(&o); err != nil {
+			return MapError{fmt.Errorf("%s: %w", dir, err)}
+		}
+		return nil
+	})
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// perSecond returns the counts map.json holds.
+func (ms *mapSeconds) perSecond() *perSecond {
+	c := &perSecond{first: ms.First, last: ms.Last, counts: map[int64]secondCount{}}
+	for _, x := range ms.Counts {
+		c.counts[x[0]] = secondCount{packets: uint64(x[1]), bytes: uint64(x[2])}
+		c.n += uint64(x[1])
+	}
+	return c
+}
+
+func orphansOf(in []mapOrphans) []flows.Orphans {
+	var out []flows.Orphans
+	for _, o := range in {
+		out = append(out, flows.Orphans{Src: flows.IPOf(o.Src), Dst: flows.IPOf(o.Dst), Proto: o.Proto,
+			Packets: o.Packets, Bytes: o.Bytes, First: o.First, Last: o.Last})
+	}
+	return out
+}
+
+// frameWriter writes length-prefixed entries into a zstd-compressed file.
+type frameWriter struct {
+	f   *os.File
+	bw  *bufio.Writer
+	z   *zstd.Encoder
+	len []byte
+}
+
+func createFrames(path string) (*frameWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	z, err := zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &frameWriter{f: f, bw: bw, z: z}, nil
+}
+
+func (w *frameWriter) write(b []byte) error {
+	w.len = binary.AppendUvarint(w.len[:0], uint64(len(b)))
+	if _, err := w.z.Write(w.len); err != nil {
+		return err
+	}
+	_, err := w.z.Write(b)
+	return err
+}
+
+func (w *frameWriter) close() error {
+	if w.f == nil {
+		return nil
+	}
+	err := cmp.Or(w.z.Close(), w.bw.Flush())
+	err = cmp.Or(err, w.f.Sync(), w.f.Close())
+	w.f = nil
+	return err
+}
+
+// readFrames calls fn with each entry of a file frameWriter wrote; the
+// entry is valid only during the call.
+func readFrames(path string, fn func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return MapError{fmt.Errorf("%w: map its input again", err)}
+	}
+	defer f.Close()
+	z, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<20), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	defer z.Close()
+	r := bufio.NewReaderSize(z, 1<<16)
+	var buf []byte
+	for n := 0; ; n++ {
+		size, err := binary.ReadUvarint(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err == nil && size > 1<<24 {
+			err = errMapDamaged
+		}
+		if err == nil {
+			buf = slices.Grow(buf[:0], int(size))[:size]
+			_, err = io.ReadFull(r, buf)
+		}
+		if err == nil {
+			err = fn(buf)
+		}
+		if err != nil {
+			var me MapError
+			if errors.As(err, &me) {
+				return err
+			}
+			return MapError{fmt.Errorf("%s, entry %d: %w: map its input again", path, n, err)}
+		}
+	}
+}
