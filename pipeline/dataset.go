@@ -102,6 +102,20 @@ type Dataset struct {
 // left, and refuses with an *AlreadyInDatasetError an input that is in it
 // already.
 func OpenDataset(dir string, paths []string) (*Dataset, error) {
+	var inputs []DatasetInput
+	for _, p := range paths {
+		in, err := identify(p)
+		if err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, in)
+	}
+	return OpenDatasetFor(dir, inputs)
+}
+
+// OpenDatasetFor is OpenDataset for inputs identified elsewhere: those
+// of map tasks (MapInputs), which a merge adds.
+func OpenDatasetFor(dir string, inputs []DatasetInput) (*Dataset, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create dataset: %w", err)
 	}
@@ -117,14 +131,14 @@ func OpenDataset(dir string, paths []string) (*Dataset, error) {
 		return nil, fmt.Errorf("cannot lock dataset %s: %w", dir, err)
 	}
 	d := &Dataset{Dir: dir, lock: lock}
-	if err := d.open(paths); err != nil {
+	if err := d.open(inputs); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-func (d *Dataset) open(paths []string) error {
+func (d *Dataset) open(inputs []DatasetInput) error {
 	manifest, err := os.ReadFile(filepath.Join(d.Dir, ManifestFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("cannot read dataset manifest: %w", err)
@@ -146,14 +160,10 @@ func (d *Dataset) open(paths []string) error {
 	if d.Recovered, err = recoverDataset(d.Dir, runs); err != nil {
 		return err
 	}
-	for _, p := range paths {
-		in, err := identify(p)
-		if err != nil {
-			return err
-		}
+	for _, in := range inputs {
 		for _, k := range known {
 			if k.Size == in.Size && k.Hash == in.Hash {
-				return &AlreadyInDatasetError{Dir: d.Dir, Input: p, Added: k}
+				return &AlreadyInDatasetError{Dir: d.Dir, Input: in.Path, Added: k}
 			}
 		}
 		d.inputs = append(d.inputs, in)

@@ -54,7 +54,9 @@ type mapManifest struct {
 	Format  int    `json:"format"`
 	Version string `json:"version"`
 	Input   string `json:"input"`
-	Shards  int    `json:"shards"`
+	// Identity is the input's, for a dataset the merge adds to.
+	Identity DatasetInput `json:"identity"`
+	Shards   int          `json:"shards"`
 	// JoinFrom is the input's first frame time, Last its last: the
 	// inputs of one archive follow each other without overlap.
 	JoinFrom int64          `json:"join_from_ns"`
@@ -101,6 +103,10 @@ func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error)
 	if !ok {
 		return nil, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", path)}
 	}
+	id, err := identify(path)
+	if err != nil {
+		return nil, err
+	}
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, err
@@ -121,7 +127,7 @@ func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error)
 	c.Flows.JoinFrom = max(first, 1)
 	res, err := Analyze(ctx, &c, []string{path})
 	if err == nil {
-		err = m.commit(&c, res, path, first, out)
+		err = m.commit(&c, res, id, first, out)
 	}
 	if err != nil {
 		m.close()
@@ -174,12 +180,12 @@ func (m *mapWriter) close() error {
 }
 
 // commit writes map.json and gives the temporary directory its name.
-func (m *mapWriter) commit(cfg *Config, res *Result, path string, first int64, out string) error {
+func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int64, out string) error {
 	if err := m.close(); err != nil {
 		return err
 	}
 	s := res.Summary
-	man := mapManifest{Format: mapFormat, Version: cfg.Version, Input: path, Shards: len(m.records),
+	man := mapManifest{Format: mapFormat, Version: cfg.Version, Input: s.Inputs[0].Path, Identity: id, Shards: len(m.records),
 		JoinFrom: max(first, 1), Summary: s}
 	if s.LastSeen != nil {
 		man.Last = s.LastSeen.UnixNano()
@@ -314,6 +320,21 @@ func readManifests(dirs []string, version string) ([]mapManifest, error) {
 		}
 	}
 	return sorted, nil
+}
+
+// MapInputs returns the identities of the inputs of the map task outputs
+// in dirs, in time order, for the dataset a merge adds to
+// (OpenDatasetFor), and refuses outputs that cannot be merged.
+func MapInputs(dirs []string, version string) ([]DatasetInput, error) {
+	mans, err := readManifests(slices.Clone(dirs), version)
+	if err != nil {
+		return nil, err
+	}
+	var ids []DatasetInput
+	for _, m := range mans {
+		ids = append(ids, m.Identity)
+	}
+	return ids, nil
 }
 
 // sameFlowOptions reports whether two map tasks made flows alike.

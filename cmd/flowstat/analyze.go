@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -258,7 +259,10 @@ func runAnalyze(args []string) error {
 	// An input the dataset has is refused before anything is written.
 	var ds *pipeline.Dataset
 	if cfg.dataset != "" {
-		if ds, err = openDataset(cfg, paths); err != nil {
+		if slices.Contains(paths, "-") {
+			return usagef("--dataset needs trace files: standard input cannot be told apart from an input added before")
+		}
+		if ds, err = openDataset(cfg, func() (*pipeline.Dataset, error) { return pipeline.OpenDataset(cfg.dataset, paths) }); err != nil {
 			return err
 		}
 		defer ds.Close()

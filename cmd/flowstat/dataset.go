@@ -12,16 +12,11 @@ import (
 	"flowstat/pipeline"
 )
 
-// openDataset opens --dataset's directory for a run of paths, saying
+// openDataset opens --dataset's directory with open, saying
 // what it undid of an interrupted run. An input already in the dataset
 // is the user's to fix.
-func openDataset(cfg *analyzeConfig, paths []string) (*pipeline.Dataset, error) {
-	for _, p := range paths {
-		if p == "-" {
-			return nil, usagef("--dataset needs trace files: standard input cannot be told apart from an input added before")
-		}
-	}
-	ds, err := pipeline.OpenDataset(cfg.dataset, paths)
+func openDataset(cfg *analyzeConfig, open func() (*pipeline.Dataset, error)) (*pipeline.Dataset, error) {
+	ds, err := open()
 	var added *pipeline.AlreadyInDatasetError
 	if errors.As(err, &added) {
 		return nil, usageError{err}

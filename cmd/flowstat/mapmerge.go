@@ -98,13 +98,26 @@ func runMerge(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, flag := range []string{"bpf", "target", "idle-timeout", "active-timeout", "max-flows", "no-decap", "dataset"} {
+	for _, flag := range []string{"bpf", "target", "idle-timeout", "active-timeout", "max-flows", "no-decap"} {
 		if cfg.set(flag) {
 			return usagef("--%s is map's: the flows are made by the map tasks", flag)
 		}
 	}
 	if !cfg.set("out") {
 		cfg.Out = filepath.Join("flowstat-out", "merged")
+	}
+	// An input the dataset has is refused before anything is written.
+	var ds *pipeline.Dataset
+	if cfg.dataset != "" {
+		ids, err := pipeline.MapInputs(cfg.Named, cfg.Version)
+		if err != nil {
+			return err
+		}
+		if ds, err = openDataset(cfg, func() (*pipeline.Dataset, error) { return pipeline.OpenDatasetFor(cfg.dataset, ids) }); err != nil {
+			return err
+		}
+		defer ds.Close()
+		cfg.Dataset = ds
 	}
 	if err := checkWritable(cfg.Out); err != nil {
 		return err
@@ -130,6 +143,11 @@ func runMerge(args []string) error {
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows from %d map task outputs in %.2fs; outputs in %s\n",
 			s.Packets.Read, s.Flows.Total, len(cfg.Named), s.ElapsedS, cfg.Out)
+	}
+	if ds != nil {
+		if err := commitDataset(ds, cfg.quiet); err != nil {
+			return err
+		}
 	}
 	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
 }

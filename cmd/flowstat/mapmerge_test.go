@@ -95,9 +95,10 @@ func assertSameOutputs(t *testing.T, want, got string) {
 }
 
 // TestMapMergeEqualsAnalyze cuts a generated trace of long and short
-// flows, handshakes and a SYN flood into rotated files, in 7 pieces and
-// in 40 (files far shorter than the idle timeout, which flows cross
-// several of), maps each piece alone and merges them: the outputs are
+// flows, handshakes and a SYN flood into rotated files, in 7 pieces (the
+// last three two minutes later, after an idle gap) and in 40 (files far
+// shorter than the idle timeout, which flows cross several of), maps
+// each piece alone and merges them: the outputs are
 // those of one analyze over the pieces, with the map tasks' windows
 // (1 s) and with the merge's own (auto, several seconds), and whatever
 // the map tasks' -j.
@@ -109,6 +110,11 @@ func TestMapMergeEqualsAnalyze(t *testing.T) {
 		sub := filepath.Join(dir, fmt.Sprint(n))
 		os.MkdirAll(sub, 0o755)
 		parts := cutTrace(t, whole, sub, evenCuts(frames, n))
+		if n == 7 {
+			for _, p := range parts[4:] {
+				delayTrace(t, p, 120)
+			}
+		}
 		for _, iv := range [][]string{{"-i", "1s"}, nil} {
 			want := filepath.Join(sub, fmt.Sprint("analyze", len(iv)))
 			if code := analyzeInto(t, want, append(slices.Clone(iv), parts...)...); code != exitOK {
@@ -205,5 +211,45 @@ func TestMergeRefuses(t *testing.T) {
 	out := filepath.Join(dir, "merged")
 	if code := run([]string{"merge", "-q", "-o", out, b, a}); code != exitOK {
 		t.Errorf("merge of a and b: exit status %d", code)
+	}
+}
+
+// TestMergeIntoDataset: merge --dataset adds the merged flows to a
+// partitioned dataset, which DuckDB reads as flows.parquet's rows; the
+// inputs are known there by their identities, which the map tasks
+// recorded, so merging them again, or analyzing one of them into it, is
+// refused.
+func TestMergeIntoDataset(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 6, Flows: 500})
+	parts := cutTrace(t, trace, dir, evenCuts(countFrames(t, trace), 3))
+	ds, out := filepath.Join(dir, "ds"), filepath.Join(dir, "out")
+	mapAndMerge(t, dir, out, parts, nil, []string{"--dataset", ds})
+	db := openDuckDB(t)
+	rows := queryInt(t, db, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/flows/**/*.parquet', hive_partitioning = true)", ds))
+	if want := queryInt(t, db, fmt.Sprintf("SELECT count(*) FROM '%s'", filepath.Join(out, tables.FlowsFile))); rows != want || rows == 0 {
+		t.Errorf("the dataset has %d flows, flows.parquet %d", rows, want)
+	}
+	maps := []string{filepath.Join(dir, "map-00"), filepath.Join(dir, "map-01"), filepath.Join(dir, "map-02")}
+	if code := run(slices.Concat([]string{"merge", "-q", "-o", filepath.Join(dir, "again"), "--dataset", ds}, maps)); code != exitUsage {
+		t.Errorf("merging the same map tasks into the dataset again: exit status %d, want %d", code, exitUsage)
+	}
+	if code := analyzeInto(t, filepath.Join(dir, "one"), "--dataset", ds, parts[1]); code != exitUsage {
+		t.Errorf("analyzing a merged input into the dataset: exit status %d, want %d", code, exitUsage)
+	}
+}
+
+// delayTrace moves every frame of the classic pcap at path by seconds.
+func delayTrace(t *testing.T, path string, seconds uint32) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at := 24; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
+		binary.LittleEndian.PutUint32(data[at:], binary.LittleEndian.Uint32(data[at:])+seconds)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
