@@ -115,8 +115,8 @@ func AppendJoinPacket(b []byte, jp *JoinPacket) []byte {
 	e.int(jp.Time)
 	e.int(jp.Offset)
 	e.uint(jp.Frame)
-	e.b = append(e.b, jp.Src[:]...)
-	e.b = append(e.b, jp.Dst[:]...)
+	e.addr(&jp.Src)
+	e.addr(&jp.Dst)
 	for _, v := range [...]uint32{jp.IPLen, jp.Payload, jp.Seq, jp.TunnelID} {
 		e.uint(uint64(v))
 	}
@@ -138,8 +138,8 @@ func ReadJoinPacket(b []byte, jp *JoinPacket) ([]byte, error) {
 	jp.Time = d.int()
 	jp.Offset = d.int()
 	jp.Frame = d.uint()
-	copy(jp.Src[:], d.take(16))
-	copy(jp.Dst[:], d.take(16))
+	jp.Src = d.addr()
+	jp.Dst = d.addr()
 	for _, v := range [...]*uint32{&jp.IPLen, &jp.Payload, &jp.Seq, &jp.TunnelID} {
 		*v = uint32(d.uint())
 	}
@@ -180,6 +180,22 @@ func (t *Table) Replay(jp *JoinPacket, input int) {
 func (t *Table) Has(k *Key) bool {
 	_, ok := t.flows.get(k, t.keyAt)
 	return ok
+}
+
+// EndSilent ends the flow of key k, if any, that went silent for the idle
+// timeout before a flow of its key began afresh in a later input (one
+// its map task did not mark joinable): by its close, or as idle.
+func (t *Table) EndSilent(k *Key) {
+	i, ok := t.flows.get(k, t.keyAt)
+	if !ok {
+		return
+	}
+	f := t.at(i)
+	if f.closedAt != 0 {
+		t.end(f, f.closedBy)
+	} else {
+		t.end(f, EndIdle)
+	}
 }
 
 // Expire ends the flows that no packet after time now can continue: those
@@ -397,22 +413,31 @@ type encoder struct{ b []byte }
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 
+// addr writes a 16-byte address, in 4 bytes when it is IPv4-mapped.
+func (e *encoder) addr(a *[16]byte) {
+	if [12]byte(a[:12]) == v4Prefix {
+		e.b = append(append(e.b, 4), a[12:]...)
+		return
+	}
+	e.b = append(append(e.b, 6), a[:]...)
+}
+
 func (e *encoder) ip(ip IP) {
 	e.b = append(e.b, ip.bits)
-	e.b = append(e.b, ip.b[:]...)
+	e.addr(&ip.b)
 }
 
 func (e *encoder) endpoints(ep reader.Endpoints) {
 	e.b = append(e.b, ep.Version)
 	if ep.Version != 0 {
-		e.b = append(e.b, ep.Src[:]...)
-		e.b = append(e.b, ep.Dst[:]...)
+		e.addr(&ep.Src)
+		e.addr(&ep.Dst)
 	}
 }
 
 func (e *encoder) key(k *Key) {
-	e.b = append(e.b, k.A[:]...)
-	e.b = append(e.b, k.B[:]...)
+	e.addr(&k.A)
+	e.addr(&k.B)
 	e.uint(uint64(k.APort))
 	e.uint(uint64(k.BPort))
 	e.uint(uint64(k.VLAN))
@@ -460,25 +485,34 @@ func (d *decoder) take(n int) []byte {
 	return v
 }
 
+func (d *decoder) addr() [16]byte {
+	var a [16]byte
+	if d.take(1)[0] == 4 {
+		copy(a[:], v4Prefix[:])
+		copy(a[12:], d.take(4))
+	} else {
+		copy(a[:], d.take(16))
+	}
+	return a
+}
+
 func (d *decoder) ip() IP {
-	ip := IP{bits: d.take(1)[0]}
-	copy(ip.b[:], d.take(16))
-	return ip
+	return IP{bits: d.take(1)[0], b: d.addr()}
 }
 
 func (d *decoder) endpoints() reader.Endpoints {
 	ep := reader.Endpoints{Version: d.take(1)[0]}
 	if ep.Version != 0 {
-		copy(ep.Src[:], d.take(16))
-		copy(ep.Dst[:], d.take(16))
+		ep.Src = d.addr()
+		ep.Dst = d.addr()
 	}
 	return ep
 }
 
 func (d *decoder) key() Key {
 	var k Key
-	copy(k.A[:], d.take(16))
-	copy(k.B[:], d.take(16))
+	k.A = d.addr()
+	k.B = d.addr()
 	k.APort, k.BPort, k.VLAN = uint16(d.uint()), uint16(d.uint()), uint16(d.uint())
 	x := d.take(2)
 	k.Proto, k.IPv4 = x[0], x[1] != 0

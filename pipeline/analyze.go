@@ -165,7 +165,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	}()
 	bar := cfg.Progress.Reading(paths, &counter)
 
-	col, err := newCollector(cfg, res)
+	col, err := newCollector(cfg, res, cfg.Workers)
 	if err != nil {
 		return nil, err
 	}

@@ -24,14 +24,15 @@ type collector struct {
 }
 
 // newCollector creates the spill files and the report's parts in cfg.Out
-// (a map task's output when cfg.mapTo is set).
-func newCollector(cfg *Config, res *Result) (*collector, error) {
-	c := &collector{mapTo: cfg.mapTo, tallies: make([]tables.FlowTally, cfg.Workers),
-		windows: make([][]flows.Window, cfg.Workers)}
+// for records from shards goroutines (a map task's output when cfg.mapTo
+// is set).
+func newCollector(cfg *Config, res *Result, shards int) (*collector, error) {
+	c := &collector{mapTo: cfg.mapTo, tallies: make([]tables.FlowTally, shards),
+		windows: make([][]flows.Window, shards)}
 	if c.mapTo != nil {
 		return c, nil
 	}
-	c.stores = make([]recordStore, cfg.Workers)
+	c.stores = make([]recordStore, shards)
 	for i := range c.stores {
 		var err error
 		if c.stores[i].spill, err = newSpill(cfg.Out); err != nil {
@@ -41,7 +42,7 @@ func newCollector(cfg *Config, res *Result) (*collector, error) {
 	}
 	if !cfg.NoReport {
 		var err error
-		c.parts, err = report.NewParts(cfg.Out, cfg.Workers, int64(cfg.Interval), reportOptions(cfg))
+		c.parts, err = report.NewParts(cfg.Out, shards, int64(cfg.Interval), reportOptions(cfg))
 		if err != nil {
 			removeSpills(c.stores)
 			return nil, err

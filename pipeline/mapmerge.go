@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/compress/s2"
 
 	"flowstat/flows"
 	"flowstat/reader"
@@ -35,7 +35,7 @@ import (
 // other record as the map task made it.
 //
 // A map task's output is a directory: map.json (the input's summary,
-// frames per second, orphan fragments), and zstd-compressed files of
+// frames per second, orphan fragments), and S2-compressed files of
 // length-prefixed entries: records-N.bin (each table's records with their
 // windows), joinable-N.bin (the logged packets) and open.bin (the open
 // flows). Its encodings live as long as the archive's processing: merge
@@ -389,34 +389,40 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 	s.Tool, s.Version = "flowstat", cfg.Version
 	s.Options = opts
 	s.Options.IntervalS, s.Options.IntervalAuto, s.Options.Workers = cfg.Interval.Seconds(), auto, cfg.Workers
-	col, err := newCollector(cfg, res)
+	// The joiner's records go to a collector shard of their own, beside
+	// those of the record readers.
+	col, err := newCollector(cfg, res, cfg.Workers+1)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Interval != mapInterval {
 		col.interval = int64(cfg.Interval)
 	}
-	var emitErr error
-	joiner := flows.NewJoiner(cfg.Flows, func(r *flows.Record, ws []flows.Window) {
-		emitErr = cmp.Or(emitErr, col.add(0, r, ws))
-	})
+	joined := startJoinedRecords(col, cfg.Workers)
+	joiner := flows.NewJoiner(cfg.Flows, joined.add)
+	readers := startRecordReaders(col, cfg.Workers)
+	loadCtx, stopLoading := context.WithCancel(ctx)
+	defer stopLoading()
+	loads := loadJoins(loadCtx, dirs, mans, cfg.Workers)
+	fail := func(err error) (*Result, error) {
+		stopLoading()
+		readers.wait()
+		joined.wait()
+		col.remove()
+		return nil, err
+	}
 	var secs perSecond
 	var orphans []flows.Orphans
 	bar := cfg.Progress.Merging(len(mans))
+	endJoin := phase("join")
 	for i, m := range mans {
 		if err := stopped(ctx); err != nil {
-			col.remove()
-			return nil, err
+			return fail(err)
 		}
-		if err := mergeInput(cfg, col, joiner, dirs[i], &m, i); err != nil {
-			col.remove()
-			return nil, err
+		if err := joinInput(ctx, joiner, readers, loads[i], dirs[i], &m, i); err != nil {
+			return fail(err)
 		}
 		joiner.Expire(m.Last)
-		if emitErr != nil {
-			col.remove()
-			return nil, emitErr
-		}
 		res.inputs = append(res.inputs, m.Input)
 		s.Inputs = append(s.Inputs, m.Summary.Inputs...)
 		s.Packets.Add(&m.Summary.Packets)
@@ -433,12 +439,13 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 		}
 	}
 	joiner.Flush(lastAll)
+	if err := cmp.Or(readers.wait(), joined.wait()); err != nil {
+		col.remove()
+		return nil, err
+	}
+	endJoin()
 	if bar != nil {
 		bar.Finish()
-	}
-	if emitErr != nil {
-		col.remove()
-		return nil, emitErr
 	}
 	col.finish(res)
 	s.Peak = secs.peak()
@@ -448,72 +455,254 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 	return res, nil
 }
 
-// mergeInput takes the map task output in dir, of input number i: its
-// joinable packets replayed on the flows the inputs before left open,
-// its other records, and the flows it left open.
-func mergeInput(cfg *Config, col *collector, joiner *flows.Table, dir string, m *mapManifest, i int) error {
+// joinInput takes the map task output in dir, of input number i, whose
+// joinable packets and open flows come from loads: the packets replayed
+// on the flows the inputs before left open, its other records handed to
+// the readers, and the flows it left open kept for the inputs after.
+func joinInput(ctx context.Context, joiner *flows.Table, readers *recordReaders, loads <-chan joinChunk, dir string, m *mapManifest, i int) error {
 	replayed := map[flows.Key]bool{}
-	var jp flows.JoinPacket
-	for sh := range m.Shards {
-		err := readFrames(filepath.Join(dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
-			if _, err := flows.ReadJoinPacket(b, &jp); err != nil {
-				return err
+	handed := false
+	for {
+		var c joinChunk
+		select {
+		case c = <-loads:
+		case <-ctx.Done():
+			return cmp.Or(stopped(ctx), ctx.Err())
+		}
+		if c.err != nil {
+			return c.err
+		}
+		for j := range c.packets {
+			p := &c.packets[j]
+			if replayed[p.key] || joiner.Has(&p.key) {
+				replayed[p.key] = true
+				joiner.Replay(&p.JoinPacket, i)
 			}
-			k := jp.Key()
-			if replayed[k] || joiner.Has(&k) {
-				replayed[k] = true
-				joiner.Replay(&jp, i)
+		}
+		if (len(c.open) > 0 || c.last) && !handed {
+			// Every packet is replayed: which records to leave out is known.
+			for sh := range m.Shards {
+				readers.tasks <- recordTask{path: filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), input: i, replayed: replayed}
 			}
+			handed = true
+		}
+		for j := range c.open {
+			o := &c.open[j]
+			k := o.Key()
+			if o.Joinable() && replayed[k] {
+				continue
+			}
+			if !o.Joinable() {
+				// Its key's flow of the inputs before, if still held, went
+				// silent for the idle timeout before it began.
+				joiner.EndSilent(&k)
+			}
+			o.SetInput(i)
+			if err := joiner.Resume(o); err != nil {
+				return MapError{fmt.Errorf("%s: %w", dir, err)}
+			}
+		}
+		if c.last {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
 	}
-	// The records, each map table's on a collector shard.
-	errs := make([]error, cfg.Workers)
-	var wg sync.WaitGroup
-	for cs := range cfg.Workers {
-		wg.Go(func() {
+}
+
+// joinChunk is part of what the joiner takes of a map task's output: its
+// joinable packets, with their keys, then its open flows; last marks an
+// output's last chunk.
+type joinChunk struct {
+	packets []keyedPacket
+	open    []flows.OpenFlow
+	last    bool
+	err     error
+}
+
+type keyedPacket struct {
+	flows.JoinPacket
+	key flows.Key
+}
+
+// joinChunkLen is how many packets or flows a joinChunk holds: enough to
+// keep the joiner busy, few enough that the chunks read ahead stay small.
+const joinChunkLen = 8192
+
+// loadJoins reads and decodes the joinable packets and open flows of the
+// map task outputs, a channel each, n outputs at once, a few chunks ahead
+// of the joiner.
+func loadJoins(ctx context.Context, dirs []string, mans []mapManifest, n int) []chan joinChunk {
+	out := make([]chan joinChunk, len(dirs))
+	for i := range out {
+		out[i] = make(chan joinChunk, 4)
+	}
+	go func() {
+		running := make(chan struct{}, n)
+		for i, dir := range dirs {
+			select {
+			case running <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer func() { <-running }()
+				loadJoin(ctx, dir, mans[i].Shards, out[i])
+			}()
+		}
+	}()
+	return out
+}
+
+// loadJoin sends the joinable packets and open flows of the map task
+// output in dir to out, in chunks.
+func loadJoin(ctx context.Context, dir string, shards int, out chan<- joinChunk) {
+	fresh := func() joinChunk {
+		return joinChunk{packets: make([]keyedPacket, 0, joinChunkLen)}
+	}
+	c := fresh()
+	send := func() bool {
+		select {
+		case out <- c:
+			c = fresh()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var err error
+	for sh := range shards {
+		err = cmp.Or(err, readFrames(filepath.Join(dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+			c.packets = c.packets[:len(c.packets)+1]
+			p := &c.packets[len(c.packets)-1]
+			if _, err := flows.ReadJoinPacket(b, &p.JoinPacket); err != nil {
+				return err
+			}
+			p.key = p.Key()
+			if len(c.packets) == joinChunkLen && !send() {
+				return ctx.Err()
+			}
+			return nil
+		}))
+	}
+	if err == nil && len(c.packets) > 0 && !send() {
+		return
+	}
+	err = cmp.Or(err, readFrames(filepath.Join(dir, "open.bin"), func(b []byte) error {
+		c.open = append(c.open, flows.OpenFlow{})
+		if _, err := flows.ReadOpenFlow(b, &c.open[len(c.open)-1]); err != nil {
+			return err
+		}
+		if len(c.open) == joinChunkLen && !send() {
+			return ctx.Err()
+		}
+		return nil
+	}))
+	c.last, c.err = true, err
+	send()
+}
+
+// joinedRecords takes the joiner's records to a collector shard of their
+// own on a goroutine of its own, a batch at a time.
+type joinedRecords struct {
+	col   *collector
+	shard int
+	batch []joinedRecord
+	ch    chan []joinedRecord
+	done  chan error
+}
+
+type joinedRecord struct {
+	r  flows.Record
+	ws []flows.Window
+}
+
+const joinedBatch = 1024
+
+func startJoinedRecords(col *collector, shard int) *joinedRecords {
+	j := &joinedRecords{col: col, shard: shard, ch: make(chan []joinedRecord, 4), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for b := range j.ch {
+			for k := range b {
+				if err == nil {
+					err = col.add(shard, &b[k].r, b[k].ws)
+				}
+			}
+		}
+		j.done <- err
+	}()
+	return j
+}
+
+// add is the joiner's EmitFunc.
+func (j *joinedRecords) add(r *flows.Record, ws []flows.Window) {
+	j.batch = append(j.batch, joinedRecord{*r, slices.Clone(ws)})
+	if len(j.batch) == joinedBatch {
+		j.ch <- j.batch
+		j.batch = make([]joinedRecord, 0, joinedBatch)
+	}
+}
+
+// wait hands over the last batch, waits for all to be collected and
+// returns the first error.
+func (j *joinedRecords) wait() error {
+	if j.ch == nil {
+		return nil
+	}
+	j.ch <- j.batch
+	close(j.ch)
+	j.ch = nil
+	return <-j.done
+}
+
+// recordTask is a file of a map task's records: those of input number
+// input, but the joinable ones of the keys the joiner replayed.
+type recordTask struct {
+	path     string
+	input    int
+	replayed map[flows.Key]bool
+}
+
+// recordReaders read map tasks' records, each into a collector shard of
+// its own, while the joiner goes on with the next inputs: the records of
+// an input depend only on which keys were replayed in it.
+type recordReaders struct {
+	tasks chan recordTask
+	wg    sync.WaitGroup
+	errs  []error
+}
+
+func startRecordReaders(col *collector, n int) *recordReaders {
+	rr := &recordReaders{tasks: make(chan recordTask, 1024), errs: make([]error, n)}
+	for w := range n {
+		rr.wg.Go(func() {
 			var r flows.Record
 			var ws []flows.Window
-			for sh := cs; sh < m.Shards; sh += cfg.Workers {
-				err := readFrames(filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+			for t := range rr.tasks {
+				if rr.errs[w] != nil {
+					continue // the merge fails: drain
+				}
+				rr.errs[w] = readFrames(t.path, func(b []byte) error {
 					var err error
 					if ws, err = readMapRecord(b, &r, ws); err != nil {
 						return err
 					}
-					if r.Joinable && replayed[r.Key()] {
+					if r.Joinable && t.replayed[r.Key()] {
 						return nil
 					}
-					r.Joinable, r.Input = false, int32(i)
-					return col.add(cs, &r, ws)
+					r.Joinable, r.Input = false, int32(t.input)
+					return col.add(w, &r, ws)
 				})
-				if err != nil {
-					errs[cs] = err
-					return
-				}
 			}
 		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	var o flows.OpenFlow
-	return readFrames(filepath.Join(dir, "open.bin"), func(b []byte) error {
-		if _, err := flows.ReadOpenFlow(b, &o); err != nil {
-			return err
-		}
-		if k := o.Key(); o.Joinable() && replayed[k] {
-			return nil
-		}
-		o.SetInput(i)
-		if err := joiner.Resume(&o); err != nil {
-			return MapError{fmt.Errorf("%s: %w", dir, err)}
-		}
-		return nil
-	})
+	return rr
+}
+
+// wait waits for the tasks given, and returns the first error.
+func (rr *recordReaders) wait() error {
+	close(rr.tasks)
+	rr.wg.Wait()
+	return errors.Join(rr.errs...)
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
@@ -537,11 +726,13 @@ func orphansOf(in []mapOrphans) []flows.Orphans {
 	return out
 }
 
-// frameWriter writes length-prefixed entries into a zstd-compressed file.
+// frameWriter writes length-prefixed entries into an S2-compressed file:
+// S2 (Snappy's successor) compresses the open flows and logged packets a
+// few times faster than zstd's fastest level, which took half a map
+// task's time, and decompresses them faster in the merge.
 type frameWriter struct {
 	f   *os.File
-	bw  *bufio.Writer
-	z   *zstd.Encoder
+	z   *s2.Writer
 	len []byte
 }
 
@@ -550,13 +741,7 @@ func createFrames(path string) (*frameWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	z, err := zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &frameWriter{f: f, bw: bw, z: z}, nil
+	return &frameWriter{f: f, z: s2.NewWriter(f, s2.WriterConcurrency(1))}, nil
 }
 
 func (w *frameWriter) write(b []byte) error {
@@ -572,8 +757,7 @@ func (w *frameWriter) close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := cmp.Or(w.z.Close(), w.bw.Flush())
-	err = cmp.Or(err, w.f.Sync(), w.f.Close())
+	err := cmp.Or(w.z.Close(), w.f.Sync(), w.f.Close())
 	w.f = nil
 	return err
 }
@@ -586,12 +770,7 @@ func readFrames(path string, fn func([]byte) error) error {
 		return MapError{fmt.Errorf("%w: map its input again", err)}
 	}
 	defer f.Close()
-	z, err := zstd.NewReader(bufio.NewReaderSize(f, 1<<20), zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return err
-	}
-	defer z.Close()
-	r := bufio.NewReaderSize(z, 1<<16)
+	r := bufio.NewReaderSize(s2.NewReader(f), 1<<16)
 	var buf []byte
 	for n := 0; ; n++ {
 		size, err := binary.ReadUvarint(r)

@@ -106,7 +106,7 @@ func TestMapMergeEqualsAnalyze(t *testing.T) {
 	dir := t.TempDir()
 	whole := generatedTrace(t, dir, gen.Config{Seed: 13, Flows: 4000, Mix: "default,synflood=10"})
 	frames := countFrames(t, whole)
-	for _, n := range []int{7, 40} {
+	for _, n := range []int{3, 7, 40} {
 		sub := filepath.Join(dir, fmt.Sprint(n))
 		os.MkdirAll(sub, 0o755)
 		parts := cutTrace(t, whole, sub, evenCuts(frames, n))
