@@ -155,37 +155,92 @@ func ReadJoinPacket(b []byte, jp *JoinPacket) ([]byte, error) {
 	return d.b, d.err
 }
 
-// NewJoiner returns a merge's table, which holds the flows open between
-// inputs: it ends flows only on their own packets (Replay) and on Expire,
-// never by the clock of other flows' packets, so that the packets of
-// different keys may come in any order.
-func NewJoiner(opts Options, emit EmitFunc) *Table {
+// Joiner joins the flows of consecutive inputs read apart, from what
+// their map tasks handed out: for each input in time order, Begin, then
+// its joinable packets (Packet), its records but those Replaced says,
+// its open flows (Open), and End; Flush after the last.
+//
+// Its table holds the flows open between inputs. It ends flows only on
+// their own packets and on End, never by the clock of other flows'
+// packets, so that the packets of different keys may come in any order.
+type Joiner struct {
+	t        *Table
+	input    int
+	replayed Replaced
+}
+
+// Replaced are the keys whose joinable records and open flows an input's
+// map task made are replaced by the joined ones: the keys whose packets
+// the Joiner replayed.
+type Replaced map[Key]bool
+
+// Has reports whether r is replaced.
+func (rp Replaced) Has(r *Record) bool { return r.Joinable && rp[r.Key()] }
+
+// NewJoiner returns a Joiner that hands ended flows to emit, for inputs
+// whose map tasks had options opts.
+func NewJoiner(opts Options, emit EmitFunc) *Joiner {
 	opts.MaxFlows, opts.JoinFrom = 0, 0
 	t := New(opts, emit)
 	t.joining = true
-	return t
+	return &Joiner{t: t}
 }
 
-// Replay counts a packet that a map task logged, from input number
-// input, as Add would have.
-func (t *Table) Replay(jp *JoinPacket, input int) {
-	p := jp.packet(input)
-	if p.Time > t.now {
-		t.now = p.Time
+// Begin starts input number input.
+func (j *Joiner) Begin(input int) {
+	j.input, j.replayed = input, Replaced{}
+}
+
+// Packet takes a joinable packet of the input, whose flow's key is k: it
+// is replayed when an input before left a flow of k open, or when its
+// key's packets are being replayed already.
+func (j *Joiner) Packet(jp *JoinPacket, k *Key) {
+	if !j.replayed[*k] && !j.t.has(k) {
+		return
 	}
-	t.place(&p, fragEntry{waiting: jp.EarlyPackets, waitingBytes: jp.EarlyBytes})
+	j.replayed[*k] = true
+	p := jp.packet(j.input)
+	if p.Time > j.t.now {
+		j.t.now = p.Time
+	}
+	j.t.place(&p, fragEntry{waiting: jp.EarlyPackets, waitingBytes: jp.EarlyBytes})
 }
 
-// Has reports whether the table holds a flow of key k.
-func (t *Table) Has(k *Key) bool {
+// Replaced returns the input's replaced keys, once its packets are all
+// taken; it is not changed afterwards.
+func (j *Joiner) Replaced() Replaced { return j.replayed }
+
+// Open takes a flow the input left open, unless replaced.
+func (j *Joiner) Open(o *OpenFlow) error {
+	k := o.f.key
+	if o.Joinable() && j.replayed[k] {
+		return nil
+	}
+	if !o.Joinable() {
+		// Its key's flow of the inputs before, if still held, went silent
+		// for the idle timeout before it began.
+		j.t.endSilent(&k)
+	}
+	o.loc.input = int32(j.input)
+	return j.t.resume(o)
+}
+
+// End ends the input, whose last packet came at last: the flows that no
+// later packet can continue end.
+func (j *Joiner) End(last int64) { j.t.expire(last) }
+
+// Flush ends every flow still held, as the end of the last input, at
+// now, does.
+func (j *Joiner) Flush(now int64) { j.t.Flush(now) }
+
+// has reports whether the table holds a flow of key k.
+func (t *Table) has(k *Key) bool {
 	_, ok := t.flows.get(k, t.keyAt)
 	return ok
 }
 
-// EndSilent ends the flow of key k, if any, that went silent for the idle
-// timeout before a flow of its key began afresh in a later input (one
-// its map task did not mark joinable): by its close, or as idle.
-func (t *Table) EndSilent(k *Key) {
+// endSilent ends the flow of key k, if any: by its close, or as idle.
+func (t *Table) endSilent(k *Key) {
 	i, ok := t.flows.get(k, t.keyAt)
 	if !ok {
 		return
@@ -198,10 +253,10 @@ func (t *Table) EndSilent(k *Key) {
 	}
 }
 
-// Expire ends the flows that no packet after time now can continue: those
+// expire ends the flows that no packet after time now can continue: those
 // silent for the idle timeout, and those closed longer ago than the
 // linger.
-func (t *Table) Expire(now int64) {
+func (t *Table) expire(now int64) {
 	for i := range t.liveFlows() {
 		f := t.at(i)
 		switch {
@@ -229,9 +284,6 @@ func (o *OpenFlow) Key() Key { return o.f.key }
 // Joinable reports whether the flow may continue one of the input before.
 func (o *OpenFlow) Joinable() bool { return o.f.has(joinable) }
 
-// SetInput sets the number of the input the flow's first packet is in.
-func (o *OpenFlow) SetInput(input int) { o.loc.input = int32(input) }
-
 // openFlow returns the flow at slab index i as an OpenFlow.
 func (t *Table) openFlow(i int32) *OpenFlow {
 	f := t.at(i)
@@ -245,11 +297,11 @@ func (t *Table) openFlow(i int32) *OpenFlow {
 	return o
 }
 
-// Resume puts an open flow back into the table, as it was when its input
+// resume puts an open flow back into the table, as it was when its input
 // ended. The table must hold no flow of its key.
-func (t *Table) Resume(o *OpenFlow) error {
+func (t *Table) resume(o *OpenFlow) error {
 	k := o.f.key
-	if t.Has(&k) {
+	if t.has(&k) {
 		return errors.New("a flow open at the end of an input is open at the end of another: the inputs overlap in time")
 	}
 	f := t.entry()

@@ -422,7 +422,7 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 		if err := joinInput(ctx, joiner, readers, loads[i], dirs[i], &m, i); err != nil {
 			return fail(err)
 		}
-		joiner.Expire(m.Last)
+		joiner.End(m.Last)
 		res.inputs = append(res.inputs, m.Input)
 		s.Inputs = append(s.Inputs, m.Summary.Inputs...)
 		s.Packets.Add(&m.Summary.Packets)
@@ -459,8 +459,8 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 // joinable packets and open flows come from loads: the packets replayed
 // on the flows the inputs before left open, its other records handed to
 // the readers, and the flows it left open kept for the inputs after.
-func joinInput(ctx context.Context, joiner *flows.Table, readers *recordReaders, loads <-chan joinChunk, dir string, m *mapManifest, i int) error {
-	replayed := map[flows.Key]bool{}
+func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders, loads <-chan joinChunk, dir string, m *mapManifest, i int) error {
+	joiner.Begin(i)
 	handed := false
 	for {
 		var c joinChunk
@@ -473,32 +473,17 @@ func joinInput(ctx context.Context, joiner *flows.Table, readers *recordReaders,
 			return c.err
 		}
 		for j := range c.packets {
-			p := &c.packets[j]
-			if replayed[p.key] || joiner.Has(&p.key) {
-				replayed[p.key] = true
-				joiner.Replay(&p.JoinPacket, i)
-			}
+			joiner.Packet(&c.packets[j].JoinPacket, &c.packets[j].key)
 		}
 		if (len(c.open) > 0 || c.last) && !handed {
-			// Every packet is replayed: which records to leave out is known.
+			// Every packet is replayed: which records are replaced is known.
 			for sh := range m.Shards {
-				readers.tasks <- recordTask{path: filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), input: i, replayed: replayed}
+				readers.tasks <- recordTask{path: filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), input: i, replaced: joiner.Replaced()}
 			}
 			handed = true
 		}
 		for j := range c.open {
-			o := &c.open[j]
-			k := o.Key()
-			if o.Joinable() && replayed[k] {
-				continue
-			}
-			if !o.Joinable() {
-				// Its key's flow of the inputs before, if still held, went
-				// silent for the idle timeout before it began.
-				joiner.EndSilent(&k)
-			}
-			o.SetInput(i)
-			if err := joiner.Resume(o); err != nil {
+			if err := joiner.Open(&c.open[j]); err != nil {
 				return MapError{fmt.Errorf("%s: %w", dir, err)}
 			}
 		}
@@ -655,11 +640,11 @@ func (j *joinedRecords) wait() error {
 }
 
 // recordTask is a file of a map task's records: those of input number
-// input, but the joinable ones of the keys the joiner replayed.
+// input, but the replaced ones.
 type recordTask struct {
 	path     string
 	input    int
-	replayed map[flows.Key]bool
+	replaced flows.Replaced
 }
 
 // recordReaders read map tasks' records, each into a collector shard of
@@ -686,7 +671,7 @@ func startRecordReaders(col *collector, n int) *recordReaders {
 					if ws, err = readMapRecord(b, &r, ws); err != nil {
 						return err
 					}
-					if r.Joinable && t.replayed[r.Key()] {
+					if t.replaced.Has(&r) {
 						return nil
 					}
 					r.Joinable, r.Input = false, int32(t.input)
