@@ -84,7 +84,9 @@ func recordsOf(run func(EmitFunc)) []string {
 	}
 	var out []rec
 	run(func(r *Record, ws []Window) { out = append(out, rec{*r, slices.Clone(ws)}) })
-	slices.SortFunc(out, func(a, b rec) int { return cmp.Or(cmp.Compare(a.r.FirstSeen, b.r.FirstSeen), cmp.Compare(a.r.ID, b.r.ID)) })
+	slices.SortFunc(out, func(a, b rec) int {
+		return cmp.Or(cmp.Compare(a.r.FirstSeen, b.r.FirstSeen), cmp.Compare(a.r.ID, b.r.ID))
+	})
 	var s []string
 	for _, x := range out {
 		x.r.Joinable, x.r.Input = false, 0 // a map task's mark; inputs are numbered apart
