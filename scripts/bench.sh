@@ -72,6 +72,8 @@ tools=(
   "flowstat --no-report|$work/flowstat analyze -q -j 2 --no-report -o $work/out-fs $trace"
   "flowstat -j 2, 16 files|$work/flowstat analyze -q -j 2 -o $work/out-fs $files"
   "flowstat -j 1, 16 files|$work/flowstat analyze -q -j 1 -o $work/out-fs $files"
+  "map+merge -j 2, 16 files|scripts/mapmerge.sh $work/flowstat $files $work/out-fs 2 2"
+  "map+merge -j 1, 16 files|scripts/mapmerge.sh $work/flowstat $files $work/out-fs 1 1"
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
@@ -107,7 +109,7 @@ results="$work/results.tsv"
 for ((r = 1; r <= rounds; r++)); do
   for entry in "${tools[@]}"; do
     name=${entry%%|*} cmd=${entry#*|}
-    rm -rf "$work/out-fs" "$work/out-nf" "$work/out-argus"
+    rm -rf "$work/out-fs" "$work/out-fs.maps" "$work/out-nf" "$work/out-argus"
     mkdir -p "$work/out-nf" "$work/out-argus"
     /usr/bin/time -f "%e %M" -o "$work/time.txt" bash -c "$cmd > /dev/null 2>&1" || true
     read -r secs kb < <(tail -n 1 "$work/time.txt") # a failed command adds a line first
