@@ -233,6 +233,18 @@ func (j *Joiner) End(last int64) { j.t.expire(last) }
 // now, does.
 func (j *Joiner) Flush(now int64) { j.t.Flush(now) }
 
+// Holds reports whether flows are held: open at the end of the last input
+// taken, and not ended since.
+func (j *Joiner) Holds() bool { return j.t.flows.len() > 0 }
+
+// AppendKey appends an encoding of k to b: a flow's key as bytes, for a
+// distributed merge to group by.
+func AppendKey(b []byte, k *Key) []byte {
+	e := encoder{b}
+	e.key(k)
+	return e.b
+}
+
 // has reports whether the table holds a flow of key k.
 func (t *Table) has(k *Key) bool {
 	_, ok := t.flows.get(k, t.keyAt)

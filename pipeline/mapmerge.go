@@ -281,19 +281,12 @@ func (e MapError) Unwrap() error { return e.Err }
 func readManifests(dirs []string, version string) ([]mapManifest, error) {
 	var mans []mapManifest
 	for _, d := range dirs {
-		b, err := os.ReadFile(filepath.Join(d, mapManifestFile))
+		o, err := OpenMapOutput(d, version)
 		if err != nil {
-			return nil, MapError{fmt.Errorf("%s is not the output of a finished map task (%w): run flowstat map on its input again", d, err)}
+			return nil, err
 		}
-		var m mapManifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, MapError{fmt.Errorf("%s: %w", filepath.Join(d, mapManifestFile), err)}
-		}
-		if m.Format != mapFormat || m.Version != version {
-			return nil, MapError{fmt.Errorf("%s was written by flowstat %s: merge the outputs of the same flowstat (this is %s)", d, m.Version, version)}
-		}
-		m.Input = cmp.Or(m.Input, d)
-		mans = append(mans, m)
+		o.m.Input = cmp.Or(o.m.Input, d)
+		mans = append(mans, o.m)
 	}
 	order := make([]int, len(mans))
 	for i := range order {

@@ -8,3 +8,6 @@ go vet ./...
 # cmd/flowstat's end-to-end tests take minutes on two cores; a loaded
 # machine must not cut them at go test's default 10.
 go test -count=1 -timeout 40m ./... "$@"
+# The Apache Beam pipeline is a module of its own (beam/): its first build
+# fetches and compiles Beam's SDK, a few minutes.
+(cd beam && go vet ./... && go test -count=1 -timeout 20m ./...)

@@ -1,0 +1,382 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+
+	"flowstat/flows"
+	"flowstat/pipeline"
+	"flowstat/reader"
+	"flowstat/tables"
+)
+
+// Options are the pipeline's: where it writes, and the flow table's
+// timeouts (the map tasks' and the join's).
+type Options struct {
+	Out           string
+	IdleTimeout   int64 // nanoseconds
+	ActiveTimeout int64
+	Version       string
+}
+
+func (o Options) flowOptions() flows.Options {
+	return flows.Options{IdleTimeout: time.Duration(o.IdleTimeout), ActiveTimeout: time.Duration(o.ActiveTimeout),
+		Interval: pipeline.DefaultMapInterval}
+}
+
+// build makes the pipeline over traces:
+//
+//	traces -> map (ParDo) -> records that no join changes
+//	                      -> fragments by flow key -> GroupByKey -> join (ParDo) -> joined records
+//	                      -> inputs (side input of the join)
+//	records + joined records -> flows/part-*.parquet, a file per bundle
+//	                         -> traffic per destination (CombinePerKey) -> destinations.parquet
+func build(opts Options, traces []string) *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	paths := beam.Create(s, beamStrings(traces)...)
+	records, fragments, inputs := beam.ParDo3(s, &mapFn{Opts: opts}, paths)
+	joined := beam.ParDo(s, &joinFn{Opts: opts}, beam.GroupByKey(s, fragments), beam.SideInput{Input: inputs})
+	all := beam.Flatten(s, records, joined)
+	beam.ParDo0(s, &writeFlowsFn{Out: opts.Out}, all)
+	perDest := beam.CombinePerKey(s, addTraffic, beam.ParDo(s, destinationOf, all))
+	rows := beam.ParDo(s, destinationRowOf, perDest)
+	beam.ParDo0(s, &writeDestinationsFn{Out: opts.Out}, beam.GroupByKey(s, beam.AddFixedKey(s, rows)))
+	return p
+}
+
+func beamStrings(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func init() {
+	register.DoFn5x1[context.Context, string, func([]byte), func(string, []byte), func(string), error](&mapFn{})
+	register.DoFn4x1[string, func(*[]byte) bool, []string, func([]byte), error](&joinFn{})
+	register.DoFn1x1[[]byte, error](&writeFlowsFn{})
+	register.DoFn2x1[int, func(*[]byte) bool, error](&writeDestinationsFn{})
+	register.Function2x0(destinationOf)
+	register.Function2x1(destinationRowOf)
+	register.Function2x1(addTraffic)
+	register.Emitter1[[]byte]()
+	register.Emitter1[string]()
+	register.Emitter2[string, []byte]()
+	register.Emitter2[string, traffic]()
+	register.Iter1[[]byte]()
+}
+
+// An input as the join needs it: its path, and the times of its first
+// and last frames, which order the inputs.
+type input struct {
+	Path        string
+	First, Last int64
+}
+
+// A fragment is what a map task hands the join of one flow key: a
+// joinable packet (with its place in the log), a joinable record, or a
+// flow open at the end of its input, whose first frame time names it.
+type fragment struct {
+	first   int64
+	kind    byte
+	seq     uint64
+	payload []byte
+}
+
+const (
+	fragPacket byte = iota // in this order within an input, as flowstat merge takes them
+	fragRecord
+	fragOpen
+)
+
+func (f *fragment) encode() []byte {
+	b := binary.AppendVarint(nil, f.first)
+	b = append(b, f.kind)
+	b = binary.AppendUvarint(b, f.seq)
+	return append(b, f.payload...)
+}
+
+func decodeFragment(b []byte) (fragment, error) {
+	first, n := binary.Varint(b)
+	if n <= 0 || len(b) < n+1 {
+		return fragment{}, errors.New("damaged fragment")
+	}
+	f := fragment{first: first, kind: b[n]}
+	seq, m := binary.Uvarint(b[n+1:])
+	if m <= 0 {
+		return fragment{}, errors.New("damaged fragment")
+	}
+	f.seq, f.payload = seq, b[n+1+m:]
+	return f, nil
+}
+
+// A record element is its input's path and its map task encoding.
+func encodeRecord(path string, r *flows.Record, ws []flows.Window) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(path)))
+	b = append(b, path...)
+	return pipeline.AppendMapRecord(b, r, ws)
+}
+
+func decodeRecord(b []byte, r *flows.Record) (string, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", errors.New("damaged record")
+	}
+	_, err := pipeline.ReadMapRecord(b[k+int(n):], r, nil)
+	return string(b[k : k+int(n)]), err
+}
+
+// mapFn runs a map task on a trace, in a temporary directory of the
+// worker, and hands out its records, its fragments by flow key, and its
+// input.
+type mapFn struct {
+	Opts Options
+}
+
+func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]byte), fragments func(string, []byte), inputs func(string)) error {
+	tmp, err := os.MkdirTemp("", "flowstat-map-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	filter, err := reader.NewFilter("")
+	if err != nil {
+		return err
+	}
+	cfg := &pipeline.Config{Out: filepath.Join(tmp, "map"), Workers: 1, Version: f.Opts.Version,
+		Interval: pipeline.DefaultMapInterval, Flows: f.Opts.flowOptions(), Filter: filter}
+	if _, err := pipeline.Map(ctx, cfg, path); err != nil {
+		return fmt.Errorf("map %s: %w", path, err)
+	}
+	o, err := pipeline.OpenMapOutput(cfg.Out, f.Opts.Version)
+	if err != nil {
+		return err
+	}
+	_, first, last := o.Input()
+	in, _ := json.Marshal(input{Path: path, First: first, Last: last})
+	inputs(string(in))
+	var key []byte
+	keyOf := func(k flows.Key) string {
+		key = flows.AppendKey(key[:0], &k)
+		return string(key)
+	}
+	var seq uint64
+	err = o.JoinablePackets(func(jp *flows.JoinPacket) error {
+		seq++
+		fragments(keyOf(jp.Key()), (&fragment{first, fragPacket, seq, flows.AppendJoinPacket(nil, jp)}).encode())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = o.Records(func(r *flows.Record, ws []flows.Window) error {
+		if r.Joinable {
+			fragments(keyOf(r.Key()), (&fragment{first, fragRecord, 0, pipeline.AppendMapRecord(nil, r, ws)}).encode())
+		} else {
+			records(encodeRecord(path, r, ws))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return o.OpenFlows(func(of *flows.OpenFlow) error {
+		fragments(keyOf(of.Key()), (&fragment{first, fragOpen, 0, flows.AppendOpenFlow(nil, of)}).encode())
+		return nil
+	})
+}
+
+// joinFn joins the fragments of one flow key across the inputs, in time
+// order, as flowstat merge does for all keys at once: the key's joinable
+// packets replayed on the flow an input before left open, its records but
+// the replaced ones, its open flows kept until no later packet can
+// continue them.
+type joinFn struct {
+	Opts Options
+}
+
+func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON []string, emit func([]byte)) error {
+	var ins []input
+	for _, j := range inputJSON {
+		var in input
+		if err := json.Unmarshal([]byte(j), &in); err != nil {
+			return err
+		}
+		ins = append(ins, in)
+	}
+	slices.SortFunc(ins, func(a, b input) int { return cmp.Compare(a.First, b.First) })
+	index := map[int64]int{}
+	for i, in := range ins {
+		index[in.First] = i
+	}
+	var frags []fragment
+	var b []byte
+	for values(&b) {
+		fr, err := decodeFragment(slices.Clone(b))
+		if err != nil {
+			return err
+		}
+		frags = append(frags, fr)
+	}
+	slices.SortFunc(frags, func(a, b fragment) int {
+		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.kind, b.kind), cmp.Compare(a.seq, b.seq))
+	})
+	joiner := flows.NewJoiner(f.Opts.flowOptions(), func(r *flows.Record, ws []flows.Window) {
+		emit(encodeRecord(ins[r.Input].Path, r, ws))
+	})
+	var r flows.Record
+	for i, k := index[frags[0].first], 0; i < len(ins) && (k < len(frags) || joiner.Holds()); i++ {
+		if k < len(frags) && !joiner.Holds() {
+			i = index[frags[k].first] // nothing held: on to the key's next input
+		}
+		joiner.Begin(i)
+		var replaced flows.Replaced
+		for ; k < len(frags) && frags[k].first == ins[i].First; k++ {
+			fr := &frags[k]
+			switch fr.kind {
+			case fragPacket:
+				var jp flows.JoinPacket
+				if _, err := flows.ReadJoinPacket(fr.payload, &jp); err != nil {
+					return err
+				}
+				key := jp.Key()
+				joiner.Packet(&jp, &key)
+			case fragRecord:
+				if replaced == nil {
+					replaced = joiner.Replaced()
+				}
+				ws, err := pipeline.ReadMapRecord(fr.payload, &r, nil)
+				if err != nil {
+					return err
+				}
+				if !replaced.Has(&r) {
+					r.Joinable, r.Input = false, int32(i)
+					emit(encodeRecord(ins[i].Path, &r, ws))
+				}
+			case fragOpen:
+				var of flows.OpenFlow
+				if _, err := flows.ReadOpenFlow(fr.payload, &of); err != nil {
+					return err
+				}
+				if err := joiner.Open(&of); err != nil {
+					return err
+				}
+			}
+		}
+		joiner.End(ins[i].Last)
+	}
+	if joiner.Holds() {
+		joiner.Flush(ins[len(ins)-1].Last)
+	}
+	return nil
+}
+
+// writeFlowsFn writes the records of a bundle into a flows.parquet file
+// of their own, flows/part-<uuid>.parquet, sorted as flows.parquet is.
+type writeFlowsFn struct {
+	Out   string
+	recs  []flows.Record
+	paths []string
+	index map[string]int32
+}
+
+func (f *writeFlowsFn) StartBundle() {
+	f.recs, f.paths, f.index = nil, nil, map[string]int32{}
+}
+
+func (f *writeFlowsFn) ProcessElement(b []byte) error {
+	var r flows.Record
+	path, err := decodeRecord(b, &r)
+	if err != nil {
+		return err
+	}
+	i, ok := f.index[path]
+	if !ok {
+		i = int32(len(f.paths))
+		f.index[path], f.paths = i, append(f.paths, path)
+	}
+	r.Input = i
+	f.recs = append(f.recs, r)
+	return nil
+}
+
+func (f *writeFlowsFn) FinishBundle() error {
+	if len(f.recs) == 0 {
+		return nil
+	}
+	tables.SortFlows(f.recs)
+	name := filepath.Join(f.Out, "flows", "part-"+uuid.NewString()+".parquet")
+	return tables.WriteFlows(name, 0, f.recs, f.paths...)
+}
+
+// traffic is what reached a destination (address, port, protocol): its
+// flows, and their packets and bytes both ways.
+type traffic struct {
+	Flows, Packets, Bytes int64
+}
+
+func destinationOf(b []byte, emit func(string, traffic)) {
+	var r flows.Record
+	if _, err := decodeRecord(b, &r); err != nil {
+		return // written by mapFn: not damaged unless the runner is
+	}
+	emit(fmt.Sprintf("%s|%d|%d", r.DstIP, r.DstPort, r.Proto),
+		traffic{1, int64(r.Packets[0] + r.Packets[1]), int64(r.Bytes[0] + r.Bytes[1])})
+}
+
+func addTraffic(a, b traffic) traffic {
+	return traffic{a.Flows + b.Flows, a.Packets + b.Packets, a.Bytes + b.Bytes}
+}
+
+// destinationRow is a row of destinations.parquet.
+type destinationRow struct {
+	Destination string `parquet:"destination"`
+	Flows       int64  `parquet:"flows"`
+	Packets     int64  `parquet:"packets"`
+	Bytes       int64  `parquet:"bytes"`
+}
+
+func destinationRowOf(dest string, t traffic) []byte {
+	b, _ := json.Marshal(destinationRow{dest, t.Flows, t.Packets, t.Bytes})
+	return b
+}
+
+// writeDestinationsFn writes the traffic per destination, few rows, the
+// most packets first.
+type writeDestinationsFn struct {
+	Out string
+}
+
+func (f *writeDestinationsFn) ProcessElement(_ int, values func(*[]byte) bool) error {
+	var rows []destinationRow
+	var b []byte
+	for values(&b) {
+		var row destinationRow
+		if err := json.Unmarshal(b, &row); err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	slices.SortFunc(rows, func(a, b destinationRow) int {
+		return cmp.Or(cmp.Compare(b.Packets, a.Packets), cmp.Compare(a.Destination, b.Destination))
+	})
+	path := filepath.Join(f.Out, "destinations.parquet")
+	if err := parquet.WriteFile(path+".tmp", rows); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"flowstat/flows"
+)
+
+// MapOutput is a map task's output directory, read by a merge that runs
+// elsewhere than Merge: the Apache Beam pipeline's (beam/).
+type MapOutput struct {
+	Dir string
+	m   mapManifest
+}
+
+// OpenMapOutput reads the manifest of the map task output in dir, which
+// flowstat version must have written.
+func OpenMapOutput(dir, version string) (*MapOutput, error) {
+	b, err := os.ReadFile(filepath.Join(dir, mapManifestFile))
+	if err != nil {
+		return nil, MapError{fmt.Errorf("%s is not the output of a finished map task (%w): run flowstat map on its input again", dir, err)}
+	}
+	o := &MapOutput{Dir: dir}
+	if err := json.Unmarshal(b, &o.m); err != nil {
+		return nil, MapError{fmt.Errorf("%s: %w", filepath.Join(dir, mapManifestFile), err)}
+	}
+	if o.m.Format != mapFormat || o.m.Version != version {
+		return nil, MapError{fmt.Errorf("%s was written by flowstat %s: merge the outputs of the same flowstat (this is %s)", dir, o.m.Version, version)}
+	}
+	return o, nil
+}
+
+// Input returns the input's path as given to map, and the times of its
+// first and last frames.
+func (o *MapOutput) Input() (path string, first, last int64) { return o.m.Input, o.m.JoinFrom, o.m.Last }
+
+// FlowOptions returns the options of the map task's flow table, for a
+// flows.Joiner.
+func (o *MapOutput) FlowOptions() flows.Options {
+	opts := o.m.Summary.Options
+	return flows.Options{IdleTimeout: seconds(opts.IdleTimeoutS), ActiveTimeout: seconds(opts.ActiveTimeoutS),
+		Linger: seconds(opts.LingerS), Interval: seconds(opts.IntervalS)}
+}
+
+// Records calls fn with each record the map task made and its windows,
+// valid only during the call.
+func (o *MapOutput) Records(fn func(r *flows.Record, windows []flows.Window) error) error {
+	var r flows.Record
+	var ws []flows.Window
+	for sh := range o.m.Shards {
+		err := readFrames(filepath.Join(o.Dir, "records-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+			var err error
+			if ws, err = readMapRecord(b, &r, ws); err != nil {
+				return err
+			}
+			return fn(&r, ws)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JoinablePackets calls fn with each packet the map task logged, in the
+// order its table counted those of each key.
+func (o *MapOutput) JoinablePackets(fn func(jp *flows.JoinPacket) error) error {
+	var jp flows.JoinPacket
+	for sh := range o.m.Shards {
+		err := readFrames(filepath.Join(o.Dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
+			if _, err := flows.ReadJoinPacket(b, &jp); err != nil {
+				return err
+			}
+			return fn(&jp)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OpenFlows calls fn with each flow open at the end of the input.
+func (o *MapOutput) OpenFlows(fn func(of *flows.OpenFlow) error) error {
+	return readFrames(filepath.Join(o.Dir, "open.bin"), func(b []byte) error {
+		var of flows.OpenFlow
+		if _, err := flows.ReadOpenFlow(b, &of); err != nil {
+			return err
+		}
+		return fn(&of)
+	})
+}
+
+// AppendMapRecord and ReadMapRecord encode a record and its windows as a
+// map task's output holds them, to carry them between the workers of a
+// distributed merge.
+func AppendMapRecord(b []byte, r *flows.Record, windows []flows.Window) []byte {
+	return appendMapRecord(b, r, windows)
+}
+
+// ReadMapRecord decodes what AppendMapRecord wrote, the windows into ws.
+func ReadMapRecord(b []byte, r *flows.Record, ws []flows.Window) ([]flows.Window, error) {
+	return readMapRecord(b, r, ws)
+}
