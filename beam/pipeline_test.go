@@ -162,4 +162,3 @@ func cutPcap(t *testing.T, data []byte, dir string, n int) []string {
 	}
 	return paths
 }
-
