@@ -6,7 +6,10 @@
 // chosen flows back out of the inputs into a pcap, reading each input from
 // the flow's first packet (flows.parquet's input, first_frame and
 // first_offset) on. A Dataset adds a run's flows and intervals to a
-// partitioned Parquet dataset (analyze --dataset).
+// partitioned Parquet dataset (analyze --dataset). Map reads one input of
+// an archive, anywhere, and Merge joins map tasks' outputs into Analyze's
+// Result over all their inputs (mapmerge.go; MapOutput reads one for a
+// merge that runs elsewhere, as on Apache Beam).
 //
 // It chooses how to read: a large uncompressed file in chunks on every
 // core (split.go), other inputs framed in one goroutine and decoded on the
