@@ -256,36 +256,12 @@ func runAnalyze(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	// An input the dataset has is refused before anything is written.
-	var ds *pipeline.Dataset
-	if cfg.dataset != "" {
-		if slices.Contains(paths, "-") {
-			return usagef("--dataset needs trace files: standard input cannot be told apart from an input added before")
-		}
-		if ds, err = openDataset(cfg, func() (*pipeline.Dataset, error) { return pipeline.OpenDataset(cfg.dataset, paths) }); err != nil {
-			return err
-		}
-		defer ds.Close()
-		cfg.Dataset = ds
+	if cfg.dataset != "" && slices.Contains(paths, "-") {
+		return usagef("--dataset needs trace files: standard input cannot be told apart from an input added before")
 	}
-	if err := checkWritable(cfg.Out); err != nil {
-		return err
-	}
-	removeStale(cfg.Out, cfg.quiet)
-	// -j bounds the cores used, not only the shards: -j 1 is one core.
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
-	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
-	cfg.Progress = newBars(cfg.progress, cfg.quiet)
-	cfg.Warn = warner(cfg.quiet)
-
-	var res *pipeline.Result
-	err = untilInterrupted(cfg.Out, func(ctx context.Context, writing *atomic.Bool) error {
-		var err error
-		if res, err = pipeline.Analyze(ctx, &cfg.Config, paths); err != nil {
-			return err
-		}
-		writing.Store(true)
-		return pipeline.WriteOutputs(&cfg.Config, res)
+	openDS := func() (*pipeline.Dataset, error) { return pipeline.OpenDataset(cfg.dataset, paths) }
+	res, err := runAndWrite(cfg, openDS, func(ctx context.Context) (*pipeline.Result, error) {
+		return pipeline.Analyze(ctx, &cfg.Config, paths)
 	})
 	if err != nil {
 		return err
@@ -295,12 +271,50 @@ func runAnalyze(args []string) error {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows in %.2fs (%.0f packets/s); outputs in %s\n",
 			s.Packets.Read, s.Flows.Total, s.ElapsedS, s.PacketsPS, cfg.Out)
 	}
-	if ds != nil {
-		if err := commitDataset(ds, cfg.quiet); err != nil {
+	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
+}
+
+// runAndWrite runs read (analyze's or merge's) and writes its outputs
+// into cfg.Out, and, with --dataset, adds them to the dataset that
+// openDS opens first: an input the dataset has is refused before anything
+// is read or written.
+func runAndWrite(cfg *analyzeConfig, openDS func() (*pipeline.Dataset, error), read func(context.Context) (*pipeline.Result, error)) (*pipeline.Result, error) {
+	var ds *pipeline.Dataset
+	if cfg.dataset != "" {
+		var err error
+		if ds, err = openDataset(cfg, openDS); err != nil {
+			return nil, err
+		}
+		defer ds.Close()
+		cfg.Dataset = ds
+	}
+	if err := checkWritable(cfg.Out); err != nil {
+		return nil, err
+	}
+	removeStale(cfg.Out, cfg.quiet)
+	// -j bounds the cores used, not only the shards: -j 1 is one core.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
+	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
+	cfg.Progress = newBars(cfg.progress, cfg.quiet)
+	cfg.Warn = warner(cfg.quiet)
+	var res *pipeline.Result
+	err := untilInterrupted(cfg.Out, func(ctx context.Context, writing *atomic.Bool) error {
+		var err error
+		if res, err = read(ctx); err != nil {
 			return err
 		}
+		writing.Store(true)
+		return pipeline.WriteOutputs(&cfg.Config, res)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
+	if ds != nil {
+		if err := commitDataset(ds, cfg.quiet); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // damaged returns errDamaged, saying where, when the run read damaged

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -313,11 +312,9 @@ func TestExtractAcrossRotatedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	const header = 24
-	var starts []int
-	for at := header; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
-		starts = append(starts, at)
-	}
-	const cut = 32 // frames 1..32 in the first file: the flow from port 42000 (frames 27 to 49) spans the cut
+	starts := pcapRecords(data)
+	starts = starts[:len(starts)-1] // the end
+	const cut = 32                  // frames 1..32 in the first file: the flow from port 42000 (frames 27 to 49) spans the cut
 	dir := t.TempDir()
 	first, second := filepath.Join(dir, "cap-1.pcap"), filepath.Join(dir, "cap-2.pcap")
 	if err := os.WriteFile(first, data[:starts[cut]], 0o644); err != nil {

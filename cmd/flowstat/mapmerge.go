@@ -106,35 +106,15 @@ func runMerge(args []string) error {
 	if !cfg.set("out") {
 		cfg.Out = filepath.Join("flowstat-out", "merged")
 	}
-	// An input the dataset has is refused before anything is written.
-	var ds *pipeline.Dataset
-	if cfg.dataset != "" {
+	openDS := func() (*pipeline.Dataset, error) {
 		ids, err := pipeline.MapInputs(cfg.Named, cfg.Version)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if ds, err = openDataset(cfg, func() (*pipeline.Dataset, error) { return pipeline.OpenDatasetFor(cfg.dataset, ids) }); err != nil {
-			return err
-		}
-		defer ds.Close()
-		cfg.Dataset = ds
+		return pipeline.OpenDatasetFor(cfg.dataset, ids)
 	}
-	if err := checkWritable(cfg.Out); err != nil {
-		return err
-	}
-	removeStale(cfg.Out, cfg.quiet)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
-	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
-	cfg.Progress = newBars(cfg.progress, cfg.quiet)
-	cfg.Warn = warner(cfg.quiet)
-	var res *pipeline.Result
-	err = untilInterrupted(cfg.Out, func(ctx context.Context, writing *atomic.Bool) error {
-		var err error
-		if res, err = pipeline.Merge(ctx, &cfg.Config, cfg.Named); err != nil {
-			return err
-		}
-		writing.Store(true)
-		return pipeline.WriteOutputs(&cfg.Config, res)
+	res, err := runAndWrite(cfg, openDS, func(ctx context.Context) (*pipeline.Result, error) {
+		return pipeline.Merge(ctx, &cfg.Config, cfg.Named)
 	})
 	if err != nil {
 		return err
@@ -143,11 +123,6 @@ func runMerge(args []string) error {
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows from %d map task outputs in %.2fs; outputs in %s\n",
 			s.Packets.Read, s.Flows.Total, len(cfg.Named), s.ElapsedS, cfg.Out)
-	}
-	if ds != nil {
-		if err := commitDataset(ds, cfg.quiet); err != nil {
-			return err
-		}
 	}
 	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
 }

@@ -23,10 +23,8 @@ func cutTrace(t *testing.T, path, dir string, cuts []int) []string {
 		t.Fatal(err)
 	}
 	const header = 24
-	var starts []int
-	for at := header; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
-		starts = append(starts, at)
-	}
+	starts := pcapRecords(data)
+	starts = starts[:len(starts)-1] // the end
 	bounds := append(append([]int{0}, cuts...), len(starts))
 	var parts []string
 	for k := range len(bounds) - 1 {
@@ -138,11 +136,7 @@ func countFrames(t *testing.T, path string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for at := 24; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
-		n++
-	}
-	return n
+	return len(pcapRecords(data)) - 1 // and the end
 }
 
 // TestMapMergeRealTraces cuts each real capture into 4 files (through
@@ -246,7 +240,8 @@ func delayTrace(t *testing.T, path string, seconds uint32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for at := 24; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
+	recs := pcapRecords(data)
+	for _, at := range recs[:len(recs)-1] {
 		binary.LittleEndian.PutUint32(data[at:], binary.LittleEndian.Uint32(data[at:])+seconds)
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {

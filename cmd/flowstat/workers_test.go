@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,10 +166,8 @@ func TestRotatedFilesReadAsOne(t *testing.T) {
 	}
 	// Record boundaries of the classic pcap the generator writes.
 	const header = 24
-	var starts []int
-	for at := header; at < len(data); at += 16 + int(binary.LittleEndian.Uint32(data[at+8:])) {
-		starts = append(starts, at)
-	}
+	starts := pcapRecords(data)
+	starts = starts[:len(starts)-1] // the end
 	const files = 7
 	var parts []string
 	for k := files - 1; k >= 0; k-- {
