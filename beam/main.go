@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -63,9 +64,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "flowstat-beam: cannot create output directory: %v\n", err)
 		os.Exit(1)
 	}
+	if path := os.Getenv("FLOWSTAT_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	p := build(Options{Out: outDir, IdleTimeout: int64(*idle), ActiveTimeout: int64(*active), Version: version}, traces)
 	started := time.Now()
 	if err := beamx.Run(context.Background(), p); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "flowstat-beam: %v\n", err)
 		os.Exit(1)
 	}

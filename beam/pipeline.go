@@ -70,7 +70,7 @@ func init() {
 	register.DoFn4x1[string, func(*[]byte) bool, []string, func([]byte), error](&joinFn{})
 	register.DoFn1x1[[]byte, error](&writeFlowsFn{})
 	register.DoFn2x1[int, func(*[]byte) bool, error](&writeDestinationsFn{})
-	register.Function2x0(destinationOf)
+	register.Function2x1(destinationOf)
 	register.Function2x1(destinationRowOf)
 	register.Function2x1(addTraffic)
 	register.Emitter1[[]byte]()
@@ -124,25 +124,48 @@ func decodeFragment(b []byte) (fragment, error) {
 	return f, nil
 }
 
-// A record element is its input's path and its map task encoding.
-func encodeRecord(path string, r *flows.Record, ws []flows.Window) []byte {
+// A record element is a batch of records, a runner's cost being per
+// element: each record its input's path and its map task encoding,
+// length-prefixed.
+type recordBatch []byte
+
+// recordBatchLen is how many records mapFn puts in an element.
+const recordBatchLen = 4096
+
+func (rb *recordBatch) add(path string, r *flows.Record, ws []flows.Window) {
 	b := binary.AppendUvarint(nil, uint64(len(path)))
 	b = append(b, path...)
-	return pipeline.AppendMapRecord(b, r, ws)
+	b = pipeline.AppendMapRecord(b, r, ws)
+	*rb = append(binary.AppendUvarint(*rb, uint64(len(b))), b...)
 }
 
-func decodeRecord(b []byte, r *flows.Record) (string, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return "", errors.New("damaged record")
+// eachRecord calls fn with each record of a batch and its input's path.
+func eachRecord(b []byte, fn func(path string, r *flows.Record) error) error {
+	var r flows.Record
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return errors.New("damaged record batch")
+		}
+		e := b[k : k+int(n)]
+		b = b[k+int(n):]
+		m, j := binary.Uvarint(e)
+		if j <= 0 || uint64(len(e)-j) < m {
+			return errors.New("damaged record")
+		}
+		if _, err := pipeline.ReadMapRecord(e[j+int(m):], &r, nil); err != nil {
+			return err
+		}
+		if err := fn(string(e[j:j+int(m)]), &r); err != nil {
+			return err
+		}
 	}
-	_, err := pipeline.ReadMapRecord(b[k+int(n):], r, nil)
-	return string(b[k : k+int(n)]), err
+	return nil
 }
 
 // mapFn runs a map task on a trace, in a temporary directory of the
-// worker, and hands out its records, its fragments by flow key, and its
-// input.
+// worker, and hands out its records, its fragments by flow key (a key's
+// together), and its input.
 type mapFn struct {
 	Opts Options
 }
@@ -169,35 +192,52 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 	_, first, last := o.Input()
 	in, _ := json.Marshal(input{Path: path, First: first, Last: last})
 	inputs(string(in))
+	// A key's fragments of the input go out as one element: there are
+	// many packets to a key, and a runner's cost is per element.
+	byKey := map[string][]byte{}
 	var key []byte
-	keyOf := func(k flows.Key) string {
+	add := func(k flows.Key, fr fragment) {
 		key = flows.AppendKey(key[:0], &k)
-		return string(key)
+		b := fr.encode()
+		byKey[string(key)] = append(binary.AppendUvarint(byKey[string(key)], uint64(len(b))), b...)
 	}
 	var seq uint64
 	err = o.JoinablePackets(func(jp *flows.JoinPacket) error {
 		seq++
-		fragments(keyOf(jp.Key()), (&fragment{first, fragPacket, seq, flows.AppendJoinPacket(nil, jp)}).encode())
+		add(jp.Key(), fragment{first, fragPacket, seq, flows.AppendJoinPacket(nil, jp)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	var batch recordBatch
+	n := 0
 	err = o.Records(func(r *flows.Record, ws []flows.Window) error {
 		if r.Joinable {
-			fragments(keyOf(r.Key()), (&fragment{first, fragRecord, 0, pipeline.AppendMapRecord(nil, r, ws)}).encode())
-		} else {
-			records(encodeRecord(path, r, ws))
+			add(r.Key(), fragment{first, fragRecord, 0, pipeline.AppendMapRecord(nil, r, ws)})
+			return nil
+		}
+		batch.add(path, r, ws)
+		if n++; n%recordBatchLen == 0 {
+			records(batch)
+			batch = nil
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return o.OpenFlows(func(of *flows.OpenFlow) error {
-		fragments(keyOf(of.Key()), (&fragment{first, fragOpen, 0, flows.AppendOpenFlow(nil, of)}).encode())
+	if len(batch) > 0 {
+		records(batch)
+	}
+	err = o.OpenFlows(func(of *flows.OpenFlow) error {
+		add(of.Key(), fragment{first, fragOpen, 0, flows.AppendOpenFlow(nil, of)})
 		return nil
 	})
+	for k, b := range byKey {
+		fragments(k, b)
+	}
+	return err
 }
 
 // joinFn joins the fragments of one flow key across the inputs, in time
@@ -206,7 +246,16 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 // the replaced ones, its open flows kept until no later packet can
 // continue them.
 type joinFn struct {
-	Opts Options
+	Opts   Options
+	joiner *flows.Joiner // one for every key: a Joiner's memory is a slab of flows
+	ins    []input       // the inputs in time order, of the call
+	batch  recordBatch   // the records of the call's key
+}
+
+func (f *joinFn) Setup() {
+	f.joiner = flows.NewJoiner(f.Opts.flowOptions(), func(r *flows.Record, ws []flows.Window) {
+		f.batch.add(f.ins[r.Input].Path, r, ws)
+	})
 }
 
 func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON []string, emit func([]byte)) error {
@@ -226,18 +275,27 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 	var frags []fragment
 	var b []byte
 	for values(&b) {
-		fr, err := decodeFragment(slices.Clone(b))
-		if err != nil {
-			return err
+		b = slices.Clone(b)
+		for len(b) > 0 {
+			n, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < n {
+				return errors.New("damaged fragments")
+			}
+			fr, err := decodeFragment(b[k : k+int(n)])
+			if err != nil {
+				return err
+			}
+			frags = append(frags, fr)
+			b = b[k+int(n):]
 		}
-		frags = append(frags, fr)
 	}
 	slices.SortFunc(frags, func(a, b fragment) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.kind, b.kind), cmp.Compare(a.seq, b.seq))
 	})
-	joiner := flows.NewJoiner(f.Opts.flowOptions(), func(r *flows.Record, ws []flows.Window) {
-		emit(encodeRecord(ins[r.Input].Path, r, ws))
-	})
+	f.ins = ins
+	joiner := f.joiner
+	joiner.Flush(0) // what a failed call left
+	f.batch = nil
 	var r flows.Record
 	for i, k := index[frags[0].first], 0; i < len(ins) && (k < len(frags) || joiner.Holds()); i++ {
 		if k < len(frags) && !joiner.Holds() {
@@ -265,7 +323,7 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 				}
 				if !replaced.Has(&r) {
 					r.Joinable, r.Input = false, int32(i)
-					emit(encodeRecord(ins[i].Path, &r, ws))
+					f.batch.add(ins[i].Path, &r, ws)
 				}
 			case fragOpen:
 				var of flows.OpenFlow
@@ -281,6 +339,9 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 	}
 	if joiner.Holds() {
 		joiner.Flush(ins[len(ins)-1].Last)
+	}
+	if len(f.batch) > 0 {
+		emit(f.batch)
 	}
 	return nil
 }
@@ -299,19 +360,16 @@ func (f *writeFlowsFn) StartBundle() {
 }
 
 func (f *writeFlowsFn) ProcessElement(b []byte) error {
-	var r flows.Record
-	path, err := decodeRecord(b, &r)
-	if err != nil {
-		return err
-	}
-	i, ok := f.index[path]
-	if !ok {
-		i = int32(len(f.paths))
-		f.index[path], f.paths = i, append(f.paths, path)
-	}
-	r.Input = i
-	f.recs = append(f.recs, r)
-	return nil
+	return eachRecord(b, func(path string, r *flows.Record) error {
+		i, ok := f.index[path]
+		if !ok {
+			i = int32(len(f.paths))
+			f.index[path], f.paths = i, append(f.paths, path)
+		}
+		r.Input = i
+		f.recs = append(f.recs, *r)
+		return nil
+	})
 }
 
 func (f *writeFlowsFn) FinishBundle() error {
@@ -329,13 +387,18 @@ type traffic struct {
 	Flows, Packets, Bytes int64
 }
 
-func destinationOf(b []byte, emit func(string, traffic)) {
-	var r flows.Record
-	if _, err := decodeRecord(b, &r); err != nil {
-		return // written by mapFn: not damaged unless the runner is
+// destinationOf sums a batch's records by destination.
+func destinationOf(b []byte, emit func(string, traffic)) error {
+	sums := map[string]traffic{}
+	err := eachRecord(b, func(_ string, r *flows.Record) error {
+		k := fmt.Sprintf("%s|%d|%d", r.DstIP, r.DstPort, r.Proto)
+		sums[k] = addTraffic(sums[k], traffic{1, int64(r.Packets[0] + r.Packets[1]), int64(r.Bytes[0] + r.Bytes[1])})
+		return nil
+	})
+	for k, t := range sums {
+		emit(k, t)
 	}
-	emit(fmt.Sprintf("%s|%d|%d", r.DstIP, r.DstPort, r.Proto),
-		traffic{1, int64(r.Packets[0] + r.Packets[1]), int64(r.Bytes[0] + r.Bytes[1])})
+	return err
 }
 
 func addTraffic(a, b traffic) traffic {

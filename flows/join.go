@@ -230,8 +230,22 @@ func (j *Joiner) Open(o *OpenFlow) error {
 func (j *Joiner) End(last int64) { j.t.expire(last) }
 
 // Flush ends every flow still held, as the end of the last input, at
-// now, does.
-func (j *Joiner) Flush(now int64) { j.t.Flush(now) }
+// now, does. The Joiner keeps its memory, for the next inputs or keys it
+// is given (a distributed merge joins one key after another).
+func (j *Joiner) Flush(now int64) {
+	t := j.t
+	for i := range t.liveFlows() {
+		f := t.at(i)
+		switch {
+		case f.closedAt != 0:
+			t.end(f, f.closedBy)
+		case now-f.last >= t.idle:
+			t.end(f, EndIdle)
+		default:
+			t.end(f, EndEOF)
+		}
+	}
+}
 
 // Holds reports whether flows are held: open at the end of the last input
 // taken, and not ended since.
