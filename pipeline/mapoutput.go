@@ -36,7 +36,9 @@ func OpenMapOutput(dir, version string) (*MapOutput, error) {
 
 // Input returns the input's path as given to map, and the times of its
 // first and last frames.
-func (o *MapOutput) Input() (path string, first, last int64) { return o.m.Input, o.m.JoinFrom, o.m.Last }
+func (o *MapOutput) Input() (path string, first, last int64) {
+	return o.m.Input, o.m.JoinFrom, o.m.Last
+}
 
 // FlowOptions returns the options of the map task's flow table, for a
 // flows.Joiner.
