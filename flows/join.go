@@ -21,9 +21,8 @@ import (
 // cut, an eviction: one table over both inputs may have drawn that line
 // elsewhere). Their records are marked Joinable, their packets handed to
 // the table's log (LogJoinable), and the flows open at the end are handed
-// out as OpenFlows (Sharded.CloseOpen) rather than ended. A merge keeps
-// the flows open across inputs in a joining table (NewJoiner), which
-// ends flows only on their own packets and on Expire.
+// out as OpenFlows (Sharded.CloseOpen) rather than ended. A merge joins
+// them with a Joiner, which holds the flows open across inputs.
 
 // join is a table's part in joining inputs.
 type join struct {

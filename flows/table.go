@@ -260,7 +260,7 @@ func (t *Table) newFlow(k Key, echo bool, p *reader.Packet, s side) *flow {
 		t.setTunnel(f, p)
 	}
 	t.flows.add(&k, f.self)
-	if !t.joining { // a merge's table ends flows by Expire
+	if !t.joining { // a Joiner ends flows at the end of each input
 		t.wheel.schedule(f, t.deadline(f))
 	}
 	if t.joinFrom != 0 && t.mayContinue(&k, p.Time) {
