@@ -235,14 +235,7 @@ func (j *Joiner) Flush(now int64) {
 	t := j.t
 	for i := range t.liveFlows() {
 		f := t.at(i)
-		switch {
-		case f.closedAt != 0:
-			t.end(f, f.closedBy)
-		case now-f.last >= t.idle:
-			t.end(f, EndIdle)
-		default:
-			t.end(f, EndEOF)
-		}
+		t.end(f, t.endOfInput(f, now))
 	}
 }
 

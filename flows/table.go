@@ -369,14 +369,7 @@ func (t *Table) Flush(now int64) {
 	now = max(now, t.now)
 	for i := range t.liveFlows() {
 		f := t.at(i)
-		switch {
-		case f.closedAt != 0:
-			t.finish(f, f.closedBy)
-		case now-f.last >= t.idle:
-			t.finish(f, EndIdle)
-		default:
-			t.finish(f, EndEOF)
-		}
+		t.finish(f, t.endOfInput(f, now))
 	}
 	t.flows = newFlowIndex()
 	t.chunks, t.locs, t.used, t.free = nil, nil, 0, nil
@@ -384,6 +377,18 @@ func (t *Table) Flush(now int64) {
 	clear(t.wheel.slots[:])
 	clear(t.frags)
 	t.fragLog = t.fragLog[:0]
+}
+
+// endOfInput is how the end of the input, whose newest packet came at
+// now, ends flow f: by its close, as idle, or as open.
+func (t *Table) endOfInput(f *flow, now int64) EndReason {
+	switch {
+	case f.closedAt != 0:
+		return f.closedBy
+	case now-f.last >= t.idle:
+		return EndIdle
+	}
+	return EndEOF
 }
 
 // Now returns the time of the newest packet the table has seen.
