@@ -248,3 +248,51 @@ func delayTrace(t *testing.T, path string, seconds uint32) {
 		t.Fatal(err)
 	}
 }
+
+// TestMapMergeDamagedAndCompressed: a map task reads a gzipped piece and
+// a damaged one as analyze does; map and merge exit 3 (outputs written,
+// some input damaged) as analyze does, and merge's outputs are analyze's,
+// the damage listed in both summaries.
+func TestMapMergeDamagedAndCompressed(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 17, Flows: 2000})
+	parts := cutTrace(t, trace, dir, evenCuts(countFrames(t, trace), 3))
+	writeGzip(t, parts[1], parts[1]+".gz")
+	parts[1] += ".gz"
+	data, err := os.ReadFile(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		data[len(data)/2+i] = byte(i*7 + 13)
+	}
+	if err := os.WriteFile(parts[2], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "analyze")
+	if code := analyzeInto(t, want, append([]string{"-i", "1s"}, parts...)...); code != exitDamaged {
+		t.Fatalf("analyze: exit status %d, want %d", code, exitDamaged)
+	}
+	var maps []string
+	for k, p := range parts {
+		m := filepath.Join(dir, fmt.Sprint("map", k))
+		want := exitOK
+		if k == 2 {
+			want = exitDamaged
+		}
+		if code := run([]string{"map", "-q", "-o", m, p}); code != want {
+			t.Fatalf("map %s: exit status %d, want %d", p, code, want)
+		}
+		maps = append(maps, m)
+	}
+	got := filepath.Join(dir, "merged")
+	if code := run(slices.Concat([]string{"merge", "-q", "-i", "1s", "-o", got}, maps)); code != exitDamaged {
+		t.Fatalf("merge: exit status %d, want %d", code, exitDamaged)
+	}
+	assertSameOutputs(t, want, got)
+	_, a := flowsAndSummary(t, want)
+	_, b := flowsAndSummary(t, got)
+	if len(a.Damage) == 0 || fmt.Sprint(a.Damage) != fmt.Sprint(b.Damage) {
+		t.Errorf("damage %+v, analyze's %+v", b.Damage, a.Damage)
+	}
+}
