@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"os/signal"
 	"runtime"
-	"sync/atomic"
+	"syscall"
 
 	"flowstat/pipeline"
 	"flowstat/reader"
@@ -78,11 +79,15 @@ func runMap(args []string) error {
 	cfg.Progress = newBars(cfg.progress, cfg.quiet)
 	cfg.Warn = warner(cfg.quiet)
 	var s *tables.Summary
-	err = untilInterrupted(filepath.Dir(filepath.Clean(cfg.Out)), func(ctx context.Context, _ *atomic.Bool) error {
-		var err error
-		s, err = pipeline.Map(ctx, &cfg.Config, paths[0])
-		return err
-	})
+	// Map removes its temporary directory when interrupted; it is waited
+	// for, since other map tasks may be writing beside it, whose
+	// temporaries are not this one's to remove.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err = pipeline.Map(ctx, &cfg.Config, paths[0])
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
 	if err != nil {
 		return err
 	}
