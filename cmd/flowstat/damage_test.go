@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,6 +102,30 @@ func TestAnalyzeDamagedAtSize(t *testing.T) {
 // leave nothing in its output directory.
 func TestAnalyzeInterruptedInDamage(t *testing.T) {
 	dir := t.TempDir()
+	trace := traceWithHole(t, dir)
+	bin := flowstatBinary(t)
+	for _, j := range []string{"1", "2"} {
+		out := filepath.Join(dir, "out"+j)
+		code, stderr, took := terminatedAfterASecond(t, exec.Command(bin, "analyze", "-j", j, "-o", out, trace))
+		if code != exitInterrupted {
+			t.Fatalf("-j %s: exit status %d, want %d (did it end before the signal?); stderr:\n%s", j, code, exitInterrupted, stderr)
+		}
+		if !strings.Contains(stderr, "interrupted; no output was written") {
+			t.Errorf("-j %s: stderr does not say it was interrupted:\n%s", j, stderr)
+		}
+		left, _ := os.ReadDir(out)
+		for _, e := range left {
+			t.Errorf("-j %s: left behind: %s", j, e.Name())
+		}
+		t.Logf("-j %s: exited %v after SIGTERM", j, took.Round(time.Millisecond))
+	}
+}
+
+// traceWithHole writes a generated trace into dir followed by a damaged
+// region of 3 GB (a hole of zeros, which takes seconds to scan), and
+// returns its path.
+func traceWithHole(t *testing.T, dir string) string {
+	t.Helper()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 29, Flows: 500})
 	info, err := os.Stat(trace)
 	if err != nil {
@@ -109,37 +134,29 @@ func TestAnalyzeInterruptedInDamage(t *testing.T) {
 	if err := os.Truncate(trace, info.Size()+3<<30); err != nil {
 		t.Fatal(err)
 	}
-	bin := flowstatBinary(t)
-	for _, j := range []string{"1", "2"} {
-		out := filepath.Join(dir, "out"+j)
-		var stderr bytes.Buffer
-		cmd := exec.Command(bin, "analyze", "-j", j, "-o", out, trace)
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Second)
-		sent := time.Now()
-		cmd.Process.Signal(syscall.SIGTERM)
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("-j %s: still running 10 s after SIGTERM", j)
-		}
-		took := time.Since(sent)
-		if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-			t.Fatalf("-j %s: exit status %d, want %d (did it end before the signal?); stderr:\n%s", j, code, exitInterrupted, stderr.String())
-		}
-		if !bytes.Contains(stderr.Bytes(), []byte("interrupted; no output was written")) {
-			t.Errorf("-j %s: stderr does not say it was interrupted:\n%s", j, stderr.String())
-		}
-		left, _ := os.ReadDir(out)
-		for _, e := range left {
-			t.Errorf("-j %s: left behind: %s", j, e.Name())
-		}
-		t.Logf("-j %s: exited %v after SIGTERM", j, took.Round(time.Millisecond))
+	return trace
+}
+
+// terminatedAfterASecond starts cmd, sends it SIGTERM a second later and
+// returns its exit status, its stderr and how long it took to end after
+// the signal; it fails the test when it is still running 10 s after.
+func terminatedAfterASecond(t *testing.T, cmd *exec.Cmd) (int, string, time.Duration) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	time.Sleep(time.Second)
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%v: still running 10 s after SIGTERM", cmd.Args)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String(), time.Since(sent)
 }

@@ -8,9 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
-	"time"
 
 	"flowstat/scripts/gen"
 	"flowstat/tables"
@@ -305,37 +303,15 @@ func TestMapMergeDamagedAndCompressed(t *testing.T) {
 // temporary directory of another map task writing beside it stays.
 func TestMapInterrupted(t *testing.T) {
 	dir := t.TempDir()
-	trace := generatedTrace(t, dir, gen.Config{Seed: 29, Flows: 500})
-	info, err := os.Stat(trace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(trace, info.Size()+3<<30); err != nil {
-		t.Fatal(err)
-	}
+	trace := traceWithHole(t, dir)
 	maps := filepath.Join(dir, "maps")
 	other := filepath.Join(maps, ".flowstat-map-other")
 	if err := os.MkdirAll(other, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(flowstatBinary(t), "map", "-o", filepath.Join(maps, "m"), trace)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
-	cmd.Process.Signal(syscall.SIGTERM)
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("still running 10 s after SIGTERM")
-	}
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Fatalf("exit status %d, want %d (did it end before the signal?); stderr:\n%s", code, exitInterrupted, stderr.String())
+	code, stderr, _ := terminatedAfterASecond(t, exec.Command(flowstatBinary(t), "map", "-o", filepath.Join(maps, "m"), trace))
+	if code != exitInterrupted {
+		t.Fatalf("exit status %d, want %d (did it end before the signal?); stderr:\n%s", code, exitInterrupted, stderr)
 	}
 	left, _ := os.ReadDir(maps)
 	if len(left) != 1 || left[0].Name() != filepath.Base(other) {
