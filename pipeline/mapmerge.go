@@ -523,7 +523,7 @@ func loadJoins(ctx context.Context, dirs []string, mans []mapManifest, n int) []
 			}
 			go func() {
 				defer func() { <-running }()
-				loadJoin(ctx, dir, mans[i].Shards, out[i])
+				loadJoin(ctx, &MapOutput{Dir: dir, m: mans[i]}, out[i])
 			}()
 		}
 	}()
@@ -531,8 +531,8 @@ func loadJoins(ctx context.Context, dirs []string, mans []mapManifest, n int) []
 }
 
 // loadJoin sends the joinable packets and open flows of the map task
-// output in dir to out, in chunks.
-func loadJoin(ctx context.Context, dir string, shards int, out chan<- joinChunk) {
+// output o to out, in chunks.
+func loadJoin(ctx context.Context, o *MapOutput, out chan<- joinChunk) {
 	fresh := func() joinChunk {
 		return joinChunk{packets: make([]keyedPacket, 0, joinChunkLen)}
 	}
@@ -546,29 +546,18 @@ func loadJoin(ctx context.Context, dir string, shards int, out chan<- joinChunk)
 			return false
 		}
 	}
-	var err error
-	for sh := range shards {
-		err = cmp.Or(err, readFrames(filepath.Join(dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
-			c.packets = c.packets[:len(c.packets)+1]
-			p := &c.packets[len(c.packets)-1]
-			if _, err := flows.ReadJoinPacket(b, &p.JoinPacket); err != nil {
-				return err
-			}
-			p.key = p.Key()
-			if len(c.packets) == joinChunkLen && !send() {
-				return ctx.Err()
-			}
-			return nil
-		}))
-	}
+	err := o.JoinablePackets(func(jp *flows.JoinPacket) error {
+		c.packets = append(c.packets, keyedPacket{*jp, jp.Key()})
+		if len(c.packets) == joinChunkLen && !send() {
+			return ctx.Err()
+		}
+		return nil
+	})
 	if err == nil && len(c.packets) > 0 && !send() {
 		return
 	}
-	err = cmp.Or(err, readFrames(filepath.Join(dir, "open.bin"), func(b []byte) error {
-		c.open = append(c.open, flows.OpenFlow{})
-		if _, err := flows.ReadOpenFlow(b, &c.open[len(c.open)-1]); err != nil {
-			return err
-		}
+	err = cmp.Or(err, o.OpenFlows(func(of *flows.OpenFlow) error {
+		c.open = append(c.open, *of)
 		if len(c.open) == joinChunkLen && !send() {
 			return ctx.Err()
 		}

@@ -86,10 +86,11 @@ func (o *MapOutput) JoinablePackets(fn func(jp *flows.JoinPacket) error) error {
 	return nil
 }
 
-// OpenFlows calls fn with each flow open at the end of the input.
+// OpenFlows calls fn with each flow open at the end of the input, valid
+// only during the call (its windows stay its own).
 func (o *MapOutput) OpenFlows(fn func(of *flows.OpenFlow) error) error {
+	var of flows.OpenFlow
 	return readFrames(filepath.Join(o.Dir, "open.bin"), func(b []byte) error {
-		var of flows.OpenFlow
 		if _, err := flows.ReadOpenFlow(b, &of); err != nil {
 			return err
 		}
