@@ -112,7 +112,8 @@ func blockBytes(writers int) int {
 }
 
 // entryHeader precedes each value in a part: its number of windows (4
-// bytes), its role (1), a spare byte and the value's size (2).
+// bytes), its role (1), a spare byte and the value's size (2). The windows
+// follow the value in appendWindows' encoding.
 const entryHeader = 8
 
 // SpaceHint ends the errors of writing spilled data: what a full disk asks
@@ -208,6 +209,7 @@ type PartWriter struct {
 	entries    [numRoles][numParts]int // how many of each role each part holds, to size what reads it back
 	err        error                   // the first write error, reported by Build
 	scratch    []byte                  // an entry being encoded
+	windowBuf  []byte                  // an entry's windows being encoded
 	hosts      bool                    // write every record by each of its hosts
 }
 
@@ -366,7 +368,8 @@ func (w *PartWriter) AddTraffic(t *Traffic) {
 // parts by destination, a scanFlow or a record in those by source) and
 // windows.
 func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flows.Window) {
-	n := entryHeader + len(value) + len(windows)*int(unsafe.Sizeof(flows.Window{}))
+	w.windowBuf = appendWindows(w.windowBuf[:0], windows)
+	n := entryHeader + len(value) + len(w.windowBuf)
 	buf := w.bufs[kind][part]
 	if len(buf)+n > w.blockBytes {
 		w.flush(kind, part)
@@ -381,7 +384,7 @@ func (w *PartWriter) put(kind, part int, role byte, value []byte, windows []flow
 	binary.LittleEndian.PutUint16(h[6:], uint16(len(value)))
 	buf = append(buf, h[:]...)
 	buf = append(buf, value...)
-	buf = append(buf, extsort.BytesOf(windows)...)
+	buf = append(buf, w.windowBuf...)
 	w.bufs[kind][part] = buf
 	w.entries[role][part]++
 }
@@ -415,6 +418,7 @@ func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, wind
 			if err := br.Read(w.f, blk, buf); err != nil {
 				return fmt.Errorf("cannot read the report's parts back from %s: %w", w.f.Name(), err)
 			}
+			var err error
 			for b := buf; len(b) > 0; {
 				nwin := int(binary.LittleEndian.Uint32(b))
 				role := b[4]
@@ -422,7 +426,9 @@ func (ps *Parts) entries(kind, part int, each func(role byte, value []byte, wind
 				value := b[entryHeader : entryHeader+size]
 				b = b[entryHeader+size:]
 				windows = slices.Grow(windows[:0], nwin)[:nwin]
-				b = b[copy(extsort.BytesOf(windows), b):]
+				if b, err = readWindows(b, windows); err != nil {
+					return fmt.Errorf("cannot read the report's parts back from %s: %w", w.f.Name(), err)
+				}
 				each(role, value, windows)
 			}
 		}
@@ -889,4 +895,62 @@ func compareRows(a, b *intervalRow) int {
 		return c // not cmp.Or: it would compare the addresses of every pair
 	}
 	return compareDests(a, b)
+}
+
+// appendWindows appends the encoding of a flow's windows in a part: the
+// first start as a varint, each later one as the varint of its distance
+// from the one before (windows come in order of time), then the counts as
+// uvarints. A window takes 10 to 20 bytes instead of its 48 in memory:
+// fewer bytes for S2 to compress as the parts are written and to
+// decompress as they are read back.
+func appendWindows(b []byte, windows []flows.Window) []byte {
+	var prev int64
+	for i := range windows {
+		w := &windows[i]
+		b = binary.AppendVarint(b, w.Start-prev)
+		prev = w.Start
+		b = binary.AppendUvarint(b, w.Packets)
+		b = binary.AppendUvarint(b, w.Bytes)
+		b = binary.AppendUvarint(b, w.RespPackets)
+		b = binary.AppendUvarint(b, w.RespBytes)
+		b = binary.AppendUvarint(b, uint64(w.SYNs))
+		b = binary.AppendUvarint(b, uint64(w.SYNACKs))
+	}
+	return b
+}
+
+// readWindows decodes len(windows) windows that appendWindows encoded at
+// the start of b and returns the rest of b.
+func readWindows(b []byte, windows []flows.Window) ([]byte, error) {
+	d := varints{b: b}
+	var start int64
+	for i := range windows {
+		start += d.varint()
+		windows[i] = flows.Window{Start: start, Packets: d.uvarint(), Bytes: d.uvarint(),
+			RespPackets: d.uvarint(), RespBytes: d.uvarint(), SYNs: uint32(d.uvarint()), SYNACKs: uint32(d.uvarint())}
+	}
+	if d.short {
+		return nil, errors.New("a window is cut short")
+	}
+	return d.b, nil
+}
+
+// varints reads varints from b; short says one was cut short.
+type varints struct {
+	b     []byte
+	short bool
+}
+
+func (d *varints) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.short, n = true, len(d.b)
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *varints) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
