@@ -182,7 +182,7 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 	}
 	cfg := &pipeline.Config{Out: filepath.Join(tmp, "map"), Workers: 1, Version: f.Opts.Version,
 		Interval: pipeline.DefaultMapInterval, Flows: f.Opts.flowOptions(), Filter: filter}
-	if _, err := pipeline.Map(ctx, cfg, path); err != nil {
+	if _, err := pipeline.Map(ctx, cfg, path, nil); err != nil {
 		return fmt.Errorf("map %s: %w", path, err)
 	}
 	o, err := pipeline.OpenMapOutput(cfg.Out, f.Opts.Version)

@@ -165,6 +165,7 @@ func ReadJoinPacket(b []byte, jp *JoinPacket) ([]byte, error) {
 type Joiner struct {
 	t        *Table
 	input    int
+	frames   uint64 // of the input before the range being joined
 	replayed Replaced
 }
 
@@ -186,8 +187,12 @@ func NewJoiner(opts Options, emit EmitFunc) *Joiner {
 }
 
 // Begin starts input number input.
-func (j *Joiner) Begin(input int) {
-	j.input, j.replayed = input, Replaced{}
+func (j *Joiner) Begin(input int) { j.BeginAt(input, 0) }
+
+// BeginAt begins a byte range of input, after frames frames of it read by
+// other map tasks: the range's frame numbers count from there.
+func (j *Joiner) BeginAt(input int, frames uint64) {
+	j.input, j.frames, j.replayed = input, frames, Replaced{}
 }
 
 // Packet takes a joinable packet of the input, whose flow's key is k: it
@@ -199,6 +204,7 @@ func (j *Joiner) Packet(jp *JoinPacket, k *Key) {
 	}
 	j.replayed[*k] = true
 	p := jp.packet(j.input)
+	p.Frame += j.frames
 	if p.Time > j.t.now {
 		j.t.now = p.Time
 	}
@@ -221,6 +227,7 @@ func (j *Joiner) Open(o *OpenFlow) error {
 		j.t.endSilent(&k)
 	}
 	o.loc.input = int32(j.input)
+	o.loc.frame += j.frames
 	return j.t.resume(o)
 }
 

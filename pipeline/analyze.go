@@ -163,7 +163,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 			t.Close()
 		}
 	}()
-	bar := cfg.Progress.Reading(paths, &counter)
+	bar := cfg.Progress.Reading(bytesToRead(paths, cfg.mapTo), &counter)
 
 	col, err := newCollector(cfg, res, cfg.Workers)
 	if err != nil {
@@ -201,7 +201,14 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	endRead := phase("read")
 	whole := newSink(cfg, filter, len(traces))
 	var split *reader.Split
-	if len(paths) == 1 && paths[0] != "-" && cfg.Workers > 1 && traces[0].Compression == "" {
+	if r := cfg.mapTo.rangeToRead(); r != nil {
+		if split, err = reader.SplitRange(paths[0], r.Start, r.End, cmp.Or(cfg.ChunkSize, reader.DefaultChunkSize), &counter); err != nil {
+			table.Close(nil)
+			col.remove()
+			return nil, InputError{err}
+		}
+		cfg.mapTo.split = split
+	} else if len(paths) == 1 && paths[0] != "-" && cfg.Workers > 1 && traces[0].Compression == "" {
 		if split, err = reader.SplitTrace(paths[0], cfg.ChunkSize, &counter); err != nil {
 			table.Close(nil)
 			col.remove()
@@ -529,4 +536,21 @@ func setSpan(s *tables.Summary) {
 	if s.Warnings == nil {
 		s.Warnings = []string{}
 	}
+}
+
+// bytesToRead is the size of the files at paths, or of a map task's byte
+// range; -1 when one is not a regular file.
+func bytesToRead(paths []string, m *mapWriter) int64 {
+	if m != nil && m.byteRange != nil {
+		return m.byteRange.End - m.byteRange.Start
+	}
+	total := int64(0)
+	for _, path := range paths {
+		info, err := os.Stat(path)
+		if path == "-" || err != nil || !info.Mode().IsRegular() {
+			return -1
+		}
+		total += info.Size()
+	}
+	return total
 }

@@ -62,8 +62,31 @@ type mapManifest struct {
 	JoinFrom int64          `json:"join_from_ns"`
 	Last     int64          `json:"last_ns"`
 	Summary  tables.Summary `json:"summary"`
-	Seconds  mapSeconds     `json:"seconds"`
-	Orphans  []mapOrphans   `json:"orphan_fragments"`
+	// Range is the byte range of the input the task read (map --range);
+	// nil: all of it.
+	Range *mapRange `json:"range,omitempty"`
+
+	// Set by readManifests: the number of the merge's input the task
+	// read (ranges of one file share it), and the frames of that input
+	// in the ranges before the task's.
+	file      int
+	frameBase uint64
+	Seconds   mapSeconds   `json:"seconds"`
+	Orphans   []mapOrphans `json:"orphan_fragments"`
+}
+
+// mapRange is a map task's byte range of its input, and how its reading
+// met the ranges before and after, which other tasks read.
+type mapRange struct {
+	ByteRange
+	reader.RangeEnds
+}
+
+// ByteRange is the bytes [Start, End) of a trace: a map task reads the
+// records that start in it.
+type ByteRange struct {
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
 }
 
 type mapSeconds struct {
@@ -89,18 +112,41 @@ type mapWriter struct {
 	openBuf  []byte
 	seconds  *perSecond
 	orphans  []flows.Orphans
+	// byteRange is the part of the input the task reads (nil: all), split
+	// the reader's, which says how its reading met the range's ends.
+	byteRange *ByteRange
+	split     *reader.Split
+}
+
+// rangeToRead returns the byte range a map task reads, or nil.
+func (m *mapWriter) rangeToRead() *ByteRange {
+	if m == nil {
+		return nil
+	}
+	return m.byteRange
 }
 
 // Map reads the trace at path as one input of an archive into the map
 // task output directory cfg.Out, which must not exist or be empty, for
-// Merge. cfg.Interval is the task's window (0: DefaultMapInterval).
-func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error) {
+// Merge; only the records that start in the byte range r when r is not
+// nil (the other ranges of the file read by other tasks). cfg.Interval is
+// the task's window (0: DefaultMapInterval).
+func Map(ctx context.Context, cfg *Config, path string, r *ByteRange) (*tables.Summary, error) {
 	out := cfg.Out
 	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("%s is not empty: a map task writes into a new directory (remove it to map again)", out)
 	}
-	first, ok := reader.FirstTime(path)
-	if !ok {
+	var split *reader.Split
+	first, ok := int64(0), false
+	if r != nil {
+		var err error
+		if split, err = reader.SplitRange(path, r.Start, r.End, cmp.Or(cfg.ChunkSize, reader.DefaultChunkSize), nil); err != nil {
+			return nil, InputError{err}
+		}
+		if first, ok = reader.FirstTimeInRange(split); !ok {
+			return nil, InputError{fmt.Errorf("%s: no record starts in bytes %d:%d: give a larger range", path, r.Start, r.End)}
+		}
+	} else if first, ok = reader.FirstTime(path); !ok {
 		return nil, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", path)}
 	}
 	id, err := identify(path)
@@ -120,6 +166,7 @@ func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error)
 		os.RemoveAll(tmp)
 		return nil, err
 	}
+	m.byteRange = r
 	c := *cfg
 	c.Out, c.mapTo, c.NoReport = tmp, m, true
 	c.Interval = cmp.Or(c.Interval, DefaultMapInterval)
@@ -127,7 +174,7 @@ func Map(ctx context.Context, cfg *Config, path string) (*tables.Summary, error)
 	c.Flows.JoinFrom = max(first, 1)
 	res, err := Analyze(ctx, &c, []string{path})
 	if err == nil {
-		err = m.commit(&c, res, id, first, out)
+		err = m.commit(&c, res, id, first, r, out)
 	}
 	if err != nil {
 		m.close()
@@ -180,7 +227,7 @@ func (m *mapWriter) close() error {
 }
 
 // commit writes map.json and gives the temporary directory its name.
-func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int64, out string) error {
+func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int64, r *ByteRange, out string) error {
 	if err := m.close(); err != nil {
 		return err
 	}
@@ -189,6 +236,9 @@ func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int6
 		JoinFrom: max(first, 1), Summary: s}
 	if s.LastSeen != nil {
 		man.Last = s.LastSeen.UnixNano()
+	}
+	if r != nil {
+		man.Range = &mapRange{*r, m.split.Ends}
 	}
 	sec := m.seconds
 	sec.flush()
@@ -299,13 +349,13 @@ func readManifests(dirs []string, version string) ([]mapManifest, error) {
 		sorted[i], sortedDirs[i] = mans[j], dirs[j]
 	}
 	copy(dirs, sortedDirs)
+	if err := numberFiles(sorted); err != nil {
+		return nil, err
+	}
 	for i := 1; i < len(sorted); i++ {
 		a, b := &sorted[i-1], &sorted[i]
 		if !sameFlowOptions(a.Summary.Options, b.Summary.Options) {
 			return nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", a.Input, b.Input)}
-		}
-		if a.Input == b.Input {
-			return nil, MapError{fmt.Errorf("%s was mapped twice: merge one map task output of each input", a.Input)}
 		}
 		if b.JoinFrom < a.Last {
 			return nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
@@ -313,6 +363,80 @@ func readManifests(dirs []string, version string) ([]mapManifest, error) {
 		}
 	}
 	return sorted, nil
+}
+
+// numberFiles sets the file and frame base of map task outputs in time
+// order: outputs of one file (by its size and content hash) must be byte
+// ranges of it that cover it and meet where one sequential pass over it
+// goes from one to the next.
+func numberFiles(mans []mapManifest) error {
+	type fileKey struct {
+		size int64
+		hash string
+	}
+	byFile := map[fileKey][]*mapManifest{}
+	var files []fileKey
+	for i := range mans {
+		m := &mans[i]
+		k := fileKey{m.Identity.Size, m.Identity.Hash}
+		if byFile[k] == nil {
+			files = append(files, k)
+		}
+		byFile[k] = append(byFile[k], m)
+	}
+	for f, k := range files {
+		parts := byFile[k]
+		for _, m := range parts {
+			m.file = f
+		}
+		if len(parts) == 1 && parts[0].Range == nil {
+			continue
+		}
+		if err := checkRanges(parts, k.size); err != nil {
+			return err
+		}
+		slices.SortFunc(parts, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
+		var frames uint64
+		for _, m := range parts {
+			m.frameBase = frames
+			frames += m.Summary.Inputs[0].Packets
+		}
+	}
+	return nil
+}
+
+// checkRanges checks that the map task outputs of one file of size bytes
+// are byte ranges that cover it, each read on from where the one before
+// stopped.
+func checkRanges(parts []*mapManifest, size int64) error {
+	name := parts[0].Input
+	for _, m := range parts {
+		if m.Range == nil {
+			return MapError{fmt.Errorf("%s was mapped twice: merge one map task output of each input, or of each of its byte ranges (map --range)", name)}
+		}
+	}
+	rs := slices.Clone(parts)
+	slices.SortFunc(rs, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
+	at := int64(0)
+	for i, m := range rs {
+		r := m.Range
+		switch {
+		case r.Start > at:
+			return MapError{fmt.Errorf("bytes %d:%d of %s were not mapped: map that range too", at, r.Start, name)}
+		case r.Start < at:
+			return MapError{fmt.Errorf("bytes %d:%d of %s were mapped twice: merge map task outputs of ranges that do not overlap", r.Start, at, name)}
+		}
+		if i > 0 && !r.Follows(rs[i-1].Range.RangeEnds) {
+			p := rs[i-1].Range
+			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s do not meet where one pass reads from one to the other (the first stopped at byte %d, the second started at %d; damage across their boundary?): map %d:%d as one range",
+				p.Start, p.End, r.Start, r.End, name, p.Stop, r.First, p.Start, r.End)}
+		}
+		at = r.End
+	}
+	if at != size {
+		return MapError{fmt.Errorf("bytes %d:%d of %s were not mapped: map that range too", at, size, name)}
+	}
+	return nil
 }
 
 // MapInputs returns the identities of the inputs of the map task outputs
@@ -325,7 +449,9 @@ func MapInputs(dirs []string, version string) ([]DatasetInput, error) {
 	}
 	var ids []DatasetInput
 	for _, m := range mans {
-		ids = append(ids, m.Identity)
+		if m.file == len(ids) {
+			ids = append(ids, m.Identity)
+		}
 	}
 	return ids, nil
 }
@@ -412,12 +538,16 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 		if err := stopped(ctx); err != nil {
 			return fail(err)
 		}
-		if err := joinInput(ctx, joiner, readers, loads[i], dirs[i], &m, i); err != nil {
+		if err := joinInput(ctx, joiner, readers, loads[i], dirs[i], &m); err != nil {
 			return fail(err)
 		}
 		joiner.End(m.Last)
-		res.inputs = append(res.inputs, m.Input)
-		s.Inputs = append(s.Inputs, m.Summary.Inputs...)
+		if m.file == len(s.Inputs) {
+			res.inputs = append(res.inputs, m.Input)
+			s.Inputs = append(s.Inputs, m.Summary.Inputs...)
+		} else {
+			addRange(&s.Inputs[m.file], &m.Summary.Inputs[0])
+		}
 		s.Packets.Add(&m.Summary.Packets)
 		s.Damage = append(s.Damage, m.Summary.Damage...)
 		for _, w := range m.Summary.Warnings {
@@ -448,12 +578,33 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 	return res, nil
 }
 
-// joinInput takes the map task output in dir, of input number i, whose
-// joinable packets and open flows come from loads: the packets replayed
-// on the flows the inputs before left open, its other records handed to
-// the readers, and the flows it left open kept for the inputs after.
-func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders, loads <-chan joinChunk, dir string, m *mapManifest, i int) error {
-	joiner.Begin(i)
+// addRange adds what a map task read of a byte range of an input to in,
+// what the tasks of its ranges before read.
+func addRange(in, r *tables.Input) {
+	if r.Packets > 0 {
+		if in.Packets == 0 || r.FirstSeen.Before(*in.FirstSeen) {
+			in.FirstSeen = r.FirstSeen
+		}
+		if in.Packets == 0 || r.LastSeen.After(*in.LastSeen) {
+			in.LastSeen = r.LastSeen
+		}
+	}
+	in.Packets += r.Packets
+	in.Bytes += r.Bytes
+	for _, lt := range r.LinkTypes {
+		if !slices.Contains(in.LinkTypes, lt) {
+			in.LinkTypes = append(in.LinkTypes, lt)
+		}
+	}
+	in.Error = cmp.Or(in.Error, r.Error)
+}
+
+// joinInput takes the map task output in dir, whose joinable packets and
+// open flows come from loads: the packets replayed on the flows the
+// inputs before left open, its other records handed to the readers, and
+// the flows it left open kept for the inputs after.
+func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders, loads <-chan joinChunk, dir string, m *mapManifest) error {
+	joiner.BeginAt(m.file, m.frameBase)
 	handed := false
 	for {
 		var c joinChunk
@@ -471,7 +622,8 @@ func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders
 		if (len(c.open) > 0 || c.last) && !handed {
 			// Every packet is replayed: which records are replaced is known.
 			for sh := range m.Shards {
-				readers.tasks <- recordTask{path: filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), input: i, replaced: joiner.Replaced()}
+				readers.tasks <- recordTask{path: filepath.Join(dir, "records-"+strconv.Itoa(sh)+".bin"), input: m.file,
+					frameBase: m.frameBase, replaced: joiner.Replaced()}
 			}
 			handed = true
 		}
@@ -624,9 +776,10 @@ func (j *joinedRecords) wait() error {
 // recordTask is a file of a map task's records: those of input number
 // input, but the replaced ones.
 type recordTask struct {
-	path     string
-	input    int
-	replaced flows.Replaced
+	path      string
+	input     int
+	frameBase uint64 // of the task's byte range in the input
+	replaced  flows.Replaced
 }
 
 // recordReaders read map tasks' records, each into a collector shard of
@@ -657,6 +810,7 @@ func startRecordReaders(col *collector, n int) *recordReaders {
 						return nil
 					}
 					r.Joinable, r.Input = false, int32(t.input)
+					r.FirstFrame += t.frameBase
 					return col.add(w, &r, ws)
 				})
 			}

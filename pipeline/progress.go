@@ -6,9 +6,9 @@ import "flowstat/reader"
 // bars. Each method starts a stage and returns what is told of it; the
 // stages come one after the other.
 type Progress interface {
-	// Reading starts reading paths, whose bytes counter counts as they
-	// are read from disk (compressed inputs included).
-	Reading(paths []string, counter *reader.Counter) ReadProgress
+	// Reading starts reading total bytes (-1: unknown), which counter
+	// counts as they are read from disk (compressed inputs included).
+	Reading(total int64, counter *reader.Counter) ReadProgress
 	// Ending starts ending the flows still open at the end of input; nil
 	// when those are not to be told.
 	Ending(open int) StepProgress
@@ -48,10 +48,10 @@ type (
 	noOutputProgress struct{}
 )
 
-func (noProgress) Reading([]string, *reader.Counter) ReadProgress { return noReadProgress{} }
-func (noProgress) Ending(int) StepProgress                        { return nil }
-func (noProgress) Merging(int) StepProgress                       { return nil }
-func (noProgress) Output(uint64, bool) OutputProgress             { return noOutputProgress{} }
+func (noProgress) Reading(int64, *reader.Counter) ReadProgress { return noReadProgress{} }
+func (noProgress) Ending(int) StepProgress                     { return nil }
+func (noProgress) Merging(int) StepProgress                    { return nil }
+func (noProgress) Output(uint64, bool) OutputProgress          { return noOutputProgress{} }
 
 func (noReadProgress) Update(uint64) {}
 func (noReadProgress) Finish(uint64) {}

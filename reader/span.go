@@ -89,3 +89,21 @@ func spanOfTail(split *Split, first int64) (int64, int64, bool) {
 	}
 	return 0, 0, false
 }
+
+// FirstTimeInRange returns the time of the first record s, a range of a
+// file (SplitRange), holds.
+func FirstTimeInRange(s *Split) (int64, bool) {
+	for i := range s.Chunks {
+		c, err := s.OpenChunk(i)
+		if err != nil {
+			return 0, false
+		}
+		var f Frame
+		err = c.Next(&f)
+		c.Close()
+		if err == nil {
+			return f.Time, true
+		}
+	}
+	return 0, false
+}

@@ -49,6 +49,11 @@ type Split struct {
 	begin   ReaderState // the state the first chunk is read in: the file header's
 	header  ReaderState // the state speculative readers start in
 	counter *Counter
+	// midFile: the first chunk starts inside the file (SplitRange), and
+	// is read speculatively too.
+	midFile bool
+	// Ends says how reading met the range's ends, once ReadSplit returns.
+	Ends RangeEnds
 }
 
 // Chunk is a byte range [Start, End) of a trace: it holds the records (or
@@ -135,6 +140,72 @@ func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) 
 	s.begin = s.header
 	s.header = s.learnHeader()
 	return s, nil
+}
+
+// SplitRange cuts the records that start in the byte range [start, end)
+// of the uncompressed pcap or pcapng file at path into chunks, as
+// SplitTrace does: one range of a large file for one task, its neighbours
+// read by others (flowstat map --range). A range that starts after the
+// file header starts at the first chain of records in it, as a chunk
+// does, and ReadSplit leaves in Ends what the reader of the range before
+// must have left for both to read what one sequential pass reads.
+func SplitRange(path string, start, end, chunkSize int64, counter *Counter) (*Split, error) {
+	s, err := newSplit(path, counter)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%s: a byte range can only be read of an uncompressed pcap or pcapng file", path)
+	}
+	if start < 0 || end <= start || end > s.Size {
+		return nil, fmt.Errorf("%s: the range %d:%d is not inside the file (%d bytes)", path, start, end, s.Size)
+	}
+	s.begin = s.header
+	s.header = s.learnHeader()
+	first := s.Chunks[0].Start
+	s.midFile = start > first
+	start = max(start, first)
+	s.Chunks = nil
+	for at := start; at < end; at += chunkSize {
+		s.Chunks = append(s.Chunks, Chunk{at, min(at+chunkSize, end)})
+	}
+	if len(s.Chunks) == 0 { // the range holds only the file header
+		s.Chunks = []Chunk{{start, start}}
+	}
+	return s, nil
+}
+
+// RangeEnds is how the reading of a byte range met its ends: a merge of
+// ranges read by different tasks checks, with Follows, what ReadSplit
+// checks of the chunks it reads.
+type RangeEnds struct {
+	First int64 `json:"first"` // offset of the range's first record; -1: none
+	Stop  int64 `json:"stop"`  // where the records of the range after start
+	// Begins is the capture (its parameters or interfaces) the range was
+	// read in; Ends the one reading left.
+	Begins string `json:"begins"`
+	Ends   string `json:"ends"`
+	// Fits: what the first chunk read is what a sequential pass reads
+	// after stopping at First in capture Begins (no damage, nothing
+	// unusual: see ChunkReader.Fits).
+	Fits bool `json:"fits"`
+	// Open: reading stopped inside a damaged region; Ended: reading the
+	// file ended in the range (damage to the end of the file, a read
+	// error).
+	Open  bool `json:"open"`
+	Ended bool `json:"ended"`
+}
+
+// Follows reports whether the range e was read exactly as a sequential
+// pass would have read it after the range prev.
+func (e RangeEnds) Follows(prev RangeEnds) bool {
+	return !prev.Ended && !prev.Open && e.Fits && e.First == prev.Stop && e.Begins == prev.Ends
+}
+
+// capture names what sameCapture compares: equal names, equal captures.
+func (s ReaderState) capture() string {
+	p := s.pcap
+	return fmt.Sprintf("pcap %v %v %d %d %v; pcapng %v %v", p.order, p.nano, p.snaplen, p.linkType, p.odd, s.ng.order, s.ng.ifaces)
 }
 
 // newSplit reads the file header of the uncompressed trace file at path
@@ -224,7 +295,7 @@ type ChunkReader struct {
 // OpenChunk starts reading chunk i speculatively, in the state the file's
 // start left; chunk 0 is read exactly.
 func (s *Split) OpenChunk(i int) (*ChunkReader, error) {
-	if i == 0 {
+	if i == 0 && !s.midFile {
 		return s.open(s.Chunks[0].End, s.Chunks[0].Start, s.begin)
 	}
 	c, err := s.open(s.Chunks[i].End, s.Chunks[i].Start, s.header)
@@ -439,11 +510,29 @@ func ReadSplit[T any](s *Split, workers, ahead int, read func(c *ChunkReader, wo
 	}
 	var prevStop int64
 	var prev ReaderState
+	s.Ends = RangeEnds{First: -1}
+	defer func() {
+		s.Ends.Stop, s.Ends.Ends, s.Ends.Open, s.Ends.Ended = prevStop, prev.capture(), prev.open != nil, prev.ended
+	}()
 	for i := 0; i < n; i++ {
 		res := <-results[i]
 		<-tickets
 		if res.err != nil {
 			return res.err
+		}
+		if s.Ends.First < 0 {
+			// The range's first record: what came before it was read by
+			// another task, which the merge checks it against (Follows).
+			c := res.reader
+			if c.Start() < 0 { // none in this chunk of a range
+				if err := use(res.value); err != nil {
+					return err
+				}
+				continue
+			}
+			s.Ends.First, s.Ends.Begins = c.Start(), c.initial.capture()
+			s.Ends.Fits = c.Fits(c.Start(), c.initial)
+			prevStop, prev = c.Start(), c.initial
 		}
 		if i > 0 && !res.reader.Fits(prevStop, prev) {
 			at := prevStop

@@ -64,6 +64,8 @@ type analyzeConfig struct {
 	// size its files are rolled at.
 	dataset          string
 	datasetFileBytes int64
+	// byteRange and part are map's --range and --part.
+	byteRange, part string
 	// set reports whether a flag was given.
 	set func(name string) bool
 }
@@ -109,6 +111,10 @@ func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error)
 	cfg.datasetFileBytes = tables.DefaultFileBytes
 	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
 	addFindingFlags(fs, &cfg.Thresholds)
+	if command == "map" {
+		fs.StringVar(&cfg.byteRange, "range", "", "read only the records that start in bytes `START:END` of the trace (END empty: to its end; sizes as --dataset-file-size): one range of a large file per map task, merge checks that they meet")
+		fs.StringVar(&cfg.part, "part", "", "read part `I/N` of the trace: the I-th (from 1) of N byte ranges of equal size (--range's)")
+	}
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, usage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {

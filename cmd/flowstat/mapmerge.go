@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"flowstat/pipeline"
@@ -28,6 +29,12 @@ Map every trace of an archive with the same flags (the interval, timeouts,
 are --interval's (default 1s): merge's are multiples of them. Traces must not
 overlap in time; a trace's path is recorded as given, for 'flowstat extract'.
 
+A large uncompressed trace can be read by several map tasks, each a byte
+range of it (--range START:END or --part I/N): a task reads the records that
+start in its range, from the first where records chain. merge checks that the
+ranges of a file cover it and meet where one pass over it goes from one to the
+next; where damage crosses a boundary it names the range to map instead.
+
 Flags:
 %s
 Exit status as analyze's.
@@ -45,7 +52,8 @@ analyze's auto) must be a multiple of theirs.
 Flags:
 %s
 Exit status as analyze's; 2 also for map task outputs that cannot be merged
-(another flowstat, other flow options, traces overlapping in time).
+(another flowstat, other flow options, traces overlapping in time, byte
+ranges of a file that leave bytes out, overlap or do not meet).
 `
 
 func runMap(args []string) error {
@@ -84,7 +92,11 @@ func runMap(args []string) error {
 	// temporaries are not this one's to remove.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err = pipeline.Map(ctx, &cfg.Config, paths[0])
+	r, err := mapRange(cfg, paths[0])
+	if err != nil {
+		return err
+	}
+	s, err = pipeline.Map(ctx, &cfg.Config, paths[0], r)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
@@ -130,4 +142,43 @@ func runMerge(args []string) error {
 			s.Packets.Read, s.Flows.Total, len(cfg.Named), s.ElapsedS, cfg.Out)
 	}
 	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
+}
+
+// mapRange returns the byte range of path that --range or --part give,
+// or nil for the whole file.
+func mapRange(cfg *analyzeConfig, path string) (*pipeline.ByteRange, error) {
+	if cfg.byteRange == "" && cfg.part == "" {
+		return nil, nil
+	}
+	if cfg.byteRange != "" && cfg.part != "" {
+		return nil, usagef("give --range or --part, not both")
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read trace: %w", err)
+	}
+	size := info.Size()
+	if cfg.part != "" {
+		var i, n int64
+		if _, err := fmt.Sscanf(cfg.part, "%d/%d", &i, &n); err != nil || n < 1 || i < 1 || i > n {
+			return nil, usagef("invalid --part %q: give I/N, the I-th of N parts (1 <= I <= N)", cfg.part)
+		}
+		return &pipeline.ByteRange{Start: size * (i - 1) / n, End: size * i / n}, nil
+	}
+	start, end, ok := strings.Cut(cfg.byteRange, ":")
+	r := pipeline.ByteRange{End: size}
+	var errs [2]error
+	if start != "0" {
+		errs[0] = sizeValue{&r.Start}.Set(start)
+	}
+	if ok && end != "" {
+		errs[1] = sizeValue{&r.End}.Set(end)
+	}
+	if !ok || errs[0] != nil || errs[1] != nil {
+		return nil, usagef("invalid --range %q: give START:END in bytes (K, M, G: binary multiples; END empty: to the end)", cfg.byteRange)
+	}
+	if r.Start >= r.End || r.End > size {
+		return nil, usagef("--range %s is empty or outside %s (%d bytes)", cfg.byteRange, path, size)
+	}
+	return &r, nil
 }

@@ -51,19 +51,10 @@ type progress struct {
 	last    time.Time
 }
 
-func (b bars) Reading(paths []string, counter *reader.Counter) pipeline.ReadProgress {
+func (b bars) Reading(total int64, counter *reader.Counter) pipeline.ReadProgress {
 	p := &progress{counter: counter, start: time.Now()}
 	if !b.show {
 		return p
-	}
-	total := int64(0)
-	for _, path := range paths {
-		info, err := os.Stat(path)
-		if path == "-" || err != nil {
-			total = -1
-			break
-		}
-		total += info.Size()
 	}
 	p.bar = newBar(total, "reading", progressbar.OptionShowCount(), progressbar.OptionShowBytes(true))
 	return p

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"flowstat/scripts/gen"
+)
+
+// mapTasks runs a map task per argument list (each ends with its trace)
+// into dir and returns their output directories, last task first.
+func mapTasks(t *testing.T, dir string, tasks [][]string, wantCode int) []string {
+	t.Helper()
+	var maps []string
+	for k, args := range tasks {
+		m := filepath.Join(dir, fmt.Sprintf("map-%02d", k))
+		os.RemoveAll(m)
+		if code := run(slices.Concat([]string{"map", "-q", "-o", m}, args)); code != wantCode {
+			t.Fatalf("map %v: exit status %d, want %d", args, code, wantCode)
+		}
+		maps = append([]string{m}, maps...)
+	}
+	return maps
+}
+
+// inParts returns the arguments of n map tasks that read trace in n
+// byte ranges (--part), each with args.
+func inParts(trace string, n int, args ...string) [][]string {
+	var tasks [][]string
+	for i := 1; i <= n; i++ {
+		tasks = append(tasks, slices.Concat(args, []string{"--part", fmt.Sprintf("%d/%d", i, n), trace}))
+	}
+	return tasks
+}
+
+// mergeInto merges map task outputs into out and returns the exit status
+// and what merge wrote on stderr.
+func mergeInto(t *testing.T, out string, maps []string, args ...string) (int, string) {
+	t.Helper()
+	return runCaptured(t, slices.Concat([]string{"merge", "-q", "-o", out}, args, maps)...)
+}
+
+// TestMapRangesEqualsAnalyze reads a trace in byte ranges, each by a map
+// task of its own, cut anywhere (inside records, handshakes and long
+// flows; the split reader's chunks made small, so that each range is read
+// in many): the merge writes what one analyze of the whole trace writes,
+// frame numbers included, for -j 1 and 2, for 2 to 13 ranges, beside a
+// file mapped whole, and for pcapng.
+func TestMapRangesEqualsAnalyze(t *testing.T) {
+	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
+	splitChunkSize = 4099
+	dir := t.TempDir()
+	whole := generatedTrace(t, dir, gen.Config{Seed: 19, Flows: 3000, Mix: "default,synflood=10"})
+	want := filepath.Join(dir, "analyze")
+	if code := analyzeInto(t, want, "-i", "1s", whole); code != exitOK {
+		t.Fatalf("analyze: exit status %d", code)
+	}
+	for _, n := range []int{2, 5, 13} {
+		for _, j := range []string{"1", "2"} {
+			t.Run(fmt.Sprintf("%d ranges, -j %s", n, j), func(t *testing.T) {
+				sub := filepath.Join(dir, fmt.Sprint(n, j))
+				got := filepath.Join(sub, "merged")
+				maps := mapTasks(t, sub, inParts(whole, n, "-j", j), exitOK)
+				if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
+					t.Fatalf("merge: exit status %d: %s", code, stderr)
+				}
+				assertSameOutputs(t, want, got)
+			})
+		}
+	}
+	t.Run("a file whole, the next in ranges", func(t *testing.T) {
+		sub := filepath.Join(dir, "two")
+		os.MkdirAll(sub, 0o755)
+		parts := cutTrace(t, whole, sub, evenCuts(countFrames(t, whole), 2))
+		want := filepath.Join(sub, "analyze")
+		if code := analyzeInto(t, want, "-i", "1s", parts[0], parts[1]); code != exitOK {
+			t.Fatalf("analyze: exit status %d", code)
+		}
+		got := filepath.Join(sub, "merged")
+		maps := mapTasks(t, sub, append([][]string{{parts[0]}}, inParts(parts[1], 3)...), exitOK)
+		if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
+			t.Fatalf("merge: exit status %d: %s", code, stderr)
+		}
+		assertSameOutputs(t, want, got)
+	})
+	t.Run("pcapng", func(t *testing.T) {
+		trace := realTrace(t, "amp.UDP.snmp.src161.pcapng")
+		sub := filepath.Join(dir, "ng")
+		want := filepath.Join(sub, "analyze")
+		if code := analyzeInto(t, want, "-i", "1s", trace); code != exitOK {
+			t.Fatalf("analyze: exit status %d", code)
+		}
+		got := filepath.Join(sub, "merged")
+		maps := mapTasks(t, sub, inParts(trace, 4), exitOK)
+		if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
+			t.Fatalf("merge: exit status %d: %s", code, stderr)
+		}
+		assertSameOutputs(t, want, got)
+	})
+}
+
+// TestMapRangesDamaged: damage inside a range is what analyze makes of
+// it (exit 3, the same outputs and damage list); damage across two
+// ranges' boundary, where the range after cannot know where a pass
+// would have gone on, is refused by merge, which names the range to map
+// instead of the two, and that range merges as analyze reads the file.
+func TestMapRangesDamaged(t *testing.T) {
+	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
+	splitChunkSize = 4099
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 23, Flows: 2000})
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := func(at int) {
+		for i := range 3000 {
+			data[at+i] = byte(i*7 + 13)
+		}
+	}
+	third := len(data) / 3
+	damage(third + third/2) // inside the second of three ranges
+	damage(2*third - 1500)  // across the second and the third
+	if err := os.WriteFile(trace, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "analyze")
+	if code := analyzeInto(t, want, "-i", "1s", trace); code != exitDamaged {
+		t.Fatalf("analyze: exit status %d, want %d", code, exitDamaged)
+	}
+
+	tasks := inParts(trace, 3)
+	var maps []string
+	for k, task := range tasks {
+		code := exitOK
+		if k == 1 {
+			code = exitDamaged
+		}
+		maps = append(maps, mapTasks(t, filepath.Join(dir, fmt.Sprint("part", k)), [][]string{task}, code)...)
+	}
+	code, stderr := mergeInto(t, filepath.Join(dir, "refused"), maps, "-i", "1s")
+	union := fmt.Sprintf("map %d:%d as one range", third, len(data))
+	if code != exitUsage || !strings.Contains(stderr, union) {
+		t.Fatalf("merge over damage across ranges: exit status %d, want %d, and %q in:\n%s", code, exitUsage, union, stderr)
+	}
+	last := mapTasks(t, filepath.Join(dir, "union"), [][]string{{"--range", fmt.Sprintf("%d:", third), trace}}, exitDamaged)
+	got := filepath.Join(dir, "merged")
+	if code, stderr := mergeInto(t, got, append(last, maps[0]), "-i", "1s"); code != exitDamaged {
+		t.Fatalf("merge: exit status %d, want %d: %s", code, exitDamaged, stderr)
+	}
+	assertSameOutputs(t, want, got)
+	_, a := flowsAndSummary(t, want)
+	_, b := flowsAndSummary(t, got)
+	if len(a.Damage) != 2 || fmt.Sprint(a.Damage) != fmt.Sprint(b.Damage) {
+		t.Errorf("damage %+v, analyze's %+v", b.Damage, a.Damage)
+	}
+}
+
+// TestMapRangesRefused: ranges that leave bytes out, overlap, or beside
+// the whole file mapped too, are refused with exit status 2; so are
+// ranges outside the file and of a compressed one.
+func TestMapRangesRefused(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 29, Flows: 500})
+	info, err := os.Stat(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := info.Size()
+	half := fmt.Sprint(size / 2)
+	ranges := mapTasks(t, filepath.Join(dir, "ranges"), [][]string{
+		{"--range", "0:" + half, trace}, {"--range", half + ":", trace}, {"--part", "2/3", trace}, {trace}}, exitOK)
+	first, second, middle, whole := ranges[3], ranges[2], ranges[1], ranges[0]
+	for _, c := range []struct {
+		name string
+		maps []string
+		says string
+	}{
+		{"a range left out", []string{first}, "were not mapped"},
+		{"the first range left out", []string{second}, "were not mapped"},
+		{"overlapping ranges", []string{first, middle, second}, "mapped twice"},
+		{"ranges and the whole file", []string{first, second, whole}, "mapped twice"},
+	} {
+		code, stderr := mergeInto(t, filepath.Join(dir, "out"), c.maps)
+		if code != exitUsage || !strings.Contains(stderr, c.says) {
+			t.Errorf("%s: exit status %d, want %d, and %q in:\n%s", c.name, code, exitUsage, c.says, stderr)
+		}
+	}
+	if code, stderr := mergeInto(t, filepath.Join(dir, "out"), []string{second, first}); code != exitOK {
+		t.Errorf("the two halves: exit status %d: %s", code, stderr)
+	}
+	gz := trace + ".gz"
+	writeGzip(t, trace, gz)
+	for _, args := range [][]string{
+		{"--range", fmt.Sprintf("0:%d", size+1), trace}, {"--range", "5:5", trace}, {"--part", "4/3", trace},
+		{"--part", "1/2", "--range", "0:10", trace}, {"--part", "1/2", gz},
+	} {
+		if code := run(slices.Concat([]string{"map", "-q", "-o", filepath.Join(dir, "bad")}, args)); code != exitUsage {
+			t.Errorf("map %v: exit status %d, want %d", args, code, exitUsage)
+		}
+	}
+}
