@@ -11,7 +11,7 @@
 // flowstat's own (pipeline.Map, flows.Joiner), as flowstat merge runs
 // them.
 //
-//	flowstat-beam --out DIR [--runner prism] TRACE...
+//	flowstat-beam --out DIR [--range-mib N] [--runner prism] TRACE...
 package main
 
 import (
@@ -37,6 +37,7 @@ func main() {
 	out := flag.String("out", "", "output `DIR`: flows/part-*.parquet and destinations.parquet")
 	idle := flag.Duration("idle-timeout", flows.DefaultIdleTimeout, "end a flow after this much silence")
 	active := flag.Duration("active-timeout", 0, "cut longer flows into consecutive records (0: off)")
+	rangeMiB := flag.Int64("range-mib", 0, "read an uncompressed trace larger than this many `MiB` in byte ranges of about this size, a map task each (0: a map task per trace)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: flowstat-beam --out DIR [Beam flags, e.g. --runner prism] TRACE...\n\n")
 		flag.PrintDefaults()
@@ -69,7 +70,12 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	p := build(Options{Out: outDir, IdleTimeout: int64(*idle), ActiveTimeout: int64(*active), Version: version}, traces)
+	tasks, err := tasksOf(traces, *rangeMiB<<20)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "flowstat-beam: %v\n", err)
+		os.Exit(1)
+	}
+	p := build(Options{Out: outDir, IdleTimeout: int64(*idle), ActiveTimeout: int64(*active), Version: version}, tasks)
 	started := time.Now()
 	if err := beamx.Run(context.Background(), p); err != nil {
 		pprof.StopCPUProfile()

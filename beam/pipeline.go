@@ -37,38 +37,64 @@ func (o Options) flowOptions() flows.Options {
 		Interval: pipeline.DefaultMapInterval}
 }
 
-// build makes the pipeline over traces:
+// build makes the pipeline over the map tasks, traces or byte ranges of
+// them:
 //
-//	traces -> map (ParDo) -> records that no join changes
-//	                      -> fragments by flow key -> GroupByKey -> join (ParDo) -> joined records
-//	                      -> inputs (side input of the join)
+//	tasks -> map (ParDo) -> records that no join changes
+//	                     -> fragments by flow key -> GroupByKey -> join (ParDo) -> joined records
+//	                     -> inputs (side input of the join and of the writes)
 //	records + joined records -> flows/part-*.parquet, a file per bundle
 //	                         -> traffic per destination (CombinePerKey) -> destinations.parquet
-func build(opts Options, traces []string) *beam.Pipeline {
+func build(opts Options, tasks []task) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	paths := beam.Create(s, beamStrings(traces)...)
-	records, fragments, inputs := beam.ParDo3(s, &mapFn{Opts: opts}, paths)
+	elems := make([]any, len(tasks))
+	for i, t := range tasks {
+		b, _ := json.Marshal(t)
+		elems[i] = string(b)
+	}
+	records, fragments, inputs := beam.ParDo3(s, &mapFn{Opts: opts}, beam.Create(s, elems...))
 	joined := beam.ParDo(s, &joinFn{Opts: opts}, beam.GroupByKey(s, fragments), beam.SideInput{Input: inputs})
 	all := beam.Flatten(s, records, joined)
-	beam.ParDo0(s, &writeFlowsFn{Out: opts.Out}, all)
+	beam.ParDo0(s, &writeFlowsFn{Out: opts.Out}, all, beam.SideInput{Input: inputs})
 	perDest := beam.CombinePerKey(s, addTraffic, beam.ParDo(s, destinationOf, all))
 	rows := beam.ParDo(s, destinationRowOf, perDest)
 	beam.ParDo0(s, &writeDestinationsFn{Out: opts.Out}, beam.GroupByKey(s, beam.AddFixedKey(s, rows)))
 	return p
 }
 
-func beamStrings(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
+// A task is what a map task reads: a trace, or a byte range of one.
+type task struct {
+	Path  string              `json:"path"`
+	Range *pipeline.ByteRange `json:"range,omitempty"`
+}
+
+// tasksOf makes the map tasks of traces: an uncompressed pcap or pcapng
+// file larger than rangeBytes (when not 0) in ranges of about that size,
+// any other whole.
+func tasksOf(traces []string, rangeBytes int64) ([]task, error) {
+	var tasks []task
+	for _, path := range traces {
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read trace: %w", err)
+		}
+		size := info.Size()
+		if rangeBytes <= 0 || size <= rangeBytes || !reader.Splittable(path) {
+			tasks = append(tasks, task{Path: path})
+			continue
+		}
+		n := (size + rangeBytes - 1) / rangeBytes
+		for i := range n {
+			tasks = append(tasks, task{path, &pipeline.ByteRange{Start: size * i / n, End: size * (i + 1) / n}})
+		}
 	}
-	return out
+	return tasks, nil
 }
 
 func init() {
 	register.DoFn5x1[context.Context, string, func([]byte), func(string, []byte), func(string), error](&mapFn{})
 	register.DoFn4x1[string, func(*[]byte) bool, []string, func([]byte), error](&joinFn{})
-	register.DoFn1x1[[]byte, error](&writeFlowsFn{})
+	register.DoFn2x1[[]byte, []string, error](&writeFlowsFn{})
 	register.DoFn2x1[int, func(*[]byte) bool, error](&writeDestinationsFn{})
 	register.Function2x1(destinationOf)
 	register.Function2x1(destinationRowOf)
@@ -81,10 +107,13 @@ func init() {
 }
 
 // An input as the join needs it: its path, and the times of its first
-// and last frames, which order the inputs.
+// and last frames, which order the inputs and name them; and as the
+// writes need it: its part of its file, to number frames on across the
+// byte ranges of one.
 type input struct {
 	Path        string
 	First, Last int64
+	Part        pipeline.Part
 }
 
 // A fragment is what a map task hands the join of one flow key: a
@@ -125,22 +154,24 @@ func decodeFragment(b []byte) (fragment, error) {
 }
 
 // A record element is a batch of records, a runner's cost being per
-// element: each record its input's path and its map task encoding,
-// length-prefixed.
+// element: each record its input's path and first frame time (its name)
+// and its map task encoding, length-prefixed.
 type recordBatch []byte
 
 // recordBatchLen is how many records mapFn puts in an element.
 const recordBatchLen = 4096
 
-func (rb *recordBatch) add(path string, r *flows.Record, ws []flows.Window) {
-	b := binary.AppendUvarint(nil, uint64(len(path)))
-	b = append(b, path...)
+func (rb *recordBatch) add(in *input, r *flows.Record, ws []flows.Window) {
+	b := binary.AppendUvarint(nil, uint64(len(in.Path)))
+	b = append(b, in.Path...)
+	b = binary.AppendVarint(b, in.First)
 	b = pipeline.AppendMapRecord(b, r, ws)
 	*rb = append(binary.AppendUvarint(*rb, uint64(len(b))), b...)
 }
 
-// eachRecord calls fn with each record of a batch and its input's path.
-func eachRecord(b []byte, fn func(path string, r *flows.Record) error) error {
+// eachRecord calls fn with each record of a batch and its input's path
+// and first frame time.
+func eachRecord(b []byte, fn func(path string, first int64, r *flows.Record) error) error {
 	var r flows.Record
 	for len(b) > 0 {
 		n, k := binary.Uvarint(b)
@@ -153,24 +184,33 @@ func eachRecord(b []byte, fn func(path string, r *flows.Record) error) error {
 		if j <= 0 || uint64(len(e)-j) < m {
 			return errors.New("damaged record")
 		}
-		if _, err := pipeline.ReadMapRecord(e[j+int(m):], &r, nil); err != nil {
+		first, f := binary.Varint(e[j+int(m):])
+		if f <= 0 {
+			return errors.New("damaged record")
+		}
+		if _, err := pipeline.ReadMapRecord(e[j+int(m)+f:], &r, nil); err != nil {
 			return err
 		}
-		if err := fn(string(e[j:j+int(m)]), &r); err != nil {
+		if err := fn(string(e[j:j+int(m)]), first, &r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mapFn runs a map task on a trace, in a temporary directory of the
-// worker, and hands out its records, its fragments by flow key (a key's
-// together), and its input.
+// mapFn runs a map task on a trace or a byte range of one, in a temporary
+// directory of the worker, and hands out its records, its fragments by
+// flow key (a key's together), and its input.
 type mapFn struct {
 	Opts Options
 }
 
-func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]byte), fragments func(string, []byte), inputs func(string)) error {
+func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records func([]byte), fragments func(string, []byte), inputs func(string)) error {
+	var t task
+	if err := json.Unmarshal([]byte(taskJSON), &t); err != nil {
+		return err
+	}
+	path := t.Path
 	tmp, err := os.MkdirTemp("", "flowstat-map-*")
 	if err != nil {
 		return err
@@ -182,7 +222,7 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 	}
 	cfg := &pipeline.Config{Out: filepath.Join(tmp, "map"), Workers: 1, Version: f.Opts.Version,
 		Interval: pipeline.DefaultMapInterval, Flows: f.Opts.flowOptions(), Filter: filter}
-	if _, err := pipeline.Map(ctx, cfg, path, nil); err != nil {
+	if _, err := pipeline.Map(ctx, cfg, path, t.Range); err != nil {
 		return fmt.Errorf("map %s: %w", path, err)
 	}
 	o, err := pipeline.OpenMapOutput(cfg.Out, f.Opts.Version)
@@ -190,8 +230,9 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 		return err
 	}
 	_, first, last := o.Input()
-	in, _ := json.Marshal(input{Path: path, First: first, Last: last})
-	inputs(string(in))
+	in := input{Path: path, First: first, Last: last, Part: o.Part()}
+	inJSON, _ := json.Marshal(in)
+	inputs(string(inJSON))
 	// A key's fragments of the input go out as one element: there are
 	// many packets to a key, and a runner's cost is per element.
 	byKey := map[string][]byte{}
@@ -217,7 +258,7 @@ func (f *mapFn) ProcessElement(ctx context.Context, path string, records func([]
 			add(r.Key(), fragment{first, fragRecord, 0, pipeline.AppendMapRecord(nil, r, ws)})
 			return nil
 		}
-		batch.add(path, r, ws)
+		batch.add(&in, r, ws)
 		if n++; n%recordBatchLen == 0 {
 			records(batch)
 			batch = nil
@@ -254,20 +295,15 @@ type joinFn struct {
 
 func (f *joinFn) Setup() {
 	f.joiner = flows.NewJoiner(f.Opts.flowOptions(), func(r *flows.Record, ws []flows.Window) {
-		f.batch.add(f.ins[r.Input].Path, r, ws)
+		f.batch.add(&f.ins[r.Input], r, ws)
 	})
 }
 
 func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON []string, emit func([]byte)) error {
-	var ins []input
-	for _, j := range inputJSON {
-		var in input
-		if err := json.Unmarshal([]byte(j), &in); err != nil {
-			return err
-		}
-		ins = append(ins, in)
+	ins, err := readInputs(inputJSON)
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(ins, func(a, b input) int { return cmp.Compare(a.First, b.First) })
 	index := map[int64]int{}
 	for i, in := range ins {
 		index[in.First] = i
@@ -323,7 +359,7 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 				}
 				if !replaced.Has(&r) {
 					r.Joinable, r.Input = false, int32(i)
-					f.batch.add(ins[i].Path, &r, ws)
+					f.batch.add(&ins[i], &r, ws)
 				}
 			case fragOpen:
 				var of flows.OpenFlow
@@ -346,6 +382,20 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 	return nil
 }
 
+// readInputs decodes the inputs side input, in time order.
+func readInputs(inputJSON []string) ([]input, error) {
+	var ins []input
+	for _, j := range inputJSON {
+		var in input
+		if err := json.Unmarshal([]byte(j), &in); err != nil {
+			return nil, err
+		}
+		ins = append(ins, in)
+	}
+	slices.SortFunc(ins, func(a, b input) int { return cmp.Compare(a.First, b.First) })
+	return ins, nil
+}
+
 // writeFlowsFn writes the records of a bundle into a flows.parquet file
 // of their own, flows/part-<uuid>.parquet, sorted as flows.parquet is.
 type writeFlowsFn struct {
@@ -353,26 +403,53 @@ type writeFlowsFn struct {
 	recs  []flows.Record
 	paths []string
 	index map[string]int32
+	// frameBases are those of the inputs by first frame time: a byte
+	// range's frame numbers count on from the ranges before it.
+	frameBases map[int64]uint64
 }
 
-func (f *writeFlowsFn) StartBundle() {
+// StartBundle numbers the inputs' frames on from their side input, once:
+// the first of its bundles to run on a worker. (Beam gives a DoFn's side
+// inputs to StartBundle and FinishBundle as to ProcessElement.)
+func (f *writeFlowsFn) StartBundle(inputJSON []string) error {
 	f.recs, f.paths, f.index = nil, nil, map[string]int32{}
+	if f.frameBases != nil {
+		return nil
+	}
+	ins, err := readInputs(inputJSON)
+	if err != nil {
+		return err
+	}
+	parts := make([]pipeline.Part, len(ins))
+	for i, in := range ins {
+		parts[i] = in.Part
+	}
+	bases, err := pipeline.FrameBases(parts)
+	if err != nil {
+		return err
+	}
+	f.frameBases = map[int64]uint64{}
+	for i, in := range ins {
+		f.frameBases[in.First] = bases[i]
+	}
+	return nil
 }
 
-func (f *writeFlowsFn) ProcessElement(b []byte) error {
-	return eachRecord(b, func(path string, r *flows.Record) error {
+func (f *writeFlowsFn) ProcessElement(b []byte, _ []string) error {
+	return eachRecord(b, func(path string, first int64, r *flows.Record) error {
 		i, ok := f.index[path]
 		if !ok {
 			i = int32(len(f.paths))
 			f.index[path], f.paths = i, append(f.paths, path)
 		}
 		r.Input = i
+		r.FirstFrame += f.frameBases[first]
 		f.recs = append(f.recs, *r)
 		return nil
 	})
 }
 
-func (f *writeFlowsFn) FinishBundle() error {
+func (f *writeFlowsFn) FinishBundle(_ []string) error {
 	if len(f.recs) == 0 {
 		return nil
 	}
@@ -390,7 +467,7 @@ type traffic struct {
 // destinationOf sums a batch's records by destination.
 func destinationOf(b []byte, emit func(string, traffic)) error {
 	sums := map[string]traffic{}
-	err := eachRecord(b, func(_ string, r *flows.Record) error {
+	err := eachRecord(b, func(_ string, _ int64, r *flows.Record) error {
 		k := fmt.Sprintf("%s|%d|%d", r.DstIP, r.DstPort, r.Proto)
 		sums[k] = addTraffic(sums[k], traffic{1, int64(r.Packets[0] + r.Packets[1]), int64(r.Bytes[0] + r.Bytes[1])})
 		return nil

@@ -24,9 +24,10 @@ import (
 func TestMain(m *testing.M) { ptest.Main(m) }
 
 // TestBeamEqualsAnalyze cuts a generated trace (long and short flows,
-// handshakes, a SYN flood) into rotated files, 6 and 25 of them, runs the
-// Beam pipeline over them on the prism runner, and holds its flows (every
-// shard's) to one flowstat analyze over the same files, field by field
+// handshakes, a SYN flood) into rotated files, 6 and 25 of them, and 2
+// read in byte ranges (4 each), runs the Beam pipeline over them on the
+// prism runner, and holds its flows (every shard's) to one flowstat
+// analyze over the same files, field by field (frame numbers included)
 // and with each flow's input, and its traffic per destination to sums
 // over analyze's flows.
 func TestBeamEqualsAnalyze(t *testing.T) {
@@ -35,17 +36,28 @@ func TestBeamEqualsAnalyze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{6, 25} {
-		t.Run(fmt.Sprint(n, " files"), func(t *testing.T) {
+	for _, c := range []struct{ files, rangesEach int }{{6, 1}, {25, 1}, {2, 4}} {
+		t.Run(fmt.Sprintf("%d files, %d ranges each", c.files, c.rangesEach), func(t *testing.T) {
+			n := c.files
 			sub := filepath.Join(dir, fmt.Sprint(n))
 			parts := cutPcap(t, data, sub, n)
 			want := analyzeFlows(t, filepath.Join(sub, "analyze"), parts)
+			rangeBytes := int64(0)
+			for _, p := range parts {
+				if info, err := os.Stat(p); err == nil && c.rangesEach > 1 {
+					rangeBytes = max(rangeBytes, (info.Size()+int64(c.rangesEach)-1)/int64(c.rangesEach))
+				}
+			}
+			tasks, err := tasksOf(parts, rangeBytes)
+			if err != nil || len(tasks) != c.files*c.rangesEach {
+				t.Fatalf("%d map tasks (%v), want %d", len(tasks), err, c.files*c.rangesEach)
+			}
 
 			out := filepath.Join(sub, "beam")
 			if err := os.MkdirAll(filepath.Join(out, "flows"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			p := build(Options{Out: out, IdleTimeout: int64(flows.DefaultIdleTimeout), Version: version}, parts)
+			p := build(Options{Out: out, IdleTimeout: int64(flows.DefaultIdleTimeout), Version: version}, tasks)
 			if _, err := prism.Execute(context.Background(), p); err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"flowstat/flows"
+	"flowstat/tables"
 )
 
 // MapOutput is a map task's output directory, read by a merge that runs
@@ -108,4 +109,43 @@ func AppendMapRecord(b []byte, r *flows.Record, windows []flows.Window) []byte {
 // ReadMapRecord decodes what AppendMapRecord wrote, the windows into ws.
 func ReadMapRecord(b []byte, r *flows.Record, ws []flows.Window) ([]flows.Window, error) {
 	return readMapRecord(b, r, ws)
+}
+
+// Part is what a distributed merge needs of a map task's output to number
+// frames on across the byte ranges of one input (map --range), and to
+// check, as Merge does, that those ranges cover it and meet.
+type Part struct {
+	Input    string       `json:"input"`
+	Identity DatasetInput `json:"identity"`
+	Range    *mapRange    `json:"range,omitempty"`
+	Frames   uint64       `json:"frames"`
+}
+
+// Part returns the map task's Part.
+func (o *MapOutput) Part() Part {
+	p := Part{Input: o.m.Input, Identity: o.m.Identity, Range: o.m.Range}
+	if len(o.m.Summary.Inputs) > 0 {
+		p.Frames = o.m.Summary.Inputs[0].Packets
+	}
+	return p
+}
+
+// FrameBases checks the parts of map task outputs, in any order, as
+// Merge checks map task outputs (a file's byte ranges must cover it and
+// meet), and returns the frames of each one's input in the ranges before
+// its own: what its frame numbers count on from.
+func FrameBases(parts []Part) ([]uint64, error) {
+	mans := make([]mapManifest, len(parts))
+	for i, p := range parts {
+		mans[i] = mapManifest{Input: p.Input, Identity: p.Identity, Range: p.Range,
+			Summary: tables.Summary{Inputs: []tables.Input{{Packets: p.Frames}}}}
+	}
+	if err := numberFiles(mans); err != nil {
+		return nil, err
+	}
+	bases := make([]uint64, len(mans))
+	for i := range mans {
+		bases[i] = mans[i].frameBase
+	}
+	return bases, nil
 }

@@ -208,6 +208,13 @@ func (s ReaderState) capture() string {
 	return fmt.Sprintf("pcap %v %v %d %d %v; pcapng %v %v", p.order, p.nano, p.snaplen, p.linkType, p.odd, s.ng.order, s.ng.ifaces)
 }
 
+// Splittable reports whether the file at path can be read in byte ranges
+// (SplitRange): an uncompressed pcap or pcapng file.
+func Splittable(path string) bool {
+	s, err := newSplit(path, nil)
+	return s != nil && err == nil
+}
+
 // newSplit reads the file header of the uncompressed trace file at path
 // and returns it as a Split of one chunk, all its records, in the state
 // the header gives (begin and header not yet learned); nil when it is not
