@@ -622,7 +622,7 @@ func (ps *Parts) byDestination(s tables.Summary, b0 *builder, st *Stats) error {
 	// writeRows writes the rows of destinations as byDestination gives
 	// them out (see builder.rowsOut).
 	writeRows := func(rows [][]Interval) {
-		order := windowOrder(rows)
+		order := windowOrder(rows, b0.iv)
 		writeInOrder(len(order), func(i int) *Interval { return &rows[order[i].dest][order[i].row] })
 	}
 	err = ps.eachPart(func(part int) error {

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"cmp"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -33,6 +35,36 @@ func TestWindowsEncoding(t *testing.T) {
 			if _, err := readWindows(b[1:len(b)-2], got); err == nil {
 				t.Errorf("case %d: windows cut short read without error", i)
 			}
+		}
+	}
+}
+
+// The rows of destinations come out in the order of Stats.Intervals
+// whether counted into their windows or sorted (a width of 0, or windows
+// not aligned to it): by start, then destination.
+func TestWindowOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const width = 20_000_000_000
+	for _, spread := range []int64{1, 10, 1_000, 1_000_000} { // windows the rows span
+		rows := make([][]Interval, 300)
+		for d := range rows {
+			at := 1_700_000_000_000_000_000/width*width + rng.Int64N(spread)*width
+			for range rng.IntN(8) {
+				rows[d] = append(rows[d], Interval{Start: at})
+				at += (1 + rng.Int64N(spread)) * width
+			}
+		}
+		counted, sorted := windowOrder(rows, width), windowOrder(rows, 0)
+		if !slices.Equal(counted, sorted) {
+			t.Fatalf("spread %d: counted and sorted orders differ", spread)
+		}
+		if !slices.IsSortedFunc(sorted, func(x, y rowAt) int { return cmp.Or(cmp.Compare(x.start, y.start), cmp.Compare(x.dest, y.dest)) }) {
+			t.Fatalf("spread %d: not by start, then destination", spread)
+		}
+		last := rows[len(rows)-1]
+		rows[len(rows)-1] = append(last, Interval{Start: 1_800_000_000_000_000_001}) // not aligned, after the others
+		if got := windowOrder(rows, width); !slices.Equal(got, windowOrder(rows, 0)) {
+			t.Fatalf("spread %d: a row off the windows misplaced", spread)
 		}
 	}
 }
