@@ -31,6 +31,7 @@ need=()
 command -v tcpstat >/dev/null || need+=(tcpstat)
 command -v nfpcapd >/dev/null || need+=(nfdump)
 command -v argus >/dev/null || need+=(argus-server)
+command -v ndpiReader >/dev/null || need+=(libndpi-bin)
 [ -x /usr/bin/time ] || need+=(time)
 command -v zstd >/dev/null || need+=(zstd)
 command -v igzip >/dev/null || need+=(isal)
@@ -77,6 +78,8 @@ tools=(
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"
   "argus -r|argus -r $trace -w $work/out-argus/argus.out"
+  # nDPI's flows with their application protocols, one thread, as a CSV.
+  "ndpiReader -i FILE|ndpiReader -i $trace -q -T 1 -U 1 -C $work/out-nf/ndpi.csv"
 )
 if [ "$tshark" = 1 ]; then
   # Wireshark's conversation tables: its flows, without TCP states.
