@@ -632,6 +632,7 @@ func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders
 				return MapError{fmt.Errorf("%s: %w", dir, err)}
 			}
 		}
+		c.release()
 		if c.last {
 			return nil
 		}
@@ -656,6 +657,31 @@ type keyedPacket struct {
 // joinChunkLen is how many packets or flows a joinChunk holds: enough to
 // keep the joiner busy, few enough that the chunks read ahead stay small.
 const joinChunkLen = 8192
+
+// chunkBuffers keeps the buffers of the chunks the joiner is done with,
+// for the loaders: a chunk's packets take about 1.5 MB, and allocating
+// (and clearing) them anew for each chunk cost as much as decoding them.
+var chunkBuffers sync.Pool
+
+type chunkBuffer struct {
+	packets []keyedPacket
+	open    []flows.OpenFlow
+}
+
+// newJoinChunk returns an empty chunk with room for joinChunkLen packets
+// and open flows.
+func newJoinChunk() joinChunk {
+	if b, ok := chunkBuffers.Get().(*chunkBuffer); ok {
+		return joinChunk{packets: b.packets[:0], open: b.open[:0]}
+	}
+	return joinChunk{packets: make([]keyedPacket, 0, joinChunkLen), open: make([]flows.OpenFlow, 0, joinChunkLen)}
+}
+
+// release gives c's buffers back for another chunk.
+func (c *joinChunk) release() {
+	chunkBuffers.Put(&chunkBuffer{c.packets, c.open})
+	c.packets, c.open = nil, nil
+}
 
 // loadJoins reads and decodes the joinable packets and open flows of the
 // map task outputs, a channel each, n outputs at once, a few chunks ahead
@@ -685,14 +711,11 @@ func loadJoins(ctx context.Context, dirs []string, mans []mapManifest, n int) []
 // loadJoin sends the joinable packets and open flows of the map task
 // output o to out, in chunks.
 func loadJoin(ctx context.Context, o *MapOutput, out chan<- joinChunk) {
-	fresh := func() joinChunk {
-		return joinChunk{packets: make([]keyedPacket, 0, joinChunkLen)}
-	}
-	c := fresh()
+	c := newJoinChunk()
 	send := func() bool {
 		select {
 		case out <- c:
-			c = fresh()
+			c = newJoinChunk()
 			return true
 		case <-ctx.Done():
 			return false
