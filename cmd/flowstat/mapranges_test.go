@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,7 +163,8 @@ func TestMapRangesDamaged(t *testing.T) {
 
 // TestMapRangesRefused: ranges that leave bytes out, overlap, or beside
 // the whole file mapped too, are refused with exit status 2; so are
-// ranges outside the file and of a compressed one.
+// ranges outside the file and of a compressed one. Merged into a dataset,
+// a file's ranges are one input of it, which cannot be added again.
 func TestMapRangesRefused(t *testing.T) {
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 29, Flows: 500})
@@ -192,6 +194,18 @@ func TestMapRangesRefused(t *testing.T) {
 	}
 	if code, stderr := mergeInto(t, filepath.Join(dir, "out"), []string{second, first}); code != exitOK {
 		t.Errorf("the two halves: exit status %d: %s", code, stderr)
+	}
+	// Into a dataset, the file is one input, whose ranges cannot be added
+	// again.
+	ds := filepath.Join(dir, "dataset")
+	if code, stderr := mergeInto(t, filepath.Join(dir, "out-ds"), []string{second, first}, "--dataset", ds); code != exitOK {
+		t.Errorf("the two halves into a dataset: exit status %d: %s", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(ds, "_inputs.jsonl")); err != nil || bytes.Count(b, []byte("\n")) != 1 {
+		t.Errorf("the dataset's inputs: %q, %v; want the file once", b, err)
+	}
+	if code, stderr := mergeInto(t, filepath.Join(dir, "out-ds2"), []string{second, first}, "--dataset", ds); code != exitUsage || !strings.Contains(stderr, "already in dataset") {
+		t.Errorf("the two halves into the dataset again: exit status %d, want %d: %s", code, exitUsage, stderr)
 	}
 	gz := trace + ".gz"
 	writeGzip(t, trace, gz)
