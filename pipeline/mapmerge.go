@@ -64,15 +64,15 @@ type mapManifest struct {
 	Summary  tables.Summary `json:"summary"`
 	// Range is the byte range of the input the task read (map --range);
 	// nil: all of it.
-	Range *mapRange `json:"range,omitempty"`
+	Range   *mapRange    `json:"range,omitempty"`
+	Seconds mapSeconds   `json:"seconds"`
+	Orphans []mapOrphans `json:"orphan_fragments"`
 
 	// Set by readManifests: the number of the merge's input the task
 	// read (ranges of one file share it), and the frames of that input
 	// in the ranges before the task's.
 	file      int
 	frameBase uint64
-	Seconds   mapSeconds   `json:"seconds"`
-	Orphans   []mapOrphans `json:"orphan_fragments"`
 }
 
 // mapRange is a map task's byte range of its input, and how its reading
@@ -430,6 +430,12 @@ func checkRanges(parts []*mapManifest, size int64) error {
 			p := rs[i-1].Range
 			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s do not meet where one pass reads from one to the other (the first stopped at byte %d, the second started at %d; damage across their boundary?): map %d:%d as one range",
 				p.Start, p.End, r.Start, r.End, name, p.Stop, r.First, p.Start, r.End)}
+		}
+		if i > 0 && m.JoinFrom < rs[i-1].Last {
+			// One pass would go back in time here; the merge would not.
+			p := rs[i-1].Range
+			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s are not in time order (packets out of order across their boundary): map %d:%d as one range",
+				p.Start, p.End, r.Start, r.End, name, p.Start, r.End)}
 		}
 		at = r.End
 	}

@@ -163,7 +163,8 @@ func TestMapRangesDamaged(t *testing.T) {
 
 // TestMapRangesRefused: ranges that leave bytes out, overlap, or beside
 // the whole file mapped too, are refused with exit status 2; so are
-// ranges outside the file and of a compressed one. Merged into a dataset,
+// ranges outside the file and of a compressed one, and ranges whose
+// packets are not in time order across their boundary. Merged into a dataset,
 // a file's ranges are one input of it, which cannot be added again.
 func TestMapRangesRefused(t *testing.T) {
 	dir := t.TempDir()
@@ -206,6 +207,23 @@ func TestMapRangesRefused(t *testing.T) {
 	}
 	if code, stderr := mergeInto(t, filepath.Join(dir, "out-ds2"), []string{second, first}, "--dataset", ds); code != exitUsage || !strings.Contains(stderr, "already in dataset") {
 		t.Errorf("the two halves into the dataset again: exit status %d, want %d: %s", code, exitUsage, stderr)
+	}
+	// A file whose second half came before its first in time, in a range
+	// each: one pass goes back in time from one to the other.
+	halves := cutTrace(t, trace, dir, evenCuts(countFrames(t, trace), 2))
+	a, errA := os.ReadFile(halves[0])
+	b, errB := os.ReadFile(halves[1])
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	swapped := filepath.Join(dir, "swapped.pcap")
+	if err := os.WriteFile(swapped, slices.Concat(b, a[24:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	junction := fmt.Sprint(len(b))
+	maps := mapTasks(t, filepath.Join(dir, "swapped"), [][]string{{"--range", "0:" + junction, swapped}, {"--range", junction + ":", swapped}}, exitOK)
+	if code, stderr := mergeInto(t, filepath.Join(dir, "out"), maps); code != exitUsage || !strings.Contains(stderr, "not in time order") {
+		t.Errorf("ranges out of time order: exit status %d, want %d: %s", code, exitUsage, stderr)
 	}
 	gz := trace + ".gz"
 	writeGzip(t, trace, gz)
