@@ -31,9 +31,10 @@ overlap in time; a trace's path is recorded as given, for 'flowstat extract'.
 
 A large uncompressed trace can be read by several map tasks, each a byte
 range of it (--range START:END or --part I/N): a task reads the records that
-start in its range, from the first where records chain. merge checks that the
-ranges of a file cover it and meet where one pass over it goes from one to the
-next; where damage crosses a boundary it names the range to map instead.
+start in its range, from the first position where a chain of records starts.
+merge checks that the ranges of a file cover it and meet where one pass over
+it goes from one to the next; where damage crosses a boundary it names the
+range to map instead of two.
 
 Flags:
 %s
