@@ -331,7 +331,7 @@ func decodeIPv6(data []byte, p *Packet, depth int) Outcome {
 
 func clearTransport(p *Packet, payload int) {
 	p.SrcPort, p.DstPort, p.TCPFlags, p.ICMPError = 0, 0, 0, false
-	p.Window, p.Seq, p.Ack = 0, 0, 0
+	p.Window, p.Seq = 0, 0
 	p.Payload = uint32(max(payload, 0))
 }
 
@@ -344,7 +344,6 @@ func decodeTransport(data []byte, length int, p *Packet) Outcome {
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
 		p.Seq = binary.BigEndian.Uint32(data[4:8])
-		p.Ack = binary.BigEndian.Uint32(data[8:12])
 		p.TCPFlags = data[13]
 		p.Window = binary.BigEndian.Uint16(data[14:16])
 		p.ICMPError = false
@@ -360,7 +359,7 @@ func decodeTransport(data []byte, length int, p *Packet) Outcome {
 		p.SrcPort = binary.BigEndian.Uint16(data[0:2])
 		p.DstPort = binary.BigEndian.Uint16(data[2:4])
 		p.TCPFlags, p.ICMPError = 0, false
-		p.Window, p.Seq, p.Ack = 0, 0, 0
+		p.Window, p.Seq = 0, 0
 		p.Payload = uint32(max(length-8, 0))
 		return OK
 	}

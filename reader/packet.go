@@ -73,9 +73,8 @@ type Packet struct {
 	IPLen    uint32   // IP total length from the header, not the captured length
 	Payload  uint32   // transport payload length implied by the IP header
 	FragID   uint32   // IPv4 identification or IPv6 fragment identification
-	// Seq and Ack are the TCP sequence and acknowledgement numbers, 0 for
-	// other protocols.
-	Seq, Ack uint32
+	// Seq is the TCP sequence number, 0 for other protocols.
+	Seq uint32
 	// Tunnel is the outermost tunnel Decode took the packet out of, and
 	// TunnelID its identifier: the VNI of VXLAN and Geneve, the TEID of
 	// GTP-U, the top MPLS label, the GRE key (0 without one; the call ID of
