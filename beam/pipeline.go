@@ -106,14 +106,15 @@ func init() {
 	register.Iter1[[]byte]()
 }
 
-// An input as the join needs it: its path, and the times of its first
-// and last frames, which order the inputs and name them; and as the
-// writes need it: its part of its file, to number frames on across the
-// byte ranges of one.
+// An input as the join needs it: its path, the time of its first frame,
+// which orders the inputs and names them, and that of the newest packet
+// its map task's flow table was given, which the join ends flows at after
+// it; and as the writes need it: its part of its file, to number frames
+// on across the byte ranges of one.
 type input struct {
-	Path        string
-	First, Last int64
-	Part        pipeline.Part
+	Path             string
+	First, TableLast int64
+	Part             pipeline.Part
 }
 
 // A fragment is what a map task hands the join of one flow key: a
@@ -229,8 +230,8 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 	if err != nil {
 		return err
 	}
-	_, first, last := o.Input()
-	in := input{Path: path, First: first, Last: last, Part: o.Part()}
+	_, first, tableLast := o.Input()
+	in := input{Path: path, First: first, TableLast: tableLast, Part: o.Part()}
 	inJSON, _ := json.Marshal(in)
 	inputs(string(inJSON))
 	// A key's fragments of the input go out as one element: there are
@@ -329,6 +330,15 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.kind, b.kind), cmp.Compare(a.seq, b.seq))
 	})
 	f.ins = ins
+	// Flows end after input i at the newest table packet of the inputs up
+	// to it, as flowstat merge ends them.
+	endAt := make([]int64, len(ins))
+	for i, in := range ins {
+		endAt[i] = in.TableLast
+		if i > 0 {
+			endAt[i] = max(endAt[i], endAt[i-1])
+		}
+	}
 	joiner := f.joiner
 	joiner.Flush(0) // what a failed call left
 	f.batch = nil
@@ -371,10 +381,10 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 				}
 			}
 		}
-		joiner.End(ins[i].Last)
+		joiner.End(endAt[i])
 	}
 	if joiner.Holds() {
-		joiner.Flush(ins[len(ins)-1].Last)
+		joiner.Flush(endAt[len(ins)-1])
 	}
 	if len(f.batch) > 0 {
 		emit(f.batch)

@@ -201,6 +201,10 @@ func (s *Sharded) Close(ending func(open int)) Stats {
 	return s.tableStats()
 }
 
+// Now returns the time of the newest packet the tables were given: the
+// time flows are ended at when the input ends (Close).
+func (s *Sharded) Now() int64 { return s.now }
+
 // CloseOpen processes what is pending and hands every flow still open to
 // open, with the index of its table, rather than ending it: a map task's
 // input is not the end of the archive (join.go). It returns the tables'

@@ -243,6 +243,7 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 			}
 		})
 		cfg.mapTo.seconds = &whole.seconds
+		cfg.mapTo.tableLast = table.Now()
 	} else {
 		ts = table.Close(func(open int) {
 			bar.Finish(c.Read)

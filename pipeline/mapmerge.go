@@ -43,7 +43,7 @@ import (
 
 const (
 	mapManifestFile = "map.json"
-	mapFormat       = 1
+	mapFormat       = 2
 	// DefaultMapInterval is a map task's window: the merge's windows are
 	// multiples of it, chosen when the whole archive's span is known.
 	DefaultMapInterval = time.Second
@@ -59,9 +59,14 @@ type mapManifest struct {
 	Shards   int          `json:"shards"`
 	// JoinFrom is the input's first frame time, Last its last: the
 	// inputs of one archive follow each other without overlap.
-	JoinFrom int64          `json:"join_from_ns"`
-	Last     int64          `json:"last_ns"`
-	Summary  tables.Summary `json:"summary"`
+	JoinFrom int64 `json:"join_from_ns"`
+	Last     int64 `json:"last_ns"`
+	// TableLast is the time of the newest packet the task's flow table
+	// was given (frames that make no packet, as non-IP ones, do not
+	// count): the time the join ends flows at after the input, as analyze
+	// ends them at its table's newest packet.
+	TableLast int64          `json:"table_last_ns"`
+	Summary   tables.Summary `json:"summary"`
 	// Range is the byte range of the input the task read (map --range);
 	// nil: all of it.
 	Range   *mapRange    `json:"range,omitempty"`
@@ -112,6 +117,8 @@ type mapWriter struct {
 	openBuf  []byte
 	seconds  *perSecond
 	orphans  []flows.Orphans
+	// tableLast is the flow table's newest packet time (see TableLast).
+	tableLast int64
 	// byteRange is the part of the input the task reads (nil: all), split
 	// the reader's, which says how its reading met the range's ends.
 	byteRange *ByteRange
@@ -237,6 +244,7 @@ func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int6
 	if s.LastSeen != nil {
 		man.Last = s.LastSeen.UnixNano()
 	}
+	man.TableLast = m.tableLast
 	if r != nil {
 		man.Range = &mapRange{*r, m.split.Ends}
 	}
@@ -499,7 +507,7 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 	}
 	opts := mans[0].Summary.Options
 	mapInterval := time.Duration(opts.IntervalS * float64(time.Second))
-	lastAll := mans[len(mans)-1].Last
+	lastAll, tableLast := mans[len(mans)-1].Last, int64(0)
 	for _, m := range mans {
 		lastAll = max(lastAll, m.Last)
 	}
@@ -547,7 +555,8 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 		if err := joinInput(ctx, joiner, readers, loads[i], dirs[i], &m); err != nil {
 			return fail(err)
 		}
-		joiner.End(m.Last)
+		tableLast = max(tableLast, m.TableLast)
+		joiner.End(tableLast)
 		if m.file == len(s.Inputs) {
 			res.inputs = append(res.inputs, m.Input)
 			s.Inputs = append(s.Inputs, m.Summary.Inputs...)
@@ -567,7 +576,7 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 			bar.Add(1)
 		}
 	}
-	joiner.Flush(lastAll)
+	joiner.Flush(tableLast)
 	if err := cmp.Or(readers.wait(), joined.wait()); err != nil {
 		col.remove()
 		return nil, err

@@ -35,10 +35,12 @@ func OpenMapOutput(dir, version string) (*MapOutput, error) {
 	return o, nil
 }
 
-// Input returns the input's path as given to map, and the times of its
-// first and last frames.
-func (o *MapOutput) Input() (path string, first, last int64) {
-	return o.m.Input, o.m.JoinFrom, o.m.Last
+// Input returns the input's path as given to map, the time of its first
+// frame, which orders the inputs, and the time of the newest packet its
+// flow table was given, which the join ends flows at after it
+// (flows.Joiner.End).
+func (o *MapOutput) Input() (path string, first, tableLast int64) {
+	return o.m.Input, o.m.JoinFrom, o.m.TableLast
 }
 
 // FlowOptions returns the options of the map task's flow table, for a

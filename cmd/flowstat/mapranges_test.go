@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,5 +235,80 @@ func TestMapRangesRefused(t *testing.T) {
 		if code := run(slices.Concat([]string{"map", "-q", "-o", filepath.Join(dir, "bad")}, args)); code != exitUsage {
 			t.Errorf("map %v: exit status %d, want %d", args, code, exitUsage)
 		}
+	}
+}
+
+// appendARP appends n ARP frames to the classic pcap at path, a minute
+// apart after its last record: frames that make no packet for the flow
+// table, which keep a capture going after its last IP packet.
+func appendARP(t *testing.T, path string, n int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := pcapRecords(data)
+	last := binary.LittleEndian.Uint32(data[recs[len(recs)-2]:])
+	frame := make([]byte, 42) // Ethernet and an ARP request
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1})
+	for i := 1; i <= n; i++ {
+		var h [16]byte
+		binary.LittleEndian.PutUint32(h[0:], last+uint32(60*i))
+		binary.LittleEndian.PutUint32(h[8:], uint32(len(frame)))
+		binary.LittleEndian.PutUint32(h[12:], uint32(len(frame)))
+		data = append(append(data, h[:]...), frame...)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMapRangesNonIPTail: a capture that goes on with non-IP frames for
+// minutes after its last IP packet ends its open flows as analyze does
+// (at the table's newest packet: end reason eof, not idle), whether its
+// ranges or files are mapped, the last range or file holding only those
+// frames.
+func TestMapRangesNonIPTail(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 31, Flows: 600})
+	parts := cutTrace(t, trace, dir, evenCuts(countFrames(t, trace), 2))
+	appendARP(t, trace, 200)
+	appendARP(t, parts[1], 3)
+	tail := filepath.Join(dir, "tail.pcap") // ARP frames alone, after parts[1]
+	data, err := os.ReadFile(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := pcapRecords(data)
+	if err := os.WriteFile(tail, slices.Concat(data[:24], data[recs[len(recs)-4]:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(parts[1], data[:recs[len(recs)-4]], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		inputs []string
+		tasks  [][]string
+	}{
+		{"ranges", []string{trace}, inParts(trace, 3)},
+		{"files", []string{parts[0], parts[1], tail}, [][]string{{parts[0]}, {parts[1]}, {tail}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sub := filepath.Join(dir, c.name)
+			want := filepath.Join(sub, "analyze")
+			if code := analyzeInto(t, want, append([]string{"-i", "1s"}, c.inputs...)...); code != exitOK {
+				t.Fatalf("analyze: exit status %d", code)
+			}
+			if _, s := flowsAndSummary(t, want); s.Flows.ByEnd["eof"] == 0 {
+				t.Fatalf("no flow ends at eof in analyze's run: the test makes no case (%v)", s.Flows.ByEnd)
+			}
+			got := filepath.Join(sub, "merged")
+			maps := mapTasks(t, sub, c.tasks, exitOK)
+			if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
+				t.Fatalf("merge: exit status %d: %s", code, stderr)
+			}
+			assertSameOutputs(t, want, got)
+		})
 	}
 }
