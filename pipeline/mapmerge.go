@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -150,9 +151,9 @@ func Map(ctx context.Context, cfg *Config, path string, r *ByteRange) (*tables.S
 		if split, err = reader.SplitRange(path, r.Start, r.End, cmp.Or(cfg.ChunkSize, reader.DefaultChunkSize), nil); err != nil {
 			return nil, InputError{err}
 		}
-		if first, ok = reader.FirstTimeInRange(split); !ok {
-			return nil, InputError{fmt.Errorf("%s: no record starts in bytes %d:%d: give a larger range", path, r.Start, r.End)}
-		}
+		// A range where no record starts maps to an output without
+		// packets, which merge takes when the record before runs over it.
+		first, _ = reader.FirstTimeInRange(split)
 	} else if first, ok = reader.FirstTime(path); !ok {
 		return nil, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", path)}
 	}
@@ -335,13 +336,15 @@ func (e MapError) Unwrap() error { return e.Err }
 
 // readManifests reads the map.json of each map task output directory,
 // in the order of their inputs' times, and checks that they can be
-// merged: the same flowstat and options, inputs that do not overlap.
-func readManifests(dirs []string, version string) ([]mapManifest, error) {
+// merged: the same flowstat and options, inputs that do not overlap. It
+// returns them and their directories, but the byte ranges where no
+// record starts, which hold nothing once checked.
+func readManifests(dirs []string, version string) ([]mapManifest, []string, error) {
 	var mans []mapManifest
 	for _, d := range dirs {
 		o, err := OpenMapOutput(d, version)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.m.Input = cmp.Or(o.m.Input, d)
 		mans = append(mans, o.m)
@@ -350,28 +353,44 @@ func readManifests(dirs []string, version string) ([]mapManifest, error) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(mans[a].JoinFrom, mans[b].JoinFrom) })
-	sorted := make([]mapManifest, len(mans))
-	sortedDirs := make([]string, len(mans))
-	for i, j := range order {
-		sorted[i], sortedDirs[i] = mans[j], dirs[j]
+	// Ranges without a record come last: a file's number is that of its
+	// first output in time order.
+	joinFrom := func(m *mapManifest) int64 {
+		if m.empty() {
+			return math.MaxInt64
+		}
+		return m.JoinFrom
 	}
-	copy(dirs, sortedDirs)
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(joinFrom(&mans[a]), joinFrom(&mans[b])) })
+	var sorted []mapManifest
+	var sortedDirs []string
+	for _, j := range order {
+		sorted, sortedDirs = append(sorted, mans[j]), append(sortedDirs, dirs[j])
+	}
 	if err := numberFiles(sorted); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for i := len(sorted) - 1; i >= 0 && sorted[i].empty(); i-- {
+		if !sameFlowOptions(sorted[0].Summary.Options, sorted[i].Summary.Options) {
+			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", sorted[0].Input, sorted[i].Input)}
+		}
+		sorted, sortedDirs = sorted[:i], sortedDirs[:i]
 	}
 	for i := 1; i < len(sorted); i++ {
 		a, b := &sorted[i-1], &sorted[i]
 		if !sameFlowOptions(a.Summary.Options, b.Summary.Options) {
-			return nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", a.Input, b.Input)}
+			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", a.Input, b.Input)}
 		}
 		if b.JoinFrom < a.Last {
-			return nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
+			return nil, nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
 				b.Input, time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.Input, time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
 		}
 	}
-	return sorted, nil
+	return sorted, sortedDirs, nil
 }
+
+// empty reports whether the task read a byte range where no record starts.
+func (m *mapManifest) empty() bool { return m.Range != nil && m.Range.First < 0 }
 
 // numberFiles sets the file and frame base of map task outputs in time
 // order: outputs of one file (by its size and content hash) must be byte
@@ -426,7 +445,9 @@ func checkRanges(parts []*mapManifest, size int64) error {
 	rs := slices.Clone(parts)
 	slices.SortFunc(rs, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
 	at := int64(0)
-	for i, m := range rs {
+	var prev *mapRange // the last range with a record
+	var prevLast int64 // its last frame's time
+	for _, m := range rs {
 		r := m.Range
 		switch {
 		case r.Start > at:
@@ -434,18 +455,28 @@ func checkRanges(parts []*mapManifest, size int64) error {
 		case r.Start < at:
 			return MapError{fmt.Errorf("bytes %d:%d of %s were mapped twice: merge map task outputs of ranges that do not overlap", r.Start, at, name)}
 		}
-		if i > 0 && !r.Follows(rs[i-1].Range.RangeEnds) {
-			p := rs[i-1].Range
-			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s do not meet where one pass reads from one to the other (the first stopped at byte %d, the second started at %d; damage across their boundary?): map %d:%d as one range",
-				p.Start, p.End, r.Start, r.End, name, p.Stop, r.First, p.Start, r.End)}
-		}
-		if i > 0 && m.JoinFrom < rs[i-1].Last {
-			// One pass would go back in time here; the merge would not.
-			p := rs[i-1].Range
-			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s are not in time order (packets out of order across their boundary): map %d:%d as one range",
-				p.Start, p.End, r.Start, r.End, name, p.Start, r.End)}
-		}
 		at = r.End
+		notMet := func(stop, first int64) error {
+			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s do not meet where one pass reads from one to the other (the first stopped at byte %d, the second started at %d; damage across their boundary?): map %d:%d as one range",
+				prev.Start, prev.End, r.Start, r.End, name, stop, first, prev.Start, r.End)}
+		}
+		switch {
+		case prev == nil:
+		case r.First < 0:
+			// No record starts in the range: one pass reads none there
+			// when the record before runs over all of it.
+			if prev.Stop < r.End || prev.Open || prev.Ended {
+				return notMet(prev.Stop, -1)
+			}
+			continue
+		case !r.Follows(prev.RangeEnds):
+			return notMet(prev.Stop, r.First)
+		case m.JoinFrom < prevLast:
+			// One pass would go back in time here; the merge would not.
+			return MapError{fmt.Errorf("the ranges %d:%d and %d:%d of %s are not in time order (packets out of order across their boundary): map %d:%d as one range",
+				prev.Start, prev.End, r.Start, r.End, name, prev.Start, r.End)}
+		}
+		prev, prevLast = r, m.Last
 	}
 	if at != size {
 		return MapError{fmt.Errorf("bytes %d:%d of %s were not mapped: map that range too", at, size, name)}
@@ -457,7 +488,7 @@ func checkRanges(parts []*mapManifest, size int64) error {
 // in dirs, in time order, for the dataset a merge adds to
 // (OpenDatasetFor), and refuses outputs that cannot be merged.
 func MapInputs(dirs []string, version string) ([]DatasetInput, error) {
-	mans, err := readManifests(slices.Clone(dirs), version)
+	mans, _, err := readManifests(dirs, version)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +532,7 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 	started := time.Now()
 	cfg = cfg.withDefaults()
 	dirs = slices.Clone(dirs)
-	mans, err := readManifests(dirs, cfg.Version)
+	mans, dirs, err := readManifests(dirs, cfg.Version)
 	if err != nil {
 		return nil, err
 	}

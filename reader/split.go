@@ -145,7 +145,8 @@ func SplitTrace(path string, chunkSize int64, counter *Counter) (*Split, error) 
 // SplitRange cuts the records that start in the byte range [start, end)
 // of the uncompressed pcap or pcapng file at path into chunks, as
 // SplitTrace does: one range of a large file for one task, its neighbours
-// read by others (flowstat map --range). A range that starts after the
+// read by others (flowstat map --range). The range may be empty at the
+// file's end, holding nothing. A range that starts after the
 // file header starts at the first chain of records in it, as a chunk
 // does, and ReadSplit leaves in Ends what the reader of the range before
 // must have left for both to read what one sequential pass reads.
@@ -157,7 +158,7 @@ func SplitRange(path string, start, end, chunkSize int64, counter *Counter) (*Sp
 	if s == nil {
 		return nil, fmt.Errorf("%s: a byte range can only be read of an uncompressed pcap or pcapng file", path)
 	}
-	if start < 0 || end <= start || end > s.Size {
+	if start < 0 || end < start || end > s.Size || end == start && end != s.Size {
 		return nil, fmt.Errorf("%s: the range %d:%d is not inside the file (%d bytes)", path, start, end, s.Size)
 	}
 	s.begin = s.header

@@ -113,7 +113,7 @@ func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error)
 	addFindingFlags(fs, &cfg.Thresholds)
 	if command == "map" {
 		fs.StringVar(&cfg.byteRange, "range", "", "read only the records that start in bytes `START:END` of the trace (END empty: to its end; sizes as --dataset-file-size): one range of a large file per map task, merge checks that they meet")
-		fs.StringVar(&cfg.part, "part", "", "read part `I/N` of the trace: the I-th (from 1) of N byte ranges of equal size (--range's)")
+		fs.StringVar(&cfg.part, "part", "", "read part `I/N` of the trace: the I-th (from 1) of N byte ranges of equal size (--range's), of 16 MiB at least: a smaller file has fewer parts, and the parts past them are empty")
 	}
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
 	fs.Usage = func() { fmt.Fprintf(os.Stderr, usage, fs.FlagUsages()) }

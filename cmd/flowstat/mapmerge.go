@@ -145,6 +145,12 @@ func runMerge(args []string) error {
 	return damaged(s, filepath.Join(cfg.Out, "summary.json"))
 }
 
+// minPartBytes is the smallest part --part cuts a file into: a range is
+// read in chunks of reader.DefaultChunkSize, and each starts where a chain
+// of records does, which a file of a few records may not have. Tests make
+// it small.
+var minPartBytes int64 = 16 << 20
+
 // mapRange returns the byte range of path that --range or --part give,
 // or nil for the whole file.
 func mapRange(cfg *analyzeConfig, path string) (*pipeline.ByteRange, error) {
@@ -163,6 +169,13 @@ func mapRange(cfg *analyzeConfig, path string) (*pipeline.ByteRange, error) {
 		var i, n int64
 		if _, err := fmt.Sscanf(cfg.part, "%d/%d", &i, &n); err != nil || n < 1 || i < 1 || i > n {
 			return nil, usagef("invalid --part %q: give I/N, the I-th of N parts (1 <= I <= N)", cfg.part)
+		}
+		// Parts are no smaller than minPartBytes: a smaller file has
+		// fewer, and the parts past them are empty, at its end, so that
+		// a scheduler can give --part I/N to every file of an archive.
+		n = min(n, max(1, size/minPartBytes))
+		if i > n {
+			return &pipeline.ByteRange{Start: size, End: size}, nil
 		}
 		return &pipeline.ByteRange{Start: size * (i - 1) / n, End: size * i / n}, nil
 	}

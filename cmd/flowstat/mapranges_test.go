@@ -53,8 +53,8 @@ func mergeInto(t *testing.T, out string, maps []string, args ...string) (int, st
 // frame numbers included, for -j 1 and 2, for 2 to 13 ranges, beside a
 // file mapped whole, and for pcapng.
 func TestMapRangesEqualsAnalyze(t *testing.T) {
-	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
-	splitChunkSize = 4099
+	defer func(size, part int64) { splitChunkSize, minPartBytes = size, part }(splitChunkSize, minPartBytes)
+	splitChunkSize, minPartBytes = 4099, 1
 	dir := t.TempDir()
 	whole := generatedTrace(t, dir, gen.Config{Seed: 19, Flows: 3000, Mix: "default,synflood=10"})
 	want := filepath.Join(dir, "analyze")
@@ -111,8 +111,8 @@ func TestMapRangesEqualsAnalyze(t *testing.T) {
 // would have gone on, is refused by merge, which names the range to map
 // instead of the two, and that range merges as analyze reads the file.
 func TestMapRangesDamaged(t *testing.T) {
-	defer func(size int64) { splitChunkSize = size }(splitChunkSize)
-	splitChunkSize = 4099
+	defer func(size, part int64) { splitChunkSize, minPartBytes = size, part }(splitChunkSize, minPartBytes)
+	splitChunkSize, minPartBytes = 4099, 1
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 23, Flows: 2000})
 	data, err := os.ReadFile(trace)
@@ -168,6 +168,8 @@ func TestMapRangesDamaged(t *testing.T) {
 // packets are not in time order across their boundary. Merged into a dataset,
 // a file's ranges are one input of it, which cannot be added again.
 func TestMapRangesRefused(t *testing.T) {
+	defer func(part int64) { minPartBytes = part }(minPartBytes)
+	minPartBytes = 1
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 29, Flows: 500})
 	info, err := os.Stat(trace)
@@ -269,6 +271,8 @@ func appendARP(t *testing.T, path string, n int) {
 // ranges or files are mapped, the last range or file holding only those
 // frames.
 func TestMapRangesNonIPTail(t *testing.T) {
+	defer func(part int64) { minPartBytes = part }(minPartBytes)
+	minPartBytes = 1
 	dir := t.TempDir()
 	trace := generatedTrace(t, dir, gen.Config{Seed: 31, Flows: 600})
 	parts := cutTrace(t, trace, dir, evenCuts(countFrames(t, trace), 2))
@@ -310,5 +314,51 @@ func TestMapRangesNonIPTail(t *testing.T) {
 			}
 			assertSameOutputs(t, want, got)
 		})
+	}
+}
+
+// TestMapPartsOfSmallFiles: --part I/N of files smaller than N parts of
+// minPartBytes reads them in fewer parts, the parts past them empty, and
+// merges as analyze reads them: a scheduler can give every file of an
+// archive the same N. So do real captures of a few records, where a range
+// of a handful of records may have no chain to start from.
+func TestMapPartsOfSmallFiles(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 37, Flows: 400})
+	info, err := os.Stat(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(part int64) { minPartBytes = part }(minPartBytes)
+	minPartBytes = info.Size() / 2 // two parts of it
+	inputs := []string{trace}
+	if _, err := os.Stat(filepath.Join(sharedDir(), "real")); err == nil {
+		inputs = append(inputs, realTrace(t, "cs-httpServerCredentials.pcap"))
+	}
+	for k, in := range inputs {
+		sub := filepath.Join(dir, fmt.Sprint(k))
+		want := filepath.Join(sub, "analyze")
+		if code := analyzeInto(t, want, "-i", "1s", in); code != exitOK {
+			t.Fatalf("analyze %s: exit status %d", in, code)
+		}
+		maps := mapTasks(t, sub, inParts(in, 5), exitOK)
+		empty := 0
+		for _, m := range maps {
+			b, err := os.ReadFile(filepath.Join(m, "map.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(`"first": -1`)) {
+				empty++
+			}
+		}
+		if k == 0 && empty != 3 {
+			t.Errorf("%s: %d empty parts of 5, want 3 (two parts of minPartBytes)", in, empty)
+		}
+		got := filepath.Join(sub, "merged")
+		if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
+			t.Fatalf("merge %s: exit status %d: %s", in, code, stderr)
+		}
+		assertSameOutputs(t, want, got)
 	}
 }
