@@ -705,8 +705,8 @@ type keyedPacket struct {
 const joinChunkLen = 8192
 
 // chunkBuffers keeps the buffers of the chunks the joiner is done with,
-// for the loaders: a chunk's packets take about 1.5 MB, and allocating
-// (and clearing) them anew for each chunk cost as much as decoding them.
+// for the loaders, which would otherwise allocate and clear a chunk's
+// packets (about 1.5 MB) for each chunk they decode.
 var chunkBuffers sync.Pool
 
 type chunkBuffer struct {
