@@ -167,6 +167,7 @@ type Joiner struct {
 	input    int
 	frames   uint64 // of the input before the range being joined
 	replayed Replaced
+	held     map[uint64]bool // KeyHash of each flow held when the input began
 }
 
 // Replaced are the keys whose joinable records and open flows an input's
@@ -193,7 +194,24 @@ func (j *Joiner) Begin(input int) { j.BeginAt(input, 0) }
 // other map tasks: the range's frame numbers count from there.
 func (j *Joiner) BeginAt(input int, frames uint64) {
 	j.input, j.frames, j.replayed = input, frames, Replaced{}
+	clear(j.held)
+	if j.held == nil {
+		j.held = map[uint64]bool{}
+	}
+	for i := range j.t.liveFlows() {
+		j.held[KeyHash(j.t.keyAt(i))] = true
+	}
 }
+
+// Wants reports whether a joinable packet of the input whose key has the
+// KeyHash h may be replayed: only those of keys held when the input
+// began can be (a key is replayed while the flow an input before left
+// open goes on, and its open flows come after its packets), so the others
+// need not be decoded. A true answer is a maybe; Packet decides.
+func (j *Joiner) Wants(h uint64) bool { return j.held[h] }
+
+// KeyHash is a 64-bit hash of a flow key, for Joiner.Wants.
+func KeyHash(k *Key) uint64 { return k.id(0) }
 
 // Packet takes a joinable packet of the input, whose flow's key is k: it
 // is replayed when an input before left a flow of k open, or when its

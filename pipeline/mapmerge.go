@@ -44,7 +44,7 @@ import (
 
 const (
 	mapManifestFile = "map.json"
-	mapFormat       = 2
+	mapFormat       = 3
 	// DefaultMapInterval is a map task's window: the merge's windows are
 	// multiples of it, chosen when the whole archive's span is known.
 	DefaultMapInterval = time.Second
@@ -213,8 +213,13 @@ func (m *mapWriter) record(shard int, r *flows.Record, windows []flows.Window) e
 	return m.records[shard].write(m.bufs[shard])
 }
 
+// logJoinable logs jp behind its key's KeyHash, which lets the merge
+// skip the packets of keys no input before left open without decoding
+// them (flows.Joiner.Wants).
 func (m *mapWriter) logJoinable(shard int, jp *flows.JoinPacket) error {
-	m.bufs[shard] = flows.AppendJoinPacket(m.bufs[shard][:0], jp)
+	k := jp.Key()
+	m.bufs[shard] = binary.LittleEndian.AppendUint64(m.bufs[shard][:0], flows.KeyHash(&k))
+	m.bufs[shard] = flows.AppendJoinPacket(m.bufs[shard], jp)
 	return m.joinable[shard].write(m.bufs[shard])
 }
 
@@ -662,8 +667,8 @@ func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders
 		if c.err != nil {
 			return c.err
 		}
-		for j := range c.packets {
-			joiner.Packet(&c.packets[j].JoinPacket, &c.packets[j].key)
+		if err := c.replay(joiner); err != nil {
+			return MapError{fmt.Errorf("%s: %w", dir, err)}
 		}
 		if (len(c.open) > 0 || c.last) && !handed {
 			// Every packet is replayed: which records are replaced is known.
@@ -686,18 +691,35 @@ func joinInput(ctx context.Context, joiner *flows.Joiner, readers *recordReaders
 }
 
 // joinChunk is part of what the joiner takes of a map task's output: its
-// joinable packets, with their keys, then its open flows; last marks an
-// output's last chunk.
+// joinable packets as logged (their keys' hashes, and their encodings one
+// after another in packets, ending at ends), then its open flows; last
+// marks an output's last chunk.
 type joinChunk struct {
-	packets []keyedPacket
+	hashes  []uint64
+	packets []byte
+	ends    []int
 	open    []flows.OpenFlow
 	last    bool
 	err     error
 }
 
-type keyedPacket struct {
-	flows.JoinPacket
-	key flows.Key
+// replay gives the joiner the chunk's packets that it may replay, decoded:
+// few, as few keys stay open across an input's start.
+func (c *joinChunk) replay(joiner *flows.Joiner) error {
+	var jp flows.JoinPacket
+	start := 0
+	for i, h := range c.hashes {
+		end := c.ends[i]
+		if joiner.Wants(h) {
+			if _, err := flows.ReadJoinPacket(c.packets[start:end], &jp); err != nil {
+				return err
+			}
+			k := jp.Key()
+			joiner.Packet(&jp, &k)
+		}
+		start = end
+	}
+	return nil
 }
 
 // joinChunkLen is how many packets or flows a joinChunk holds: enough to
@@ -706,27 +728,23 @@ const joinChunkLen = 8192
 
 // chunkBuffers keeps the buffers of the chunks the joiner is done with,
 // for the loaders, which would otherwise allocate and clear a chunk's
-// packets (about 1.5 MB) for each chunk they decode.
+// buffers (about 1.5 MB of open flows) for each chunk they read.
 var chunkBuffers sync.Pool
-
-type chunkBuffer struct {
-	packets []keyedPacket
-	open    []flows.OpenFlow
-}
 
 // newJoinChunk returns an empty chunk with room for joinChunkLen packets
 // and open flows.
 func newJoinChunk() joinChunk {
-	if b, ok := chunkBuffers.Get().(*chunkBuffer); ok {
-		return joinChunk{packets: b.packets[:0], open: b.open[:0]}
+	if c, ok := chunkBuffers.Get().(*joinChunk); ok {
+		return joinChunk{hashes: c.hashes[:0], packets: c.packets[:0], ends: c.ends[:0], open: c.open[:0]}
 	}
-	return joinChunk{packets: make([]keyedPacket, 0, joinChunkLen), open: make([]flows.OpenFlow, 0, joinChunkLen)}
+	return joinChunk{hashes: make([]uint64, 0, joinChunkLen), ends: make([]int, 0, joinChunkLen),
+		open: make([]flows.OpenFlow, 0, joinChunkLen)}
 }
 
 // release gives c's buffers back for another chunk.
 func (c *joinChunk) release() {
-	chunkBuffers.Put(&chunkBuffer{c.packets, c.open})
-	c.packets, c.open = nil, nil
+	chunkBuffers.Put(&joinChunk{hashes: c.hashes, packets: c.packets, ends: c.ends, open: c.open})
+	c.hashes, c.packets, c.ends, c.open = nil, nil, nil, nil
 }
 
 // loadJoins reads and decodes the joinable packets and open flows of the
@@ -767,14 +785,15 @@ func loadJoin(ctx context.Context, o *MapOutput, out chan<- joinChunk) {
 			return false
 		}
 	}
-	err := o.JoinablePackets(func(jp *flows.JoinPacket) error {
-		c.packets = append(c.packets, keyedPacket{*jp, jp.Key()})
-		if len(c.packets) == joinChunkLen && !send() {
+	err := o.joinableEntries(func(h uint64, b []byte) error {
+		c.hashes, c.packets = append(c.hashes, h), append(c.packets, b...)
+		c.ends = append(c.ends, len(c.packets))
+		if len(c.hashes) == joinChunkLen && !send() {
 			return ctx.Err()
 		}
 		return nil
 	})
-	if err == nil && len(c.packets) > 0 && !send() {
+	if err == nil && len(c.hashes) > 0 && !send() {
 		return
 	}
 	err = cmp.Or(err, o.OpenFlows(func(of *flows.OpenFlow) error {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -75,12 +76,23 @@ func (o *MapOutput) Records(fn func(r *flows.Record, windows []flows.Window) err
 // order its table counted those of each key.
 func (o *MapOutput) JoinablePackets(fn func(jp *flows.JoinPacket) error) error {
 	var jp flows.JoinPacket
+	return o.joinableEntries(func(_ uint64, b []byte) error {
+		if _, err := flows.ReadJoinPacket(b, &jp); err != nil {
+			return err
+		}
+		return fn(&jp)
+	})
+}
+
+// joinableEntries calls fn with the KeyHash of each packet the map task
+// logged and its encoding (AppendJoinPacket), valid during the call.
+func (o *MapOutput) joinableEntries(fn func(keyHash uint64, b []byte) error) error {
 	for sh := range o.m.Shards {
 		err := readFrames(filepath.Join(o.Dir, "joinable-"+strconv.Itoa(sh)+".bin"), func(b []byte) error {
-			if _, err := flows.ReadJoinPacket(b, &jp); err != nil {
-				return err
+			if len(b) < 8 {
+				return errMapDamaged
 			}
-			return fn(&jp)
+			return fn(binary.LittleEndian.Uint64(b), b[8:])
 		})
 		if err != nil {
 			return err
