@@ -27,20 +27,21 @@ import (
 )
 
 // Map and merge: an archive too large for one run is read by map tasks,
-// one input each, anywhere; a merge joins their outputs into the outputs
-// one analyze run over all the inputs would write. A map task's table
-// hands out the flows open at the end of its input and logs the packets
-// of flows that may continue one the input before left open (flows,
-// join.go); the merge takes the inputs in time order, resumes the open
-// flows and replays the logged packets of their keys, and takes every
-// other record as the map task made it.
+// one input (or one byte range of a large input) each, anywhere; a merge
+// joins their outputs into the outputs one analyze run over all the
+// inputs would write. A map task's table hands out the flows open at the
+// end of its input and logs the packets of flows that may continue one
+// the input before left open (flows, join.go); the merge takes the inputs
+// in time order, resumes the open flows and replays the logged packets of
+// their keys, and takes every other record as the map task made it.
 //
 // A map task's output is a directory: map.json (the input's summary,
-// frames per second, orphan fragments), and S2-compressed files of
-// length-prefixed entries: records-N.bin (each table's records with their
-// windows), joinable-N.bin (the logged packets) and open.bin (the open
+// frames per second, orphan fragments, its table's newest packet time,
+// its byte range), and S2-compressed files of length-prefixed entries:
+// records-N.bin (each table's records with their windows), joinable-N.bin
+// (the logged packets, each behind its key's hash) and open.bin (the open
 // flows). Its encodings live as long as the archive's processing: merge
-// refuses the output of another flowstat version.
+// refuses the output of another flowstat version or format.
 
 const (
 	mapManifestFile = "map.json"
@@ -728,7 +729,7 @@ const joinChunkLen = 8192
 
 // chunkBuffers keeps the buffers of the chunks the joiner is done with,
 // for the loaders, which would otherwise allocate and clear a chunk's
-// buffers (about 1.5 MB of open flows) for each chunk they read.
+// buffers (megabytes, mostly open flows) for each chunk they read.
 var chunkBuffers sync.Pool
 
 // newJoinChunk returns an empty chunk with room for joinChunkLen packets
