@@ -376,17 +376,18 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 	if err := numberFiles(sorted); err != nil {
 		return nil, nil, err
 	}
-	for i := len(sorted) - 1; i >= 0 && sorted[i].empty(); i-- {
+	for i := range sorted {
 		if !sameFlowOptions(sorted[0].Summary.Options, sorted[i].Summary.Options) {
 			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", sorted[0].Input, sorted[i].Input)}
 		}
-		sorted, sortedDirs = sorted[:i], sortedDirs[:i]
 	}
+	n := len(sorted)
+	for n > 0 && sorted[n-1].empty() {
+		n--
+	}
+	sorted, sortedDirs = sorted[:n], sortedDirs[:n]
 	for i := 1; i < len(sorted); i++ {
 		a, b := &sorted[i-1], &sorted[i]
-		if !sameFlowOptions(a.Summary.Options, b.Summary.Options) {
-			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", a.Input, b.Input)}
-		}
 		if b.JoinFrom < a.Last {
 			return nil, nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
 				b.Input, time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.Input, time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
@@ -428,7 +429,6 @@ func numberFiles(mans []mapManifest) error {
 		if err := checkRanges(parts, k.size); err != nil {
 			return err
 		}
-		slices.SortFunc(parts, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
 		var frames uint64
 		for _, m := range parts {
 			m.frameBase = frames
@@ -440,7 +440,7 @@ func numberFiles(mans []mapManifest) error {
 
 // checkRanges checks that the map task outputs of one file of size bytes
 // are byte ranges that cover it, each read on from where the one before
-// stopped.
+// stopped, and puts parts in the order of their ranges.
 func checkRanges(parts []*mapManifest, size int64) error {
 	name := parts[0].Input
 	for _, m := range parts {
@@ -448,12 +448,11 @@ func checkRanges(parts []*mapManifest, size int64) error {
 			return MapError{fmt.Errorf("%s was mapped twice: merge one map task output of each input, or of each of its byte ranges (map --range)", name)}
 		}
 	}
-	rs := slices.Clone(parts)
-	slices.SortFunc(rs, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
+	slices.SortFunc(parts, func(a, b *mapManifest) int { return cmp.Compare(a.Range.Start, b.Range.Start) })
 	at := int64(0)
 	var prev *mapRange // the last range with a record
 	var prevLast int64 // its last frame's time
-	for _, m := range rs {
+	for _, m := range parts {
 		r := m.Range
 		switch {
 		case r.Start > at:
