@@ -542,8 +542,8 @@ func setSpan(s *tables.Summary) {
 // bytesToRead is the size of the files at paths, or of a map task's byte
 // range; -1 when one is not a regular file.
 func bytesToRead(paths []string, m *mapWriter) int64 {
-	if m != nil && m.byteRange != nil {
-		return m.byteRange.End - m.byteRange.Start
+	if r := m.rangeToRead(); r != nil {
+		return r.End - r.Start
 	}
 	total := int64(0)
 	for _, path := range paths {
