@@ -327,17 +327,16 @@ func (o *OpenFlow) Key() Key { return o.f.key }
 // Joinable reports whether the flow may continue one of the input before.
 func (o *OpenFlow) Joinable() bool { return o.f.has(joinable) }
 
-// openFlow returns the flow at slab index i as an OpenFlow.
-func (t *Table) openFlow(i int32) *OpenFlow {
+// openFlow makes o the flow at slab index i.
+func (t *Table) openFlow(i int32, o *OpenFlow) {
 	f := t.at(i)
-	o := &OpenFlow{f: *f, loc: *t.locAt(i)}
+	*o = OpenFlow{f: *f, loc: *t.locAt(i)}
 	if f.has(tunnelled) {
 		o.tunnel = t.tunnels[i].Get()
 	}
 	if f.nWin == overflowWindows {
-		o.windows = t.overflow[i]
+		o.windows = t.overflow[i].ws
 	}
-	return o
 }
 
 // resume puts an open flow back into the table, as it was when its input
@@ -362,18 +361,20 @@ func (t *Table) resume(o *OpenFlow) error {
 		f.bits |= tunnelled
 	}
 	if f.nWin == overflowWindows {
-		t.overflow[self] = o.windows
+		t.overflow[self] = &windowList{ws: o.windows}
 	}
 	t.flows.add(&k, self)
 	t.now = max(t.now, f.last)
 	return nil
 }
 
-// OpenFlows hands fn every flow of the table as an OpenFlow, and empties
-// the table without emitting them.
+// OpenFlows hands fn every flow of the table as an OpenFlow, valid only
+// during the call, and empties the table without emitting them.
 func (t *Table) OpenFlows(fn func(*OpenFlow)) {
+	var o OpenFlow
 	for i := range t.liveFlows() {
-		fn(t.openFlow(i))
+		t.openFlow(i, &o)
+		fn(&o)
 	}
 	t.flows = newFlowIndex()
 	t.chunks, t.locs, t.used, t.free = nil, nil, 0, nil

@@ -206,9 +206,9 @@ func (s *Sharded) Close(ending func(open int)) Stats {
 func (s *Sharded) Now() int64 { return s.now }
 
 // CloseOpen processes what is pending and hands every flow still open to
-// open, with the index of its table, rather than ending it: a map task's
-// input is not the end of the archive (join.go). It returns the tables'
-// combined counts.
+// open (valid only during the call), with the index of its table, rather
+// than ending it: a map task's input is not the end of the archive
+// (join.go). It returns the tables' combined counts.
 func (s *Sharded) CloseOpen(open func(shard int, o *OpenFlow)) Stats {
 	s.drain()
 	for i, sh := range s.shards {

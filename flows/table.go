@@ -78,11 +78,12 @@ type Table struct {
 	used      int32        // entries ever used: those past it are still zero
 	free      []int32      // ended entries, reused first
 	wheel     wheel
-	overflow  map[int32][]windowCount // per-interval counts of flows spanning several intervals
-	tunnels   map[int32]TunnelRef     // the tunnels of tunnelled flows, beside them: few have one
-	oneWindow [1]windowCount          // those of a flow in one interval, made from its totals
-	scratch   []Window                // windows of the record being emitted
-	rec       Record                  // the record being emitted: emit's pointer must not allocate
+	overflow  map[int32]*windowList // per-interval counts of flows spanning several intervals
+	spare     []*windowList         // lists of ended flows, for reuse
+	tunnels   map[int32]TunnelRef   // the tunnels of tunnelled flows, beside them: few have one
+	oneWindow [1]windowCount        // those of a flow in one interval, made from its totals
+	scratch   []Window              // windows of the record being emitted
+	rec       Record                // the record being emitted: emit's pointer must not allocate
 
 	frags   map[fragKey]fragEntry
 	fragLog []fragLogEntry // fragment entries in arrival order, for expiry
@@ -111,7 +112,7 @@ func New(opts Options, emit EmitFunc) *Table {
 		fragTTL:  int64(opts.FragmentTimeout),
 		window:   int64(opts.Interval),
 		flows:    newFlowIndex(),
-		overflow: make(map[int32][]windowCount),
+		overflow: make(map[int32]*windowList),
 		join:     join{joinFrom: opts.JoinFrom},
 		frags:    make(map[fragKey]fragEntry),
 		wheel:    newWheel(int64(opts.IdleTimeout) + reclaimSlack),
@@ -326,7 +327,7 @@ func (t *Table) finish(f *flow, reason EndReason) {
 	t.locate(f, &t.rec)
 	t.rec.Joinable = f.has(joinable)
 	if f.nWin == overflowWindows {
-		delete(t.overflow, f.self)
+		t.dropWindows(f.self)
 	}
 	if f.has(tunnelled) {
 		t.tunnelOf(f, &t.rec)

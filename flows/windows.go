@@ -9,7 +9,41 @@ import "flowstat/reader"
 // the table's overflow map (nWin overflowWindows), the first made from its
 // totals at that moment. Keeping an interval inline would cost every open
 // flow 40 bytes, which the millions of one-interval flows of a flood do
-// not need.
+// not need. The map holds each flow's list by pointer, so that a packet in
+// a new interval appends to it without writing the map again, and the
+// lists of ended flows are kept for the next (spareWindows): a map task's
+// 1 s intervals give most flows several.
+
+// windowList is a flow's per-interval counts in the overflow map.
+type windowList struct{ ws []windowCount }
+
+// spareWindows bounds the lists the table keeps for reuse, and
+// spareWindowCap the intervals a kept list may hold.
+const (
+	spareWindows   = 4096
+	spareWindowCap = 64
+)
+
+// newWindowList returns an empty list, a spare one if there is one.
+func (t *Table) newWindowList() *windowList {
+	if n := len(t.spare); n > 0 {
+		l := t.spare[n-1]
+		t.spare = t.spare[:n-1]
+		return l
+	}
+	return &windowList{ws: make([]windowCount, 0, 4)}
+}
+
+// dropWindows removes a flow's list from the overflow map, keeping it for
+// reuse when it is small.
+func (t *Table) dropWindows(self int32) {
+	l := t.overflow[self]
+	delete(t.overflow, self)
+	if len(t.spare) < spareWindows && cap(l.ws) <= spareWindowCap {
+		l.ws = l.ws[:0]
+		t.spare = append(t.spare, l)
+	}
+}
 
 // windowsOf returns a flow's per-interval counts, in time order. Those of
 // a flow in one interval are made from its totals into the table's
@@ -19,7 +53,7 @@ func (t *Table) windowsOf(f *flow) []windowCount {
 	case 0:
 		return nil
 	case overflowWindows:
-		return t.overflow[f.self]
+		return t.overflow[f.self].ws
 	}
 	t.oneWindow[0] = windowCount{
 		start:   f.first - mod(f.first, t.window),
@@ -43,10 +77,13 @@ func (t *Table) addWindow(f *flow, p *reader.Packet, s side) {
 	case f.nWin == 1 && f.first >= start && f.first-start < t.window: // p's interval is the flow's
 		return
 	case f.nWin == 1:
-		t.overflow[f.self] = append(make([]windowCount, 0, 4), t.windowsOf(f)[0])
+		l := t.newWindowList()
+		l.ws = append(l.ws, t.windowsOf(f)[0])
+		t.overflow[f.self] = l
 		f.nWin = overflowWindows
 	}
-	ws := t.overflow[f.self]
+	l := t.overflow[f.self]
+	ws := l.ws
 	// Packets come nearly in time order: the search starts from the last
 	// interval.
 	i := len(ws) - 1
@@ -58,7 +95,7 @@ func (t *Table) addWindow(f *flow, p *reader.Packet, s side) {
 		ws = append(ws, windowCount{})
 		copy(ws[i+1:], ws[i:])
 		ws[i] = windowCount{start: start}
-		t.overflow[f.self] = ws
+		l.ws = ws
 	}
 	w := &ws[i]
 	w.packets[s]++
@@ -79,7 +116,7 @@ func (t *Table) addEarlyFragments(f *flow, s side, packets, bytes uint64) {
 	f.packets[s] += packets
 	f.bytes[s] += bytes
 	if f.nWin == overflowWindows {
-		ws := t.overflow[f.self]
+		ws := t.overflow[f.self].ws
 		ws[len(ws)-1].packets[s] += packets
 		ws[len(ws)-1].bytes[s] += bytes
 	}

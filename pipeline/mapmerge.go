@@ -938,27 +938,34 @@ func orphansOf(in []mapOrphans) []flows.Orphans {
 // frameWriter writes length-prefixed entries into an S2-compressed file:
 // S2 (Snappy's successor) compresses the open flows and logged packets a
 // few times faster than zstd's fastest level, which took half a map
-// task's time, and decompresses them faster in the merge.
+// task's time, and decompresses them faster in the merge. Entries are
+// gathered in buf and handed to S2 a block at a time: each of its Writes
+// locks and checks its state, as much work as a small entry's copy.
 type frameWriter struct {
 	f   *os.File
 	z   *s2.Writer
-	len []byte
+	buf []byte
 }
+
+// frameBlock is how much frameWriter gathers before S2 takes it.
+const frameBlock = 64 << 10
 
 func createFrames(path string) (*frameWriter, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	return &frameWriter{f: f, z: s2.NewWriter(f, s2.WriterConcurrency(1))}, nil
+	return &frameWriter{f: f, z: s2.NewWriter(f, s2.WriterConcurrency(1)), buf: make([]byte, 0, 2*frameBlock)}, nil
 }
 
 func (w *frameWriter) write(b []byte) error {
-	w.len = binary.AppendUvarint(w.len[:0], uint64(len(b)))
-	if _, err := w.z.Write(w.len); err != nil {
-		return err
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(b)))
+	w.buf = append(w.buf, b...)
+	if len(w.buf) < frameBlock {
+		return nil
 	}
-	_, err := w.z.Write(b)
+	_, err := w.z.Write(w.buf)
+	w.buf = w.buf[:0]
 	return err
 }
 
@@ -966,7 +973,8 @@ func (w *frameWriter) close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := cmp.Or(w.z.Close(), w.f.Sync(), w.f.Close())
+	_, err := w.z.Write(w.buf)
+	err = cmp.Or(err, w.z.Close(), w.f.Sync(), w.f.Close())
 	w.f = nil
 	return err
 }
