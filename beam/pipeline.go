@@ -223,7 +223,7 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 	}
 	cfg := &pipeline.Config{Out: filepath.Join(tmp, "map"), Workers: 1, Version: f.Opts.Version,
 		Interval: pipeline.DefaultMapInterval, Flows: f.Opts.flowOptions(), Filter: filter}
-	if _, err := pipeline.Map(ctx, cfg, path, t.Range); err != nil {
+	if _, err := pipeline.Map(ctx, cfg, []string{path}, t.Range); err != nil {
 		return fmt.Errorf("map %s: %w", path, err)
 	}
 	o, err := pipeline.OpenMapOutput(cfg.Out, f.Opts.Version)

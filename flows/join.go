@@ -66,6 +66,7 @@ func (t *Table) LogJoinable(fn func(*JoinPacket)) { t.logJoinable = fn }
 type JoinPacket struct {
 	Time, Offset    int64
 	Frame           uint64
+	Input           int32 // the packet's input among the map task's
 	Src, Dst        [16]byte
 	IPLen, Payload  uint32
 	Seq, TunnelID   uint32
@@ -85,7 +86,7 @@ type JoinPacket struct {
 
 // logJoin gives the table's log a packet of a joinable flow.
 func (t *Table) logJoin(p *reader.Packet, early fragEntry) {
-	t.joinPacket = JoinPacket{Time: p.Time, Offset: p.Offset, Frame: p.Frame, Src: p.Src, Dst: p.Dst,
+	t.joinPacket = JoinPacket{Time: p.Time, Offset: p.Offset, Frame: p.Frame, Input: int32(p.Input), Src: p.Src, Dst: p.Dst,
 		IPLen: p.IPLen, Payload: p.Payload, Seq: p.Seq, TunnelID: p.TunnelID, Outer: p.Outer.Endpoints(),
 		VLAN: p.VLAN, SrcPort: p.SrcPort, DstPort: p.DstPort, Window: p.Window, IPVersion: p.IPVersion,
 		Proto: p.Proto, TCPFlags: p.TCPFlags, Frag: p.Frag, TTL: p.TTL, ICMPType: p.ICMPType,
@@ -99,9 +100,10 @@ func (jp *JoinPacket) Key() Key {
 	return PacketKey(&p)
 }
 
-// packet returns the packet jp describes, from input number input.
-func (jp *JoinPacket) packet(input int) reader.Packet {
-	return reader.Packet{Time: jp.Time, Input: input, Frame: jp.Frame, Offset: jp.Offset, Src: jp.Src, Dst: jp.Dst,
+// packet returns the packet jp describes, of a map task whose first input
+// is number first.
+func (jp *JoinPacket) packet(first int) reader.Packet {
+	return reader.Packet{Time: jp.Time, Input: first + int(jp.Input), Frame: jp.Frame, Offset: jp.Offset, Src: jp.Src, Dst: jp.Dst,
 		IPLen: jp.IPLen, Payload: jp.Payload, Seq: jp.Seq, TunnelID: jp.TunnelID, Outer: reader.OuterOf(jp.Outer),
 		VLAN: jp.VLAN, SrcPort: jp.SrcPort, DstPort: jp.DstPort, Window: jp.Window, IPVersion: jp.IPVersion,
 		Proto: jp.Proto, TCPFlags: jp.TCPFlags, Frag: jp.Frag, TTL: jp.TTL, ICMPType: jp.ICMPType,
@@ -114,6 +116,7 @@ func AppendJoinPacket(b []byte, jp *JoinPacket) []byte {
 	e.int(jp.Time)
 	e.int(jp.Offset)
 	e.uint(jp.Frame)
+	e.uint(uint64(jp.Input))
 	e.addr(&jp.Src)
 	e.addr(&jp.Dst)
 	for _, v := range [...]uint32{jp.IPLen, jp.Payload, jp.Seq, jp.TunnelID} {
@@ -137,6 +140,7 @@ func ReadJoinPacket(b []byte, jp *JoinPacket) ([]byte, error) {
 	jp.Time = d.int()
 	jp.Offset = d.int()
 	jp.Frame = d.uint()
+	jp.Input = int32(d.uint())
 	jp.Src = d.addr()
 	jp.Dst = d.addr()
 	for _, v := range [...]*uint32{&jp.IPLen, &jp.Payload, &jp.Seq, &jp.TunnelID} {
@@ -187,11 +191,13 @@ func NewJoiner(opts Options, emit EmitFunc) *Joiner {
 	return &Joiner{t: t}
 }
 
-// Begin starts input number input.
+// Begin starts the inputs of a map task, the first of them number input
+// (the others numbered on from it).
 func (j *Joiner) Begin(input int) { j.BeginAt(input, 0) }
 
 // BeginAt begins a byte range of input, after frames frames of it read by
-// other map tasks: the range's frame numbers count from there.
+// other map tasks: the range's frame numbers count from there. A map task
+// of several inputs reads no range: its first is number input.
 func (j *Joiner) BeginAt(input int, frames uint64) {
 	j.input, j.frames, j.replayed = input, frames, Replaced{}
 	clear(j.held)
@@ -244,7 +250,7 @@ func (j *Joiner) Open(o *OpenFlow) error {
 		// for the idle timeout before it began.
 		j.t.endSilent(&k)
 	}
-	o.loc.input = int32(j.input)
+	o.loc.input += int32(j.input)
 	o.loc.frame += j.frames
 	return j.t.resume(o)
 }
@@ -410,6 +416,7 @@ func AppendOpenFlow(b []byte, o *OpenFlow) []byte {
 	e.b = append(e.b, byte(f.closedBy), f.nWin)
 	e.int(o.loc.offset)
 	e.uint(o.loc.frame)
+	e.uint(uint64(o.loc.input))
 	e.b = append(e.b, byte(o.tunnel.Kind))
 	e.uint(uint64(o.tunnel.ID))
 	e.ip(o.tunnel.Src)
@@ -455,6 +462,7 @@ func ReadOpenFlow(b []byte, o *OpenFlow) ([]byte, error) {
 	f.closedBy, f.nWin = EndReason(x[0]), x[1]
 	o.loc.offset = d.int()
 	o.loc.frame = d.uint()
+	o.loc.input = int32(d.uint())
 	o.tunnel.Kind = reader.Tunnel(d.take(1)[0])
 	o.tunnel.ID = uint32(d.uint())
 	o.tunnel.Src = d.ip()

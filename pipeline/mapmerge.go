@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,8 @@ import (
 )
 
 // Map and merge: an archive too large for one run is read by map tasks,
-// one input (or one byte range of a large input) each, anywhere; a merge
+// one input, a run of consecutive inputs, or one byte range of a large
+// input each, anywhere; a merge
 // joins their outputs into the outputs one analyze run over all the
 // inputs would write. A map task's table hands out the flows open at the
 // end of its input and logs the packets of flows that may continue one
@@ -45,7 +47,7 @@ import (
 
 const (
 	mapManifestFile = "map.json"
-	mapFormat       = 3
+	mapFormat       = 4
 	// DefaultMapInterval is a map task's window: the merge's windows are
 	// multiples of it, chosen when the whole archive's span is known.
 	DefaultMapInterval = time.Second
@@ -55,12 +57,14 @@ const (
 type mapManifest struct {
 	Format  int    `json:"format"`
 	Version string `json:"version"`
-	Input   string `json:"input"`
-	// Identity is the input's, for a dataset the merge adds to.
-	Identity DatasetInput `json:"identity"`
-	Shards   int          `json:"shards"`
-	// JoinFrom is the input's first frame time, Last its last: the
-	// inputs of one archive follow each other without overlap.
+	// Inputs are the task's inputs as given, Identities theirs, for a
+	// dataset the merge adds to. A task of several inputs reads them as
+	// analyze does, merged in time order; it reads no byte range.
+	Inputs     []string       `json:"inputs"`
+	Identities []DatasetInput `json:"identities"`
+	Shards     int            `json:"shards"`
+	// JoinFrom is the inputs' first frame time, Last their last: the
+	// map tasks of one archive follow each other without overlap.
 	JoinFrom int64 `json:"join_from_ns"`
 	Last     int64 `json:"last_ns"`
 	// TableLast is the time of the newest packet the task's flow table
@@ -76,8 +80,9 @@ type mapManifest struct {
 	Orphans []mapOrphans `json:"orphan_fragments"`
 
 	// Set by readManifests: the number of the merge's input the task
-	// read (ranges of one file share it), and the frames of that input
-	// in the ranges before the task's.
+	// read first (ranges of one file share it; the task's other inputs
+	// are numbered on from it), and the frames of that input in the
+	// ranges before the task's.
 	file      int
 	frameBase uint64
 }
@@ -135,32 +140,34 @@ func (m *mapWriter) rangeToRead() *ByteRange {
 	return m.byteRange
 }
 
-// Map reads the trace at path as one input of an archive into the map
-// task output directory cfg.Out, which must not exist or be empty, for
-// Merge; only the records that start in the byte range r when r is not
-// nil (the other ranges of the file read by other tasks). cfg.Interval is
-// the task's window (0: DefaultMapInterval).
-func Map(ctx context.Context, cfg *Config, path string, r *ByteRange) (*tables.Summary, error) {
+// Map reads the traces at paths, consecutive inputs of an archive, into
+// the map task output directory cfg.Out, which must not exist or be
+// empty, for Merge; of one trace, only the records that start in the byte
+// range r when r is not nil (the other ranges of the file read by other
+// tasks). cfg.Interval is the task's window (0: DefaultMapInterval).
+//
+// A task of several inputs joins their flows itself, as analyze does:
+// only the first idle timeout of the run has packets to log, which a
+// task per input of a few minutes logs nearly all of.
+func Map(ctx context.Context, cfg *Config, paths []string, r *ByteRange) (*tables.Summary, error) {
 	out := cfg.Out
 	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("%s is not empty: a map task writes into a new directory (remove it to map again)", out)
 	}
-	var split *reader.Split
-	first, ok := int64(0), false
-	if r != nil {
-		var err error
-		if split, err = reader.SplitRange(path, r.Start, r.End, cmp.Or(cfg.ChunkSize, reader.DefaultChunkSize), nil); err != nil {
-			return nil, InputError{err}
-		}
-		// A range where no record starts maps to an output without
-		// packets, which merge takes when the record before runs over it.
-		first, _ = reader.FirstTimeInRange(split)
-	} else if first, ok = reader.FirstTime(path); !ok {
-		return nil, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", path)}
+	if r != nil && len(paths) != 1 {
+		return nil, errors.New("a map task reads a byte range of one trace")
 	}
-	id, err := identify(path)
+	first, err := firstTime(paths, r, cmp.Or(cfg.ChunkSize, reader.DefaultChunkSize))
 	if err != nil {
 		return nil, err
+	}
+	var ids []DatasetInput
+	for _, path := range paths {
+		id, err := identify(path)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
 	}
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -181,9 +188,9 @@ func Map(ctx context.Context, cfg *Config, path string, r *ByteRange) (*tables.S
 	c.Interval = cmp.Or(c.Interval, DefaultMapInterval)
 	c.Flows.Interval = c.Interval
 	c.Flows.JoinFrom = max(first, 1)
-	res, err := Analyze(ctx, &c, []string{path})
+	res, err := Analyze(ctx, &c, paths)
 	if err == nil {
-		err = m.commit(&c, res, id, first, r, out)
+		err = m.commit(&c, res, ids, first, r, out)
 	}
 	if err != nil {
 		m.close()
@@ -191,6 +198,32 @@ func Map(ctx context.Context, cfg *Config, path string, r *ByteRange) (*tables.S
 		return nil, err
 	}
 	return &res.Summary, nil
+}
+
+// firstTime returns the time of the first record of the traces at paths,
+// or of the one that starts in byte range r of paths[0]: a range where no
+// record starts has none (0), and maps to an output without packets,
+// which merge takes when the record before runs over it. The range is
+// read in chunks of chunkSize bytes.
+func firstTime(paths []string, r *ByteRange, chunkSize int64) (int64, error) {
+	if r != nil {
+		split, err := reader.SplitRange(paths[0], r.Start, r.End, chunkSize, nil)
+		if err != nil {
+			return 0, InputError{err}
+		}
+		first, _ := reader.FirstTimeInRange(split)
+		return first, nil
+	}
+	first, found := int64(0), false
+	for _, path := range paths {
+		if t, ok := reader.FirstTime(path); ok && (!found || t < first) {
+			first, found = t, true
+		}
+	}
+	if !found {
+		return 0, InputError{fmt.Errorf("%s: not a pcap or pcapng trace with a packet", strings.Join(paths, ", "))}
+	}
+	return first, nil
 }
 
 func newMapWriter(dir string, shards int) (*mapWriter, error) {
@@ -241,13 +274,16 @@ func (m *mapWriter) close() error {
 }
 
 // commit writes map.json and gives the temporary directory its name.
-func (m *mapWriter) commit(cfg *Config, res *Result, id DatasetInput, first int64, r *ByteRange, out string) error {
+func (m *mapWriter) commit(cfg *Config, res *Result, ids []DatasetInput, first int64, r *ByteRange, out string) error {
 	if err := m.close(); err != nil {
 		return err
 	}
 	s := res.Summary
-	man := mapManifest{Format: mapFormat, Version: cfg.Version, Input: s.Inputs[0].Path, Identity: id, Shards: len(m.records),
+	man := mapManifest{Format: mapFormat, Version: cfg.Version, Identities: ids, Shards: len(m.records),
 		JoinFrom: max(first, 1), Summary: s}
+	for _, in := range s.Inputs {
+		man.Inputs = append(man.Inputs, in.Path)
+	}
 	if s.LastSeen != nil {
 		man.Last = s.LastSeen.UnixNano()
 	}
@@ -352,7 +388,6 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 		if err != nil {
 			return nil, nil, err
 		}
-		o.m.Input = cmp.Or(o.m.Input, d)
 		mans = append(mans, o.m)
 	}
 	order := make([]int, len(mans))
@@ -378,7 +413,7 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 	}
 	for i := range sorted {
 		if !sameFlowOptions(sorted[0].Summary.Options, sorted[i].Summary.Options) {
-			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", sorted[0].Input, sorted[i].Input)}
+			return nil, nil, MapError{fmt.Errorf("%s and %s were mapped with different options (interval, timeouts, filters, decapsulation): map them alike", sorted[0].name(), sorted[i].name())}
 		}
 	}
 	n := len(sorted)
@@ -390,19 +425,27 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 		a, b := &sorted[i-1], &sorted[i]
 		if b.JoinFrom < a.Last {
 			return nil, nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
-				b.Input, time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.Input, time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
+				b.name(), time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.name(), time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
 		}
 	}
 	return sorted, sortedDirs, nil
+}
+
+// name names the task's inputs in messages.
+func (m *mapManifest) name() string {
+	if n := len(m.Inputs); n > 1 {
+		return fmt.Sprintf("the %d traces %s to %s", n, m.Inputs[0], m.Inputs[n-1])
+	}
+	return m.Inputs[0]
 }
 
 // empty reports whether the task read a byte range where no record starts.
 func (m *mapManifest) empty() bool { return m.Range != nil && m.Range.First < 0 }
 
 // numberFiles sets the file and frame base of map task outputs in time
-// order: outputs of one file (by its size and content hash) must be byte
-// ranges of it that cover it and meet where one sequential pass over it
-// goes from one to the next.
+// order, a task's inputs numbered one after another: outputs of one file
+// (by its size and content hash) must be byte ranges of it that cover it
+// and meet where one sequential pass over it goes from one to the next.
 func numberFiles(mans []mapManifest) error {
 	type fileKey struct {
 		size int64
@@ -412,16 +455,24 @@ func numberFiles(mans []mapManifest) error {
 	var files []fileKey
 	for i := range mans {
 		m := &mans[i]
-		k := fileKey{m.Identity.Size, m.Identity.Hash}
-		if byFile[k] == nil {
-			files = append(files, k)
+		for j, id := range m.Identities {
+			k := fileKey{id.Size, id.Hash}
+			if byFile[k] == nil {
+				files = append(files, k)
+			}
+			if j == 0 {
+				m.file = len(files) - 1
+			}
+			byFile[k] = append(byFile[k], m)
 		}
-		byFile[k] = append(byFile[k], m)
 	}
-	for f, k := range files {
+	for _, k := range files {
 		parts := byFile[k]
-		for _, m := range parts {
-			m.file = f
+		if len(parts) > 1 && parts[0] != parts[1] {
+			// Ranges of a file: each task's number is the file's.
+			for _, m := range parts[1:] {
+				m.file = parts[0].file
+			}
 		}
 		if len(parts) == 1 && parts[0].Range == nil {
 			continue
@@ -442,7 +493,7 @@ func numberFiles(mans []mapManifest) error {
 // are byte ranges that cover it, each read on from where the one before
 // stopped, and puts parts in the order of their ranges.
 func checkRanges(parts []*mapManifest, size int64) error {
-	name := parts[0].Input
+	name := parts[0].name()
 	for _, m := range parts {
 		if m.Range == nil {
 			return MapError{fmt.Errorf("%s was mapped twice: merge one map task output of each input, or of each of its byte ranges (map --range)", name)}
@@ -500,7 +551,7 @@ func MapInputs(dirs []string, version string) ([]DatasetInput, error) {
 	var ids []DatasetInput
 	for _, m := range mans {
 		if m.file == len(ids) {
-			ids = append(ids, m.Identity)
+			ids = append(ids, m.Identities...)
 		}
 	}
 	return ids, nil
@@ -594,7 +645,7 @@ func Merge(ctx context.Context, cfg *Config, dirs []string) (*Result, error) {
 		tableLast = max(tableLast, m.TableLast)
 		joiner.End(tableLast)
 		if m.file == len(s.Inputs) {
-			res.inputs = append(res.inputs, m.Input)
+			res.inputs = append(res.inputs, m.Inputs...)
 			s.Inputs = append(s.Inputs, m.Summary.Inputs...)
 		} else {
 			addRange(&s.Inputs[m.file], &m.Summary.Inputs[0])
@@ -861,8 +912,8 @@ func (j *joinedRecords) wait() error {
 	return <-j.done
 }
 
-// recordTask is a file of a map task's records: those of input number
-// input, but the replaced ones.
+// recordTask is a file of a map task's records, but the replaced ones:
+// its inputs are numbered from input on.
 type recordTask struct {
 	path      string
 	input     int
@@ -897,7 +948,8 @@ func startRecordReaders(col *collector, n int) *recordReaders {
 					if t.replaced.Has(&r) {
 						return nil
 					}
-					r.Joinable, r.Input = false, int32(t.input)
+					r.Joinable = false
+					r.Input += int32(t.input)
 					r.FirstFrame += t.frameBase
 					return col.add(w, &r, ws)
 				})

@@ -33,15 +33,19 @@ func OpenMapOutput(dir, version string) (*MapOutput, error) {
 	if o.m.Format != mapFormat || o.m.Version != version {
 		return nil, MapError{fmt.Errorf("%s was written by flowstat %s: merge the outputs of the same flowstat (this is %s)", dir, o.m.Version, version)}
 	}
+	if n := len(o.m.Inputs); n == 0 || len(o.m.Identities) != n || n > 1 && o.m.Range != nil {
+		return nil, MapError{fmt.Errorf("%s: %w: run flowstat map on its input again", filepath.Join(dir, mapManifestFile), errMapDamaged)}
+	}
 	return o, nil
 }
 
-// Input returns the input's path as given to map, the time of its first
-// frame, which orders the inputs, and the time of the newest packet its
-// flow table was given, which the join ends flows at after it
+// Input returns the path of the task's first input as given to map (the
+// Beam pipeline's tasks read one each), the time of its first frame,
+// which orders the inputs, and the time of the newest packet its flow
+// table was given, which the join ends flows at after it
 // (flows.Joiner.End).
 func (o *MapOutput) Input() (path string, first, tableLast int64) {
-	return o.m.Input, o.m.JoinFrom, o.m.TableLast
+	return o.m.Inputs[0], o.m.JoinFrom, o.m.TableLast
 }
 
 // FlowOptions returns the options of the map task's flow table, for a
@@ -137,7 +141,7 @@ type Part struct {
 
 // Part returns the map task's Part.
 func (o *MapOutput) Part() Part {
-	p := Part{Input: o.m.Input, Identity: o.m.Identity, Range: o.m.Range}
+	p := Part{Input: o.m.Inputs[0], Identity: o.m.Identities[0], Range: o.m.Range}
 	if len(o.m.Summary.Inputs) > 0 {
 		p.Frames = o.m.Summary.Inputs[0].Packets
 	}
@@ -151,7 +155,7 @@ func (o *MapOutput) Part() Part {
 func FrameBases(parts []Part) ([]uint64, error) {
 	mans := make([]mapManifest, len(parts))
 	for i, p := range parts {
-		mans[i] = mapManifest{Input: p.Input, Identity: p.Identity, Range: p.Range,
+		mans[i] = mapManifest{Inputs: []string{p.Input}, Identities: []DatasetInput{p.Identity}, Range: p.Range,
 			Summary: tables.Summary{Inputs: []tables.Input{{Packets: p.Frames}}}}
 	}
 	if err := numberFiles(mans); err != nil {

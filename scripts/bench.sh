@@ -75,6 +75,8 @@ tools=(
   "flowstat -j 1, 16 files|$work/flowstat analyze -q -j 1 -o $work/out-fs $files"
   "map+merge -j 2, 16 files|scripts/mapmerge.sh $work/flowstat $files $work/out-fs 2 2"
   "map+merge -j 1, 16 files|scripts/mapmerge.sh $work/flowstat $files $work/out-fs 1 1"
+  "map+merge -j 2, 16 files in 2 runs|scripts/mapmerge.sh $work/flowstat $files $work/out-fs 2 2 2"
+  "map+merge -j 2, 2 ranges|scripts/mapmerge.sh $work/flowstat $trace $work/out-fs 2 2 2"
   "map+merge -j 2, 8 ranges|scripts/mapmerge.sh $work/flowstat $trace $work/out-fs 2 2 8"
   "tcpstat -r FILE 60|tcpstat -r $trace 60"
   "nfpcapd -r|nfpcapd -r $trace -w $work/out-nf"

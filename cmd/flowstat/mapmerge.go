@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -15,14 +16,20 @@ import (
 	"flowstat/tables"
 )
 
-const mapUsage = `Usage: flowstat map -o DIR [flags] TRACE
+const mapUsage = `Usage: flowstat map -o DIR [flags] TRACE...
 
-Reads one trace of an archive, on any machine, into a map task's output
-directory DIR (new or empty), for 'flowstat merge': its flow records with
-their windows, the flows still open at its end, and the packets of flows that
-may continue one the trace before left open. Any number of map tasks run at
-once; 'flowstat merge' then writes what one 'flowstat analyze' over all the
-traces writes.
+Reads traces of an archive, on any machine, into a map task's output
+directory DIR (new or empty), for 'flowstat merge': their flow records with
+their windows, the flows still open at their end, and the packets of flows
+that may continue one the traces before left open. Any number of map tasks
+run at once; 'flowstat merge' then writes what one 'flowstat analyze' over all
+the traces writes.
+
+A task reads one trace, or a run of consecutive ones (several TRACEs, or a
+directory), merged in time order as analyze reads them. The packets it logs
+for merge are those of the idle timeout after its first one: an archive of
+short rotated files (a file a minute) is best mapped in runs of many files,
+one run per task, rather than a task per file.
 
 Map every trace of an archive with the same flags (the interval, timeouts,
 --bpf, --target, --no-decap); the report's flags go to merge. The windows
@@ -80,8 +87,11 @@ func runMap(args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if len(paths) != 1 || paths[0] == "-" {
-		return usagef("map reads one trace file (%d given): run a map task per trace", len(paths))
+	if slices.Contains(paths, "-") {
+		return usagef("map reads trace files, not standard input")
+	}
+	if len(paths) > 1 && (cfg.byteRange != "" || cfg.part != "") {
+		return usagef("--range and --part read one trace (%d given)", len(paths))
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Workers))
 	defer pipeline.LimitMemory(int64(cfg.MemoryMiB) << 20)()
@@ -97,7 +107,7 @@ func runMap(args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err = pipeline.Map(ctx, &cfg.Config, paths[0], r)
+	s, err = pipeline.Map(ctx, &cfg.Config, paths, r)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
@@ -106,7 +116,7 @@ func runMap(args []string) error {
 	}
 	if !cfg.quiet {
 		fmt.Fprintf(os.Stderr, "flowstat: %d packets, %d flows ended in %s; map task output in %s\n",
-			s.Packets.Read, s.Flows.Total, paths[0], cfg.Out)
+			s.Packets.Read, s.Flows.Total, strings.Join(paths, ", "), cfg.Out)
 	}
 	return damaged(s, filepath.Join(cfg.Out, "map.json"))
 }

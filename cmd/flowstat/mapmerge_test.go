@@ -200,8 +200,8 @@ func TestMergeRefuses(t *testing.T) {
 	if code := run([]string{"map", "-q", "-o", a, parts[1]}); code != exitUsage {
 		t.Errorf("map into a finished map task's directory: exit status %d", code)
 	}
-	if code := run([]string{"map", "-q", "-o", filepath.Join(dir, "two"), parts[0], parts[1]}); code != exitUsage {
-		t.Errorf("map of two traces: exit status %d, want %d", code, exitUsage)
+	if code := run([]string{"map", "-q", "-o", filepath.Join(dir, "stdin"), "-"}); code != exitUsage {
+		t.Errorf("map of standard input: exit status %d, want %d", code, exitUsage)
 	}
 	out := filepath.Join(dir, "merged")
 	if code := run([]string{"merge", "-q", "-o", out, b, a}); code != exitOK {
