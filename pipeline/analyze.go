@@ -149,6 +149,10 @@ func Analyze(ctx context.Context, cfg *Config, paths []string) (*Result, error) 
 	}
 	s.Options = summaryOptions(cfg)
 	s.Options.IntervalAuto = auto
+	if cfg.NoReport && cfg.mapTo == nil {
+		// Only the report's tables read a flow's counts per window.
+		cfg.Flows.Interval = 0
+	}
 	if !auto {
 		warn(cfg, s, shortWindowsWarning(cfg.Interval, cfg.Flows.IdleTimeout))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"database/sql"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 
+	"flowstat/scripts/gen"
 	"flowstat/tables"
 )
 
@@ -436,5 +439,29 @@ func TestIntervalAuto(t *testing.T) {
 	}
 	if s, err := tables.ReadSummary(filepath.Join(given, tables.SummaryFile)); err != nil || s.Options.IntervalS != 60 || s.Options.IntervalAuto {
 		t.Errorf("with -i 60s: %+v, %v", s.Options, err)
+	}
+}
+
+// TestNoReportFlows: --no-report keeps no counts per window (only the
+// report's tables read them), and writes the flows.parquet and flow
+// counts of a whole analysis, byte for byte.
+func TestNoReportFlows(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 21, Flows: 3000, Mix: "default,synflood=10"})
+	full, bare := filepath.Join(dir, "full"), filepath.Join(dir, "bare")
+	for out, args := range map[string][]string{full: {"-i", "1s"}, bare: {"-i", "1s", "--no-report"}} {
+		if code := analyzeInto(t, out, append(args, trace)...); code != exitOK {
+			t.Fatalf("analyze %v: exit status %d", args, code)
+		}
+	}
+	a, errA := os.ReadFile(filepath.Join(full, tables.FlowsFile))
+	b, errB := os.ReadFile(filepath.Join(bare, tables.FlowsFile))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("flows.parquet with --no-report differs from the whole analysis' (%v, %v)", errA, errB)
+	}
+	sa, errA := tables.ReadSummary(filepath.Join(full, tables.SummaryFile))
+	sb, errB := tables.ReadSummary(filepath.Join(bare, tables.SummaryFile))
+	if errA != nil || errB != nil || !reflect.DeepEqual(sa.Flows, sb.Flows) || sa.Flows.Total == 0 {
+		t.Errorf("flow counts: %+v with the report, %+v without (%v, %v)", sa.Flows, sb.Flows, errA, errB)
 	}
 }
