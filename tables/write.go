@@ -1,7 +1,6 @@
 package tables
 
 import (
-	"slices"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -9,8 +8,13 @@ import (
 	"github.com/parquet-go/parquet-go"
 )
 
+// BatchRows is how many values RowGroupsFrom hands out at a time: an
+// eighth of a row group, so that the two batches in flight (a batch of
+// flow records is 3.5 MB) are a small part of what a run holds.
+const BatchRows = RowGroupRows / 8
+
 // RowGroupsFrom returns the values fill puts in order into the slice it is
-// given (0 at the end), a row group at a time, for WriteRowsFrom: in two
+// given (0 at the end), BatchRows at a time, for WriteRowsFrom: in two
 // batches taken in turn, one made while the other is written.
 func RowGroupsFrom[T any](fill func([]T) (int, error)) func() ([]T, error) {
 	var batches [2][]T
@@ -19,7 +23,7 @@ func RowGroupsFrom[T any](fill func([]T) (int, error)) func() ([]T, error) {
 		batch := &batches[made%2]
 		made++
 		if *batch == nil {
-			*batch = make([]T, RowGroupRows)
+			*batch = make([]T, BatchRows)
 		}
 		n, err := fill(*batch)
 		return (*batch)[:n], err
@@ -117,12 +121,13 @@ func pipelined[B comparable](next func() (B, error), write func(B) error, drop f
 }
 
 // WriteRowsFrom writes the values next returns to path as a table of
-// schema, atomically: a row group per call, until it returns none. Its
-// values must stay valid until the call after the next: next makes a
-// batch while the one before is encoded. Rows of type R, whose tags must
-// give schema's Parquet schema exactly (or parquet-go takes each apart
-// value by value), are made by rowsOf, at most RowsAtOnce at a time (start
-// says that they are the first of a batch), and valid until its next call.
+// schema, atomically, in row groups of RowGroupRows rows (the last may be
+// shorter), until it returns none. Its values must stay valid until the
+// call after the next: next makes a batch while the one before is
+// encoded. Rows of type R, whose tags must give schema's Parquet schema
+// exactly (or parquet-go takes each apart value by value), are made by
+// rowsOf, at most RowsAtOnce at a time (start says that they are the
+// first of a batch), and valid until its next call.
 func WriteRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T, error), rowsOf func(values []T, start bool) []R) error {
 	w, config, err := createParquetFile(path, schema)
 	if err != nil {
@@ -130,6 +135,7 @@ func WriteRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T
 	}
 	rows := parquet.NewGenericWriter[R](w.file, config)
 	w.footer = rows
+	inGroup := 0 // rows written into the row group being made
 	err = pipelined(func() (*[]T, error) {
 		values, err := next()
 		if err != nil || len(values) == 0 {
@@ -138,14 +144,20 @@ func WriteRowsFrom[T, R any](path string, schema *arrow.Schema, next func() ([]T
 		return &values, nil
 	}, func(values *[]T) error {
 		return w.writeWith(func() error {
-			start := true
-			for part := range slices.Chunk(*values, RowsAtOnce) {
+			for left, start := *values, true; len(left) > 0; start = false {
+				part := left[:min(len(left), RowsAtOnce, RowGroupRows-inGroup)]
+				left = left[len(part):]
 				if _, err := rows.Write(rowsOf(part, start)); err != nil {
 					return err
 				}
-				start = false
+				if inGroup += len(part); inGroup == RowGroupRows {
+					if err := rows.Flush(); err != nil {
+						return err
+					}
+					inGroup = 0
+				}
 			}
-			return rows.Flush()
+			return nil
 		})
 	}, func(*[]T) {})
 	if err != nil {
