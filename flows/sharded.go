@@ -39,7 +39,7 @@ const batchSize = 1024
 const queuedBatches = 64
 
 // freeBatches is how many processed batches are kept for reuse: as many as
-// a parallel reader has in flight (a few chunks of some 80 batches each),
+// a parallel reader has in flight (a few chunks of some 40 batches each),
 // so that batches are not allocated over and over.
 const freeBatches = 512
 

@@ -34,8 +34,10 @@ const syncChain = 32
 // DefaultChunkSize is the size of the pieces a large trace file is read
 // in: big enough that a chunk's start-up (a seek, finding the first
 // record) is lost in its work, small enough that the chunks in flight take
-// little memory and a 1 GB trace gives every core many of them.
-const DefaultChunkSize = 8 << 20
+// little memory (their packets wait for the flow tables: a chunk of
+// header-only frames is some 40 k of them) and a 1 GB trace gives every
+// core many of them.
+const DefaultChunkSize = 4 << 20
 
 // learnSpan bounds what learnHeader reads of a file's first records.
 const learnSpan = 1 << 20
