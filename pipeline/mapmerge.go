@@ -29,13 +29,13 @@ import (
 
 // Map and merge: an archive too large for one run is read by map tasks,
 // one input, a run of consecutive inputs, or one byte range of a large
-// input each, anywhere; a merge
-// joins their outputs into the outputs one analyze run over all the
-// inputs would write. A map task's table hands out the flows open at the
-// end of its input and logs the packets of flows that may continue one
-// the input before left open (flows, join.go); the merge takes the inputs
-// in time order, resumes the open flows and replays the logged packets of
-// their keys, and takes every other record as the map task made it.
+// input each, anywhere; a merge joins their outputs into the outputs one
+// analyze run over all the inputs would write. A map task's table hands
+// out the flows open at the end of its input and logs the packets of flows
+// that may continue one the input before left open (flows, join.go); the
+// merge takes the inputs in time order, resumes the open flows and replays
+// the logged packets of their keys, and takes every other record as the
+// map task made it.
 //
 // A map task's output is a directory: map.json (the input's summary,
 // frames per second, orphan fragments, its table's newest packet time,
@@ -424,7 +424,7 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 	for i := 1; i < len(sorted); i++ {
 		a, b := &sorted[i-1], &sorted[i]
 		if b.JoinFrom < a.Last {
-			return nil, nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined; analyze them together",
+			return nil, nil, MapError{fmt.Errorf("%s starts (%s) before %s ends (%s): inputs that overlap in time cannot be joined: map them in one task, or analyze them together",
 				b.name(), time.Unix(0, b.JoinFrom).UTC().Format(time.RFC3339Nano), a.name(), time.Unix(0, a.Last).UTC().Format(time.RFC3339Nano))}
 		}
 	}
@@ -452,28 +452,24 @@ func numberFiles(mans []mapManifest) error {
 		hash string
 	}
 	byFile := map[fileKey][]*mapManifest{}
+	number := map[fileKey]int{}
 	var files []fileKey
 	for i := range mans {
 		m := &mans[i]
 		for j, id := range m.Identities {
 			k := fileKey{id.Size, id.Hash}
-			if byFile[k] == nil {
-				files = append(files, k)
+			n, seen := number[k]
+			if !seen {
+				n, number[k], files = len(files), len(files), append(files, k)
 			}
 			if j == 0 {
-				m.file = len(files) - 1
+				m.file = n
 			}
 			byFile[k] = append(byFile[k], m)
 		}
 	}
 	for _, k := range files {
 		parts := byFile[k]
-		if len(parts) > 1 && parts[0] != parts[1] {
-			// Ranges of a file: each task's number is the file's.
-			for _, m := range parts[1:] {
-				m.file = parts[0].file
-			}
-		}
 		if len(parts) == 1 && parts[0].Range == nil {
 			continue
 		}
