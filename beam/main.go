@@ -11,7 +11,7 @@
 // flowstat's own (pipeline.Map, flows.Joiner), as flowstat merge runs
 // them.
 //
-//	flowstat-beam --out DIR [--range-mib N] [--runner prism] TRACE...
+//	flowstat-beam --out DIR [--range-mib N] [--run-files N] [--runner prism] TRACE...
 package main
 
 import (
@@ -38,6 +38,7 @@ func main() {
 	idle := flag.Duration("idle-timeout", flows.DefaultIdleTimeout, "end a flow after this much silence")
 	active := flag.Duration("active-timeout", 0, "cut longer flows into consecutive records (0: off)")
 	rangeMiB := flag.Int64("range-mib", 0, "read an uncompressed trace larger than this many `MiB` in byte ranges of about this size, a map task each (0: a map task per trace)")
+	runFiles := flag.Int("run-files", 1, "map up to `N` consecutive traces (given in time order) in one task: runs of short rotated files log far fewer packets for the join")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: flowstat-beam --out DIR [Beam flags, e.g. --runner prism] TRACE...\n\n")
 		flag.PrintDefaults()
@@ -70,7 +71,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	tasks, err := tasksOf(traces, *rangeMiB<<20)
+	tasks, err := tasksOf(traces, *rangeMiB<<20, *runFiles)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "flowstat-beam: %v\n", err)
 		os.Exit(1)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -62,17 +63,27 @@ func build(opts Options, tasks []task) *beam.Pipeline {
 	return p
 }
 
-// A task is what a map task reads: a trace, or a byte range of one.
+// A task is what a map task reads: a trace, a run of consecutive ones,
+// or a byte range of one.
 type task struct {
-	Path  string              `json:"path"`
+	Paths []string            `json:"paths"`
 	Range *pipeline.ByteRange `json:"range,omitempty"`
 }
 
-// tasksOf makes the map tasks of traces: an uncompressed pcap or pcapng
-// file larger than rangeBytes (when not 0) in ranges of about that size,
-// any other whole.
-func tasksOf(traces []string, rangeBytes int64) ([]task, error) {
+// tasksOf makes the map tasks of traces, given in time order: an
+// uncompressed pcap or pcapng file larger than rangeBytes (when not 0) in
+// ranges of about that size, the others in runs of up to runFiles
+// consecutive traces (one each when runFiles <= 1). A run's task logs for
+// the join only the packets of its first idle timeout, where a task per
+// trace of a minute logs nearly all of them.
+func tasksOf(traces []string, rangeBytes int64, runFiles int) ([]task, error) {
 	var tasks []task
+	var run []string
+	endRun := func() {
+		if len(run) > 0 {
+			tasks, run = append(tasks, task{Paths: run}), nil
+		}
+	}
 	for _, path := range traces {
 		info, err := os.Stat(path)
 		if err != nil {
@@ -80,14 +91,18 @@ func tasksOf(traces []string, rangeBytes int64) ([]task, error) {
 		}
 		size := info.Size()
 		if rangeBytes <= 0 || size <= rangeBytes || !reader.Splittable(path) {
-			tasks = append(tasks, task{Path: path})
+			if run = append(run, path); len(run) >= runFiles {
+				endRun()
+			}
 			continue
 		}
+		endRun()
 		n := (size + rangeBytes - 1) / rangeBytes
 		for i := range n {
-			tasks = append(tasks, task{path, &pipeline.ByteRange{Start: size * i / n, End: size * (i + 1) / n}})
+			tasks = append(tasks, task{[]string{path}, &pipeline.ByteRange{Start: size * i / n, End: size * (i + 1) / n}})
 		}
 	}
+	endRun()
 	return tasks, nil
 }
 
@@ -106,13 +121,13 @@ func init() {
 	register.Iter1[[]byte]()
 }
 
-// An input as the join needs it: its path, the time of its first frame,
-// which orders the inputs and names them, and that of the newest packet
-// its map task's flow table was given, which the join ends flows at after
-// it; and as the writes need it: its part of its file, to number frames
-// on across the byte ranges of one.
+// An input is a map task's, as the join needs it: its traces' paths, the
+// time of its first frame, which orders the inputs and names them, and
+// that of the newest packet its map task's flow table was given, which
+// the join ends flows at after it; and as the writes need it: its part of
+// its file, to number frames on across the byte ranges of one.
 type input struct {
-	Path             string
+	Paths            []string
 	First, TableLast int64
 	Part             pipeline.Part
 }
@@ -155,23 +170,23 @@ func decodeFragment(b []byte) (fragment, error) {
 }
 
 // A record element is a batch of records, a runner's cost being per
-// element: each record its input's path and first frame time (its name)
-// and its map task encoding, length-prefixed.
+// element: each record its trace's path, its map task's first frame time
+// (its name) and its map task encoding, length-prefixed.
 type recordBatch []byte
 
 // recordBatchLen is how many records mapFn puts in an element.
 const recordBatchLen = 4096
 
-func (rb *recordBatch) add(in *input, r *flows.Record, ws []flows.Window) {
-	b := binary.AppendUvarint(nil, uint64(len(in.Path)))
-	b = append(b, in.Path...)
-	b = binary.AppendVarint(b, in.First)
+func (rb *recordBatch) add(path string, first int64, r *flows.Record, ws []flows.Window) {
+	b := binary.AppendUvarint(nil, uint64(len(path)))
+	b = append(b, path...)
+	b = binary.AppendVarint(b, first)
 	b = pipeline.AppendMapRecord(b, r, ws)
 	*rb = append(binary.AppendUvarint(*rb, uint64(len(b))), b...)
 }
 
-// eachRecord calls fn with each record of a batch and its input's path
-// and first frame time.
+// eachRecord calls fn with each record of a batch, its trace's path and
+// its map task's first frame time.
 func eachRecord(b []byte, fn func(path string, first int64, r *flows.Record) error) error {
 	var r flows.Record
 	for len(b) > 0 {
@@ -199,9 +214,9 @@ func eachRecord(b []byte, fn func(path string, first int64, r *flows.Record) err
 	return nil
 }
 
-// mapFn runs a map task on a trace or a byte range of one, in a temporary
-// directory of the worker, and hands out its records, its fragments by
-// flow key (a key's together), and its input.
+// mapFn runs a map task on a trace, a run of traces or a byte range of
+// one, in a temporary directory of the worker, and hands out its records,
+// its fragments by flow key (a key's together), and its input.
 type mapFn struct {
 	Opts Options
 }
@@ -211,7 +226,6 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 	if err := json.Unmarshal([]byte(taskJSON), &t); err != nil {
 		return err
 	}
-	path := t.Path
 	tmp, err := os.MkdirTemp("", "flowstat-map-*")
 	if err != nil {
 		return err
@@ -223,15 +237,15 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 	}
 	cfg := &pipeline.Config{Out: filepath.Join(tmp, "map"), Workers: 1, Version: f.Opts.Version,
 		Interval: pipeline.DefaultMapInterval, Flows: f.Opts.flowOptions(), Filter: filter}
-	if _, err := pipeline.Map(ctx, cfg, []string{path}, t.Range); err != nil {
-		return fmt.Errorf("map %s: %w", path, err)
+	if _, err := pipeline.Map(ctx, cfg, t.Paths, t.Range); err != nil {
+		return fmt.Errorf("map %s: %w", strings.Join(t.Paths, ", "), err)
 	}
 	o, err := pipeline.OpenMapOutput(cfg.Out, f.Opts.Version)
 	if err != nil {
 		return err
 	}
 	_, first, tableLast := o.Input()
-	in := input{Path: path, First: first, TableLast: tableLast, Part: o.Part()}
+	in := input{Paths: t.Paths, First: first, TableLast: tableLast, Part: o.Part()}
 	inJSON, _ := json.Marshal(in)
 	inputs(string(inJSON))
 	// A key's fragments of the input go out as one element: there are
@@ -259,7 +273,7 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 			add(r.Key(), fragment{first, fragRecord, 0, pipeline.AppendMapRecord(nil, r, ws)})
 			return nil
 		}
-		batch.add(&in, r, ws)
+		batch.add(t.Paths[r.Input], first, r, ws) // r.Input: its trace among the task's
 		if n++; n%recordBatchLen == 0 {
 			records(batch)
 			batch = nil
@@ -290,13 +304,20 @@ func (f *mapFn) ProcessElement(ctx context.Context, taskJSON string, records fun
 type joinFn struct {
 	Opts   Options
 	joiner *flows.Joiner // one for every key: a Joiner's memory is a slab of flows
-	ins    []input       // the inputs in time order, of the call
+	traces []trace       // the traces of the inputs in time order, by the joiner's numbers
 	batch  recordBatch   // the records of the call's key
+}
+
+// trace is a trace of an input: its path and its input's first frame time.
+type trace struct {
+	path  string
+	first int64
 }
 
 func (f *joinFn) Setup() {
 	f.joiner = flows.NewJoiner(f.Opts.flowOptions(), func(r *flows.Record, ws []flows.Window) {
-		f.batch.add(&f.ins[r.Input], r, ws)
+		tr := f.traces[r.Input]
+		f.batch.add(tr.path, tr.first, r, ws)
 	})
 }
 
@@ -329,7 +350,15 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 	slices.SortFunc(frags, func(a, b fragment) int {
 		return cmp.Or(cmp.Compare(a.first, b.first), cmp.Compare(a.kind, b.kind), cmp.Compare(a.seq, b.seq))
 	})
-	f.ins = ins
+	// The joiner numbers the traces of input i on from base[i].
+	base := make([]int, len(ins))
+	f.traces = f.traces[:0]
+	for i, in := range ins {
+		base[i] = len(f.traces)
+		for _, p := range in.Paths {
+			f.traces = append(f.traces, trace{p, in.First})
+		}
+	}
 	// Flows end after input i at the newest table packet of the inputs up
 	// to it, as flowstat merge ends them.
 	endAt := make([]int64, len(ins))
@@ -347,7 +376,7 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 		if k < len(frags) && !joiner.Holds() {
 			i = index[frags[k].first] // nothing held: on to the key's next input
 		}
-		joiner.Begin(i)
+		joiner.Begin(base[i])
 		var replaced flows.Replaced
 		for ; k < len(frags) && frags[k].first == ins[i].First; k++ {
 			fr := &frags[k]
@@ -368,8 +397,10 @@ func (f *joinFn) ProcessElement(_ string, values func(*[]byte) bool, inputJSON [
 					return err
 				}
 				if !replaced.Has(&r) {
-					r.Joinable, r.Input = false, int32(i)
-					f.batch.add(&ins[i], &r, ws)
+					r.Joinable = false
+					r.Input += int32(base[i])
+					tr := f.traces[r.Input]
+					f.batch.add(tr.path, tr.first, &r, ws)
 				}
 			case fragOpen:
 				var of flows.OpenFlow

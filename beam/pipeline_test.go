@@ -24,8 +24,9 @@ import (
 func TestMain(m *testing.M) { ptest.Main(m) }
 
 // TestBeamEqualsAnalyze cuts a generated trace (long and short flows,
-// handshakes, a SYN flood) into rotated files, 6 and 25 of them, and 2
-// read in byte ranges (4 each), runs the Beam pipeline over them on the
+// handshakes, a SYN flood) into rotated files, 6 and 25 of them, 2 read
+// in byte ranges (4 each), and 12 mapped in runs of 4 (3 tasks), runs the
+// Beam pipeline over them on the
 // prism runner, and holds its flows (every shard's) to one flowstat
 // analyze over the same files, field by field (frame numbers included)
 // and with each flow's input, and its traffic per destination to sums
@@ -36,8 +37,8 @@ func TestBeamEqualsAnalyze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ files, rangesEach int }{{6, 1}, {25, 1}, {2, 4}} {
-		t.Run(fmt.Sprintf("%d files, %d ranges each", c.files, c.rangesEach), func(t *testing.T) {
+	for _, c := range []struct{ files, rangesEach, runFiles int }{{6, 1, 1}, {25, 1, 1}, {2, 4, 1}, {12, 1, 4}} {
+		t.Run(fmt.Sprintf("%d files, %d ranges each, runs of %d", c.files, c.rangesEach, c.runFiles), func(t *testing.T) {
 			n := c.files
 			sub := filepath.Join(dir, fmt.Sprint(n))
 			parts := cutPcap(t, data, sub, n)
@@ -48,9 +49,9 @@ func TestBeamEqualsAnalyze(t *testing.T) {
 					rangeBytes = max(rangeBytes, (info.Size()+int64(c.rangesEach)-1)/int64(c.rangesEach))
 				}
 			}
-			tasks, err := tasksOf(parts, rangeBytes)
-			if err != nil || len(tasks) != c.files*c.rangesEach {
-				t.Fatalf("%d map tasks (%v), want %d", len(tasks), err, c.files*c.rangesEach)
+			tasks, err := tasksOf(parts, rangeBytes, c.runFiles)
+			if want := c.files * c.rangesEach / c.runFiles; err != nil || len(tasks) != want {
+				t.Fatalf("%d map tasks (%v), want %d", len(tasks), err, want)
 			}
 
 			out := filepath.Join(sub, "beam")
