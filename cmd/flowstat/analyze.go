@@ -81,8 +81,17 @@ func parseAnalyzeFlags(args []string) (*analyzeConfig, error) {
 	return parseRunFlags("analyze", analyzeUsage, args)
 }
 
+// flowFlags make the flows, outputFlags (and the findings' thresholds)
+// the outputs: map takes the first and merge the second, and each refuses
+// and does not list the other's.
+var (
+	flowFlags   = []string{"bpf", "target", "idle-timeout", "active-timeout", "max-flows", "no-decap"}
+	outputFlags = []string{"no-report", "no-plots", "hosts", "community-id-seed", "dataset", "dataset-file-size"}
+)
+
 // parseRunFlags parses the flags of analyze, and of map and merge, which
-// take the same (command names which, usage is its help).
+// take its flow and its output flags (command names which, usage is its
+// help).
 func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error) {
 	fs := pflag.NewFlagSet(command, pflag.ContinueOnError)
 	fs.SortFlags = false
@@ -110,9 +119,23 @@ func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error)
 	fs.StringVar(&cfg.dataset, "dataset", "", "also add the flows and intervals to the partitioned Parquet dataset in `DIR` (flows/date=YYYY-MM-DD/hour=H/part-*.parquet, and intervals/); an input already in it is refused")
 	cfg.datasetFileBytes = tables.DefaultFileBytes
 	fs.Var(sizeValue{&cfg.datasetFileBytes}, "dataset-file-size", "start a new file of --dataset's partitions at about this `SIZE` (bytes, or with K, M or G)")
-	addFindingFlags(fs, &cfg.Thresholds)
+	findings := pflag.NewFlagSet(command, pflag.ContinueOnError)
+	findings.SortFlags = false
+	addFindingFlags(findings, &cfg.Thresholds)
+	fs.AddFlagSet(findings)
+	var others []string // the other command's flags
+	switch command {
+	case "map":
+		others = slices.Clone(outputFlags)
+		findings.VisitAll(func(f *pflag.Flag) { others = append(others, f.Name) })
+	case "merge":
+		others = flowFlags
+	}
+	for _, name := range others {
+		fs.MarkHidden(name)
+	}
 	if command == "map" {
-		fs.StringVar(&cfg.byteRange, "range", "", "read only the records that start in bytes `START:END` of the trace (END empty: to its end; sizes as --dataset-file-size): one range of a large file per map task, merge checks that they meet")
+		fs.StringVar(&cfg.byteRange, "range", "", "read only the records that start in bytes `START:END` of the trace (END empty: to its end; bytes, or with K, M or G): one range of a large file per map task, merge checks that they meet")
 		fs.StringVar(&cfg.part, "part", "", "read part `I/N` of the trace: the I-th (from 1) of N byte ranges of equal size (--range's), of 16 MiB at least: a smaller file has fewer parts, and the parts past them are empty")
 	}
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "print nothing but errors")
@@ -122,6 +145,15 @@ func parseRunFlags(command, usage string, args []string) (*analyzeConfig, error)
 			return nil, err
 		}
 		return nil, usagef("%v (see 'flowstat %s --help')", err, command)
+	}
+	for _, name := range others {
+		switch {
+		case !fs.Changed(name):
+		case command == "map":
+			return nil, usagef("--%s is merge's (or analyze's), not map's", name)
+		default:
+			return nil, usagef("--%s is map's: the flows are made by the map tasks", name)
+		}
 	}
 	cfg.Named = fs.Args()
 	if len(cfg.Named) == 0 {

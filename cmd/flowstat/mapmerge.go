@@ -69,11 +69,6 @@ func runMap(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, flag := range []string{"dataset", "no-report", "no-plots", "hosts"} {
-		if cfg.set(flag) {
-			return usagef("--%s is merge's (or analyze's), not map's", flag)
-		}
-	}
 	if !cfg.set("out") {
 		return usagef("give the map task's output directory with -o DIR")
 	}
@@ -125,11 +120,6 @@ func runMerge(args []string) error {
 	cfg, err := parseRunFlags("merge", mergeUsage, args)
 	if err != nil {
 		return err
-	}
-	for _, flag := range []string{"bpf", "target", "idle-timeout", "active-timeout", "max-flows", "no-decap"} {
-		if cfg.set(flag) {
-			return usagef("--%s is map's: the flows are made by the map tasks", flag)
-		}
 	}
 	if !cfg.set("out") {
 		cfg.Out = filepath.Join("flowstat-out", "merged")

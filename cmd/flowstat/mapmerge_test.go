@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"flowstat/scripts/gen"
@@ -202,6 +203,18 @@ func TestMergeRefuses(t *testing.T) {
 	}
 	if code := run([]string{"map", "-q", "-o", filepath.Join(dir, "stdin"), "-"}); code != exitUsage {
 		t.Errorf("map of standard input: exit status %d, want %d", code, exitUsage)
+	}
+	for _, args := range [][]string{{"--synflood-flows", "5"}, {"--community-id-seed", "1"}, {"--no-report"}} {
+		if code := run(slices.Concat([]string{"map", "-q", "-o", filepath.Join(dir, "report-flag")}, args, []string{parts[1]})); code != exitUsage {
+			t.Errorf("map %v: exit status %d, want %d", args, code, exitUsage)
+		}
+	}
+	// Each lists its own flags, not the other's.
+	for cmd, c := range map[string]struct{ has, lacks string }{"map": {"--bpf", "--synflood-flows"}, "merge": {"--synflood-flows", "--bpf"}} {
+		_, help := runCaptured(t, cmd, "--help")
+		if !strings.Contains(help, c.has) || strings.Contains(help, c.lacks) {
+			t.Errorf("%s --help: want %s listed, %s not:\n%s", cmd, c.has, c.lacks, help)
+		}
 	}
 	out := filepath.Join(dir, "merged")
 	if code := run([]string{"merge", "-q", "-o", out, b, a}); code != exitOK {
