@@ -143,7 +143,8 @@ func countFrames(t *testing.T, path string) int {
 
 // TestMapMergeRealTraces cuts each real capture into 4 files (through
 // its handshakes, floods and fragmented answers) and merges their map
-// tasks: the outputs are one analyze's over the pieces.
+// tasks, a task per file and in runs of 1, 2 and 1 files: the outputs are
+// one analyze's over the pieces.
 func TestMapMergeRealTraces(t *testing.T) {
 	for _, name := range []string{"amp.TCP.reflection.SYNACK.pcap", "amp.dns.RRSIG.fragmented.pcap",
 		"cs-httpServerCredentials.pcap", "pkt.TCP.synflood.spoofed.pcap", "ps-tcp_syn.pcap"} {
@@ -158,6 +159,12 @@ func TestMapMergeRealTraces(t *testing.T) {
 			got := filepath.Join(dir, "merged")
 			mapAndMerge(t, dir, got, parts, nil, []string{"-i", "1s"})
 			assertSameOutputs(t, want, got)
+			runs := filepath.Join(dir, "runs")
+			maps := mapTasks(t, dir, [][]string{parts[:1], parts[1:3], parts[3:]}, exitOK)
+			if code, stderr := mergeInto(t, runs, maps, "-i", "1s"); code != exitOK {
+				t.Fatalf("merge of runs: exit status %d: %s", code, stderr)
+			}
+			assertSameOutputs(t, want, runs)
 		})
 	}
 }
