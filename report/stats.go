@@ -686,13 +686,16 @@ type destGroup struct {
 // the active timeout or a full table; an idle timeout after its last packet
 // when idle. Flows open at the end of the input never ended (ended false);
 // they count as active up to the input's last packet, as they are open at
-// the end of every window up to it.
+// the end of every window up to it, but no longer than an idle timeout
+// after their own: frames the flow table never saw (not IP, filtered
+// out, a clock gone years ahead) would otherwise keep them open over
+// windows without end.
 func (b *builder) end(reason flows.EndReason, lastSeen int64) (end int64, ended bool) {
 	switch reason {
 	case flows.EndIdle:
 		return lastSeen + b.idle, true
 	case flows.EndEOF, flows.EndOpen:
-		return max(lastSeen, b.inputEnd), false
+		return max(lastSeen, min(b.inputEnd, lastSeen+b.idle)), false
 	}
 	return lastSeen, true
 }

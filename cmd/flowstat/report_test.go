@@ -601,7 +601,7 @@ func truthIntervals(tr *gen.Truth, iv int64) truthTables {
 	idle := tr.Options.IdleTimeoutNs
 	type flowEnd struct {
 		f     *gen.Flow
-		end   int64 // end time; for flows open at the end, the trace's last packet
+		end   int64 // end time; for flows open at the end, the trace's last packet, an idle timeout after theirs at most
 		ended bool
 	}
 	var traceEnd int64
@@ -616,7 +616,7 @@ func truthIntervals(tr *gen.Truth, iv int64) truthTables {
 		case "idle":
 			fe.end += idle
 		case "eof":
-			fe.end, fe.ended = traceEnd, false
+			fe.end, fe.ended = min(traceEnd, fe.end+idle), false
 		}
 		byDest[f.DestKey()] = append(byDest[f.DestKey()], fe)
 	}
@@ -805,5 +805,30 @@ func TestIntervalRelations(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOpenFlowsWithinIdle: a capture that goes on with non-IP frames for
+// hours after its last IP packet (the flow table never sees them) ends
+// its open flows at eof, and intervals.parquet counts them active up to
+// the input's end, but no longer than an idle timeout after their last
+// packet: not in every 1 s window of the hours after.
+func TestOpenFlowsWithinIdle(t *testing.T) {
+	dir := t.TempDir()
+	trace := generatedTrace(t, dir, gen.Config{Seed: 41, Flows: 600})
+	appendARP(t, trace, 300)
+	out := filepath.Join(dir, "out")
+	if code := analyzeInto(t, out, "-i", "1s", "--no-plots", trace); code != exitOK {
+		t.Fatalf("analyze: exit status %d", code)
+	}
+	_, s := flowsAndSummary(t, out)
+	db := openDuckDB(t)
+	lastPacket := queryInt(t, db, fmt.Sprintf("SELECT epoch_ns(max(last_seen)) FROM '%s'", filepath.Join(out, tables.FlowsFile)))
+	if s.Flows.ByEnd["eof"] == 0 || s.LastSeen.UnixNano()-lastPacket < int64(time.Hour) {
+		t.Fatalf("no case: %d flows end at eof, the input ends %v after the last IP packet", s.Flows.ByEnd["eof"], time.Duration(s.LastSeen.UnixNano()-lastPacket))
+	}
+	lastWindow := queryInt(t, db, fmt.Sprintf("SELECT epoch_ns(max(window_start)) FROM '%s'", filepath.Join(out, tables.IntervalsFile)))
+	if idle := int64(time.Minute); lastWindow > lastPacket+idle {
+		t.Errorf("intervals.parquet has windows up to %v after the last IP packet, past the idle timeout", time.Duration(lastWindow-lastPacket))
 	}
 }
