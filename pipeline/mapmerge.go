@@ -434,7 +434,7 @@ func readManifests(dirs []string, version string) ([]mapManifest, []string, erro
 // name names the task's inputs in messages.
 func (m *mapManifest) name() string {
 	if n := len(m.Inputs); n > 1 {
-		return fmt.Sprintf("the %d traces %s to %s", n, m.Inputs[0], m.Inputs[n-1])
+		return fmt.Sprintf("the run of %d traces %s to %s", n, m.Inputs[0], m.Inputs[n-1])
 	}
 	return m.Inputs[0]
 }
