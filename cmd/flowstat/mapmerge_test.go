@@ -159,12 +159,7 @@ func TestMapMergeRealTraces(t *testing.T) {
 			got := filepath.Join(dir, "merged")
 			mapAndMerge(t, dir, got, parts, nil, []string{"-i", "1s"})
 			assertSameOutputs(t, want, got)
-			runs := filepath.Join(dir, "runs")
-			maps := mapTasks(t, dir, [][]string{parts[:1], parts[1:3], parts[3:]}, exitOK)
-			if code, stderr := mergeInto(t, runs, maps, "-i", "1s"); code != exitOK {
-				t.Fatalf("merge of runs: exit status %d: %s", code, stderr)
-			}
-			assertSameOutputs(t, want, runs)
+			mapMergeSame(t, dir, want, filepath.Join(dir, "runs"), [][]string{parts[:1], parts[1:3], parts[3:]}, "-i", "1s")
 		})
 	}
 }
@@ -197,13 +192,7 @@ func TestMergeRefuses(t *testing.T) {
 		{"interval not a multiple", []string{"-i", "1500ms", a, b}},
 		{"a flow option", []string{"--idle-timeout", "5s", a, b}},
 	} {
-		out := filepath.Join(dir, "out-"+c.name)
-		if code := run(slices.Concat([]string{"merge", "-q", "-o", out}, c.args)); code != exitUsage {
-			t.Errorf("%s: exit status %d, want %d", c.name, code, exitUsage)
-		}
-		if _, err := os.Stat(filepath.Join(out, tables.FlowsFile)); err == nil {
-			t.Errorf("%s: %s written", c.name, tables.FlowsFile)
-		}
+		assertMergeRefused(t, filepath.Join(dir, "out-"+c.name), c.name, c.args)
 	}
 	if code := run([]string{"map", "-q", "-o", a, parts[1]}); code != exitUsage {
 		t.Errorf("map into a finished map task's directory: exit status %d", code)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"flowstat/scripts/gen"
+	"flowstat/tables"
 )
 
 // mapTasks runs a map task per argument list (each ends with its trace)
@@ -46,6 +47,31 @@ func mergeInto(t *testing.T, out string, maps []string, args ...string) (int, st
 	return runCaptured(t, slices.Concat([]string{"merge", "-q", "-o", out}, args, maps)...)
 }
 
+// assertMergeRefused merges with args (map task outputs and flags) into
+// out, for the case name: merge must refuse them (exit 2) and write no
+// flows.parquet.
+func assertMergeRefused(t *testing.T, out, name string, args []string) {
+	t.Helper()
+	if code, stderr := mergeInto(t, out, args); code != exitUsage {
+		t.Errorf("%s: exit status %d, want %d (%s)", name, code, exitUsage, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, tables.FlowsFile)); err == nil {
+		t.Errorf("%s: %s written", name, tables.FlowsFile)
+	}
+}
+
+// mapMergeSame runs the map tasks into dir, merges their outputs into
+// got with args, and checks that the merge writes what analyze wrote into
+// want.
+func mapMergeSame(t *testing.T, dir, want, got string, tasks [][]string, args ...string) {
+	t.Helper()
+	maps := mapTasks(t, dir, tasks, exitOK)
+	if code, stderr := mergeInto(t, got, maps, args...); code != exitOK {
+		t.Fatalf("merge: exit status %d: %s", code, stderr)
+	}
+	assertSameOutputs(t, want, got)
+}
+
 // TestMapRangesEqualsAnalyze reads a trace in byte ranges, each by a map
 // task of its own, cut anywhere (inside records, handshakes and long
 // flows; the split reader's chunks made small, so that each range is read
@@ -65,12 +91,7 @@ func TestMapRangesEqualsAnalyze(t *testing.T) {
 		for _, j := range []string{"1", "2"} {
 			t.Run(fmt.Sprintf("%d ranges, -j %s", n, j), func(t *testing.T) {
 				sub := filepath.Join(dir, fmt.Sprint(n, j))
-				got := filepath.Join(sub, "merged")
-				maps := mapTasks(t, sub, inParts(whole, n, "-j", j), exitOK)
-				if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
-					t.Fatalf("merge: exit status %d: %s", code, stderr)
-				}
-				assertSameOutputs(t, want, got)
+				mapMergeSame(t, sub, want, filepath.Join(sub, "merged"), inParts(whole, n, "-j", j), "-i", "1s")
 			})
 		}
 	}
@@ -82,12 +103,7 @@ func TestMapRangesEqualsAnalyze(t *testing.T) {
 		if code := analyzeInto(t, want, "-i", "1s", parts[0], parts[1]); code != exitOK {
 			t.Fatalf("analyze: exit status %d", code)
 		}
-		got := filepath.Join(sub, "merged")
-		maps := mapTasks(t, sub, append([][]string{{parts[0]}}, inParts(parts[1], 3)...), exitOK)
-		if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
-			t.Fatalf("merge: exit status %d: %s", code, stderr)
-		}
-		assertSameOutputs(t, want, got)
+		mapMergeSame(t, sub, want, filepath.Join(sub, "merged"), append([][]string{{parts[0]}}, inParts(parts[1], 3)...), "-i", "1s")
 	})
 	t.Run("pcapng", func(t *testing.T) {
 		trace := realTrace(t, "amp.UDP.snmp.src161.pcapng")
@@ -96,12 +112,7 @@ func TestMapRangesEqualsAnalyze(t *testing.T) {
 		if code := analyzeInto(t, want, "-i", "1s", trace); code != exitOK {
 			t.Fatalf("analyze: exit status %d", code)
 		}
-		got := filepath.Join(sub, "merged")
-		maps := mapTasks(t, sub, inParts(trace, 4), exitOK)
-		if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
-			t.Fatalf("merge: exit status %d: %s", code, stderr)
-		}
-		assertSameOutputs(t, want, got)
+		mapMergeSame(t, sub, want, filepath.Join(sub, "merged"), inParts(trace, 4), "-i", "1s")
 	})
 }
 
@@ -307,12 +318,7 @@ func TestMapRangesNonIPTail(t *testing.T) {
 			if _, s := flowsAndSummary(t, want); s.Flows.ByEnd["eof"] == 0 {
 				t.Fatalf("no flow ends at eof in analyze's run: the test makes no case (%v)", s.Flows.ByEnd)
 			}
-			got := filepath.Join(sub, "merged")
-			maps := mapTasks(t, sub, c.tasks, exitOK)
-			if code, stderr := mergeInto(t, got, maps, "-i", "1s"); code != exitOK {
-				t.Fatalf("merge: exit status %d: %s", code, stderr)
-			}
-			assertSameOutputs(t, want, got)
+			mapMergeSame(t, sub, want, filepath.Join(sub, "merged"), c.tasks, "-i", "1s")
 		})
 	}
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"flowstat/scripts/gen"
-	"flowstat/tables"
 )
 
 // TestMapRunsEqualsAnalyze maps an archive of 12 rotated files, each
@@ -32,12 +30,7 @@ func TestMapRunsEqualsAnalyze(t *testing.T) {
 			for _, run := range runs {
 				tasks = append(tasks, slices.Concat([]string{"-j", j}, run))
 			}
-			maps := mapTasks(t, dir, tasks, exitOK)
-			got := filepath.Join(dir, "merged-"+j)
-			if code, stderr := mergeInto(t, got, maps); code != exitOK {
-				t.Fatalf("merge: exit status %d: %s", code, stderr)
-			}
-			assertSameOutputs(t, want, got)
+			mapMergeSame(t, dir, want, filepath.Join(dir, "merged-"+j), tasks)
 		})
 	}
 }
@@ -58,13 +51,7 @@ func TestMapRunsRefused(t *testing.T) {
 		{"a trace in a run and alone", []string{maps[0], maps[1], maps[2]}},
 		{"a run over another task's trace", []string{maps[3], maps[4], maps[5]}},
 	} {
-		out := filepath.Join(dir, "out-"+c.name)
-		if code, stderr := mergeInto(t, out, c.maps); code != exitUsage {
-			t.Errorf("%s: exit status %d, want %d (%s)", c.name, code, exitUsage, stderr)
-		}
-		if _, err := os.Stat(filepath.Join(out, tables.FlowsFile)); err == nil {
-			t.Errorf("%s: %s written", c.name, tables.FlowsFile)
-		}
+		assertMergeRefused(t, filepath.Join(dir, "out-"+c.name), c.name, c.maps)
 	}
 	for _, flag := range []string{"--part=1/2", "--range=0:"} {
 		out := filepath.Join(dir, "ranged"+flag)
