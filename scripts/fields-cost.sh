@@ -10,7 +10,8 @@
 #   scripts/fields-cost.sh [-r ROUNDS] [-d WORKDIR]
 #
 # The trace is bench.sh's (WORKDIR/bench-2000000.pcap, default
-# bench-work/): run bench.sh once first.
+# bench-work/): run bench.sh once first. The 25-column build is made from
+# HEAD, the other from the working tree: commit a change before measuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=5 work=bench-work

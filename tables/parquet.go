@@ -112,7 +112,7 @@ func createParquetFile(path string, schema *arrow.Schema) (*ParquetWriter, *parq
 		// encoded, and flows.parquet has 50 columns: pages of 64 KiB
 		// rather than parquet-go's 256 keep that a fourth as large, while
 		// flows.parquet is written beside the report's build. Readers
-		// take pages of any size; the file grows by about 2 %.
+		// take pages of any size; smaller ones compress a little less.
 		parquet.PageBufferSize(64*1024),
 		parquet.CreatedBy("flowstat", "", ""),
 	)
