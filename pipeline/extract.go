@@ -100,8 +100,16 @@ func Extract(cfg ExtractConfig) (*ExtractResult, error) {
 			return nil, err
 		}
 	}
+	// Flows asked for by id are looked for in their column first: only
+	// the row groups that hold one are read whole.
+	each := tables.EachFlowLocated
+	if inFinding == nil {
+		each = func(path string, fn func(*flows.Record, string) error) error {
+			return tables.EachFlowLocatedOf(path, maps.Clone(ids), fn)
+		}
+	}
 	var ws []*wanted
-	err = tables.EachFlowLocated(filepath.Join(cfg.Dir, tables.FlowsFile), func(r *flows.Record, input string) error {
+	err = each(filepath.Join(cfg.Dir, tables.FlowsFile), func(r *flows.Record, input string) error {
 		if !ids[r.ID] && (inFinding == nil || !inFinding(r)) {
 			return nil
 		}

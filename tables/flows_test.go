@@ -224,3 +224,43 @@ func TestFlowsLocated(t *testing.T) {
 		t.Fatalf("read %d of %d rows: %v", i, len(recs), err)
 	}
 }
+
+// TestFlowsLocatedOf reads the rows of the row groups that hold the flows
+// asked for, and only those: a flow in the second of three row groups and
+// one in the third give the rows of those two, in order, with their
+// locations; ids no row holds give none.
+func TestFlowsLocatedOf(t *testing.T) {
+	recs := testFlowRecords(2*RowGroupRows+100, false)
+	for i := range recs {
+		recs[i].ID = uint64(1_000_000 + i) // distinct, as flow ids are
+		recs[i].FirstFrame, recs[i].FirstOffset = uint64(i+1), int64(24+100*i)
+	}
+	path := filepath.Join(t.TempDir(), FlowsFile)
+	if err := WriteFlows(path, 0, recs, "a.pcap"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(ids ...uint64) (got []uint64) {
+		want := map[uint64]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		err := EachFlowLocatedOf(path, want, func(r *flows.Record, input string) error {
+			if i := r.ID - 1_000_000; input != "a.pcap" || r.FirstFrame != uint64(i+1) || r.FirstOffset != int64(24+100*i) {
+				t.Fatalf("flow %d in %q at frame %d, offset %d", r.ID, input, r.FirstFrame, r.FirstOffset)
+			}
+			got = append(got, r.ID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := read(recs[RowGroupRows+5].ID, recs[2*RowGroupRows+7].ID)
+	if len(got) != RowGroupRows+100 || got[0] != recs[RowGroupRows].ID || got[len(got)-1] != recs[len(recs)-1].ID {
+		t.Fatalf("read %d rows, from flow %d to %d; want the %d of row groups 2 and 3", len(got), got[0], got[len(got)-1], RowGroupRows+100)
+	}
+	if got := read(7, 2_000_000_000); len(got) != 0 {
+		t.Fatalf("ids no row holds read %d rows", len(got))
+	}
+}

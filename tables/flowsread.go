@@ -48,27 +48,46 @@ var locationColumns = []Column{{"input", parquet.ByteArray}, {"first_frame", par
 // EachFlow reads flows.parquet back, calling start with the number of
 // records, then fn for each, in the file's order.
 func EachFlow(path string, start func(rows int64), fn func(*flows.Record) error) error {
-	return eachFlow(path, flowColumns, start, func(r *flows.Record, _ func(string) parquet.Value) error { return fn(r) })
+	return eachFlow(path, flowColumns, nil, start, func(r *flows.Record, _ func(string) parquet.Value) error { return fn(r) })
 }
 
 // EachFlowLocated reads flows.parquet back as EachFlow does, with each
 // record's first packet location (FirstFrame, FirstOffset) and the input
 // it is in, the path as analyze was given it. Its Input is 0.
 func EachFlowLocated(path string, fn func(r *flows.Record, input string) error) error {
+	return eachFlowLocated(path, nil, fn)
+}
+
+// EachFlowLocatedOf calls fn as EachFlowLocated does, for the records of
+// the row groups that hold a flow of ids at least: it reads the flow_id
+// column of the others, not their rows.
+func EachFlowLocatedOf(path string, ids map[uint64]bool, fn func(r *flows.Record, input string) error) error {
+	return eachFlowLocated(path, func(t *Table, rg parquet.RowGroup) (bool, error) {
+		return AnyUint64(rg, t.index["flow_id"], ids)
+	}, fn)
+}
+
+func eachFlowLocated(path string, wanted func(*Table, parquet.RowGroup) (bool, error), fn func(r *flows.Record, input string) error) error {
 	cols := append(slices.Clip(flowColumns), locationColumns...)
-	return eachFlow(path, cols, func(int64) {}, func(r *flows.Record, g func(string) parquet.Value) error {
+	return eachFlow(path, cols, wanted, func(int64) {}, func(r *flows.Record, g func(string) parquet.Value) error {
 		r.FirstFrame, r.FirstOffset = g("first_frame").Uint64(), g("first_offset").Int64()
 		return fn(r, string(g("input").ByteArray()))
 	})
 }
 
-func eachFlow(path string, cols []Column, start func(rows int64), fn func(*flows.Record, func(string) parquet.Value) error) error {
+// eachFlow reads the records of flows.parquet's rows, those of the row
+// groups wanted keeps when it is not nil.
+func eachFlow(path string, cols []Column, wanted func(*Table, parquet.RowGroup) (bool, error), start func(rows int64), fn func(*flows.Record, func(string) parquet.Value) error) error {
 	t, err := OpenTable(path, cols)
 	if err != nil {
 		return err
 	}
 	start(t.pf.NumRows())
-	return t.Each(func(v []parquet.Value) error {
+	keep := func(parquet.RowGroup) (bool, error) { return true, nil }
+	if wanted != nil {
+		keep = func(rg parquet.RowGroup) (bool, error) { return wanted(t, rg) }
+	}
+	return t.EachIn(keep, func(v []parquet.Value) error {
 		g := func(name string) parquet.Value { return t.Get(v, name) }
 		r := flows.Record{
 			ID:             g("flow_id").Uint64(),

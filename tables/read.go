@@ -62,11 +62,34 @@ func OpenTable(path string, cols []Column) (*Table, error) {
 
 // Each calls fn for every row with the row's values indexed by leaf column.
 func (t *Table) Each(fn func(vals []parquet.Value) error) error {
+	return t.EachIn(func(parquet.RowGroup) (bool, error) { return true, nil }, fn)
+}
+
+// EachIn calls fn as Each does, for the rows of the row groups that
+// wanted keeps: the others are not decoded.
+func (t *Table) EachIn(wanted func(parquet.RowGroup) (bool, error), fn func(vals []parquet.Value) error) error {
 	defer t.file.Close()
-	r := parquet.NewReader(t.pf)
-	defer r.Close()
 	rows := make([]parquet.Row, 256)
 	vals := make([]parquet.Value, len(t.pf.Schema().Columns()))
+	for _, rg := range t.pf.RowGroups() {
+		keep, err := wanted(rg)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", t.path, err)
+		}
+		if !keep {
+			continue
+		}
+		if err := t.eachRow(rg, rows, vals, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachRow calls fn for every row of rg, in rows and vals.
+func (t *Table) eachRow(rg parquet.RowGroup, rows []parquet.Row, vals []parquet.Value, fn func(vals []parquet.Value) error) error {
+	r := rg.Rows()
+	defer r.Close()
 	for {
 		n, err := r.ReadRows(rows)
 		for _, row := range rows[:n] {
@@ -84,6 +107,46 @@ func (t *Table) Each(fn func(vals []parquet.Value) error) error {
 		}
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %w", t.path, err)
+		}
+	}
+}
+
+// AnyUint64 reports whether column col (a leaf column index of 64-bit
+// integers) of rg holds one of values, reading that column alone.
+func AnyUint64(rg parquet.RowGroup, col int, values map[uint64]bool) (bool, error) {
+	pages := rg.ColumnChunks()[col].Pages()
+	defer pages.Close()
+	buf := make([]parquet.Value, 4096)
+	for {
+		page, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		found, err := anyUint64(page.Values(), buf, values)
+		parquet.Release(page)
+		if found || err != nil {
+			return found, err
+		}
+	}
+}
+
+// anyUint64 reports whether r holds one of values.
+func anyUint64(r parquet.ValueReader, buf []parquet.Value, values map[uint64]bool) (bool, error) {
+	for {
+		n, err := r.ReadValues(buf)
+		for _, v := range buf[:n] {
+			if values[v.Uint64()] {
+				return true, nil
+			}
+		}
+		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
 		}
 	}
 }
