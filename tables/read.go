@@ -25,6 +25,10 @@ type Table struct {
 	file  *os.File
 	pf    *parquet.File
 	index map[string]int // column name -> leaf column index
+	// leaves holds the leaf column index of each column OpenTable was
+	// given, in its order: readers of many rows find a value by place,
+	// not by name.
+	leaves []int
 }
 
 // OpenTable opens the Parquet file at path for reading cols, which it
@@ -56,6 +60,7 @@ func OpenTable(path string, cols []Column) (*Table, error) {
 			return nil, fmt.Errorf("cannot read %s: column %q is %v, want %v", path, c.name, k, c.kind)
 		}
 		t.index[c.name] = leaf.ColumnIndex
+		t.leaves = append(t.leaves, leaf.ColumnIndex)
 	}
 	return t, nil
 }
