@@ -155,7 +155,7 @@ func EachFlowLocated(path string, fn func(r *flows.Record, input string) error) 
 // column of the others, not their rows.
 func EachFlowLocatedOf(path string, ids map[uint64]bool, fn func(r *flows.Record, input string) error) error {
 	return eachFlowLocated(path, func(t *Table, rg parquet.RowGroup) (bool, error) {
-		return AnyUint64(rg, t.leaves[colFlowID], ids)
+		return columnHoldsAny(rg, t.leaves[colFlowID], ids)
 	}, fn)
 }
 

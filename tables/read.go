@@ -116,9 +116,9 @@ func (t *Table) eachRow(rg parquet.RowGroup, rows []parquet.Row, vals []parquet.
 	}
 }
 
-// AnyUint64 reports whether column col (a leaf column index of 64-bit
+// columnHoldsAny reports whether column col (a leaf column index of 64-bit
 // integers) of rg holds one of values, reading that column alone.
-func AnyUint64(rg parquet.RowGroup, col int, values map[uint64]bool) (bool, error) {
+func columnHoldsAny(rg parquet.RowGroup, col int, values map[uint64]bool) (bool, error) {
 	pages := rg.ColumnChunks()[col].Pages()
 	defer pages.Close()
 	buf := make([]parquet.Value, 4096)
@@ -130,7 +130,7 @@ func AnyUint64(rg parquet.RowGroup, col int, values map[uint64]bool) (bool, erro
 		if err != nil {
 			return false, err
 		}
-		found, err := anyUint64(page.Values(), buf, values)
+		found, err := valuesHoldAny(page.Values(), buf, values)
 		parquet.Release(page)
 		if found || err != nil {
 			return found, err
@@ -138,8 +138,8 @@ func AnyUint64(rg parquet.RowGroup, col int, values map[uint64]bool) (bool, erro
 	}
 }
 
-// anyUint64 reports whether r holds one of values.
-func anyUint64(r parquet.ValueReader, buf []parquet.Value, values map[uint64]bool) (bool, error) {
+// valuesHoldAny reports whether r holds one of values.
+func valuesHoldAny(r parquet.ValueReader, buf []parquet.Value, values map[uint64]bool) (bool, error) {
 	for {
 		n, err := r.ReadValues(buf)
 		for _, v := range buf[:n] {
