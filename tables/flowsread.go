@@ -159,6 +159,8 @@ func EachFlowLocatedOf(path string, ids map[uint64]bool, fn func(r *flows.Record
 	}, fn)
 }
 
+// eachFlowLocated reads records with their location, those of the row
+// groups wanted keeps when it is not nil.
 func eachFlowLocated(path string, wanted func(*Table, parquet.RowGroup) (bool, error), fn func(r *flows.Record, input string) error) error {
 	cols := append(slices.Clip(flowColumns), locationColumns...)
 	return eachFlow(path, cols, wanted, func(int64) {}, func(r *flows.Record, g func(int) parquet.Value) error {
