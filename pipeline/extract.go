@@ -101,15 +101,15 @@ func Extract(cfg ExtractConfig) (*ExtractResult, error) {
 		}
 	}
 	// Flows asked for by id are looked for in their column first: only
-	// the row groups that hold one are read whole.
-	each := tables.EachFlowLocated
+	// the row groups that hold one are read whole (ids shrinks as flows
+	// are found, hence a copy). A finding's flows are known by their
+	// fields: every row is read.
+	var only map[uint64]bool
 	if inFinding == nil {
-		each = func(path string, fn func(*flows.Record, string) error) error {
-			return tables.EachFlowLocatedOf(path, maps.Clone(ids), fn)
-		}
+		only = maps.Clone(ids)
 	}
 	var ws []*wanted
-	err = each(filepath.Join(cfg.Dir, tables.FlowsFile), func(r *flows.Record, input string) error {
+	err = tables.EachFlowLocatedOf(filepath.Join(cfg.Dir, tables.FlowsFile), only, func(r *flows.Record, input string) error {
 		if !ids[r.ID] && (inFinding == nil || !inFinding(r)) {
 			return nil
 		}

@@ -147,39 +147,31 @@ func EachFlow(path string, start func(rows int64), fn func(*flows.Record) error)
 // record's first packet location (FirstFrame, FirstOffset) and the input
 // it is in, the path as analyze was given it. Its Input is 0.
 func EachFlowLocated(path string, fn func(r *flows.Record, input string) error) error {
-	return eachFlowLocated(path, nil, fn)
+	return EachFlowLocatedOf(path, nil, fn)
 }
 
 // EachFlowLocatedOf calls fn as EachFlowLocated does, for the records of
-// the row groups that hold a flow of ids at least: it reads the flow_id
-// column of the others, not their rows.
+// the row groups that hold a flow of ids at least (every row group when
+// ids is nil): of the others it reads the flow_id column, not the rows.
 func EachFlowLocatedOf(path string, ids map[uint64]bool, fn func(r *flows.Record, input string) error) error {
-	return eachFlowLocated(path, func(t *Table, rg parquet.RowGroup) (bool, error) {
-		return columnHoldsAny(rg, t.leaves[colFlowID], ids)
-	}, fn)
-}
-
-// eachFlowLocated reads records with their location, those of the row
-// groups wanted keeps when it is not nil.
-func eachFlowLocated(path string, wanted func(*Table, parquet.RowGroup) (bool, error), fn func(r *flows.Record, input string) error) error {
 	cols := append(slices.Clip(flowColumns), locationColumns...)
-	return eachFlow(path, cols, wanted, func(int64) {}, func(r *flows.Record, g func(int) parquet.Value) error {
+	return eachFlow(path, cols, ids, func(int64) {}, func(r *flows.Record, g func(int) parquet.Value) error {
 		r.FirstFrame, r.FirstOffset = g(colFirstFrame).Uint64(), g(colFirstOffset).Int64()
 		return fn(r, string(g(colInput).ByteArray()))
 	})
 }
 
 // eachFlow reads the records of flows.parquet's rows, those of the row
-// groups wanted keeps when it is not nil.
-func eachFlow(path string, cols []Column, wanted func(*Table, parquet.RowGroup) (bool, error), start func(rows int64), fn func(*flows.Record, func(int) parquet.Value) error) error {
+// groups holding one of ids when ids is not nil.
+func eachFlow(path string, cols []Column, ids map[uint64]bool, start func(rows int64), fn func(*flows.Record, func(int) parquet.Value) error) error {
 	t, err := OpenTable(path, cols)
 	if err != nil {
 		return err
 	}
 	start(t.pf.NumRows())
-	keep := func(parquet.RowGroup) (bool, error) { return true, nil }
-	if wanted != nil {
-		keep = func(rg parquet.RowGroup) (bool, error) { return wanted(t, rg) }
+	var keep func(parquet.RowGroup) (bool, error)
+	if ids != nil {
+		keep = func(rg parquet.RowGroup) (bool, error) { return columnHoldsAny(rg, t.leaves[colFlowID], ids) }
 	}
 	return t.EachIn(keep, func(v []parquet.Value) error {
 		g := func(col int) parquet.Value { return v[t.leaves[col]] }

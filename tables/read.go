@@ -67,22 +67,24 @@ func OpenTable(path string, cols []Column) (*Table, error) {
 
 // Each calls fn for every row with the row's values indexed by leaf column.
 func (t *Table) Each(fn func(vals []parquet.Value) error) error {
-	return t.EachIn(func(parquet.RowGroup) (bool, error) { return true, nil }, fn)
+	return t.EachIn(nil, fn)
 }
 
 // EachIn calls fn as Each does, for the rows of the row groups that
-// wanted keeps: the others are not decoded.
+// wanted keeps (every one when wanted is nil): the others are not decoded.
 func (t *Table) EachIn(wanted func(parquet.RowGroup) (bool, error), fn func(vals []parquet.Value) error) error {
 	defer t.file.Close()
 	rows := make([]parquet.Row, 256)
 	vals := make([]parquet.Value, len(t.pf.Schema().Columns()))
 	for _, rg := range t.pf.RowGroups() {
-		keep, err := wanted(rg)
-		if err != nil {
-			return fmt.Errorf("cannot read %s: %w", t.path, err)
-		}
-		if !keep {
-			continue
+		if wanted != nil {
+			keep, err := wanted(rg)
+			if err != nil {
+				return fmt.Errorf("cannot read %s: %w", t.path, err)
+			}
+			if !keep {
+				continue
+			}
 		}
 		if err := t.eachRow(rg, rows, vals, fn); err != nil {
 			return err
